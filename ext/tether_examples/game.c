@@ -1,0 +1,109 @@
+/* game.c - the chapter's MutGame: shared and exclusive methods, and a
+ * method that yields while the game is borrowed.
+ *
+ * In Rust the danger was a RefCell borrow still alive when a mutable one
+ * began. In C the danger is worse: each_player walks the players array while
+ * the block runs, and a block that called add_player would grow (move) that
+ * array under the loop. Tether lends the game, shared, for each yield, so
+ * add_player from the block raises Tether::BorrowError instead. */
+#include "examples.h"
+
+typedef struct game {
+    tether_values players; /* frozen Strings */
+    size_t current_player;
+    int64_t score;
+} game_t;
+
+static const tether_field game_fields[] = {
+    TETHER_FIELD_VALUES(game_t, players, &rb_cString),
+    TETHER_FIELDS_END,
+};
+
+/* No copy callback: a game in progress has an identity, so dup and clone
+ * raise TypeError. */
+TETHER_TYPE(game_type, "TetherExamples::Game", game_t, game_fields);
+
+/* call-seq: Game.new -> game */
+TETHER_INIT(game_initialize, game_type, game_t *g)
+{
+    (void)g; /* allocation zeroed it: no players, score 0 */
+    return self;
+}
+
+/*
+ * call-seq:
+ *   game.add_player(name) -> number of players
+ *
+ * Keeps a frozen copy of name, so later changes to the caller's string do
+ * not rename the player.
+ */
+TETHER_EXCLUSIVE(game_add_player, game_type, game_t *g, name)
+{
+    tether_check_kind(name, rb_cString);
+    size_t count = tether_values_push(self, &g->players, rb_str_new_frozen(name));
+    return SIZET2NUM(count);
+}
+
+/* call-seq: game.players -> array of names */
+TETHER_SHARED(game_players, game_type, game_t *g) { return tether_values_to_ary(&g->players); }
+
+/* call-seq: game.score -> integer */
+TETHER_SHARED(game_score, game_type, game_t *g) { return LL2NUM(g->score); }
+
+/*
+ * call-seq:
+ *   game.next_player_scores(points) -> message
+ *
+ * Adds points to the score on behalf of the current player and moves to the
+ * next one. RuntimeError "No players in game" without players; RangeError
+ * "result too large" when the score would overflow (nothing changes).
+ *
+ *   game.next_player_scores(10) #=> "Alice scored 10 points! New total: 10"
+ */
+TETHER_EXCLUSIVE(game_next_player_scores, game_type, game_t *g, points)
+{
+    if (g->players.len == 0) rb_raise(rb_eRuntimeError, "No players in game");
+    int64_t earned = tether_to_int64(points), total;
+    if (__builtin_add_overflow(g->score, earned, &total)) rb_raise(rb_eRangeError, "result too large");
+    VALUE message = rb_sprintf("%" PRIsVALUE " scored %" PRId64 " points! New total: %" PRId64,
+                               g->players.ptr[g->current_player], earned, total);
+    g->score = total;
+    g->current_player = (g->current_player + 1) % g->players.len;
+    return message;
+}
+
+static VALUE game_player_count(VALUE self, VALUE args, VALUE enumerator)
+{
+    (void)args, (void)enumerator;
+    const game_t *g = tether_unwrap(self, &game_type);
+    return SIZET2NUM(g->players.len);
+}
+
+/*
+ * call-seq:
+ *   game.each_player { |name| ... } -> game
+ *   game.each_player                -> enumerator
+ *
+ * Yields every player's name with the game lent shared: inside the block
+ * players and score work, add_player and next_player_scores raise
+ * Tether::BorrowError.
+ */
+TETHER_SHARED(game_each_player, game_type, game_t *g)
+{
+    RETURN_SIZED_ENUMERATOR(self, 0, 0, game_player_count);
+    /* The loan keeps the array from changing while the block runs. */
+    for (size_t i = 0; i < g->players.len; i++) TETHER_YIELD(g->players.ptr[i]);
+    return self;
+}
+
+void tether_examples_init_game(VALUE mod)
+{
+    (void)mod;
+    VALUE game = tether_type_define_class(&game_type, rb_cObject);
+    TETHER_DEFINE_METHOD(game, "initialize", game_initialize);
+    TETHER_DEFINE_METHOD(game, "add_player", game_add_player);
+    TETHER_DEFINE_METHOD(game, "players", game_players);
+    TETHER_DEFINE_METHOD(game, "score", game_score);
+    TETHER_DEFINE_METHOD(game, "next_player_scores", game_next_player_scores);
+    TETHER_DEFINE_METHOD(game, "each_player", game_each_player);
+}

@@ -1,0 +1,10 @@
+/* tether_examples.c - require "tether_examples": the chapter's examples in C. */
+#include "examples.h"
+
+void Init_tether_examples(void)
+{
+    VALUE mod = rb_define_module("TetherExamples");
+    tether_examples_init_counter(mod);
+    tether_examples_init_person(mod);
+    tether_examples_init_game(mod);
+}

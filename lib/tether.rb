@@ -1,0 +1,22 @@
+# frozen_string_literal: true
+
+require_relative "tether/version"
+
+# Tether: Ruby native extensions in C that cannot crash the interpreter.
+#
+# The C library (include/tether.h) defines the same classes when an
+# extension loads, looking them up first, so they exist once per process
+# whichever side comes first.
+module Tether
+  # Base class for Tether's own errors that are not borrow conflicts.
+  class Error < StandardError; end
+
+  # An object was used while another part of the program had borrowed it:
+  # a block re-entering the method that yielded to it, another thread
+  # during a GVL-free section, a fiber suspended mid-iteration.
+  class BorrowError < RuntimeError; end
+
+  # Where the C header and sources live, for build tools.
+  def self.include_dir = File.expand_path("../include", __dir__)
+  def self.source_dir = File.expand_path("../src", __dir__)
+end

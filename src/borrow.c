@@ -1,0 +1,108 @@
+/* borrow.c - lending an object while other code runs.
+ *
+ * The door only checks the state word; it is changed here, and only around
+ * the calls that let other code in (yield, method calls, GVL release). Every
+ * change is undone by rb_ensure, so an exception, break or throw never leaves
+ * an object lent. Shared loans count up and down rather than restore a saved
+ * state, because fibers can finish them in any order. */
+#include "internal.h"
+
+uint32_t tether__current_method(void)
+{
+    ID id = rb_frame_this_func();
+    return id <= UINT32_MAX ? (uint32_t)id : 0;
+}
+
+static VALUE method_name(uint32_t id)
+{
+    VALUE name = id ? rb_id2str((ID)id) : 0;
+    return name ? rb_sprintf("#%" PRIsVALUE, name) : rb_str_new_cstr("this call");
+}
+
+void tether__borrow_conflict(VALUE obj, const tether_header *h, int mode)
+{
+    bool exclusive = h->state & TETHER__LENT_EXCL;
+    VALUE holder = h->holder ? rb_sprintf(" by %" PRIsVALUE, method_name(h->holder)) : rb_str_new(0, 0);
+    rb_raise(tether_eBorrowError, "%" PRIsVALUE " is %sborrowed%" PRIsVALUE "; %" PRIsVALUE " needs it %s",
+             rb_obj_class(obj), exclusive ? "exclusively " : "", holder,
+             method_name(tether__current_method()),
+             mode == TETHER_BORROW_SHARED ? "shared" : "exclusively");
+}
+
+typedef struct loan {
+    tether_header *header;
+    tether_borrow_mode mode;
+    uint32_t holder, previous_holder;
+    bool set_exclusive; /* false when an outer loan of the same method holds it */
+} loan;
+
+static void loan_begin(loan *l, VALUE self, tether_borrow_mode mode)
+{
+    if (mode != TETHER_BORROW_SHARED && mode != TETHER_BORROW_EXCLUSIVE)
+        rb_raise(rb_eArgError, "borrow mode must be TETHER_BORROW_SHARED or TETHER_BORROW_EXCLUSIVE");
+    if (!tether_type_of(self)) tether__raise_wrong_type(self, "a Tether object");
+    tether_header *h = tether__header(RTYPEDDATA_DATA(self));
+    l->header = h;
+    l->mode = mode;
+    l->holder = tether__current_method();
+    l->previous_holder = h->holder;
+    if (mode == TETHER_BORROW_EXCLUSIVE) {
+        l->set_exclusive = !(h->state & TETHER__LENT_EXCL);
+        h->state |= TETHER__LENT_EXCL;
+    } else {
+        if (h->state > UINT32_MAX - TETHER__SHARED_ONE)
+            rb_raise(tether_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_obj_class(self));
+        h->state += TETHER__SHARED_ONE;
+    }
+    h->holder = l->holder;
+}
+
+static VALUE loan_end(VALUE arg)
+{
+    loan *l = (loan *)arg;
+    tether_header *h = l->header;
+    if (l->mode == TETHER_BORROW_EXCLUSIVE) {
+        if (l->set_exclusive) h->state &= ~TETHER__LENT_EXCL;
+        h->holder = l->previous_holder;
+    } else {
+        h->state -= TETHER__SHARED_ONE;
+        if (h->state < TETHER__SHARED_ONE && !(h->state & TETHER__LENT_EXCL)) h->holder = 0;
+        else if (h->holder == l->holder) h->holder = l->previous_holder;
+    }
+    return Qnil;
+}
+
+VALUE tether_borrow_lend(VALUE self, tether_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
+{
+    loan l;
+    loan_begin(&l, self, mode);
+    return rb_ensure(func, arg, loan_end, (VALUE)&l);
+}
+
+static VALUE yield_value(VALUE value) { return rb_yield(value); }
+
+VALUE tether_borrow_yield(VALUE self, tether_borrow_mode mode, VALUE value)
+{
+    return tether_borrow_lend(self, mode, yield_value, value);
+}
+
+typedef struct call_args {
+    VALUE recv;
+    ID mid;
+    int argc;
+    const VALUE *argv;
+} call_args;
+
+static VALUE call_method(VALUE arg)
+{
+    const call_args *c = (const call_args *)arg;
+    return rb_funcallv(c->recv, c->mid, c->argc, c->argv);
+}
+
+VALUE tether_borrow_call(VALUE self, tether_borrow_mode mode, VALUE recv, ID mid, int argc,
+                         const VALUE *argv)
+{
+    if (argc < 0 || (argc > 0 && !argv)) rb_raise(rb_eArgError, "tether_borrow_call: bad argument list");
+    call_args c = {recv, mid, argc, argv};
+    return tether_borrow_lend(self, mode, call_method, (VALUE)&c);
+}

@@ -1,0 +1,60 @@
+/* convert.c - arguments from Ruby, checked: Integers that must fit, classes. */
+#include "internal.h"
+
+/* |v| into *magnitude; returns the sign (-1, 0, 1), or raises TypeError for
+ * non-Integers. *fits is false when |v| needs more than 64 bits. */
+static int integer_magnitude(VALUE v, uint64_t *magnitude, bool *fits)
+{
+    if (RB_FIXNUM_P(v)) {
+        long n = FIX2LONG(v);
+        *magnitude = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
+        *fits = true;
+        return n < 0 ? -1 : n > 0;
+    }
+    if (!RB_TYPE_P(v, T_BIGNUM)) tether__raise_wrong_type(v, "Integer");
+    int sign = rb_integer_pack(v, magnitude, 1, sizeof *magnitude, 0, INTEGER_PACK_LSWORD_FIRST | INTEGER_PACK_NATIVE_BYTE_ORDER);
+    *fits = sign > -2 && sign < 2;
+    return sign < 0 ? -1 : 1;
+}
+
+TETHER_NORETURN static void out_of_range(VALUE v, const char *type)
+{
+    if (rb_absint_size(v, NULL) > 32) rb_raise(rb_eRangeError, "integer too big for %s", type);
+    rb_raise(rb_eRangeError, "integer %" PRIsVALUE " out of range of %s", v, type);
+}
+
+int64_t tether__to_int64_slow(VALUE v)
+{
+    uint64_t m;
+    bool fits;
+    int sign = integer_magnitude(v, &m, &fits);
+    if (fits && sign >= 0 && m <= (uint64_t)INT64_MAX) return (int64_t)m;
+    if (fits && sign < 0 && m <= (uint64_t)INT64_MAX + 1) return m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
+    out_of_range(v, "int64");
+}
+
+uint64_t tether_to_uint64(VALUE v)
+{
+    uint64_t m;
+    bool fits;
+    int sign = integer_magnitude(v, &m, &fits);
+    if (fits && sign >= 0) return m;
+    out_of_range(v, "uint64");
+}
+
+size_t tether_to_size(VALUE v)
+{
+    uint64_t m;
+    bool fits;
+    int sign = integer_magnitude(v, &m, &fits);
+    if (fits && sign >= 0 && m <= SIZE_MAX) return (size_t)m;
+    out_of_range(v, "size_t");
+}
+
+void tether_check_kind(VALUE v, VALUE klass)
+{
+    if (!RTEST(rb_obj_is_kind_of(v, klass))) {
+        VALUE name = rb_class_name(klass);
+        tether__raise_wrong_type(v, StringValueCStr(name));
+    }
+}

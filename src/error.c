@@ -1,0 +1,33 @@
+/* error.c - Tether's exception classes and the messages every area shares. */
+#include "internal.h"
+
+VALUE tether_eError = Qnil;
+VALUE tether_eBorrowError = Qnil;
+
+void tether_init(void)
+{
+    static bool done = false; /* one per extension: each has its own copy */
+    if (done) return;
+    /* rb_define_class_under returns the class another extension (or
+     * lib/tether.rb) already defined with the same superclass. */
+    VALUE mTether = rb_define_module("Tether");
+    tether_eError = rb_define_class_under(mTether, "Error", rb_eStandardError);
+    tether_eBorrowError = rb_define_class_under(mTether, "BorrowError", rb_eRuntimeError);
+    rb_gc_register_address(&tether_eError);
+    rb_gc_register_address(&tether_eBorrowError);
+    done = true;
+}
+
+VALUE tether__describe_class(VALUE obj)
+{
+    if (NIL_P(obj)) return rb_str_new_cstr("nil");
+    if (obj == Qtrue) return rb_str_new_cstr("true");
+    if (obj == Qfalse) return rb_str_new_cstr("false");
+    return rb_class_name(rb_obj_class(obj));
+}
+
+void tether__raise_wrong_type(VALUE obj, const char *expected)
+{
+    rb_raise(rb_eTypeError, "wrong argument type %" PRIsVALUE " (expected %s)",
+             tether__describe_class(obj), expected);
+}

@@ -1,0 +1,119 @@
+/* field.c - storing VALUEs: the declared field found by address, its check,
+ * then the write barrier. */
+#include "internal.h"
+
+#include <string.h>
+
+static const tether_type *tether_type_of_writer(VALUE self)
+{
+    const tether_type *type = tether_type_of(self);
+    if (!type) tether__raise_wrong_type(self, "a Tether object");
+    return type;
+}
+
+/* The declared field whose storage holds slot: a VALUE field at exactly that
+ * offset, or a tether_values field with slot among its live elements. */
+static const tether_field *field_of_slot(const tether_type *type, void *data, const VALUE *slot)
+{
+    uintptr_t s = (uintptr_t)slot, d = (uintptr_t)data;
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind == TETHER_KIND_VALUE) {
+            if (s >= d && s - d == f->offset) return f;
+        } else {
+            const tether_values *vals = tether__field_values(data, f);
+            uintptr_t p = (uintptr_t)vals->ptr;
+            if (vals->ptr && s >= p && (s - p) % sizeof(VALUE) == 0 && (s - p) / sizeof(VALUE) < vals->len)
+                return f;
+        }
+    }
+    return NULL;
+}
+
+static const tether_field *values_field(const tether_type *type, void *data, const tether_values *vals)
+{
+    uintptr_t v = (uintptr_t)vals, d = (uintptr_t)data;
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind == TETHER_KIND_VALUES && v >= d && v - d == f->offset) return f;
+    }
+    return NULL;
+}
+
+static void check_field_value(const tether_type *owner, const tether_field *f, VALUE value)
+{
+    if (NIL_P(value) && f->nil_ok) return;
+    VALUE expected;
+    if (f->klass) {
+        if (RTEST(rb_obj_is_kind_of(value, *f->klass))) return;
+        expected = rb_class_name(*f->klass);
+    } else if (f->type) {
+        if (tether_is(value, f->type)) return;
+        expected = rb_str_new_cstr(f->type->class_path);
+    } else {
+        return;
+    }
+    rb_raise(rb_eTypeError, "wrong argument type %" PRIsVALUE " for %s of %s (expected %" PRIsVALUE "%s)",
+             tether__describe_class(value), f->name, owner->class_path, expected,
+             f->nil_ok ? " or nil" : "");
+}
+
+void tether_write(VALUE self, VALUE *slot, VALUE value)
+{
+    const tether_type *type = tether_type_of_writer(self);
+    void *data = RTYPEDDATA_DATA(self);
+    const tether_field *f = field_of_slot(type, data, slot);
+    if (!f)
+        rb_raise(rb_eArgError, "tether_write: the slot is not a declared VALUE field of %s",
+                 type->class_path);
+    check_field_value(type, f, value);
+    RB_OBJ_WRITE(self, slot, value);
+}
+
+/* New capacity for at least `need` slots: doubling, overflow-checked. */
+static size_t grown_capacity(size_t capa, size_t need)
+{
+    size_t next = capa < 4 ? 4 : capa;
+    while (next < need) {
+        if (next > SIZE_MAX / 2 / sizeof(VALUE)) rb_raise(rb_eNoMemError, "tether_values: too many elements");
+        next *= 2;
+    }
+    return next;
+}
+
+size_t tether_values_push(VALUE self, tether_values *vals, VALUE value)
+{
+    const tether_type *type = tether_type_of_writer(self);
+    const tether_field *f = values_field(type, RTYPEDDATA_DATA(self), vals);
+    if (!f)
+        rb_raise(rb_eArgError, "tether_values_push: not a declared tether_values field of %s",
+                 type->class_path);
+    check_field_value(type, f, value);
+    if (vals->len == vals->capa) {
+        size_t capa = grown_capacity(vals->capa, vals->len + 1);
+        /* A fresh buffer rather than realloc: the GC may run inside the
+         * allocation and must still find the old buffer intact. */
+        VALUE *ptr = ruby_xmalloc2(capa, sizeof(VALUE));
+        if (vals->len) memcpy(ptr, vals->ptr, vals->len * sizeof(VALUE));
+        VALUE *old = vals->ptr;
+        vals->ptr = ptr;
+        vals->capa = capa;
+        ruby_xfree(old);
+    }
+    RB_OBJ_WRITE(self, &vals->ptr[vals->len], value);
+    return ++vals->len;
+}
+
+VALUE tether_values_get(const tether_values *vals, size_t i)
+{
+    if (i >= vals->len) rb_raise(rb_eIndexError, "index %zu outside of %zu elements", i, vals->len);
+    return vals->ptr[i];
+}
+
+VALUE tether_values_to_ary(const tether_values *vals)
+{
+    if (vals->len > LONG_MAX) rb_raise(rb_eRangeError, "too many elements for an Array");
+    return rb_ary_new_from_values((long)vals->len, vals->ptr);
+}
+
+void tether_values_clear(tether_values *vals) { vals->len = 0; }

@@ -1,0 +1,49 @@
+/* gvl.c - running C without the GVL while the object stays lent. */
+#include "internal.h"
+
+#include <ruby/thread.h>
+
+typedef struct nogvl {
+    bool (*func)(void *arg, const tether_cancel *cancel);
+    void *arg;
+    tether_cancel cancel;
+    bool finished;
+} nogvl;
+
+static void *run_without_gvl(void *p)
+{
+    nogvl *n = p;
+    n->finished = n->func(n->arg, &n->cancel);
+    return NULL;
+}
+
+/* Ruby calls this from another thread to get ours back. */
+static void request_cancel(void *p)
+{
+    nogvl *n = p;
+    atomic_store_explicit(&n->cancel.requested, 1, memory_order_relaxed);
+}
+
+static VALUE run_until_finished(VALUE p)
+{
+    nogvl *n = (nogvl *)p;
+    for (;;) {
+        atomic_store_explicit(&n->cancel.requested, 0, memory_order_relaxed);
+        n->finished = false;
+        /* Raises here (loan returned by the caller's ensure) on Thread#kill,
+         * Interrupt and other exceptions that interrupts deliver. */
+        rb_thread_call_without_gvl(run_without_gvl, n, request_cancel, n);
+        if (n->finished) return Qnil;
+        if (!tether_cancelled(&n->cancel))
+            rb_raise(tether_eError, "a GVL-free function returned false without being cancelled");
+        rb_thread_check_ints();
+    }
+}
+
+void tether_without_gvl(VALUE self, tether_borrow_mode mode,
+                        bool (*func)(void *arg, const tether_cancel *cancel), void *arg)
+{
+    nogvl n = {.func = func, .arg = arg, .finished = false};
+    atomic_init(&n.cancel.requested, 0);
+    tether_borrow_lend(self, mode, run_until_finished, (VALUE)&n);
+}

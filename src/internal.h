@@ -1,0 +1,38 @@
+/* internal.h - what the library's own files share; not installed for users. */
+#ifndef TETHER_INTERNAL_H
+#define TETHER_INTERNAL_H 1
+
+#include "tether.h"
+
+/* Bytes reserved before the struct: the tether_header, widened so the
+ * struct keeps its alignment (malloc returns 16-aligned memory). */
+static inline size_t tether__header_bytes(const tether_type *type)
+{
+    return type->align > sizeof(tether_header) ? type->align : sizeof(tether_header);
+}
+
+/* Calls fn(type, data, field) for every declared field. */
+#define TETHER__EACH_FIELD(type, f) \
+    for (const tether_field *f = (type)->fields; f && f->kind != TETHER_KIND_END; f++)
+
+static inline VALUE *tether__field_slot(void *data, const tether_field *f)
+{
+    return (VALUE *)((char *)data + f->offset);
+}
+
+static inline tether_values *tether__field_values(void *data, const tether_field *f)
+{
+    return (tether_values *)((char *)data + f->offset);
+}
+
+/* Ruby's way of naming what it got: "nil", "true", "false" or the class name. */
+TETHER_API VALUE tether__describe_class(VALUE obj);
+/* TypeError "wrong argument type A (expected B)". */
+TETHER_API TETHER_NORETURN void tether__raise_wrong_type(VALUE obj, const char *expected);
+/* Tether::BorrowError naming the class, the holder and the method in need. */
+TETHER_API TETHER_NORETURN void tether__borrow_conflict(VALUE obj, const tether_header *h,
+                                                        int mode);
+/* The current method's ID squeezed into the header's 32 bits (0 if it won't fit). */
+TETHER_API uint32_t tether__current_method(void);
+
+#endif

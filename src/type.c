@@ -1,0 +1,213 @@
+/* type.c - from a tether_type description to everything Ruby's GC needs:
+ * class definition, allocation, mark, compaction, memsize, free, copy. */
+#include "internal.h"
+
+#include <string.h>
+
+/* ---- the class ---------------------------------------------------------- */
+
+/* Finds or creates the module (or class) chain for "A::B" in path[0..len). */
+static VALUE define_namespace(const char *path, size_t len)
+{
+    VALUE outer = rb_cObject;
+    size_t start = 0;
+    while (start < len) {
+        const char *sep = strstr(path + start, "::");
+        size_t end = sep && (size_t)(sep - path) < len ? (size_t)(sep - path) : len;
+        ID id = rb_intern2(path + start, (long)(end - start));
+        if (rb_const_defined_at(outer, id)) {
+            VALUE v = rb_const_get_at(outer, id);
+            if (!RB_TYPE_P(v, T_MODULE) && !RB_TYPE_P(v, T_CLASS))
+                rb_raise(rb_eTypeError, "%.*s is not a class or module", (int)end, path);
+            outer = v;
+        } else {
+            outer = rb_define_module_id_under(outer, id);
+        }
+        start = end + 2;
+    }
+    return outer;
+}
+
+static void check_description(const tether_type *type)
+{
+    const char *path = type->class_path;
+    if (!path || !*path) rb_raise(rb_eArgError, "a Tether type needs a class path");
+    if (type->klass) rb_raise(rb_eArgError, "%s: class already defined for this type", path);
+    TETHER__EACH_FIELD(type, f)
+    {
+        size_t width = f->kind == TETHER_KIND_VALUE ? sizeof(VALUE) : sizeof(tether_values);
+        if (f->offset > type->size || type->size - f->offset < width)
+            rb_raise(rb_eArgError, "%s: field %s lies outside the struct", path, f->name);
+    }
+    if ((type->flags & TETHER_COPYABLE) && type->free && !type->copy)
+        rb_raise(rb_eArgError,
+                 "%s: TETHER_COPYABLE copies member by member, which would share the memory "
+                 "its free callback releases; give the type a copy callback",
+                 path);
+}
+
+VALUE tether_type_define_class(tether_type *type, VALUE super)
+{
+    tether_init();
+    check_description(type);
+
+    rb_data_type_t *rb = &type->rb;
+    rb->wrap_struct_name = type->class_path;
+    rb->function.dmark = type->hooks.mark;
+    rb->function.dfree = type->hooks.free;
+    rb->function.dsize = type->hooks.memsize;
+    rb->function.dcompact = type->hooks.compact;
+    rb->parent = NULL;
+    rb->data = type; /* lets tether_type_of recognise Tether objects */
+    rb->flags = 0;
+    if (!(type->flags & TETHER_DEFERRED_FREE)) rb->flags |= RUBY_TYPED_FREE_IMMEDIATELY;
+    if (!(type->flags & TETHER_NOT_WB_PROTECTED)) rb->flags |= RUBY_TYPED_WB_PROTECTED;
+
+    const char *path = type->class_path;
+    const char *last = path, *sep;
+    while ((sep = strstr(last, "::")) != NULL) last = sep + 2;
+    VALUE outer = last == path ? rb_cObject : define_namespace(path, (size_t)(last - path - 2));
+    VALUE klass = rb_define_class_under(outer, last, super);
+
+    rb_define_alloc_func(klass, type->hooks.alloc);
+    rb_define_method(klass, "initialize_copy", type->hooks.init_copy, 1);
+    type->klass = klass;
+    rb_gc_register_address(&type->klass);
+    return klass;
+}
+
+const tether_type *tether_type_of(VALUE obj)
+{
+    if (RB_SPECIAL_CONST_P(obj) || RB_BUILTIN_TYPE(obj) != RUBY_T_DATA || !RTYPEDDATA_P(obj))
+        return NULL;
+    const rb_data_type_t *rb = RTYPEDDATA_TYPE(obj);
+    const tether_type *type = rb->data;
+    return type && &type->rb == rb && RTYPEDDATA_DATA(obj) ? type : NULL;
+}
+
+/* ---- allocation ---------------------------------------------------------- */
+
+VALUE tether__type_alloc(const tether_type *type, VALUE klass)
+{
+    size_t header = tether__header_bytes(type), total;
+    if (__builtin_add_overflow(header, type->size, &total))
+        rb_raise(rb_eNoMemError, "%s: struct too large", type->class_path);
+    /* The object first, with no data: if the allocation below runs the GC
+     * or raises, Ruby sees an empty object and skips mark and free. */
+    VALUE obj = rb_data_typed_object_wrap(klass, NULL, &type->rb);
+    char *base = ruby_xcalloc(1, total);
+    DATA_PTR(obj) = base + header;
+    return obj;
+}
+
+void *tether_type_new(const tether_type *type, VALUE *obj)
+{
+    if (!type->klass) rb_raise(rb_eArgError, "%s: class not defined yet", type->class_path);
+    *obj = tether__type_alloc(type, type->klass);
+    void *data = RTYPEDDATA_DATA(*obj);
+    tether__initialized(data);
+    return data;
+}
+
+/* ---- what the GC calls ---------------------------------------------------- */
+
+void tether__type_mark(const tether_type *type, void *data)
+{
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind == TETHER_KIND_VALUE) {
+            rb_gc_mark_movable(*tether__field_slot(data, f));
+        } else {
+            const tether_values *vals = tether__field_values(data, f);
+            for (size_t i = 0; i < vals->len; i++) rb_gc_mark_movable(vals->ptr[i]);
+        }
+    }
+    if (type->mark) type->mark(data);
+}
+
+void tether__type_compact(const tether_type *type, void *data)
+{
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind == TETHER_KIND_VALUE) {
+            VALUE *slot = tether__field_slot(data, f);
+            *slot = rb_gc_location(*slot);
+        } else {
+            tether_values *vals = tether__field_values(data, f);
+            for (size_t i = 0; i < vals->len; i++) vals->ptr[i] = rb_gc_location(vals->ptr[i]);
+        }
+    }
+    if (type->compact) type->compact(data);
+}
+
+static size_t saturating_add(size_t a, size_t b)
+{
+    size_t sum;
+    return __builtin_add_overflow(a, b, &sum) ? SIZE_MAX : sum;
+}
+
+size_t tether__type_memsize(const tether_type *type, const void *data)
+{
+    size_t total = saturating_add(tether__header_bytes(type), type->size);
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind != TETHER_KIND_VALUES) continue;
+        const tether_values *vals = tether__field_values((void *)data, f);
+        total = saturating_add(total, vals->capa * sizeof(VALUE)); /* capa was checked when grown */
+    }
+    if (type->memsize) total = saturating_add(total, type->memsize(data));
+    return total;
+}
+
+void tether__type_free(const tether_type *type, void *data)
+{
+    if (type->free) type->free(data);
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind == TETHER_KIND_VALUES) ruby_xfree(tether__field_values(data, f)->ptr);
+    }
+    ruby_xfree((char *)data - tether__header_bytes(type));
+}
+
+/* ---- dup and clone --------------------------------------------------------- */
+
+/* Member by member: VALUE fields get their write barrier, tether_values get
+ * a buffer of their own. */
+static void copy_fields(const tether_type *type, VALUE self, void *dst, const void *src)
+{
+    memcpy(dst, src, type->size);
+    /* dst must not share src's buffers for even a moment in which an
+     * exception could free them, so forget them before anything allocates. */
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind == TETHER_KIND_VALUES) memset(tether__field_values(dst, f), 0, sizeof(tether_values));
+        else RB_OBJ_WRITTEN(self, Qundef, *tether__field_slot(dst, f));
+    }
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind != TETHER_KIND_VALUES) continue;
+        const tether_values *from = tether__field_values((void *)src, f);
+        if (!from->len) continue;
+        VALUE *ptr = ruby_xmalloc2(from->len, sizeof(VALUE));
+        memcpy(ptr, from->ptr, from->len * sizeof(VALUE));
+        tether_values *to = tether__field_values(dst, f);
+        to->ptr = ptr;
+        to->capa = to->len = from->len;
+        for (size_t i = 0; i < to->len; i++) RB_OBJ_WRITTEN(self, Qundef, ptr[i]);
+    }
+}
+
+VALUE tether__type_init_copy(const tether_type *type, VALUE self, VALUE orig)
+{
+    if (self == orig) return self;
+    if (!type->copy && !(type->flags & TETHER_COPYABLE))
+        rb_raise(rb_eTypeError, "can't copy %" PRIsVALUE, rb_obj_class(orig));
+    if (rb_obj_class(self) != rb_obj_class(orig))
+        rb_raise(rb_eTypeError, "initialize_copy should take same class object");
+    const void *src = tether_unwrap(orig, type);
+    void *dst = tether__enter(self, type, 0); /* only a fresh, uninitialised object */
+    if (type->copy) type->copy(self, dst, src);
+    else copy_fields(type, self, dst, src);
+    tether__initialized(dst);
+    return self;
+}

@@ -1,0 +1,341 @@
+/* tether_test.c - types that exist only to test the library: GVL-free
+ * sections, explicit loans, hand-written callbacks, odd alignment and
+ * descriptions the library must refuse. */
+#include "tether.h"
+
+#include <string.h>
+#include <time.h>
+
+/* ---- Holder: one declared VALUE, one tether_values, loans of every kind ---- */
+
+typedef struct holder {
+    VALUE value;
+    tether_values list;
+    uint64_t spins; /* touched only without the GVL while lent */
+} holder_t;
+
+static const tether_field holder_fields[] = {
+    TETHER_FIELD_ANY(holder_t, value),
+    TETHER_FIELD_VALUES_ANY(holder_t, list),
+    TETHER_FIELDS_END,
+};
+TETHER_TYPE(holder_type, "TetherTest::Holder", holder_t, holder_fields, .flags = TETHER_COPYABLE);
+
+TETHER_INIT(holder_initialize, holder_type, holder_t *h, value)
+{
+    tether_write(self, &h->value, value);
+    return self;
+}
+TETHER_SHARED(holder_value, holder_type, holder_t *h) { return h->value; }
+TETHER_EXCLUSIVE(holder_set, holder_type, holder_t *h, value)
+{
+    tether_write(self, &h->value, value);
+    return value;
+}
+TETHER_EXCLUSIVE(holder_push, holder_type, holder_t *h, value)
+{
+    return SIZET2NUM(tether_values_push(self, &h->list, value));
+}
+TETHER_SHARED(holder_list, holder_type, holder_t *h) { return tether_values_to_ary(&h->list); }
+TETHER_SHARED(holder_at, holder_type, holder_t *h, index)
+{
+    return tether_values_get(&h->list, tether_to_size(index));
+}
+TETHER_EXCLUSIVE(holder_clear, holder_type, holder_t *h)
+{
+    tether_values_clear(&h->list);
+    return self;
+}
+TETHER_EXCLUSIVE(holder_replace_element, holder_type, holder_t *h, index, value)
+{
+    size_t i = tether_to_size(index);
+    tether_values_get(&h->list, i); /* IndexError when out of range */
+    tether_write(self, &h->list.ptr[i], value);
+    return value;
+}
+TETHER_EXCLUSIVE(holder_write_undeclared, holder_type, holder_t *h, value)
+{
+    (void)h;
+    VALUE not_a_field = Qnil;
+    tether_write(self, &not_a_field, value);
+    return value;
+}
+
+TETHER_SHARED(holder_yield_shared, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return TETHER_YIELD(value);
+}
+TETHER_EXCLUSIVE(holder_yield_exclusive, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return TETHER_YIELD(value);
+}
+
+static VALUE call_with_args(VALUE self, tether_borrow_mode mode, int argc, const VALUE *argv)
+{
+    if (argc < 2) rb_raise(rb_eArgError, "wrong number of arguments (given %d, expected 2+)", argc);
+    return tether_borrow_call(self, mode, argv[0], rb_to_id(argv[1]), argc - 2, argv + 2);
+}
+TETHER_SHARED_ARGV(holder_call_shared, holder_type, holder_t *h)
+{
+    (void)h;
+    return call_with_args(self, tether_mode, argc, argv);
+}
+TETHER_EXCLUSIVE_ARGV(holder_call_exclusive, holder_type, holder_t *h)
+{
+    (void)h;
+    return call_with_args(self, tether_mode, argc, argv);
+}
+
+/* An exclusive loan inside another one (same method): the inner end must
+ * leave the outer loan standing. */
+static VALUE yield_twice(VALUE self)
+{
+    VALUE first = tether_borrow_yield(self, TETHER_BORROW_EXCLUSIVE, ID2SYM(rb_intern("inner")));
+    return rb_ary_new_from_args(2, first, rb_yield(ID2SYM(rb_intern("outer"))));
+}
+TETHER_EXCLUSIVE(holder_nested_loans, holder_type, holder_t *h)
+{
+    (void)h;
+    return TETHER_LEND(yield_twice, self);
+}
+
+/* ---- GVL-free sections ---- */
+
+typedef struct hold_args {
+    holder_t *holder;
+    double seconds;
+} hold_args;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Busy for `seconds` without the GVL, polling for cancellation. */
+static bool hold(void *arg, const tether_cancel *cancel)
+{
+    hold_args *a = arg;
+    double until = now() + a->seconds;
+    while (now() < until) {
+        if (tether_cancelled(cancel)) return false;
+        a->holder->spins++;
+        struct timespec pause = {0, 200000};
+        nanosleep(&pause, NULL);
+    }
+    return true;
+}
+
+static double seconds_arg(VALUE seconds)
+{
+    double s = NUM2DBL(seconds);
+    if (!(s >= 0 && s <= 3600)) rb_raise(rb_eArgError, "seconds must be between 0 and 3600");
+    return s;
+}
+
+TETHER_SHARED(holder_hold_shared, holder_type, holder_t *h, seconds)
+{
+    hold_args a = {h, seconds_arg(seconds)};
+    TETHER_WITHOUT_GVL(hold, &a);
+    return ID2SYM(rb_intern("finished"));
+}
+TETHER_EXCLUSIVE(holder_hold_exclusive, holder_type, holder_t *h, seconds)
+{
+    hold_args a = {h, seconds_arg(seconds)};
+    TETHER_WITHOUT_GVL(hold, &a);
+    return ID2SYM(rb_intern("finished"));
+}
+static bool gives_up(void *arg, const tether_cancel *cancel)
+{
+    (void)arg, (void)cancel;
+    return false;
+}
+TETHER_SHARED(holder_misuse_without_gvl, holder_type, holder_t *h)
+{
+    (void)h;
+    TETHER_WITHOUT_GVL(gives_up, NULL);
+    return Qnil;
+}
+
+/* ---- Native: memory of its own, a hand-written mark, a copy callback ---- */
+
+typedef struct native_extra {
+    VALUE tag; /* a VALUE fields cannot describe: it lives in malloc'ed memory */
+} native_extra;
+
+typedef struct native {
+    unsigned char *bytes;
+    size_t length;
+    native_extra *extra;
+} native_t;
+
+static void native_free(void *data)
+{
+    native_t *n = data;
+    free(n->bytes);
+    tether_gc_memory_shrank(n->length);
+    free(n->extra);
+}
+static size_t native_memsize(const void *data)
+{
+    const native_t *n = data;
+    return n->length + (n->extra ? sizeof *n->extra : 0);
+}
+static void native_mark(void *data)
+{
+    const native_t *n = data;
+    if (n->extra) rb_gc_mark(n->extra->tag); /* pinned: no compact callback needed */
+}
+static void native_fill(native_t *n, size_t length, VALUE tag, const unsigned char *from)
+{
+    n->extra = calloc(1, sizeof *n->extra);
+    n->bytes = malloc(length ? length : 1);
+    if (!n->extra || !n->bytes) rb_raise(rb_eNoMemError, "failed to allocate %zu bytes", length);
+    n->length = length;
+    tether_gc_memory_grew(length);
+    if (from) memcpy(n->bytes, from, length);
+    else memset(n->bytes, 0xab, length);
+    n->extra->tag = tag;
+}
+static void native_copy(VALUE self, void *dst, const void *src)
+{
+    (void)self;
+    const native_t *from = src;
+    native_fill(dst, from->length, from->extra->tag, from->bytes);
+}
+TETHER_TYPE(native_type, "TetherTest::Native", native_t, NULL, .free = native_free,
+            .memsize = native_memsize, .mark = native_mark, .copy = native_copy);
+
+TETHER_INIT(native_initialize, native_type, native_t *n, length, tag)
+{
+    size_t len = tether_to_size(length);
+    if (len > (size_t)1 << 30) rb_raise(rb_eArgError, "length too large");
+    native_fill(n, len, tag, NULL);
+    return self;
+}
+TETHER_SHARED(native_tag, native_type, native_t *n) { return n->extra->tag; }
+TETHER_SHARED(native_length, native_type, native_t *n) { return SIZET2NUM(n->length); }
+TETHER_SHARED(native_same_bytes_p, native_type, native_t *n, other)
+{
+    const native_t *o = tether_unwrap(other, &native_type);
+    return n->bytes == o->bytes ? Qtrue : Qfalse;
+}
+
+/* ---- Aligned: a struct that needs 16-byte alignment ---- */
+
+typedef struct aligned {
+    _Alignas(16) unsigned char block[16];
+} aligned_t;
+TETHER_TYPE(aligned_type, "TetherTest::Aligned", aligned_t, NULL);
+TETHER_INIT(aligned_initialize, aligned_type, aligned_t *a)
+{
+    (void)a;
+    return self;
+}
+TETHER_SHARED(aligned_address_mod16, aligned_type, aligned_t *a) { return SIZET2NUM((uintptr_t)a % 16); }
+
+/* ---- Made from C: tether_type_new ---- */
+
+static VALUE test_make_holder(VALUE mod, VALUE value)
+{
+    (void)mod;
+    VALUE obj;
+    holder_t *h = tether_type_new(&holder_type, &obj);
+    tether_write(obj, &h->value, value);
+    return obj;
+}
+
+/* ---- Descriptions Tether must refuse ---- */
+
+typedef struct leaky {
+    char *buffer;
+} leaky_t;
+static void leaky_free(void *data) { free(((leaky_t *)data)->buffer); }
+TETHER_TYPE(leaky_type, "TetherTest::Leaky", leaky_t, NULL, .free = leaky_free,
+            .flags = TETHER_COPYABLE);
+
+static VALUE test_define_copyable_with_free(VALUE mod)
+{
+    (void)mod;
+    return tether_type_define_class(&leaky_type, rb_cObject);
+}
+
+/* ---- Argument helpers ---- */
+
+static VALUE test_to_int64(VALUE mod, VALUE v)
+{
+    (void)mod;
+    return LL2NUM(tether_to_int64(v));
+}
+static VALUE test_to_uint64(VALUE mod, VALUE v)
+{
+    (void)mod;
+    return ULL2NUM(tether_to_uint64(v));
+}
+static VALUE test_to_size(VALUE mod, VALUE v)
+{
+    (void)mod;
+    return SIZET2NUM(tether_to_size(v));
+}
+static VALUE test_check_kind(VALUE mod, VALUE v, VALUE klass)
+{
+    (void)mod;
+    tether_check_kind(v, klass);
+    return Qtrue;
+}
+static VALUE test_holder_p(VALUE mod, VALUE v)
+{
+    (void)mod;
+    return tether_is(v, &holder_type) ? Qtrue : Qfalse;
+}
+static VALUE test_header_version(VALUE mod)
+{
+    (void)mod;
+    return rb_str_new_cstr(TETHER_VERSION);
+}
+
+void Init_tether_test(void)
+{
+    VALUE mod = rb_define_module("TetherTest");
+
+    VALUE holder = tether_type_define_class(&holder_type, rb_cObject);
+    TETHER_DEFINE_METHOD(holder, "initialize", holder_initialize);
+    TETHER_DEFINE_METHOD(holder, "value", holder_value);
+    TETHER_DEFINE_METHOD(holder, "set", holder_set);
+    TETHER_DEFINE_METHOD(holder, "push", holder_push);
+    TETHER_DEFINE_METHOD(holder, "list", holder_list);
+    TETHER_DEFINE_METHOD(holder, "at", holder_at);
+    TETHER_DEFINE_METHOD(holder, "clear", holder_clear);
+    TETHER_DEFINE_METHOD(holder, "replace_element", holder_replace_element);
+    TETHER_DEFINE_METHOD(holder, "write_undeclared", holder_write_undeclared);
+    TETHER_DEFINE_METHOD(holder, "yield_shared", holder_yield_shared);
+    TETHER_DEFINE_METHOD(holder, "yield_exclusive", holder_yield_exclusive);
+    TETHER_DEFINE_METHOD(holder, "call_shared", holder_call_shared);
+    TETHER_DEFINE_METHOD(holder, "call_exclusive", holder_call_exclusive);
+    TETHER_DEFINE_METHOD(holder, "nested_loans", holder_nested_loans);
+    TETHER_DEFINE_METHOD(holder, "hold_shared", holder_hold_shared);
+    TETHER_DEFINE_METHOD(holder, "hold_exclusive", holder_hold_exclusive);
+    TETHER_DEFINE_METHOD(holder, "misuse_without_gvl", holder_misuse_without_gvl);
+
+    VALUE native = tether_type_define_class(&native_type, rb_cObject);
+    TETHER_DEFINE_METHOD(native, "initialize", native_initialize);
+    TETHER_DEFINE_METHOD(native, "tag", native_tag);
+    TETHER_DEFINE_METHOD(native, "length", native_length);
+    TETHER_DEFINE_METHOD(native, "same_bytes?", native_same_bytes_p);
+
+    VALUE aligned = tether_type_define_class(&aligned_type, rb_cObject);
+    TETHER_DEFINE_METHOD(aligned, "initialize", aligned_initialize);
+    TETHER_DEFINE_METHOD(aligned, "address_mod16", aligned_address_mod16);
+
+    rb_define_module_function(mod, "make_holder", test_make_holder, 1);
+    rb_define_module_function(mod, "define_copyable_with_free", test_define_copyable_with_free, 0);
+    rb_define_module_function(mod, "to_int64", test_to_int64, 1);
+    rb_define_module_function(mod, "to_uint64", test_to_uint64, 1);
+    rb_define_module_function(mod, "to_size", test_to_size, 1);
+    rb_define_module_function(mod, "check_kind", test_check_kind, 2);
+    rb_define_module_function(mod, "holder?", test_holder_p, 1);
+    rb_define_module_function(mod, "header_version", test_header_version, 0);
+}
