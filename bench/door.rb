@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # The method door against hand-written TypedData_Get_Struct methods:
-#   ruby -Ilib -Ibench/ext/lib bench/door.rb     (or: bundle exec rake bench)
+#   bundle exec rake bench     (after a compile: ruby -Ilib -Itmp/lib bench/door.rb)
 # Prints a Markdown table of median ns/call and the ratio Tether / raw.
 # Target: ratio <= 1.00, borrow check included.
 require_relative "lib/bench_support"

@@ -1,0 +1,57 @@
+# frozen_string_literal: true
+
+require "test_helper"
+
+# tether_write and tether_values through the test extension's Holder.
+class TestField < Minitest::Test
+  Holder = TetherTest::Holder
+
+  def test_any_field_takes_anything
+    h = Holder.new(nil)
+    [1, "s", nil, :sym, 1.5, Object.new].each { |v| assert_same v, h.set(v) && h.value }
+  end
+
+  def test_writing_an_undeclared_slot_is_an_argument_error
+    e = assert_raises(ArgumentError) { Holder.new(1).write_undeclared(2) }
+    assert_equal "tether_write: the slot is not a declared VALUE field of TetherTest::Holder", e.message
+  end
+
+  def test_values_push_get_clear
+    h = Holder.new(nil)
+    assert_equal [], h.list
+    100.times { |i| assert_equal i + 1, h.push("item #{i}") }
+    assert_equal "item 42", h.at(42)
+    e = assert_raises(IndexError) { h.at(100) }
+    assert_equal "index 100 outside of 100 elements", e.message
+    assert_raises(RangeError) { h.at(-1) }
+    assert_raises(IndexError) { h.replace_element(100, 1) }
+    h.clear
+    assert_equal [], h.list
+    assert_equal 1, h.push(:again)
+  end
+
+  def test_values_survive_gc_stress_while_growing
+    h = Holder.new(nil)
+    under_gc_stress { 40.times { |i| h.push("stress #{i}") } }
+    assert_equal Array.new(40) { |i| "stress #{i}" }, h.list
+  end
+
+  def test_elements_replaced_in_an_old_holder_survive_minor_gcs
+    h = Holder.new(nil)
+    5.times { h.push(nil) }
+    promote(h)
+    5.times { |i| h.replace_element(i, +"young #{i}") }
+    h.set(+"young value")
+    minor_gcs
+    assert_equal Array.new(5) { |i| "young #{i}" }, h.list
+    assert_equal "young value", h.value
+  end
+
+  def test_values_after_compaction
+    h = Holder.new(+"value")
+    50.times { |i| h.push("moved #{i}") }
+    compact_everything
+    assert_equal Array.new(50) { |i| "moved #{i}" }, h.list
+    assert_equal "value", h.value
+  end
+end
