@@ -59,3 +59,17 @@ module TetherTestHelpers
 end
 
 Minitest::Test.include(TetherTestHelpers)
+
+# Gives every test of a class a twin that runs it with GC.stress on:
+#   class TestBorrow < Minitest::Test; ...; run_every_test_under_gc_stress; end
+# `except` names tests about the GC itself (promotion, compaction), whose
+# forced GCs under stress only cost time.
+module GCStressTwins
+  def run_every_test_under_gc_stress(except: [])
+    (public_instance_methods(false).grep(/\Atest_/) - except).each do |name|
+      define_method(:"#{name}_under_gc_stress") { under_gc_stress { public_send(name) } }
+    end
+  end
+end
+
+Minitest::Test.extend(GCStressTwins)
