@@ -51,6 +51,16 @@ size_t tether_to_size(VALUE v)
     out_of_range(v, "size_t");
 }
 
+bool tether_try_to_size(VALUE v, size_t *out)
+{
+    uint64_t m;
+    bool fits;
+    int sign = integer_magnitude(v, &m, &fits);
+    if (!fits || sign < 0 || m > SIZE_MAX) return false;
+    *out = (size_t)m;
+    return true;
+}
+
 void tether_check_kind(VALUE v, VALUE klass)
 {
     if (!RTEST(rb_obj_is_kind_of(v, klass))) {

@@ -3,6 +3,7 @@
 
 VALUE tether_eError = Qnil;
 VALUE tether_eBorrowError = Qnil;
+VALUE tether_eStaleReferenceError = Qnil;
 
 void tether_init(void)
 {
@@ -13,8 +14,10 @@ void tether_init(void)
     VALUE mTether = rb_define_module("Tether");
     tether_eError = rb_define_class_under(mTether, "Error", rb_eStandardError);
     tether_eBorrowError = rb_define_class_under(mTether, "BorrowError", rb_eRuntimeError);
+    tether_eStaleReferenceError = rb_define_class_under(mTether, "StaleReferenceError", rb_eRuntimeError);
     rb_gc_register_address(&tether_eError);
     rb_gc_register_address(&tether_eBorrowError);
+    rb_gc_register_address(&tether_eStaleReferenceError);
     done = true;
 }
 
@@ -30,4 +33,16 @@ void tether__raise_wrong_type(VALUE obj, const char *expected)
 {
     rb_raise(rb_eTypeError, "wrong argument type %" PRIsVALUE " (expected %s)",
              tether__describe_class(obj), expected);
+}
+
+void *tether_exception_new(const tether_type *type, VALUE message, VALUE *exc)
+{
+    if (!type->klass || !RTEST(rb_class_inherited_p(type->klass, rb_eException)))
+        rb_raise(rb_eTypeError, "%s is not an exception class", type->class_path);
+    if (!(type->flags & TETHER_ZERO_IS_VALID))
+        rb_raise(rb_eArgError, "%s: an exception type needs TETHER_ZERO_IS_VALID", type->class_path);
+    StringValue(message);
+    *exc = rb_exc_new_str(type->klass, message);
+    if (!tether_is(*exc, type)) tether__raise_wrong_type(*exc, type->class_path);
+    return RTYPEDDATA_DATA(*exc);
 }

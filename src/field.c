@@ -20,6 +20,8 @@ static const tether_field *field_of_slot(const tether_type *type, void *data, co
     {
         if (f->kind == TETHER_KIND_VALUE) {
             if (s >= d && s - d == f->offset) return f;
+        } else if (f->kind == TETHER_KIND_REGION) {
+            if (slot == tether__region_buffers_slot(data, f)) return f;
         } else {
             const tether_values *vals = tether__field_values(data, f);
             uintptr_t p = (uintptr_t)vals->ptr;

@@ -25,6 +25,27 @@ static inline tether_values *tether__field_values(void *data, const tether_field
     return (tether_values *)((char *)data + f->offset);
 }
 
+static inline tether_region *tether__field_region(void *data, const tether_field *f)
+{
+    return (tether_region *)((char *)data + f->offset);
+}
+
+/* Bytes a field occupies in the struct. */
+static inline size_t tether__field_width(const tether_field *f)
+{
+    switch (f->kind) {
+    case TETHER_KIND_VALUES: return sizeof(tether_values);
+    case TETHER_KIND_REGION: return sizeof(tether_region);
+    default: return sizeof(VALUE);
+    }
+}
+
+/* The VALUE a region field holds (its lent buffers), which the GC must see. */
+static inline VALUE *tether__region_buffers_slot(void *data, const tether_field *f)
+{
+    return &tether__field_region(data, f)->buffers;
+}
+
 /* Ruby's way of naming what it got: "nil", "true", "false" or the class name. */
 TETHER_API VALUE tether__describe_class(VALUE obj);
 /* TypeError "wrong argument type A (expected B)". */

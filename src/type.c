@@ -33,17 +33,26 @@ static void check_description(const tether_type *type)
     const char *path = type->class_path;
     if (!path || !*path) rb_raise(rb_eArgError, "a Tether type needs a class path");
     if (type->klass) rb_raise(rb_eArgError, "%s: class already defined for this type", path);
+    bool owns_region = false;
     TETHER__EACH_FIELD(type, f)
     {
-        size_t width = f->kind == TETHER_KIND_VALUE ? sizeof(VALUE) : sizeof(tether_values);
+        size_t width = tether__field_width(f);
         if (f->offset > type->size || type->size - f->offset < width)
             rb_raise(rb_eArgError, "%s: field %s lies outside the struct", path, f->name);
+        owns_region |= f->kind == TETHER_KIND_REGION;
     }
-    if ((type->flags & TETHER_COPYABLE) && type->free && !type->copy)
+    if ((type->flags & TETHER_COPYABLE) && (type->free || owns_region) && !type->copy)
         rb_raise(rb_eArgError,
                  "%s: TETHER_COPYABLE copies member by member, which would share the memory "
-                 "its free callback releases; give the type a copy callback",
+                 "it frees; give the type a copy callback",
                  path);
+}
+
+/* Whether the GC must call into the type at all: a struct with no declared
+ * references and no hand-written mark needs neither mark nor compaction. */
+static bool has_references(const tether_type *type)
+{
+    return type->mark || (type->fields && type->fields[0].kind != TETHER_KIND_END);
 }
 
 VALUE tether_type_define_class(tether_type *type, VALUE super)
@@ -53,10 +62,11 @@ VALUE tether_type_define_class(tether_type *type, VALUE super)
 
     rb_data_type_t *rb = &type->rb;
     rb->wrap_struct_name = type->class_path;
-    rb->function.dmark = type->hooks.mark;
+    bool references = has_references(type);
+    rb->function.dmark = references ? type->hooks.mark : NULL;
     rb->function.dfree = type->hooks.free;
     rb->function.dsize = type->hooks.memsize;
-    rb->function.dcompact = type->hooks.compact;
+    rb->function.dcompact = references ? type->hooks.compact : NULL;
     rb->parent = NULL;
     rb->data = type; /* lets tether_type_of recognise Tether objects */
     rb->flags = 0;
@@ -97,6 +107,7 @@ VALUE tether__type_alloc(const tether_type *type, VALUE klass)
     VALUE obj = rb_data_typed_object_wrap(klass, NULL, &type->rb);
     char *base = ruby_xcalloc(1, total);
     DATA_PTR(obj) = base + header;
+    if (type->flags & TETHER_ZERO_IS_VALID) tether__initialized(base + header);
     return obj;
 }
 
@@ -117,9 +128,11 @@ void tether__type_mark(const tether_type *type, void *data)
     {
         if (f->kind == TETHER_KIND_VALUE) {
             rb_gc_mark_movable(*tether__field_slot(data, f));
-        } else {
+        } else if (f->kind == TETHER_KIND_VALUES) {
             const tether_values *vals = tether__field_values(data, f);
             for (size_t i = 0; i < vals->len; i++) rb_gc_mark_movable(vals->ptr[i]);
+        } else {
+            rb_gc_mark_movable(*tether__region_buffers_slot(data, f));
         }
     }
     if (type->mark) type->mark(data);
@@ -132,9 +145,12 @@ void tether__type_compact(const tether_type *type, void *data)
         if (f->kind == TETHER_KIND_VALUE) {
             VALUE *slot = tether__field_slot(data, f);
             *slot = rb_gc_location(*slot);
-        } else {
+        } else if (f->kind == TETHER_KIND_VALUES) {
             tether_values *vals = tether__field_values(data, f);
             for (size_t i = 0; i < vals->len; i++) vals->ptr[i] = rb_gc_location(vals->ptr[i]);
+        } else {
+            VALUE *slot = tether__region_buffers_slot(data, f);
+            *slot = rb_gc_location(*slot);
         }
     }
     if (type->compact) type->compact(data);
@@ -151,9 +167,12 @@ size_t tether__type_memsize(const tether_type *type, const void *data)
     size_t total = saturating_add(tether__header_bytes(type), type->size);
     TETHER__EACH_FIELD(type, f)
     {
-        if (f->kind != TETHER_KIND_VALUES) continue;
-        const tether_values *vals = tether__field_values((void *)data, f);
-        total = saturating_add(total, vals->capa * sizeof(VALUE)); /* capa was checked when grown */
+        if (f->kind == TETHER_KIND_VALUES) {
+            const tether_values *vals = tether__field_values((void *)data, f);
+            total = saturating_add(total, vals->capa * sizeof(VALUE)); /* capa checked when grown */
+        } else if (f->kind == TETHER_KIND_REGION) {
+            total = saturating_add(total, tether__field_region((void *)data, f)->size);
+        }
     }
     if (type->memsize) total = saturating_add(total, type->memsize(data));
     return total;
@@ -165,6 +184,7 @@ void tether__type_free(const tether_type *type, void *data)
     TETHER__EACH_FIELD(type, f)
     {
         if (f->kind == TETHER_KIND_VALUES) ruby_xfree(tether__field_values(data, f)->ptr);
+        else if (f->kind == TETHER_KIND_REGION) ruby_xfree(tether__field_region(data, f)->base);
     }
     ruby_xfree((char *)data - tether__header_bytes(type));
 }
@@ -181,7 +201,7 @@ static void copy_fields(const tether_type *type, VALUE self, void *dst, const vo
     TETHER__EACH_FIELD(type, f)
     {
         if (f->kind == TETHER_KIND_VALUES) memset(tether__field_values(dst, f), 0, sizeof(tether_values));
-        else RB_OBJ_WRITTEN(self, Qundef, *tether__field_slot(dst, f));
+        else if (f->kind == TETHER_KIND_VALUE) RB_OBJ_WRITTEN(self, Qundef, *tether__field_slot(dst, f));
     }
     TETHER__EACH_FIELD(type, f)
     {
@@ -197,6 +217,19 @@ static void copy_fields(const tether_type *type, VALUE self, void *dst, const vo
     }
 }
 
+/* The struct of self if nothing was ever stored in it: an uninitialised
+ * object, or for TETHER_ZERO_IS_VALID types (initialised when allocated) one
+ * whose struct is still all zero. Raises TypeError "already initialized". */
+static void *fresh_copy_target(const tether_type *type, VALUE self)
+{
+    if (!(type->flags & TETHER_ZERO_IS_VALID)) return tether__enter(self, type, 0);
+    unsigned char *data = tether_unwrap_mut(self, type);
+    for (size_t i = 0; i < type->size; i++) {
+        if (data[i]) rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_obj_class(self));
+    }
+    return data;
+}
+
 VALUE tether__type_init_copy(const tether_type *type, VALUE self, VALUE orig)
 {
     if (self == orig) return self;
@@ -205,7 +238,7 @@ VALUE tether__type_init_copy(const tether_type *type, VALUE self, VALUE orig)
     if (rb_obj_class(self) != rb_obj_class(orig))
         rb_raise(rb_eTypeError, "initialize_copy should take same class object");
     const void *src = tether_unwrap(orig, type);
-    void *dst = tether__enter(self, type, 0); /* only a fresh, uninitialised object */
+    void *dst = fresh_copy_target(type, self);
     if (type->copy) type->copy(self, dst, src);
     else copy_fields(type, self, dst, src);
     tether__initialized(dst);

@@ -7,4 +7,6 @@ void Init_tether_examples(void)
     tether_examples_init_counter(mod);
     tether_examples_init_person(mod);
     tether_examples_init_game(mod);
+    tether_examples_init_trap(mod);
+    tether_examples_init_memory(mod);
 }

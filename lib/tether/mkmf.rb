@@ -33,6 +33,7 @@ module Tether
         name
       end
       $srcs = own + wrappers
+      have_header("ruby/io/buffer.h") # IO::Buffer views (Ruby 3.1+)
       $CFLAGS << " -Werror" if werror
       $defs << "-DTETHER_DEBUG=1" if debug
     end

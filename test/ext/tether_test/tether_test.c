@@ -3,6 +3,7 @@
  * descriptions the library must refuse. */
 #include "tether.h"
 
+#include <ruby/encoding.h>
 #include <string.h>
 #include <time.h>
 
@@ -297,6 +298,66 @@ static VALUE test_header_version(VALUE mod)
     return rb_str_new_cstr(TETHER_VERSION);
 }
 
+/* ---- Strings ---- */
+
+static VALUE test_utf8_check(VALUE mod, VALUE str, VALUE implementation)
+{
+    (void)mod;
+    StringValue(str);
+    if (!tether_str_utf8_use(StringValueCStr(implementation)))
+        rb_raise(rb_eArgError, "this CPU cannot run %" PRIsVALUE, implementation);
+    size_t offset = 0;
+    tether_utf8_result r = tether_str_utf8_check(RSTRING_PTR(str), (size_t)RSTRING_LEN(str), &offset);
+    tether_str_utf8_use(NULL);
+    static const char *const names[] = {"ascii", "valid", "invalid"};
+    return rb_assoc_new(ID2SYM(rb_intern(names[r])), r == TETHER_UTF8_INVALID ? SIZET2NUM(offset) : Qnil);
+}
+static VALUE test_utf8_implementations(VALUE mod)
+{
+    (void)mod;
+    VALUE list = rb_ary_new();
+    const char *names[] = {"avx2", "ssse3", "portable"};
+    for (size_t i = 0; i < 3; i++) {
+        if (tether_str_utf8_use(names[i])) rb_ary_push(list, rb_str_new_cstr(names[i]));
+    }
+    tether_str_utf8_use(NULL);
+    return list;
+}
+static VALUE test_utf8_default(VALUE mod)
+{
+    (void)mod;
+    return rb_str_new_cstr(tether_str_utf8_implementation());
+}
+static VALUE test_str_utf8(VALUE mod, VALUE str)
+{
+    (void)mod;
+    StringValue(str);
+    return tether_str_utf8(RSTRING_PTR(str), (size_t)RSTRING_LEN(str));
+}
+static VALUE test_str_binary(VALUE mod, VALUE str)
+{
+    (void)mod;
+    StringValue(str);
+    return tether_str_binary(RSTRING_PTR(str), (size_t)RSTRING_LEN(str));
+}
+/* 0 unknown, 1 7bit, 2 valid, 3 broken: what Ruby has recorded, without scanning. */
+static VALUE test_coderange(VALUE mod, VALUE str)
+{
+    (void)mod;
+    switch (RB_ENC_CODERANGE(str)) {
+    case RUBY_ENC_CODERANGE_7BIT: return ID2SYM(rb_intern("7bit"));
+    case RUBY_ENC_CODERANGE_VALID: return ID2SYM(rb_intern("valid"));
+    case RUBY_ENC_CODERANGE_BROKEN: return ID2SYM(rb_intern("broken"));
+    default: return ID2SYM(rb_intern("unknown"));
+    }
+}
+static VALUE test_gc_marks_p(VALUE mod, VALUE obj)
+{
+    (void)mod;
+    if (!tether_type_of(obj)) rb_raise(rb_eTypeError, "not a Tether object");
+    return RTYPEDDATA_TYPE(obj)->function.dmark ? Qtrue : Qfalse;
+}
+
 void Init_tether_test(void)
 {
     VALUE mod = rb_define_module("TetherTest");
@@ -338,4 +399,11 @@ void Init_tether_test(void)
     rb_define_module_function(mod, "check_kind", test_check_kind, 2);
     rb_define_module_function(mod, "holder?", test_holder_p, 1);
     rb_define_module_function(mod, "header_version", test_header_version, 0);
+    rb_define_module_function(mod, "utf8_check", test_utf8_check, 2);
+    rb_define_module_function(mod, "utf8_implementations", test_utf8_implementations, 0);
+    rb_define_module_function(mod, "utf8_default", test_utf8_default, 0);
+    rb_define_module_function(mod, "str_utf8", test_str_utf8, 1);
+    rb_define_module_function(mod, "str_binary", test_str_binary, 1);
+    rb_define_module_function(mod, "coderange", test_coderange, 1);
+    rb_define_module_function(mod, "gc_marks?", test_gc_marks_p, 1);
 }
