@@ -99,4 +99,34 @@ show("fiber.resume until it ends") { fiber.resume && fiber.resume && fiber.resum
 show('game.add_player("Dan")') { game.add_player("Dan") }
 show("game.dup") { game.dup }
 
+say "Memory and MemorySlice: Ruby objects pointing into native memory that grows"
+Warning[:experimental] = false # IO::Buffer is experimental on Ruby 3.1
+memory = Memory.new(1, 2)
+show("memory = Memory.new(1, 2)  # pages of 64 KiB") { memory.data_size }
+show('memory.write(0, "Grüße aus C")') { memory.write(0, "Grüße aus C") }
+slice = memory.slice(0, 13)
+show("slice = memory.slice(0, 13); slice.to_utf8_str") { slice.to_utf8_str }
+buffer = slice.to_buffer
+show("buffer = slice.to_buffer  # zero-copy") { buffer.get_string.force_encoding(Encoding::UTF_8) }
+show("memory.read(65_530, 10)  # out of bounds") { memory.read(65_530, 10) }
+show("memory.slice(2**64, 1)") { memory.slice(2**64, 1) }
+show("memory.checksum  # FNV-1a without the GVL") { memory.checksum }
+show("memory.grow(1)  # moves the bytes") { memory.grow(1) }
+show("slice.to_str  # the slice saw the move") { slice.to_str }
+show("buffer.get_string  # the buffer was freed") { buffer.get_string }
+show("memory.grow(5)") { memory.grow(5) }
+show("memory.slice(0, 13).to_utf8_str") { memory.slice(0, 13).to_utf8_str }
+memory.write(1, "\xFF".b)
+show("after writing 0xFF at 1: to_utf8_str") { memory.slice(0, 13).to_utf8_str }
+
+say "Trap: an exception that carries native data"
+trap = begin
+  memory.read(10**9, 1)
+rescue Trap => e
+  e
+end
+show("trap.code") { trap.code }
+show("trap.message") { trap.message }
+show("trap.inspect") { trap.inspect }
+
 puts "\nEvery error above was raised on purpose; none of them could crash Ruby."

@@ -174,8 +174,9 @@ __attribute__((target("avx2"))) static size_t avx2_valid_blocks(const unsigned c
             prev_incomplete = _mm256_setzero_si256();
         } else {
             *ascii = false;
+            /* a character split across blocks is checked by the lookups
+             * themselves: prev_incomplete only matters before ASCII */
             error = _mm256_or_si256(avx2_block_errors(a, prev_input), avx2_block_errors(b, a));
-            error = _mm256_or_si256(error, prev_incomplete);
             prev_incomplete = _mm256_subs_epu8(b, limits);
         }
         if (!_mm256_testz_si256(error, error)) return i;
@@ -232,7 +233,7 @@ __attribute__((target("ssse3"))) static size_t sse_valid_blocks(const unsigned c
             prev_incomplete = _mm_setzero_si128();
         } else {
             *ascii = false;
-            error = _mm_or_si128(sse_block_errors(in[0], prev_input), prev_incomplete);
+            error = sse_block_errors(in[0], prev_input);
             for (int k = 1; k < 4; k++) error = _mm_or_si128(error, sse_block_errors(in[k], in[k - 1]));
             prev_incomplete = _mm_subs_epu8(in[3], limits);
         }

@@ -17,3 +17,16 @@ class TestBenchSmoke < Minitest::Test
     assert_equal raw.value, tether.value
   end
 end
+
+require_relative "../bench/strings"
+
+class TestStringBenchSmoke < Minitest::Test
+  def test_string_benchmark_runs
+    rows = StringBench.run(rounds: 1, iterations: 1)
+    names = rows.map(&:first)
+    assert_includes names, "MemorySlice#to_str, 1 MiB (ns/call)"
+    assert_includes names, "view access (ns/access)"
+    assert(rows.all? { |row| row[1].positive? && row[2].positive? })
+    assert_match(/\| UTF-8 validation, multilingual, portable \(GB\/s\) \|/, StringBench.table(rows))
+  end
+end

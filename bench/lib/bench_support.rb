@@ -24,16 +24,26 @@ module BenchSupport
   end
 
   # Runs every case once per round, in a rotating order, and returns
-  # { name => median ns/call }.
-  def measure(cases, rounds:, iterations:)
+  # { name => median ns/call }. With gc: false each sample starts after a full
+  # GC and runs with the GC off, so a collection triggered by one case's
+  # garbage is not billed to another (for cases that allocate megabytes).
+  def measure(cases, rounds:, iterations:, gc: true)
     samples = Hash.new { |h, k| h[k] = [] }
     cases.each { |_, body| body.call(iterations / 10 + 1) } # warm up
     rounds.times do |round|
       cases.to_a.rotate(round).each do |name, body|
-        samples[name] << ns_per_call(iterations, &body)
+        samples[name] << (gc ? ns_per_call(iterations, &body) : without_gc { ns_per_call(iterations, &body) })
       end
     end
     samples.transform_values { |v| median(v) }
+  end
+
+  def without_gc
+    GC.start
+    GC.disable
+    yield
+  ensure
+    GC.enable
   end
 
   def cpu

@@ -4,6 +4,10 @@
  * one process. */
 #include "tether.h"
 
+#include <ruby/encoding.h>
+#include <ruby/io/buffer.h>
+#include <time.h>
+
 typedef struct counter {
     int64_t count;
 } counter_t;
@@ -75,6 +79,117 @@ TETHER_EXCLUSIVE(counter_increment, counter_type, counter_t *c, amount)
 
 TETHER_SHARED(counter_value, counter_type, counter_t *c) { return LL2NUM(c->count); }
 
+/* ---- strings: raw rb_str_new and Ruby's scan on the same bytes ---- */
+
+static void buffer_bytes(VALUE buffer, const void **base, size_t *size)
+{
+    rb_io_buffer_get_bytes_for_reading(buffer, base, size);
+}
+
+/* What a hand-written extension does: rb_str_new over the bytes. */
+static VALUE bench_raw_str_new(VALUE mod, VALUE buffer)
+{
+    (void)mod;
+    const void *base;
+    size_t size;
+    buffer_bytes(buffer, &base, &size);
+    return rb_str_new(base, (long)size);
+}
+
+/* Ruby's own UTF-8 validation: forget the coderange, scan again. */
+static VALUE bench_ruby_scan(VALUE mod, VALUE str)
+{
+    (void)mod;
+    RB_ENC_CODERANGE_CLEAR(str);
+    return INT2FIX(rb_enc_str_coderange(str));
+}
+
+/* Tether's validator alone, with the named implementation. */
+static VALUE bench_tether_validate(VALUE mod, VALUE buffer, VALUE implementation)
+{
+    (void)mod;
+    const void *base;
+    size_t size, offset;
+    buffer_bytes(buffer, &base, &size);
+    if (!tether_str_utf8_use(StringValueCStr(implementation))) return Qnil;
+    tether_utf8_result r = tether_str_utf8_check(base, size, &offset);
+    tether_str_utf8_use(NULL);
+    return INT2FIX(r);
+}
+
+static VALUE bench_utf8_implementations(VALUE mod)
+{
+    (void)mod;
+    VALUE list = rb_ary_new();
+    const char *names[] = {"avx2", "ssse3", "portable"};
+    for (int i = 0; i < 3; i++) {
+        if (tether_str_utf8_use(names[i])) rb_ary_push(list, rb_str_new_cstr(names[i]));
+    }
+    tether_str_utf8_use(NULL);
+    return list;
+}
+
+/* ---- views: a checked access against a raw pointer read ---- */
+
+typedef struct bench_region {
+    tether_region region;
+} bench_region_t;
+static const tether_field bench_region_fields[] = {TETHER_FIELD_REGION(bench_region_t, region), TETHER_FIELDS_END};
+TETHER_TYPE(bench_region_type, "TetherBench::Region", bench_region_t, bench_region_fields);
+
+typedef struct bench_view {
+    tether_view view;
+} bench_view_t;
+static const tether_field bench_view_fields[] = {TETHER_FIELD_VIEW(bench_view_t, view, &bench_region_type),
+                                                 TETHER_FIELDS_END};
+TETHER_TYPE(bench_view_type, "TetherBench::View", bench_view_t, bench_view_fields);
+
+TETHER_INIT(bench_region_initialize, bench_region_type, bench_region_t *r, size)
+{
+    tether_region_resize(self, &r->region, tether_to_size(size));
+    for (size_t i = 0; i < r->region.size; i++) r->region.base[i] = (unsigned char)i;
+    return self;
+}
+
+TETHER_SHARED(bench_region_view, bench_region_type, bench_region_t *r)
+{
+    VALUE obj;
+    bench_view_t *v = tether_type_new(&bench_view_type, &obj);
+    tether_view_init(obj, &v->view, self, &r->region, 0, r->region.size);
+    return obj;
+}
+
+/* One access each, kept out of line so the check cannot be hoisted out of
+ * the measuring loop: the difference is what every access pays. */
+__attribute__((noinline)) static unsigned char checked_read(const tether_view *v, size_t i)
+{
+    return tether_view_bytes(v)[i];
+}
+__attribute__((noinline)) static unsigned char raw_read(const unsigned char *p, size_t i) { return p[i]; }
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* [ns per checked access, ns per raw access] over n reads. */
+TETHER_SHARED(bench_view_access_ns, bench_view_type, bench_view_t *v, iterations)
+{
+    size_t n = tether_to_size(iterations), len = v->view.length;
+    if (!len) rb_raise(rb_eArgError, "empty view");
+    const unsigned char *p = tether_view_bytes(&v->view);
+    unsigned sum = 0;
+    double t0 = now_ns();
+    for (size_t i = 0; i < n; i++) sum += checked_read(&v->view, i % len);
+    double t1 = now_ns();
+    for (size_t i = 0; i < n; i++) sum += raw_read(p, i % len);
+    double t2 = now_ns();
+    RB_GC_GUARD(self);
+    return rb_ary_new_from_args(3, DBL2NUM((t1 - t0) / (double)n), DBL2NUM((t2 - t1) / (double)n), UINT2NUM(sum));
+}
+
 void Init_tether_bench(void)
 {
     VALUE mod = rb_define_module("TetherBench");
@@ -89,4 +204,15 @@ void Init_tether_bench(void)
     TETHER_DEFINE_METHOD(counter, "initialize", counter_initialize);
     TETHER_DEFINE_METHOD(counter, "increment", counter_increment);
     TETHER_DEFINE_METHOD(counter, "value", counter_value);
+
+    rb_define_module_function(mod, "raw_str_new", bench_raw_str_new, 1);
+    rb_define_module_function(mod, "ruby_scan", bench_ruby_scan, 1);
+    rb_define_module_function(mod, "tether_validate", bench_tether_validate, 2);
+    rb_define_module_function(mod, "utf8_implementations", bench_utf8_implementations, 0);
+
+    VALUE region = tether_type_define_class(&bench_region_type, rb_cObject);
+    TETHER_DEFINE_METHOD(region, "initialize", bench_region_initialize);
+    TETHER_DEFINE_METHOD(region, "view", bench_region_view);
+    VALUE view = tether_type_define_class(&bench_view_type, rb_cObject);
+    TETHER_DEFINE_METHOD(view, "access_ns", bench_view_access_ns);
 }
