@@ -6,6 +6,25 @@
 # Target: ratio <= 1.00, borrow check included.
 require_relative "lib/bench_support"
 require "tether_bench"
+require "ffi"
+
+# The same counter as a plain Ruby class.
+class PlainCounter
+  attr_reader :value
+
+  def initialize(initial) = @value = initial
+
+  def increment(amount)
+    @value += amount
+  end
+end
+
+# The same counter as a C function called through the ffi gem.
+module FFICounter
+  extend FFI::Library
+  ffi_lib $LOADED_FEATURES.find { |f| f.end_with?("/tether_bench.so") }
+  attach_function :increment, :tether_bench_ffi_increment, %i[pointer int64], :int64
+end
 
 module DoorBench
   module_function
@@ -13,7 +32,11 @@ module DoorBench
   def cases
     raw = TetherBench::RawCounter.new(0)
     tether = TetherBench::Counter.new(0)
+    plain = PlainCounter.new(0)
+    ffi_count = FFI::MemoryPointer.new(:int64)
     {
+      "ffi increment(1)" => ->(n) { i = 0; while i < n; FFICounter.increment(ffi_count, 1); i += 1; end },
+      "plain increment(1)" => ->(n) { i = 0; while i < n; plain.increment(1); i += 1; end },
       "raw increment(1)" => ->(n) { i = 0; while i < n; raw.increment(1); i += 1; end },
       "tether increment(1) (exclusive)" => ->(n) { i = 0; while i < n; tether.increment(1); i += 1; end },
       "raw value" => ->(n) { i = 0; while i < n; raw.value; i += 1; end },
@@ -22,20 +45,26 @@ module DoorBench
     }
   end
 
-  # Returns rows [name, tether ns, raw ns, ratio] with the empty loop removed.
+  # Returns rows [name, tether ns, raw ns, ratio, ffi ns, plain Ruby ns]
+  # with the empty loop removed.
   def run(rounds: 15, iterations: 2_000_000)
     t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations)
     base = t["empty loop"]
+    ffi = t["ffi increment(1)"] - base
+    plain = t["plain increment(1)"] - base
     [
-      ["Counter#increment(1), exclusive", t["tether increment(1) (exclusive)"] - base, t["raw increment(1)"] - base],
-      ["Counter#value, shared", t["tether value (shared)"] - base, t["raw value"] - base]
-    ].map { |name, tether, raw| [name, tether, raw, tether / raw] }
+      ["Counter#increment(1), exclusive", t["tether increment(1) (exclusive)"] - base, t["raw increment(1)"] - base, ffi, plain],
+      ["Counter#value, shared", t["tether value (shared)"] - base, t["raw value"] - base, nil, nil]
+    ].map { |name, tether, raw, f, pl| [name, tether, raw, tether / raw, f, pl] }
   end
 
   def table(rows)
-    lines = ["| method call | Tether ns/call | raw TypedData ns/call | Tether / raw |",
-             "|---|---:|---:|---:|"]
-    rows.each { |name, tether, raw, ratio| lines << format("| %s | %.2f | %.2f | %.2fx |", name, tether, raw, ratio) }
+    lines = ["| method call | Tether ns/call | raw TypedData ns/call | Tether / raw | ffi gem ns/call | plain Ruby ns/call |",
+             "|---|---:|---:|---:|---:|---:|"]
+    rows.each do |name, tether, raw, ratio, ffi, plain|
+      extra = [ffi, plain].map { |v| v ? format("%.2f", v) : "-" }
+      lines << format("| %s | %.2f | %.2f | %.2fx | %s | %s |", name, tether, raw, ratio, *extra)
+    end
     lines.join("\n")
   end
 end

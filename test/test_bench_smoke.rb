@@ -1,32 +1,39 @@
 # frozen_string_literal: true
 
 require "test_helper"
-require_relative "../bench/door"
+require "open3"
+require "rbconfig"
+require "tmpdir"
+require "tether_bench"
 
-# One quick round of each benchmark so the benchmark code cannot rot. No
+# One tiny round of every benchmark so the benchmark code cannot rot. No
 # timing is asserted: speed is judged by bench/, not by tests.
 class TestBenchSmoke < Minitest::Test
-  def test_door_benchmark_runs
-    rows = DoorBench.run(rounds: 1, iterations: 1000)
-    assert_equal 2, rows.size
-    table = DoorBench.table(rows)
-    assert_match(/\| Counter#increment\(1\), exclusive \|/, table)
+  ROOT = File.expand_path("..", __dir__)
+
+  def test_report_runs_and_writes_markdown_and_svg
+    Dir.mktmpdir do |dir|
+      env = { "TETHER_BENCH_QUICK" => "1", "TETHER_BENCH_OUT" => dir }
+      out, status = Open3.capture2e(env, RbConfig.ruby, "-I#{ROOT}/lib", "-I#{ROOT}/tmp/lib",
+                                    File.join(ROOT, "bench/report.rb"))
+      assert status.success?, out
+      md = File.read(File.join(dir, "results.md"))
+      ["Counter#increment(1), exclusive", "Counter.new", "memsize_of(Counter)", "minor GC, 2000 live Persons",
+       "MemorySlice#to_str", "UTF-8 validation, multilingual", "view access"].each do |row|
+        assert_includes md, row
+      end
+      svg = File.read(File.join(dir, "results.svg"))
+      assert_match(/\A<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/, svg)
+      assert_operator svg.scan("<rect ").size, :>=, 10
+    end
+  end
+
+  def test_raw_twins_behave_like_the_tether_types
     raw = TetherBench::RawCounter.new(1)
     tether = TetherBench::Counter.new(1)
     assert_equal raw.increment(2), tether.increment(2)
     assert_equal raw.value, tether.value
-  end
-end
-
-require_relative "../bench/strings"
-
-class TestStringBenchSmoke < Minitest::Test
-  def test_string_benchmark_runs
-    rows = StringBench.run(rounds: 1, iterations: 1)
-    names = rows.map(&:first)
-    assert_includes names, "MemorySlice#to_str, 1 MiB (ns/call)"
-    assert_includes names, "view access (ns/access)"
-    assert(rows.all? { |row| row[1].positive? && row[2].positive? })
-    assert_match(/\| UTF-8 validation, multilingual, portable \(GB\/s\) \|/, StringBench.table(rows))
+    person = TetherBench::RawPerson.new("raw", [])
+    assert_equal "raw", person.add_friend(person).name
   end
 end

@@ -6,7 +6,9 @@
 
 #include <ruby/encoding.h>
 #include <ruby/io/buffer.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct counter {
     int64_t count;
@@ -56,6 +58,90 @@ static VALUE raw_counter_value(VALUE self)
     counter_t *c;
     TypedData_Get_Struct(self, counter_t, &raw_counter_type, c);
     return LL2NUM(c->count);
+}
+
+/* ---- raw C API: a Person holder the classic way, not WB-protected ---- */
+
+typedef struct raw_person {
+    VALUE name, hobbies, friend;
+} raw_person_t;
+
+static void raw_person_mark(void *p)
+{
+    raw_person_t *person = p;
+    rb_gc_mark(person->name);
+    rb_gc_mark(person->hobbies);
+    rb_gc_mark(person->friend);
+}
+
+static size_t raw_person_memsize(const void *p)
+{
+    (void)p;
+    return sizeof(raw_person_t);
+}
+
+/* Stores without write barriers, so it may not be WB-protected: every minor
+ * GC must mark every one of these objects again. */
+static const rb_data_type_t raw_person_type = {
+    .wrap_struct_name = "TetherBench::RawPerson",
+    .function = {.dmark = raw_person_mark, .dfree = RUBY_TYPED_DEFAULT_FREE, .dsize = raw_person_memsize},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
+static VALUE raw_person_alloc(VALUE klass)
+{
+    raw_person_t *p;
+    VALUE obj = TypedData_Make_Struct(klass, raw_person_t, &raw_person_type, p);
+    p->name = p->hobbies = p->friend = Qnil;
+    return obj;
+}
+
+static VALUE raw_person_initialize(VALUE self, VALUE name, VALUE hobbies)
+{
+    raw_person_t *p;
+    TypedData_Get_Struct(self, raw_person_t, &raw_person_type, p);
+    p->name = name;
+    p->hobbies = hobbies;
+    return self;
+}
+
+static VALUE raw_person_add_friend(VALUE self, VALUE other)
+{
+    raw_person_t *p;
+    TypedData_Get_Struct(self, raw_person_t, &raw_person_type, p);
+    p->friend = other;
+    return self;
+}
+
+static VALUE raw_person_name(VALUE self)
+{
+    raw_person_t *p;
+    TypedData_Get_Struct(self, raw_person_t, &raw_person_type, p);
+    return p->name;
+}
+
+/* ---- for the ffi gem: the same increment as a plain exported C function ---- */
+
+__attribute__((visibility("default"))) int64_t tether_bench_ffi_increment(int64_t *count, int64_t amount)
+{
+    int64_t sum;
+    if (__builtin_add_overflow(*count, amount, &sum)) return *count;
+    *count = sum;
+    return sum;
+}
+
+/* ---- process memory, for bytes-per-object figures ---- */
+
+static VALUE bench_rss_bytes(VALUE mod)
+{
+    (void)mod;
+    long pages_total = 0, pages_resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return Qnil;
+    int n = fscanf(f, "%ld %ld", &pages_total, &pages_resident);
+    fclose(f);
+    if (n != 2) return Qnil;
+    return LONG2NUM(pages_resident * sysconf(_SC_PAGESIZE));
 }
 
 /* ---- Tether ---- */
@@ -204,6 +290,13 @@ void Init_tether_bench(void)
     TETHER_DEFINE_METHOD(counter, "initialize", counter_initialize);
     TETHER_DEFINE_METHOD(counter, "increment", counter_increment);
     TETHER_DEFINE_METHOD(counter, "value", counter_value);
+
+    VALUE raw_person = rb_define_class_under(mod, "RawPerson", rb_cObject);
+    rb_define_alloc_func(raw_person, raw_person_alloc);
+    rb_define_method(raw_person, "initialize", raw_person_initialize, 2);
+    rb_define_method(raw_person, "add_friend", raw_person_add_friend, 1);
+    rb_define_method(raw_person, "name", raw_person_name, 0);
+    rb_define_module_function(mod, "rss_bytes", bench_rss_bytes, 0);
 
     rb_define_module_function(mod, "raw_str_new", bench_raw_str_new, 1);
     rb_define_module_function(mod, "ruby_scan", bench_ruby_scan, 1);

@@ -1,0 +1,123 @@
+# frozen_string_literal: true
+
+# Allocation, bytes per object and minor GC time:
+#   bundle exec rake bench
+# - Counter.new against raw TypedData_Make_Struct (target <= 1.05x);
+# - memsize_of and RSS growth per object over 1,000,000 Counters against raw
+#   (target <= 8 bytes more);
+# - minor GC time with 1,000,000 live Persons holding references, against raw
+#   non-WB-protected TypedData holders (target: Tether >= 5x faster) and plain
+#   Ruby objects (target: Tether <= 1.3x).
+require_relative "lib/bench_support"
+require "objspace"
+require "rbconfig"
+require "tether_bench"
+require "tether_examples"
+
+# The chapter's Person as a plain Ruby class.
+class PlainPerson
+  attr_reader :name, :hobbies, :friend
+
+  def initialize(name, hobbies)
+    @name = name
+    @hobbies = hobbies
+    @friend = nil
+  end
+
+  def add_friend(other)
+    @friend = other
+    self
+  end
+end
+
+module ObjectBench
+  module_function
+
+  def allocation(rounds:, iterations:)
+    t = BenchSupport.measure({
+      "tether" => ->(n) { i = 0; while i < n; TetherBench::Counter.new(i); i += 1; end },
+      "raw" => ->(n) { i = 0; while i < n; TetherBench::RawCounter.new(i); i += 1; end },
+      "plain" => ->(n) { i = 0; while i < n; PlainCounter.new(i); i += 1; end }
+    }, rounds: rounds, iterations: iterations)
+    ["Counter.new (ns/object)", t["tether"], t["raw"], t["tether"] / t["raw"], "raw TypedData_Make_Struct; plain Ruby #{format('%.1f', t['plain'])}"]
+  end
+
+  # [memsize_of per object, RSS growth per object] for count objects of the
+  # named class, measured in a fresh Ruby: in this process the second class
+  # would reuse the heap pages the first one left.
+  def bytes_per_object(class_name, count)
+    script = <<~RUBY
+      require "objspace"; require "tether_bench"
+      GC.start
+      before = TetherBench.rss_bytes
+      objects = Array.new(#{count}) { |i| #{class_name}.new(i) }
+      GC.start
+      grown = TetherBench.rss_bytes - before - ObjectSpace.memsize_of(objects)
+      print Marshal.dump([ObjectSpace.memsize_of(objects.first), grown.fdiv(#{count})])
+    RUBY
+    out = IO.popen([RbConfig.ruby, *$LOAD_PATH.map { |dir| "-I#{dir}" }, "-e", script], &:read)
+    Marshal.load(out) # rubocop:disable Security/MarshalLoad -- our own child's output
+  end
+
+  def memory(count:)
+    tether_memsize, tether_rss = bytes_per_object("TetherBench::Counter", count)
+    raw_memsize, raw_rss = bytes_per_object("TetherBench::RawCounter", count)
+    [["memsize_of(Counter) (bytes)", tether_memsize, raw_memsize, tether_memsize - raw_memsize, "raw; difference in bytes"],
+     ["RSS growth per Counter (bytes)", tether_rss, raw_rss, tether_rss - raw_rss, "raw; difference in bytes"]]
+  end
+
+  def people(klass, count)
+    hobbies = %w[chess go]
+    previous = nil
+    Array.new(count) do |i|
+      person = klass.new("person #{i}", hobbies)
+      person.add_friend(previous) if previous
+      previous = person
+    end
+  end
+
+  # Median ms of a minor GC with count live people of klass, all promoted.
+  def minor_gc_ms(klass, count, samples)
+    list = people(klass, count)
+    4.times { GC.start(full_mark: true, immediate_sweep: true) }
+    times = Array.new(samples) do
+      Array.new(1000) { +"young garbage" }
+      start = BenchSupport.clock
+      GC.start(full_mark: false, immediate_sweep: true)
+      (BenchSupport.clock - start) / 1e6
+    end
+    list.size # keep them alive until here
+    BenchSupport.median(times)
+  ensure
+    list = nil # rubocop:disable Lint/UselessAssignment
+    GC.start
+  end
+
+  def minor_gc(count:, samples:, rounds:)
+    kinds = { "tether" => TetherExamples::Person, "raw" => TetherBench::RawPerson, "plain" => PlainPerson }
+    results = Hash.new { |h, k| h[k] = [] }
+    rounds.times do |round|
+      kinds.to_a.rotate(round).each { |name, klass| results[name] << minor_gc_ms(klass, count, samples) }
+    end
+    t = results.transform_values { |v| BenchSupport.median(v) }
+    [["minor GC, #{count} live Persons (ms), vs raw non-WB", t["tether"], t["raw"], t["raw"] / t["tether"], "raw TypedData, not WB-protected; speed-up"],
+     ["minor GC, #{count} live Persons (ms), vs plain Ruby", t["tether"], t["plain"], t["tether"] / t["plain"], "plain Ruby objects; Tether / plain"]]
+  end
+
+  def run(rounds: 9, iterations: 500_000, count: 1_000_000, samples: 9, gc_rounds: 3)
+    [allocation(rounds: rounds, iterations: iterations)] + memory(count: count) +
+      minor_gc(count: count, samples: samples, rounds: gc_rounds)
+  end
+
+  def table(rows)
+    lines = ["| measure | Tether | baseline | ratio | baseline is |", "|---|---:|---:|---:|---|"]
+    rows.each { |name, tether, base, ratio, what| lines << format("| %s | %.2f | %.2f | %.2f | %s |", name, tether, base, ratio, what) }
+    lines.join("\n")
+  end
+end
+
+if $PROGRAM_NAME == __FILE__
+  require_relative "door" # PlainCounter
+  puts BenchSupport.header("Objects: allocation, bytes and minor GC against raw C and plain Ruby")
+  puts ObjectBench.table(ObjectBench.run)
+end
