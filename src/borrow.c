@@ -74,6 +74,7 @@ static VALUE loan_end(VALUE arg)
 
 VALUE tether_borrow_lend(VALUE self, tether_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
 {
+    TETHER__NEEDS_GVL();
     loan l;
     loan_begin(&l, self, mode);
     return rb_ensure(func, arg, loan_end, (VALUE)&l);

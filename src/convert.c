@@ -63,6 +63,7 @@ bool tether_try_to_size(VALUE v, size_t *out)
 
 void tether_check_kind(VALUE v, VALUE klass)
 {
+    TETHER__NEEDS_GVL();
     if (!RTEST(rb_obj_is_kind_of(v, klass))) {
         VALUE name = rb_class_name(klass);
         tether__raise_wrong_type(v, StringValueCStr(name));

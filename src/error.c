@@ -18,6 +18,9 @@ void tether_init(void)
     rb_gc_register_address(&tether_eError);
     rb_gc_register_address(&tether_eBorrowError);
     rb_gc_register_address(&tether_eStaleReferenceError);
+#ifdef TETHER_DEBUG
+    tether__debug_install();
+#endif
     done = true;
 }
 
@@ -37,6 +40,7 @@ void tether__raise_wrong_type(VALUE obj, const char *expected)
 
 void *tether_exception_new(const tether_type *type, VALUE message, VALUE *exc)
 {
+    TETHER__NEEDS_GVL();
     if (!type->klass || !RTEST(rb_class_inherited_p(type->klass, rb_eException)))
         rb_raise(rb_eTypeError, "%s is not an exception class", type->class_path);
     if (!(type->flags & TETHER_ZERO_IS_VALID))

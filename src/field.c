@@ -62,6 +62,7 @@ static void check_field_value(const tether_type *owner, const tether_field *f, V
 
 void tether_write(VALUE self, VALUE *slot, VALUE value)
 {
+    TETHER__NEEDS_GVL();
     const tether_type *type = tether_type_of_writer(self);
     void *data = RTYPEDDATA_DATA(self);
     const tether_field *f = field_of_slot(type, data, slot);
@@ -70,6 +71,9 @@ void tether_write(VALUE self, VALUE *slot, VALUE value)
                  type->class_path);
     check_field_value(type, f, value);
     RB_OBJ_WRITE(self, slot, value);
+#ifdef TETHER_DEBUG
+    if (f->kind == TETHER_KIND_VALUE) tether__debug_wrote(type, data, f);
+#endif
 }
 
 /* New capacity for at least `need` slots: doubling, overflow-checked. */
@@ -85,6 +89,7 @@ static size_t grown_capacity(size_t capa, size_t need)
 
 size_t tether_values_push(VALUE self, tether_values *vals, VALUE value)
 {
+    TETHER__NEEDS_GVL();
     const tether_type *type = tether_type_of_writer(self);
     const tether_field *f = values_field(type, RTYPEDDATA_DATA(self), vals);
     if (!f)
@@ -114,6 +119,7 @@ VALUE tether_values_get(const tether_values *vals, size_t i)
 
 VALUE tether_values_to_ary(const tether_values *vals)
 {
+    TETHER__NEEDS_GVL();
     if (vals->len > LONG_MAX) rb_raise(rb_eRangeError, "too many elements for an Array");
     return rb_ary_new_from_values((long)vals->len, vals->ptr);
 }

@@ -8,6 +8,7 @@ typedef struct nogvl {
     void *arg;
     tether_cancel cancel;
     bool finished;
+    VALUE self; /* for debug reports */
 } nogvl;
 
 static void *run_without_gvl(void *p)
@@ -24,6 +25,19 @@ static void request_cancel(void *p)
     atomic_store_explicit(&n->cancel.requested, 1, memory_order_relaxed);
 }
 
+static void *run_without_gvl_checked(void *p)
+{
+#ifdef TETHER_DEBUG
+    nogvl *n = p;
+    tether__debug_nogvl_begin(n->self);
+    run_without_gvl(p);
+    tether__debug_nogvl_end();
+    return NULL;
+#else
+    return run_without_gvl(p);
+#endif
+}
+
 static VALUE run_until_finished(VALUE p)
 {
     nogvl *n = (nogvl *)p;
@@ -32,7 +46,7 @@ static VALUE run_until_finished(VALUE p)
         n->finished = false;
         /* Raises here (loan returned by the caller's ensure) on Thread#kill,
          * Interrupt and other exceptions that interrupts deliver. */
-        rb_thread_call_without_gvl(run_without_gvl, n, request_cancel, n);
+        rb_thread_call_without_gvl(run_without_gvl_checked, n, request_cancel, n);
         if (n->finished) return Qnil;
         if (!tether_cancelled(&n->cancel))
             rb_raise(tether_eError, "a GVL-free function returned false without being cancelled");
@@ -43,7 +57,8 @@ static VALUE run_until_finished(VALUE p)
 void tether_without_gvl(VALUE self, tether_borrow_mode mode,
                         bool (*func)(void *arg, const tether_cancel *cancel), void *arg)
 {
-    nogvl n = {.func = func, .arg = arg, .finished = false};
+    TETHER__NEEDS_GVL();
+    nogvl n = {.func = func, .arg = arg, .finished = false, .self = self};
     atomic_init(&n.cancel.requested, 0);
     tether_borrow_lend(self, mode, run_until_finished, (VALUE)&n);
 }

@@ -4,12 +4,10 @@
 
 #include "tether.h"
 
-/* Bytes reserved before the struct: the tether_header, widened so the
- * struct keeps its alignment (malloc returns 16-aligned memory). */
-static inline size_t tether__header_bytes(const tether_type *type)
-{
-    return type->align > sizeof(tether_header) ? type->align : sizeof(tether_header);
-}
+/* Bytes reserved before the struct (computed when the class is defined):
+ * the tether_header and, in debug builds, a shadow copy of every declared
+ * VALUE field, rounded up so the struct keeps its alignment. */
+static inline size_t tether__header_bytes(const tether_type *type) { return type->prefix; }
 
 /* Calls fn(type, data, field) for every declared field. */
 #define TETHER__EACH_FIELD(type, f) \
@@ -55,5 +53,21 @@ TETHER_API TETHER_NORETURN void tether__borrow_conflict(VALUE obj, const tether_
                                                         int mode);
 /* The current method's ID squeezed into the header's 32 bits (0 if it won't fit). */
 TETHER_API uint32_t tether__current_method(void);
+
+/* ---- debug builds (debug.c); each compiles to nothing without TETHER_DEBUG ---- */
+#ifdef TETHER_DEBUG
+TETHER_API void tether__debug_needs_gvl(const char *function);
+TETHER_API void tether__debug_mark_check(const tether_type *type, void *data);
+TETHER_API void tether__debug_wrote(const tether_type *type, void *data, const tether_field *f);
+TETHER_API void tether__debug_sync(const tether_type *type, void *data);
+TETHER_API void tether__debug_nogvl_begin(VALUE self);
+TETHER_API void tether__debug_nogvl_end(void);
+TETHER_API void tether__debug_free_begin(const tether_type *type);
+TETHER_API void tether__debug_free_end(void);
+TETHER_API void tether__debug_install(void);
+#define TETHER__NEEDS_GVL() tether__debug_needs_gvl(__func__)
+#else
+#define TETHER__NEEDS_GVL() ((void)0)
+#endif
 
 #endif

@@ -37,6 +37,7 @@ static void free_lent_buffers(tether_region *r)
 
 void tether_region_resize(VALUE owner, tether_region *r, size_t size)
 {
+    TETHER__NEEDS_GVL();
     free_lent_buffers(r);
     /* A fresh allocation every time: a stale pointer into the old memory is
      * then a use-after-free that sanitizers catch, never a silent misread. */
@@ -52,6 +53,7 @@ void tether_region_resize(VALUE owner, tether_region *r, size_t size)
 
 void tether_region_release(VALUE owner, tether_region *r)
 {
+    TETHER__NEEDS_GVL();
     free_lent_buffers(r);
     unsigned char *old = r->base;
     r->base = NULL;
@@ -63,6 +65,7 @@ void tether_region_release(VALUE owner, tether_region *r)
 
 VALUE tether_view_buffer(const tether_view *v)
 {
+    TETHER__NEEDS_GVL();
 #ifdef HAVE_RUBY_IO_BUFFER_H
     const unsigned char *bytes = tether_view_bytes(v);
     intern_ids();

@@ -12,11 +12,13 @@ static long string_length(size_t len)
 
 VALUE tether_str_binary(const void *ptr, size_t len)
 {
+    TETHER__NEEDS_GVL();
     return rb_str_new(ptr, string_length(len));
 }
 
 VALUE tether_str_utf8(const void *ptr, size_t len)
 {
+    TETHER__NEEDS_GVL();
     long length = string_length(len);
     size_t error = 0;
     tether_utf8_result result = tether_str_utf8_check(ptr, len, &error);

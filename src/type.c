@@ -41,6 +41,8 @@ static void check_description(const tether_type *type)
             rb_raise(rb_eArgError, "%s: field %s lies outside the struct", path, f->name);
         owns_region |= f->kind == TETHER_KIND_REGION;
     }
+    if ((type->flags & TETHER_MARK_BY_HAND) && !type->mark)
+        rb_raise(rb_eArgError, "%s: TETHER_MARK_BY_HAND needs a mark callback", path);
     if ((type->flags & TETHER_COPYABLE) && (type->free || owns_region) && !type->copy)
         rb_raise(rb_eArgError,
                  "%s: TETHER_COPYABLE copies member by member, which would share the memory "
@@ -55,10 +57,26 @@ static bool has_references(const tether_type *type)
     return type->mark || (type->fields && type->fields[0].kind != TETHER_KIND_END);
 }
 
+/* The header, and in debug builds the shadow of every VALUE field, rounded
+ * up to the struct's alignment. */
+static void lay_out(tether_type *type)
+{
+    size_t values = 0;
+    TETHER__EACH_FIELD(type, f) values += f->kind == TETHER_KIND_VALUE;
+    size_t prefix = sizeof(tether_header), align = type->align > sizeof(tether_header) ? type->align : sizeof(tether_header);
+#ifdef TETHER_DEBUG
+    prefix += values * sizeof(VALUE);
+#endif
+    type->value_fields = values;
+    type->prefix = (prefix + align - 1) / align * align;
+}
+
 VALUE tether_type_define_class(tether_type *type, VALUE super)
 {
+    TETHER__NEEDS_GVL();
     tether_init();
     check_description(type);
+    lay_out(type);
 
     rb_data_type_t *rb = &type->rb;
     rb->wrap_struct_name = type->class_path;
@@ -113,6 +131,7 @@ VALUE tether__type_alloc(const tether_type *type, VALUE klass)
 
 void *tether_type_new(const tether_type *type, VALUE *obj)
 {
+    TETHER__NEEDS_GVL();
     if (!type->klass) rb_raise(rb_eArgError, "%s: class not defined yet", type->class_path);
     *obj = tether__type_alloc(type, type->klass);
     void *data = RTYPEDDATA_DATA(*obj);
@@ -124,10 +143,11 @@ void *tether_type_new(const tether_type *type, VALUE *obj)
 
 void tether__type_mark(const tether_type *type, void *data)
 {
+    bool by_hand = type->flags & TETHER_MARK_BY_HAND;
     TETHER__EACH_FIELD(type, f)
     {
         if (f->kind == TETHER_KIND_VALUE) {
-            rb_gc_mark_movable(*tether__field_slot(data, f));
+            if (!by_hand) rb_gc_mark_movable(*tether__field_slot(data, f));
         } else if (f->kind == TETHER_KIND_VALUES) {
             const tether_values *vals = tether__field_values(data, f);
             for (size_t i = 0; i < vals->len; i++) rb_gc_mark_movable(vals->ptr[i]);
@@ -136,15 +156,19 @@ void tether__type_mark(const tether_type *type, void *data)
         }
     }
     if (type->mark) type->mark(data);
+#ifdef TETHER_DEBUG
+    tether__debug_mark_check(type, data);
+#endif
 }
 
 void tether__type_compact(const tether_type *type, void *data)
 {
+    bool by_hand = type->flags & TETHER_MARK_BY_HAND; /* pinned: nothing of ours moved */
     TETHER__EACH_FIELD(type, f)
     {
         if (f->kind == TETHER_KIND_VALUE) {
             VALUE *slot = tether__field_slot(data, f);
-            *slot = rb_gc_location(*slot);
+            if (!by_hand) *slot = rb_gc_location(*slot);
         } else if (f->kind == TETHER_KIND_VALUES) {
             tether_values *vals = tether__field_values(data, f);
             for (size_t i = 0; i < vals->len; i++) vals->ptr[i] = rb_gc_location(vals->ptr[i]);
@@ -154,6 +178,9 @@ void tether__type_compact(const tether_type *type, void *data)
         }
     }
     if (type->compact) type->compact(data);
+#ifdef TETHER_DEBUG
+    tether__debug_sync(type, data); /* moved by the GC itself, not a store */
+#endif
 }
 
 static size_t saturating_add(size_t a, size_t b)
@@ -180,7 +207,13 @@ size_t tether__type_memsize(const tether_type *type, const void *data)
 
 void tether__type_free(const tether_type *type, void *data)
 {
+#ifdef TETHER_DEBUG
+    tether__debug_free_begin(type);
+#endif
     if (type->free) type->free(data);
+#ifdef TETHER_DEBUG
+    tether__debug_free_end();
+#endif
     TETHER__EACH_FIELD(type, f)
     {
         if (f->kind == TETHER_KIND_VALUES) ruby_xfree(tether__field_values(data, f)->ptr);
@@ -215,6 +248,9 @@ static void copy_fields(const tether_type *type, VALUE self, void *dst, const vo
         to->capa = to->len = from->len;
         for (size_t i = 0; i < to->len; i++) RB_OBJ_WRITTEN(self, Qundef, ptr[i]);
     }
+#ifdef TETHER_DEBUG
+    tether__debug_sync(type, dst); /* written with their barriers above */
+#endif
 }
 
 /* The struct of self if nothing was ever stored in it: an uninitialised

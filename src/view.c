@@ -6,6 +6,7 @@
 void tether_view_init(VALUE self, tether_view *v, VALUE owner, const tether_region *r, size_t offset,
                       size_t length)
 {
+    TETHER__NEEDS_GVL();
     const tether_type *owner_type = tether_type_of(owner);
     if (!owner_type) tether__raise_wrong_type(owner, "a Tether object");
     uintptr_t data = (uintptr_t)RTYPEDDATA_DATA(owner), region = (uintptr_t)r;

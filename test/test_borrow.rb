@@ -146,7 +146,7 @@ class TestBorrow < Minitest::Test
   end
 
   def test_loans_under_gc_stress
-    under_gc_stress do
+    with_gc_stress do
       h = Holder.new([1])
       assert_raises(Tether::BorrowError) { h.yield_exclusive(nil) { h.value } }
       assert_raises(Tether::BorrowError) { h.call_shared(h, :set, 2) }

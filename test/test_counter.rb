@@ -91,7 +91,7 @@ class TestCounter < Minitest::Test
   end
 
   def test_many_counters_under_gc_stress
-    under_gc_stress do
+    with_gc_stress do
       counters = Array.new(50) { |i| Counter.new(i) }
       counters.each { |c| c.increment(1) }
       assert_equal (1..50).to_a, counters.map(&:value)

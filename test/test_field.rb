@@ -32,7 +32,7 @@ class TestField < Minitest::Test
 
   def test_values_survive_gc_stress_while_growing
     h = Holder.new(nil)
-    under_gc_stress { 40.times { |i| h.push("stress #{i}") } }
+    with_gc_stress { 40.times { |i| h.push("stress #{i}") } }
     assert_equal Array.new(40) { |i| "stress #{i}" }, h.list
   end
 
@@ -50,7 +50,7 @@ class TestField < Minitest::Test
   def test_values_after_compaction
     h = Holder.new(+"value")
     50.times { |i| h.push("moved #{i}") }
-    compact_everything
+    compact_heap
     assert_equal Array.new(50) { |i| "moved #{i}" }, h.list
     assert_equal "value", h.value
   end

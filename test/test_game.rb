@@ -179,8 +179,8 @@ class TestGame < Minitest::Test
 
   def test_players_survive_gc_stress_and_compaction
     g = Game.new
-    under_gc_stress { 20.times { |i| g.add_player("player #{i}") } }
-    compact_everything
+    with_gc_stress { 20.times { |i| g.add_player("player #{i}") } }
+    compact_heap
     assert_equal Array.new(20) { |i| "player #{i}" }, g.players
   end
 
@@ -199,7 +199,7 @@ class TestGame < Minitest::Test
   end
 
   def test_borrow_behaviour_under_gc_stress
-    under_gc_stress do
+    with_gc_stress do
       g = game_with("Alice", "Bob")
       assert_raises(Tether::BorrowError) { g.each_player { g.add_player("x") } }
       fiber = Fiber.new { g.each_player { Fiber.yield }; :done }

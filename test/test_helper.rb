@@ -3,30 +3,13 @@
 require "minitest/autorun"
 require "objspace"
 require "tether"
+require "tether/testing"
 require "tether_examples"
 require "tether_test"
 
-# Helpers shared by the suite.
+# Helpers shared by the suite, beyond Tether::Testing's.
 module TetherTestHelpers
-  # Runs the block with GC.stress on (a GC at every allocation point).
-  def under_gc_stress
-    previous = GC.stress
-    GC.stress = true
-    yield
-  ensure
-    GC.stress = previous
-  end
-
-  # Moves every movable object (and checks references) the way the running
-  # Ruby spells it: expand_heap on 3.3+, double_heap on 3.1.
-  def compact_everything
-    keys = GC.method(:verify_compaction_references).parameters.map(&:last)
-    if keys.include?(:expand_heap)
-      GC.verify_compaction_references(expand_heap: true, toward: :empty)
-    else
-      GC.verify_compaction_references(double_heap: true, toward: :empty)
-    end
-  end
+  include Tether::Testing
 
   # Number of objects the last compaction moved.
   def objects_moved_by_last_compaction
@@ -66,8 +49,10 @@ Minitest::Test.include(TetherTestHelpers)
 # forced GCs under stress only cost time.
 module GCStressTwins
   def run_every_test_under_gc_stress(except: [])
+    return if Tether::Testing::Mode.current == "stress" # every test is, already
+
     (public_instance_methods(false).grep(/\Atest_/) - except).each do |name|
-      define_method(:"#{name}_under_gc_stress") { under_gc_stress { public_send(name) } }
+      define_method(:"#{name}_under_gc_stress") { with_gc_stress { public_send(name) } }
     end
   end
 end

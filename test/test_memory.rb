@@ -199,10 +199,10 @@ class TestMemory < Minitest::Test
   def test_slices_and_memory_under_gc_stress_and_compaction
     m = Memory.new(1, 3)
     m.write(0, "survives")
-    slices = under_gc_stress { Array.new(8) { |i| m.slice(i, 8 - i) } }
-    compact_everything
+    slices = with_gc_stress { Array.new(8) { |i| m.slice(i, 8 - i) } }
+    compact_heap
     assert_equal Array.new(8) { |i| "survives".byteslice(i, 8 - i) }, slices.map(&:to_str)
-    under_gc_stress { m.grow(1) }
+    with_gc_stress { m.grow(1) }
     assert_raises(Tether::StaleReferenceError) { slices.first.to_str }
   end
 
@@ -345,7 +345,7 @@ class TestTrap < Minitest::Test
   end
 
   def test_traps_under_gc_stress
-    traps = under_gc_stress { Array.new(5) { trap_from_memory } }
+    traps = with_gc_stress { Array.new(5) { trap_from_memory } }
     GC.start
     assert_equal [:MEMORY_OUT_OF_BOUNDS] * 5, traps.map(&:code)
   end

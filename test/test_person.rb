@@ -52,7 +52,7 @@ class TestPerson < Minitest::Test
   end
 
   def test_fields_survive_gc_stress
-    seen = under_gc_stress do
+    seen = with_gc_stress do
       people = Array.new(20) { |i| Person.new("name #{i}", ["hobby #{i}", "other #{i}"]) }
       people.each_cons(2) { |a, b| a.add_friend(b) }
       people.map { |p| [p.name, p.hobbies, p.friend&.name] }
@@ -63,7 +63,7 @@ class TestPerson < Minitest::Test
 
   def test_friend_reachable_only_through_a_person_survives
     alice = Person.new("Alice", [])
-    under_gc_stress do
+    with_gc_stress do
       alice.add_friend(Person.new("Bob #{rand(10)}", ["fresh #{rand(10)}"]))
     end
     20.times { Array.new(100) { +"garbage" } }
@@ -118,7 +118,7 @@ class TestPerson < Minitest::Test
   def test_fields_read_correctly_after_compaction
     people = Array.new(200) { |i| Person.new("name #{i}", ["hobby #{i}"]) }
     people.each_cons(2) { |a, b| a.add_friend(b) }
-    compact_everything
+    compact_heap
     assert_operator objects_moved_by_last_compaction, :>, 0
     people.each_with_index do |p, i|
       assert_equal "name #{i}", p.name

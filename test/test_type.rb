@@ -81,8 +81,8 @@ class TestType < Minitest::Test
 
   def test_hand_written_mark_keeps_its_value
     n = TetherTest::Native.new(16, "tag #{rand(100)}")
-    under_gc_stress { 10.times { TetherTest::Native.new(8, +"junk") } }
-    compact_everything
+    with_gc_stress { 10.times { TetherTest::Native.new(8, +"junk") } }
+    compact_heap
     GC.start
     assert_match(/\Atag \d+\z/, n.tag)
   end

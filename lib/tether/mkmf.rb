@@ -23,7 +23,9 @@ module Tether
     # Adds Tether to the mkmf globals: header path, the library's sources
     # (through one-line wrappers named tether_*.c, so they never collide with
     # the extension's own file names) and the flags.
-    def configure(werror:, debug:)
+    SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+
+    def configure(werror:, debug:, sanitize: ENV["TETHER_SANITIZE"] == "1")
       $INCFLAGS << " -I#{INCLUDE_DIR}"
       own = Dir[File.join($srcdir, "*.c")].map { |path| File.basename(path) }
       wrappers = Dir[File.join(SOURCE_DIR, "*.c")].sort.map do |path|
@@ -34,8 +36,19 @@ module Tether
       end
       $srcs = own + wrappers
       have_header("ruby/io/buffer.h") # IO::Buffer views (Ruby 3.1+)
+      if debug
+        # Exported by libruby without a public declaration; used only by the
+        # debug checks, which do without them where a Ruby lacks them.
+        have_func("ruby_thread_has_gvl_p")
+        have_func("rb_objspace_marked_object_p")
+        $defs << "-DTETHER_DEBUG=1"
+      end
       $CFLAGS << " -Werror" if werror
-      $defs << "-DTETHER_DEBUG=1" if debug
+      return unless sanitize
+
+      $CFLAGS << " #{SANITIZE_FLAGS}"
+      $LDFLAGS << " -fsanitize=address,undefined"
+      $DLDFLAGS << " -fsanitize=address,undefined"
     end
 
     # make knows the wrappers, not the files they include: name those too, so
@@ -52,9 +65,11 @@ module Tether
 end
 
 # Writes the Makefile for +target+ with Tether compiled in. Warnings become
-# errors with werror: true (or TETHER_WERROR=1); TETHER_DEBUG=1 turns on the
-# debug checks.
-def create_tether_makefile(target, werror: ENV["TETHER_WERROR"] == "1", debug: ENV["TETHER_DEBUG"] == "1")
+# errors with werror: true (or TETHER_WERROR=1). The debug checks are on with
+# debug: true, TETHER_DEBUG=1 or `--enable-tether-debug`; TETHER_SANITIZE=1
+# builds with AddressSanitizer and UBSan (what `rake test:asan` does).
+def create_tether_makefile(target, werror: ENV["TETHER_WERROR"] == "1",
+                           debug: ENV["TETHER_DEBUG"] == "1" || enable_config("tether-debug", false))
   Tether::Build.configure(werror: werror, debug: debug)
   create_makefile(target)
   Tether::Build.append_dependencies

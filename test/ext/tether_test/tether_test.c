@@ -292,10 +292,100 @@ static VALUE test_holder_p(VALUE mod, VALUE v)
     (void)mod;
     return tether_is(v, &holder_type) ? Qtrue : Qfalse;
 }
+static VALUE test_debug_build_p(VALUE mod)
+{
+    (void)mod;
+#ifdef TETHER_DEBUG
+    return Qtrue;
+#else
+    return Qfalse;
+#endif
+}
 static VALUE test_header_version(VALUE mod)
 {
     (void)mod;
     return rb_str_new_cstr(TETHER_VERSION);
+}
+
+/* ---- Deliberately broken: each trips one debug check (test_debug.rb) ---- */
+
+/* Stores a heap object without tether_write: no write barrier. */
+typedef struct no_barrier {
+    VALUE item;
+} no_barrier_t;
+static const tether_field no_barrier_fields[] = {TETHER_FIELD_ANY(no_barrier_t, item), TETHER_FIELDS_END};
+TETHER_TYPE(no_barrier_type, "TetherTest::NoBarrier", no_barrier_t, no_barrier_fields, .flags = TETHER_ZERO_IS_VALID);
+TETHER_EXCLUSIVE(no_barrier_store, no_barrier_type, no_barrier_t *n, item)
+{
+    n->item = item; /* the bug */
+    return item;
+}
+TETHER_SHARED(no_barrier_item, no_barrier_type, no_barrier_t *n) { return n->item; }
+TETHER_EXCLUSIVE(no_barrier_store_nil, no_barrier_type, no_barrier_t *n)
+{
+    n->item = Qnil; /* an immediate needs no barrier: not a bug */
+    return Qnil;
+}
+
+/* Marks by hand and forgets a field. */
+typedef struct forgetful {
+    VALUE kept, forgotten;
+} forgetful_t;
+static void forgetful_mark(void *data)
+{
+    forgetful_t *f = data;
+    tether_mark_field(&f->kept); /* the bug: no tether_mark_field(&f->forgotten) */
+}
+static const tether_field forgetful_fields[] = {TETHER_FIELD_ANY(forgetful_t, kept),
+                                                TETHER_FIELD_ANY(forgetful_t, forgotten), TETHER_FIELDS_END};
+TETHER_TYPE(forgetful_type, "TetherTest::ForgetfulMark", forgetful_t, forgetful_fields,
+            .mark = forgetful_mark, .flags = TETHER_MARK_BY_HAND);
+TETHER_INIT(forgetful_initialize, forgetful_type, forgetful_t *f, kept, forgotten)
+{
+    tether_write(self, &f->kept, kept);
+    tether_write(self, &f->forgotten, forgotten);
+    return self;
+}
+
+/* Calls Tether, then Ruby, from the free callback of a free_immediately type. */
+typedef struct tether_in_free {
+    int calls_ruby;
+} tether_in_free_t;
+static void tether_in_free_free(void *data)
+{
+    tether_in_free_t *t = data;
+    if (t->calls_ruby) rb_str_new_cstr("allocating during GC"); /* the bug, Ruby's API */
+    else tether_str_binary("x", 1);                             /* the bug, Tether's API */
+}
+TETHER_TYPE(tether_in_free_type, "TetherTest::CallsFromFree", tether_in_free_t, NULL, .free = tether_in_free_free);
+TETHER_INIT(tether_in_free_initialize, tether_in_free_type, tether_in_free_t *t, calls_ruby)
+{
+    t->calls_ruby = RTEST(calls_ruby);
+    return self;
+}
+
+/* Leaves itself lent out: an external enumerator suspended inside a loan,
+ * started with rb_funcall (not TETHER_CALL) from an exclusive method. */
+TETHER_EXCLUSIVE(holder_leave_lent, holder_type, holder_t *h)
+{
+    (void)h;
+    VALUE args[2] = {ID2SYM(rb_intern("yield_shared")), INT2FIX(1)};
+    VALUE enumerator = rb_funcallv(self, rb_intern("enum_for"), 2, args);
+    return rb_funcall(enumerator, rb_intern("next"), 0);
+}
+
+/* Calls Tether without the GVL. */
+static bool makes_a_string(void *arg, const tether_cancel *cancel)
+{
+    (void)arg, (void)cancel;
+    tether_str_binary("no GVL", 6); /* the bug */
+    return true;
+}
+TETHER_SHARED(holder_tether_without_gvl, holder_type, holder_t *h)
+{
+    (void)h;
+    TETHER_WITHOUT_GVL(makes_a_string, NULL);
+    return Qnil;
 }
 
 /* ---- Strings ---- */
@@ -390,6 +480,19 @@ void Init_tether_test(void)
     VALUE aligned = tether_type_define_class(&aligned_type, rb_cObject);
     TETHER_DEFINE_METHOD(aligned, "initialize", aligned_initialize);
     TETHER_DEFINE_METHOD(aligned, "address_mod16", aligned_address_mod16);
+
+    TETHER_DEFINE_METHOD(holder, "leave_lent", holder_leave_lent);
+    TETHER_DEFINE_METHOD(holder, "tether_without_gvl", holder_tether_without_gvl);
+
+    VALUE no_barrier = tether_type_define_class(&no_barrier_type, rb_cObject);
+    TETHER_DEFINE_METHOD(no_barrier, "store", no_barrier_store);
+    TETHER_DEFINE_METHOD(no_barrier, "store_nil", no_barrier_store_nil);
+    TETHER_DEFINE_METHOD(no_barrier, "item", no_barrier_item);
+    VALUE forgetful = tether_type_define_class(&forgetful_type, rb_cObject);
+    TETHER_DEFINE_METHOD(forgetful, "initialize", forgetful_initialize);
+    VALUE calls_from_free = tether_type_define_class(&tether_in_free_type, rb_cObject);
+    TETHER_DEFINE_METHOD(calls_from_free, "initialize", tether_in_free_initialize);
+    rb_define_module_function(mod, "debug_build?", test_debug_build_p, 0);
 
     rb_define_module_function(mod, "make_holder", test_make_holder, 1);
     rb_define_module_function(mod, "define_copyable_with_free", test_define_copyable_with_free, 0);

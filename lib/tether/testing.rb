@@ -1,0 +1,124 @@
+# frozen_string_literal: true
+
+require "objspace"
+
+module Tether
+  # Minitest helpers for proving a C extension safe, usable from any gem:
+  #
+  #   require "tether/testing"
+  #   class TestThing < Minitest::Test
+  #     include Tether::Testing
+  #     def test_survives_stress
+  #       with_gc_stress { Thing.new("x" * 10) }
+  #       with_compaction { assert_equal "x" * 10, thing.name }
+  #       assert_wb_protected thing
+  #     end
+  #   end
+  #
+  # The same file drives the suite-wide modes of `rake test:stress` and
+  # `rake test:compact` (TETHER_TEST_MODE, see Tether::Testing::Mode).
+  module Testing
+    # Runs the block with GC.stress on (a GC at every allocation point) and
+    # returns its value.
+    def with_gc_stress
+      previous = GC.stress
+      GC.stress = true
+      yield
+    ensure
+      GC.stress = previous
+    end
+
+    # Moves every object that can move, checking references, the way the
+    # running Ruby spells it (expand_heap: on 3.2+, double_heap: on 3.1).
+    def compact_heap
+      Testing.compact_heap
+    end
+
+    # Runs the block with automatic compaction on, then compacts and verifies
+    # references once more, and returns the block's value.
+    def with_compaction
+      previous = GC.auto_compact
+      GC.auto_compact = true
+      result = yield
+      Testing.compact_heap
+      result
+    ensure
+      GC.auto_compact = previous
+    end
+
+    # Asserts obj is write-barrier protected, so that minor GCs can skip it
+    # once it is old.
+    def assert_wb_protected(obj, message = nil)
+      dump = ObjectSpace.dump(obj)
+      assert_match(/"wb_protected":true/, dump, message || "#{obj.class} is not write-barrier protected")
+    end
+
+    # Asserts ObjectSpace.memsize_of(obj) counts at least `bytes` of native
+    # memory beyond an empty object's slot.
+    def assert_memsize_covers(obj, bytes, message = nil)
+      size = ObjectSpace.memsize_of(obj)
+      assert_operator size, :>=, bytes, message || "memsize_of(#{obj.class}) is #{size}, expected >= #{bytes}"
+    end
+
+    def self.compact_heap
+      keys = GC.method(:verify_compaction_references).parameters.map(&:last)
+      if keys.include?(:expand_heap)
+        GC.verify_compaction_references(expand_heap: true, toward: :empty)
+      else
+        GC.verify_compaction_references(double_heap: true, toward: :empty)
+      end
+    end
+
+    # Suite-wide modes, chosen by TETHER_TEST_MODE (set by the rake tasks):
+    #   stress  - every test runs with GC.stress on, except those its class
+    #             excludes with `tether_skip_under_gc_stress :test_name`;
+    #   compact - GC.auto_compact is on and a verified compaction runs after
+    #             every test.
+    module Mode
+      def self.current = ENV.fetch("TETHER_TEST_MODE", "")
+
+      # Hooks into each test; included into Minitest::Test when a mode is set.
+      module Hooks
+        def before_setup
+          super
+          GC.stress = true if Mode.current == "stress" && !self.class.tether_skipped_under_gc_stress?(name)
+        end
+
+        def after_teardown
+          GC.stress = false if Mode.current == "stress"
+          Testing.compact_heap if Mode.current == "compact"
+          super
+        end
+      end
+
+      # Class-level opt-out for tests that are about the GC itself or too slow
+      # to run under GC.stress.
+      module ClassMethods
+        def tether_skip_under_gc_stress(*names)
+          tether_stress_skips.concat(names.map(&:to_s))
+        end
+
+        def tether_stress_skips
+          @tether_stress_skips ||= []
+        end
+
+        def tether_skipped_under_gc_stress?(test_name)
+          tether_stress_skips.include?(test_name.to_s.sub(/_under_gc_stress\z/, "")) ||
+            test_name.to_s.end_with?("_under_gc_stress")
+        end
+      end
+
+      def self.install
+        return unless defined?(Minitest::Test)
+
+        Minitest::Test.extend(ClassMethods)
+        return if current.empty?
+
+        Minitest::Test.prepend(Hooks)
+        GC.auto_compact = true if current == "compact"
+      end
+    end
+  end
+end
+
+Tether::Testing::Mode.install

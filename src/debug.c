@@ -1,0 +1,200 @@
+/* debug.c - the checks of debug builds (TETHER_DEBUG): what Tether cannot
+ * make impossible, it reports with the class and field name, then aborts,
+ * the way a sanitizer does. Release builds compile this file to nothing. */
+#include "internal.h"
+
+#ifdef TETHER_DEBUG
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef HAVE_RUBY_THREAD_HAS_GVL_P
+int ruby_thread_has_gvl_p(void);
+#endif
+#ifdef HAVE_RB_OBJSPACE_MARKED_OBJECT_P
+int rb_objspace_marked_object_p(VALUE obj);
+#endif
+
+/* The type whose free callback is running, and the class of the object whose
+ * GVL-free section is running, on this thread. */
+static _Thread_local const tether_type *in_free;
+static _Thread_local const char *in_nogvl;
+
+__attribute__((format(printf, 1, 2))) static void report(const char *format, ...)
+{
+    char message[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    fprintf(stderr, "[tether debug] %s\n", message);
+    fflush(stderr);
+    if (!getenv("TETHER_DEBUG_CONTINUE")) abort();
+}
+
+/* ---- missing write barriers: a shadow copy of every declared VALUE field ---- */
+
+/* The shadow lies just before the header: value_fields VALUEs. */
+static VALUE *shadow_of(const tether_type *type, void *data)
+{
+    return (VALUE *)((char *)data - sizeof(tether_header)) - type->value_fields;
+}
+
+/* Compares each VALUE field with what tether_write last stored. A heap
+ * object that appeared any other way got no write barrier. Immediates need
+ * none: their shadow just follows. */
+static void check_fields(const tether_type *type, void *data)
+{
+    if (type->flags & TETHER_NOT_WB_PROTECTED) return;
+    VALUE *shadow = shadow_of(type, data);
+    size_t i = 0;
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind != TETHER_KIND_VALUE) continue;
+        VALUE v = *tether__field_slot(data, f);
+        if (v != shadow[i]) {
+            if (RB_SPECIAL_CONST_P(v)) shadow[i] = v;
+            else report("%s: field %s changed without tether_write (missing write barrier)", type->class_path, f->name);
+        }
+        i++;
+    }
+}
+
+void tether__debug_wrote(const tether_type *type, void *data, const tether_field *f)
+{
+    size_t i = 0;
+    TETHER__EACH_FIELD(type, g)
+    {
+        if (g == f) {
+            shadow_of(type, data)[i] = *tether__field_slot(data, f);
+            return;
+        }
+        if (g->kind == TETHER_KIND_VALUE) i++;
+    }
+}
+
+void tether__debug_sync(const tether_type *type, void *data)
+{
+    VALUE *shadow = shadow_of(type, data);
+    size_t i = 0;
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind == TETHER_KIND_VALUE) shadow[i++] = *tether__field_slot(data, f);
+    }
+}
+
+/* After mark: fields checked, and a hand-written mark held to the fields. */
+void tether__debug_mark_check(const tether_type *type, void *data)
+{
+    check_fields(type, data);
+#ifdef HAVE_RB_OBJSPACE_MARKED_OBJECT_P
+    if (!(type->flags & TETHER_MARK_BY_HAND)) return;
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind != TETHER_KIND_VALUE) continue;
+        VALUE v = *tether__field_slot(data, f);
+        if (!RB_SPECIAL_CONST_P(v) && !rb_objspace_marked_object_p(v))
+            report("%s: the mark callback left field %s unmarked", type->class_path, f->name);
+    }
+#endif
+}
+
+/* ---- the door: fields on the way in, loans on the way out ---- */
+
+uint32_t tether__debug_enter(VALUE self, const tether_type *type, int mode)
+{
+    (void)mode;
+    tether__debug_needs_gvl("a Tether method");
+    void *data = RTYPEDDATA_DATA(self);
+    check_fields(type, data);
+    return tether__header(data)->state;
+}
+
+static const char *method_name(void)
+{
+    ID id = rb_frame_this_func();
+    const char *name = id ? rb_id2name(id) : NULL;
+    return name ? name : "(unknown)";
+}
+
+/* An exclusive method held the object alone from entry to exit: any loan
+ * left now was started inside it (an external enumerator suspended in a
+ * shared method of self, say). A shared method cannot tell its own loans
+ * from those of other fibers, so only an exclusive loan counts there. */
+void tether__debug_exit(VALUE self, const tether_type *type, int mode, uint32_t entry_state)
+{
+    (void)entry_state;
+    const tether_header *h = tether__header(RTYPEDDATA_DATA(self));
+    uint32_t state = h->state;
+    bool leaked = mode == TETHER_BORROW_SHARED ? (state & TETHER__LENT_EXCL) != 0 : (state & ~TETHER__INIT) != 0;
+    if (!leaked) return;
+    const char *holder = h->holder ? rb_id2name((ID)h->holder) : NULL;
+    report("%s#%s returned while the object is still lent out (by #%s)", type->class_path, method_name(),
+           holder ? holder : "?");
+}
+
+/* ---- free callbacks and the GVL ---- */
+
+void tether__debug_free_begin(const tether_type *type)
+{
+    if (!(type->flags & TETHER_DEFERRED_FREE)) in_free = type;
+}
+
+void tether__debug_free_end(void) { in_free = NULL; }
+
+void tether__debug_nogvl_begin(VALUE self)
+{
+    const tether_type *type = tether_type_of(self);
+    in_nogvl = type ? type->class_path : "a Tether object";
+}
+
+void tether__debug_nogvl_end(void) { in_nogvl = NULL; }
+
+void tether__debug_needs_gvl(const char *function)
+{
+    if (in_free)
+        report("%s: its free callback called %s; free_immediately types may not call Tether or the Ruby API "
+               "from free (use TETHER_DEFERRED_FREE)",
+               in_free->class_path, function);
+#ifdef HAVE_RUBY_THREAD_HAS_GVL_P
+    if (!ruby_thread_has_gvl_p())
+        report("%s: %s called without the GVL (inside tether_without_gvl?)", in_nogvl ? in_nogvl : "(no object)",
+               function);
+#endif
+}
+
+/* Ruby aborts (rb_bug) when a free callback allocates during GC: name the
+ * type on the way down. */
+static void on_abort(int signal)
+{
+    const tether_type *type = in_free;
+    if (type) {
+        static const char prefix[] = "[tether debug] ";
+        static const char suffix[] = ": its free callback called the Ruby API; free_immediately types may not "
+                                     "(use TETHER_DEFERRED_FREE)\n";
+        ssize_t ignored = write(2, prefix, sizeof prefix - 1);
+        ignored = write(2, type->class_path, strlen(type->class_path));
+        ignored = write(2, suffix, sizeof suffix - 1);
+        (void)ignored;
+    }
+    raise(signal); /* the default action again: SA_RESETHAND */
+}
+
+void tether__debug_install(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_abort;
+    action.sa_flags = (int)SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGABRT, &action, NULL);
+}
+
+#else
+/* ISO C wants something in every file. */
+typedef int tether_debug_disabled;
+#endif
