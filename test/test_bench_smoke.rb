@@ -9,6 +9,10 @@ require "tether_bench"
 # One tiny round of every benchmark so the benchmark code cannot rot. No
 # timing is asserted: speed is judged by bench/, not by tests.
 class TestBenchSmoke < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_report_runs_and_writes_markdown_and_svg
+
   ROOT = File.expand_path("..", __dir__)
 
   def test_report_runs_and_writes_markdown_and_svg

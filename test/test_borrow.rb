@@ -5,6 +5,10 @@ require "test_helper"
 # Borrow checking through the library's loans, with the test extension's
 # Holder, whose methods lend themselves in every way Tether offers.
 class TestBorrow < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_loans_under_gc_stress
+
   Holder = TetherTest::Holder
 
   def test_exclusive_yield_refuses_everything

@@ -3,6 +3,10 @@
 require "test_helper"
 
 class TestCounter < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_many_counters_under_gc_stress
+
   Counter = TetherExamples::Counter
   MutCounter = TetherExamples::MutCounter
 

@@ -8,6 +8,18 @@ require "rbconfig"
 # extension: the report must name the class (and field), and the process
 # must abort. Each case runs in its own Ruby.
 class TestDebug < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_missing_write_barrier_is_found_at_the_next_call,
+                              :test_missing_write_barrier_is_found_by_the_gc,
+                              :test_immediates_need_no_barrier,
+                              :test_hand_written_mark_that_forgets_a_field,
+                              :test_tether_called_from_a_free_immediately_free_callback,
+                              :test_ruby_called_from_a_free_immediately_free_callback,
+                              :test_exclusive_method_returning_while_lent_out,
+                              :test_tether_called_without_the_gvl,
+                              :test_continue_mode_reports_and_goes_on
+
   LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "tether_test.so")) || dir.end_with?("/lib") }
 
   def run_ruby(code, env = {})

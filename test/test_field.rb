@@ -4,6 +4,12 @@ require "test_helper"
 
 # tether_write and tether_values through the test extension's Holder.
 class TestField < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_values_survive_gc_stress_while_growing,
+                              :test_elements_replaced_in_an_old_holder_survive_minor_gcs,
+                              :test_values_after_compaction
+
   Holder = TetherTest::Holder
 
   def test_any_field_takes_anything

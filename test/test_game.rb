@@ -3,6 +3,12 @@
 require "test_helper"
 
 class TestGame < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_players_survive_gc_stress_and_compaction,
+                              :test_players_pushed_into_an_old_game_survive_minor_gcs,
+                              :test_memsize_counts_the_players_array
+
   Game = TetherExamples::Game
   BORROWED = "TetherExamples::Game is borrowed by #each_player; " \
              "%s needs it exclusively"

@@ -5,6 +5,12 @@ require "open3"
 require "rbconfig"
 
 class TestGem < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_gemspec_ships_header_and_sources,
+                              :test_demo_runs,
+                              :test_extension_before_ruby_side
+
   ROOT = File.expand_path("..", __dir__)
 
   def test_version_matches_the_header

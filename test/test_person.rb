@@ -3,6 +3,14 @@
 require "test_helper"
 
 class TestPerson < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_fields_read_correctly_after_compaction,
+                              :test_cycles_are_collected,
+                              :test_write_barrier_keeps_young_objects_stored_in_an_old_person,
+                              :test_fields_survive_gc_stress,
+                              :test_friend_reachable_only_through_a_person_survives
+
   Person = TetherExamples::Person
 
   def test_accessors

@@ -5,6 +5,12 @@ require "test_helper"
 # tether_str_binary, tether_str_utf8 and the UTF-8 validator, every
 # implementation the CPU runs checked against Ruby's own UTF-8 rules.
 class TestString < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_errors_at_every_offset_across_block_edges,
+                              :test_random_inputs_agree_with_ruby,
+                              :test_long_valid_inputs_of_every_kind
+
   IMPLEMENTATIONS = TetherTest.utf8_implementations
 
   # Ruby's answer: [:ascii | :valid | :invalid, byte offset of the first

@@ -5,6 +5,10 @@ require "test_helper"
 # What Tether derives from a type description: allocation, initialisation
 # state, copying, memsize, hand-written callbacks, alignment.
 class TestType < Minitest::Test
+  # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
+  # loops), already under stress, or loops too slow to stress; the rest run.
+  tether_skip_under_gc_stress :test_hand_written_mark_keeps_its_value
+
   Counter = TetherExamples::Counter
 
   def test_allocated_objects_raise_from_every_method

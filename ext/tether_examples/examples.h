@@ -20,6 +20,7 @@ enum trap_code {
 };
 
 /* Raises TetherExamples::Trap with the code and a printf-style message. */
-TETHER_NORETURN void tether_examples_raise_trap(enum trap_code code, const char *format, ...);
+TETHER_NORETURN __attribute__((format(printf, 2, 3))) void tether_examples_raise_trap(enum trap_code code,
+                                                                                 const char *format, ...);
 
 #endif

@@ -235,8 +235,8 @@ TETHER_SHARED(slice_to_utf8_str, memory_slice_type, memory_slice_t *s)
  *   slice.to_buffer -> IO::Buffer
  *
  * A read-only IO::Buffer over the memory itself, no copy. When the memory
- * grows the buffer is freed: reading it then raises instead of reading
- * freed memory.
+ * grows the buffer is freed: it becomes a null buffer, and reading any of
+ * its former bytes raises instead of reading freed memory.
  */
 TETHER_SHARED(slice_to_buffer, memory_slice_type, memory_slice_t *s) { return tether_view_buffer(&s->view); }
 

@@ -48,12 +48,12 @@ module Tether
       namespace :test do
         desc "Run the tests with GC.stress on"
         task stress: compile_prerequisites do
-          run_suite(test_files, "TETHER_TEST_MODE" => "stress")
+          run_suite(test_files, { "TETHER_TEST_MODE" => "stress" })
         end
 
         desc "Run the tests with automatic and verified compaction"
         task compact: compile_prerequisites do
-          run_suite(test_files, "TETHER_TEST_MODE" => "compact")
+          run_suite(test_files, { "TETHER_TEST_MODE" => "compact" })
         end
 
         desc "Rebuild the extensions with AddressSanitizer and UBSan and run the tests"
@@ -68,9 +68,14 @@ module Tether
       end
     end
 
+    # Loads the test files and leaves the other arguments (TESTOPTS, such as
+    # -v or --seed) to minitest.
+    LOADER = 'files, opts = ARGV.partition { |a| a.end_with?(".rb") }; ARGV.replace(opts); ' \
+             "files.each { |f| require File.expand_path(f) }"
+
     def ruby_test_command(files, load_path)
-      [RbConfig.ruby, *load_path.map { |dir| "-I#{dir}" }, "-e", "ARGV.each { |f| require File.expand_path(f) }",
-       "--", *files]
+      [RbConfig.ruby, *load_path.map { |dir| "-I#{dir}" }, "-e", LOADER, "--", *files,
+       *ENV.fetch("TESTOPTS", "").split]
     end
 
     def run_suite(files, env, load_path: libs, prefix: [])
