@@ -16,8 +16,10 @@ Gem::Specification.new do |spec|
   spec.license = "MIT"
   spec.required_ruby_version = ">= 3.1"
 
-  spec.files = Dir["include/**/*.h", "src/**/*.{c,h}", "lib/**/*.rb", "ext/**/*.{c,h,rb}",
+  spec.files = Dir["include/**/*.h", "src/**/*.{c,h}", "lib/**/*.rb", "ext/**/*.{c,h,rb}", "exe/*",
                    "README.md", "docs/**/*.md", "LICENSE"]
   spec.require_paths = ["lib"]
+  spec.bindir = "exe"
+  spec.executables = ["tether"]
   spec.extensions = ["ext/tether_examples/extconf.rb"]
 end

@@ -36,11 +36,15 @@ typedef struct loan {
     bool set_exclusive; /* false when an outer loan of the same method holds it */
 } loan;
 
-static void loan_begin(loan *l, VALUE self, tether_borrow_mode mode)
+/* Returns false, taking no loan, for a frozen object: no exclusive method
+ * can run on it, so there is nothing to keep out, and a frozen object may be
+ * shared between Ractors, whose loans would race on the state word. */
+static bool loan_begin(loan *l, VALUE self, tether_borrow_mode mode)
 {
     if (mode != TETHER_BORROW_SHARED && mode != TETHER_BORROW_EXCLUSIVE)
         rb_raise(rb_eArgError, "borrow mode must be TETHER_BORROW_SHARED or TETHER_BORROW_EXCLUSIVE");
     if (!tether_type_of(self)) tether__raise_wrong_type(self, "a Tether object");
+    if (OBJ_FROZEN(self)) return false;
     tether_header *h = tether__header(RTYPEDDATA_DATA(self));
     l->header = h;
     l->mode = mode;
@@ -55,6 +59,7 @@ static void loan_begin(loan *l, VALUE self, tether_borrow_mode mode)
         h->state += TETHER__SHARED_ONE;
     }
     h->holder = l->holder;
+    return true;
 }
 
 static VALUE loan_end(VALUE arg)
@@ -76,7 +81,7 @@ VALUE tether_borrow_lend(VALUE self, tether_borrow_mode mode, VALUE (*func)(VALU
 {
     TETHER__NEEDS_GVL();
     loan l;
-    loan_begin(&l, self, mode);
+    if (!loan_begin(&l, self, mode)) return func(arg);
     return rb_ensure(func, arg, loan_end, (VALUE)&l);
 }
 

@@ -38,10 +38,23 @@ __attribute__((format(printf, 1, 2))) static void report(const char *format, ...
 
 /* ---- missing write barriers: a shadow copy of every declared VALUE field ---- */
 
-/* The shadow lies just before the header: value_fields VALUEs. */
+/* The shadow lies just before the header: value_fields VALUEs, preceded by
+ * the GC's compaction count when it was last in step with the fields. */
 static VALUE *shadow_of(const tether_type *type, void *data)
 {
     return (VALUE *)((char *)data - sizeof(tether_header)) - type->value_fields;
+}
+
+static size_t *shadow_epoch(const tether_type *type, void *data)
+{
+    return (size_t *)(shadow_of(type, data) - 1);
+}
+
+static size_t compactions(void)
+{
+    static VALUE key;
+    if (!key) key = ID2SYM(rb_intern("compact_count"));
+    return rb_gc_stat(key);
 }
 
 /* Compares each VALUE field with what tether_write last stored. A heap
@@ -50,6 +63,12 @@ static VALUE *shadow_of(const tether_type *type, void *data)
 static void check_fields(const tether_type *type, void *data)
 {
     if (type->flags & TETHER_NOT_WB_PROTECTED) return;
+    /* A compaction moves fields without telling Tether when Ruby marks the
+     * type declaratively: after one, take the fields as they are. */
+    if (*shadow_epoch(type, data) != compactions()) {
+        tether__debug_sync(type, data);
+        return;
+    }
     VALUE *shadow = shadow_of(type, data);
     size_t i = 0;
     TETHER__EACH_FIELD(type, f)
@@ -79,6 +98,7 @@ void tether__debug_wrote(const tether_type *type, void *data, const tether_field
 
 void tether__debug_sync(const tether_type *type, void *data)
 {
+    *shadow_epoch(type, data) = compactions();
     VALUE *shadow = shadow_of(type, data);
     size_t i = 0;
     TETHER__EACH_FIELD(type, f)
@@ -186,6 +206,7 @@ static void on_abort(int signal)
 
 void tether__debug_install(void)
 {
+    compactions(); /* look the key up now, never first during a GC */
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_abort;

@@ -65,10 +65,47 @@ static void lay_out(tether_type *type)
     TETHER__EACH_FIELD(type, f) values += f->kind == TETHER_KIND_VALUE;
     size_t prefix = sizeof(tether_header), align = type->align > sizeof(tether_header) ? type->align : sizeof(tether_header);
 #ifdef TETHER_DEBUG
-    prefix += values * sizeof(VALUE);
+    prefix += (values + 1) * sizeof(VALUE); /* debug.c: the shadow and its compaction count */
 #endif
     type->value_fields = values;
     type->prefix = (prefix + align - 1) / align * align;
+}
+
+/* Ruby 3.3+ marks and moves fixed-offset references itself, from a list of
+ * offsets given in place of dmark: no callback per object. Types with
+ * tether_values (counted) or a hand-written mark keep the callbacks. */
+static void use_declarative_marking(tether_type *type)
+{
+    type->references = NULL;
+#ifdef HAVE_CONST_RUBY_TYPED_DECL_MARKING
+    if (type->mark || type->flags & TETHER_MARK_BY_HAND || !type->rb.function.dmark) return;
+    size_t count = 0;
+    TETHER__EACH_FIELD(type, f)
+    {
+        if (f->kind == TETHER_KIND_VALUES) return;
+        count++;
+    }
+    size_t *offsets = ruby_xmalloc2(count + 1, sizeof(size_t)); /* lives as long as the type */
+    size_t i = 0;
+    TETHER__EACH_FIELD(type, f)
+    {
+        offsets[i++] = f->kind == TETHER_KIND_REGION ? f->offset + offsetof(tether_region, buffers) : f->offset;
+    }
+    offsets[i] = SIZE_MAX; /* RUBY_REF_END */
+    type->references = offsets;
+    type->rb.function.dmark = (RUBY_DATA_FUNC)(void *)offsets;
+    type->rb.function.dcompact = NULL;
+    type->rb.flags |= RUBY_TYPED_DECL_MARKING;
+#endif
+}
+
+bool tether_type_declarative(const tether_type *type) { return type->references != NULL; }
+
+void tether_ractor_safe(void)
+{
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+    rb_ext_ractor_safe(true);
+#endif
 }
 
 VALUE tether_type_define_class(tether_type *type, VALUE super)
@@ -90,6 +127,8 @@ VALUE tether_type_define_class(tether_type *type, VALUE super)
     rb->flags = 0;
     if (!(type->flags & TETHER_DEFERRED_FREE)) rb->flags |= RUBY_TYPED_FREE_IMMEDIATELY;
     if (!(type->flags & TETHER_NOT_WB_PROTECTED)) rb->flags |= RUBY_TYPED_WB_PROTECTED;
+    if (type->flags & TETHER_FROZEN_SHAREABLE) rb->flags |= RUBY_TYPED_FROZEN_SHAREABLE;
+    use_declarative_marking(type);
 
     const char *path = type->class_path;
     const char *last = path, *sep;
@@ -125,6 +164,9 @@ VALUE tether__type_alloc(const tether_type *type, VALUE klass)
     VALUE obj = rb_data_typed_object_wrap(klass, NULL, &type->rb);
     char *base = ruby_xcalloc(1, total);
     DATA_PTR(obj) = base + header;
+#ifdef TETHER_DEBUG
+    tether__debug_sync(type, base + header);
+#endif
     if (type->flags & TETHER_ZERO_IS_VALID) tether__initialized(base + header);
     return obj;
 }

@@ -19,8 +19,10 @@ static const tether_field person_fields[] = {
     TETHER_FIELDS_END,
 };
 
+/* Frozen shareable: Ractor.make_shareable(person) deep-freezes it and its
+ * fields, and other Ractors may then read it. */
 TETHER_TYPE(person_type, "TetherExamples::Person", person_t, person_fields,
-            .flags = TETHER_COPYABLE);
+            .flags = TETHER_COPYABLE | TETHER_FROZEN_SHAREABLE);
 
 /*
  * call-seq:

@@ -3,6 +3,7 @@
 
 void Init_tether_examples(void)
 {
+    tether_ractor_safe(); /* every method may run in any Ractor */
     VALUE mod = rb_define_module("TetherExamples");
     tether_examples_init_counter(mod);
     tether_examples_init_person(mod);

@@ -36,6 +36,8 @@ module Tether
       end
       $srcs = own + wrappers
       have_header("ruby/io/buffer.h") # IO::Buffer views (Ruby 3.1+)
+      have_const("RUBY_TYPED_DECL_MARKING", "ruby.h") # declarative marking (Ruby 3.3+)
+      have_func("rb_ext_ractor_safe", "ruby.h")
       if debug
         # Exported by libruby without a public declaration; used only by the
         # debug checks, which do without them where a Ruby lacks them.

@@ -312,8 +312,10 @@ static VALUE test_header_version(VALUE mod)
 /* Stores a heap object without tether_write: no write barrier. */
 typedef struct no_barrier {
     VALUE item;
+    tether_values more; /* counted: Tether's mark runs (no declarative marking), so the GC checks too */
 } no_barrier_t;
-static const tether_field no_barrier_fields[] = {TETHER_FIELD_ANY(no_barrier_t, item), TETHER_FIELDS_END};
+static const tether_field no_barrier_fields[] = {TETHER_FIELD_ANY(no_barrier_t, item),
+                                                 TETHER_FIELD_VALUES_ANY(no_barrier_t, more), TETHER_FIELDS_END};
 TETHER_TYPE(no_barrier_type, "TetherTest::NoBarrier", no_barrier_t, no_barrier_fields, .flags = TETHER_ZERO_IS_VALID);
 TETHER_EXCLUSIVE(no_barrier_store, no_barrier_type, no_barrier_t *n, item)
 {
@@ -441,6 +443,20 @@ static VALUE test_coderange(VALUE mod, VALUE str)
     default: return ID2SYM(rb_intern("unknown"));
     }
 }
+/* Whether Ruby marks obj's type declaratively (flag and offsets, Ruby 3.3+). */
+static VALUE test_declarative_p(VALUE mod, VALUE obj)
+{
+    (void)mod;
+    const tether_type *type = tether_type_of(obj);
+    if (!type) rb_raise(rb_eTypeError, "not a Tether object");
+#ifdef HAVE_CONST_RUBY_TYPED_DECL_MARKING
+    bool flag = RTYPEDDATA_TYPE(obj)->flags & RUBY_TYPED_DECL_MARKING;
+#else
+    bool flag = false;
+#endif
+    if (flag != tether_type_declarative(type)) rb_raise(rb_eRuntimeError, "flag and type disagree");
+    return flag ? Qtrue : Qfalse;
+}
 static VALUE test_gc_marks_p(VALUE mod, VALUE obj)
 {
     (void)mod;
@@ -450,6 +466,7 @@ static VALUE test_gc_marks_p(VALUE mod, VALUE obj)
 
 void Init_tether_test(void)
 {
+    tether_ractor_safe();
     VALUE mod = rb_define_module("TetherTest");
 
     VALUE holder = tether_type_define_class(&holder_type, rb_cObject);
@@ -509,4 +526,5 @@ void Init_tether_test(void)
     rb_define_module_function(mod, "str_binary", test_str_binary, 1);
     rb_define_module_function(mod, "coderange", test_coderange, 1);
     rb_define_module_function(mod, "gc_marks?", test_gc_marks_p, 1);
+    rb_define_module_function(mod, "declarative?", test_declarative_p, 1);
 }

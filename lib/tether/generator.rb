@@ -1,0 +1,329 @@
+# frozen_string_literal: true
+
+require "fileutils"
+require "optparse"
+require_relative "version"
+
+module Tether
+  # Writes a complete gem skeleton whose C extension uses Tether: gemspec,
+  # extconf through tether/mkmf, one Tether type with a declared field and
+  # shared and exclusive methods, minitest tests using Tether::Testing, a
+  # Rakefile with compile, test and the safety tasks, and a README.
+  class Generator
+    class Error < StandardError; end
+
+    NAME = /\A[a-z][a-z0-9_]*\z/
+
+    attr_reader :name, :root
+
+    # name: the gem's name (snake_case); dir: where to create it;
+    # tether_path: a Tether checkout to build against instead of the gem.
+    def initialize(name, dir: Dir.pwd, tether_path: nil)
+      unless name.is_a?(String) && NAME.match?(name)
+        raise Error, "invalid gem name #{name.inspect}: use lowercase letters, digits and underscores, " \
+                     "starting with a letter (it becomes the module #{camelize(name.to_s)})"
+      end
+      @name = name
+      @module = camelize(name)
+      @root = File.expand_path(name, dir)
+      @tether_path = tether_path && File.expand_path(tether_path)
+      raise Error, "#{@root} already exists" if File.exist?(@root)
+    end
+
+    def camelize(text) = text.split("_").map(&:capitalize).join
+
+    # Writes every file; returns their paths. Nothing is written when a check
+    # fails, and a failure half-way removes what was written.
+    def generate
+      written = files.map do |path, content|
+        full = File.join(root, path)
+        FileUtils.mkdir_p(File.dirname(full))
+        File.write(full, content)
+        File.chmod(0o755, full) if path.start_with?("bin/")
+        full
+      end
+      written
+    rescue StandardError
+      FileUtils.rm_rf(root)
+      raise
+    end
+
+    def files
+      {
+        "#{name}.gemspec" => gemspec,
+        "Gemfile" => gemfile,
+        "Rakefile" => rakefile,
+        "README.md" => readme,
+        "lib/#{name}.rb" => lib_main,
+        "lib/#{name}/version.rb" => version,
+        "ext/#{name}/extconf.rb" => extconf,
+        "ext/#{name}/#{name}.c" => extension,
+        "test/test_helper.rb" => test_helper,
+        "test/test_#{name}.rb" => test_file,
+        ".gitignore" => "/tmp/\n/pkg/\n*.so\n*.bundle\n*.o\nGemfile.lock\n"
+      }
+    end
+
+    private
+
+    def gemspec
+      <<~RUBY
+        # frozen_string_literal: true
+
+        require_relative "lib/#{name}/version"
+
+        Gem::Specification.new do |spec|
+          spec.name = "#{name}"
+          spec.version = #{@module}::VERSION
+          spec.summary = "#{@module}: a C extension built with Tether"
+          spec.authors = ["#{@module} authors"]
+          spec.license = "MIT"
+          spec.required_ruby_version = ">= 3.1"
+          spec.files = Dir["lib/**/*.rb", "ext/**/*.{c,h,rb}", "README.md"]
+          spec.extensions = ["ext/#{name}/extconf.rb"]
+          spec.add_dependency "tether", "~> #{Tether::VERSION.split('.').first(2).join('.')}"
+        end
+      RUBY
+    end
+
+    def gemfile
+      tether = @tether_path ? %(gem "tether", path: #{@tether_path.inspect}\n) : ""
+      <<~RUBY
+        # frozen_string_literal: true
+
+        source "https://rubygems.org"
+
+        gemspec
+        #{tether}
+        gem "minitest", "~> 5.16"
+        gem "rake", "~> 13.0"
+        gem "rake-compiler", "~> 1.2"
+      RUBY
+    end
+
+    def rakefile
+      <<~RUBY
+        # frozen_string_literal: true
+
+        require "rake/extensiontask"
+        require "rake/testtask"
+        require "tether/rake_tasks"
+
+        Rake::ExtensionTask.new("#{name}") do |ext|
+          ext.lib_dir = "lib/#{name}"
+        end
+
+        Rake::TestTask.new(:test) do |t|
+          t.libs << "test" << "lib"
+          t.test_files = FileList["test/**/test_*.rb"]
+        end
+        task test: :compile
+
+        # test:stress, test:compact, test:asan, test:valgrind
+        Tether::RakeTasks.new(extensions: [["ext/#{name}/extconf.rb", "lib/#{name}"]])
+
+        task default: :test
+      RUBY
+    end
+
+    def lib_main
+      <<~RUBY
+        # frozen_string_literal: true
+
+        require_relative "#{name}/version"
+        require "#{name}/#{name}"
+      RUBY
+    end
+
+    def version
+      <<~RUBY
+        # frozen_string_literal: true
+
+        module #{@module}
+          VERSION = "0.1.0"
+        end
+      RUBY
+    end
+
+    def extconf
+      <<~RUBY
+        # frozen_string_literal: true
+
+        require "tether/mkmf"
+
+        # Debug checks on while developing: TETHER_DEBUG=1 (or --enable-tether-debug).
+        create_tether_makefile("#{name}/#{name}")
+      RUBY
+    end
+
+    def extension
+      <<~C
+        /* #{name}.c - #{@module}::Tally, a label and a count, built with Tether. */
+        #include "tether.h"
+
+        typedef struct tally {
+            VALUE label;   /* a String: declared, so Tether marks and moves it */
+            int64_t count;
+        } tally_t;
+
+        static const tether_field tally_fields[] = {
+            TETHER_FIELD(tally_t, label, &rb_cString),
+            TETHER_FIELDS_END,
+        };
+
+        TETHER_TYPE(tally_type, "#{@module}::Tally", tally_t, tally_fields, .flags = TETHER_COPYABLE);
+
+        /* call-seq: Tally.new(label) -> tally */
+        TETHER_INIT(tally_initialize, tally_type, tally_t *t, label)
+        {
+            tether_write(self, &t->label, label); /* TypeError unless a String */
+            return self;
+        }
+
+        /* call-seq: tally.label -> string */
+        TETHER_SHARED(tally_label, tally_type, tally_t *t) { return t->label; }
+
+        /* call-seq: tally.count -> integer */
+        TETHER_SHARED(tally_count, tally_type, tally_t *t) { return LL2NUM(t->count); }
+
+        /* call-seq: tally.add(n) -> new count   (RangeError on overflow, count unchanged) */
+        TETHER_EXCLUSIVE(tally_add, tally_type, tally_t *t, n)
+        {
+            int64_t sum;
+            if (__builtin_add_overflow(t->count, tether_to_int64(n), &sum)) rb_raise(rb_eRangeError, "result too large");
+            t->count = sum;
+            return LL2NUM(sum);
+        }
+
+        /* call-seq: tally.each_step { |i| ... } -> tally   (yields 1..count; the tally is lent meanwhile) */
+        TETHER_SHARED(tally_each_step, tally_type, tally_t *t)
+        {
+            for (int64_t i = 1; i <= t->count; i++) TETHER_YIELD(LL2NUM(i));
+            return self;
+        }
+
+        void Init_#{name}(void)
+        {
+            rb_define_module("#{@module}");
+            VALUE klass = tether_type_define_class(&tally_type, rb_cObject);
+            TETHER_DEFINE_METHOD(klass, "initialize", tally_initialize);
+            TETHER_DEFINE_METHOD(klass, "label", tally_label);
+            TETHER_DEFINE_METHOD(klass, "count", tally_count);
+            TETHER_DEFINE_METHOD(klass, "add", tally_add);
+            TETHER_DEFINE_METHOD(klass, "each_step", tally_each_step);
+        }
+      C
+    end
+
+    def test_helper
+      <<~RUBY
+        # frozen_string_literal: true
+
+        require "minitest/autorun"
+        require "tether/testing"
+        require "#{name}"
+      RUBY
+    end
+
+    def test_file
+      <<~RUBY
+        # frozen_string_literal: true
+
+        require "test_helper"
+
+        class Test#{@module} < Minitest::Test
+          include Tether::Testing
+
+          def test_counts
+            tally = #{@module}::Tally.new("apples")
+            assert_equal 3, tally.add(3)
+            assert_equal "apples", tally.label
+            assert_raises(TypeError) { #{@module}::Tally.new(:not_a_string) }
+            assert_raises(RangeError) { tally.add(2**63 - 1) }
+            assert_equal 3, tally.count
+          end
+
+          def test_uninitialized_objects_raise
+            assert_raises(TypeError) { #{@module}::Tally.allocate.count }
+          end
+
+          def test_borrowed_while_yielding
+            tally = #{@module}::Tally.new("pears")
+            tally.add(2)
+            assert_raises(Tether::BorrowError) { tally.each_step { tally.add(1) } }
+            assert_equal [1, 2], tally.enum_for(:each_step).to_a
+          end
+
+          def test_gc_safety
+            tallies = with_gc_stress { Array.new(10) { |i| #{@module}::Tally.new("label \#{i}") } }
+            with_compaction { GC.start }
+            assert_equal Array.new(10) { |i| "label \#{i}" }, tallies.map(&:label)
+            assert_wb_protected tallies.first
+            assert_memsize_covers tallies.first, 16
+          end
+        end
+      RUBY
+    end
+
+    def readme
+      <<~MD
+        # #{@module}
+
+        A Ruby C extension built with [Tether](https://rubygems.org/gems/tether): its struct is
+        described once (`ext/#{name}/#{name}.c`) and Tether derives marking, compaction, write
+        barriers and memsize, checks every method's receiver, and raises `Tether::BorrowError`
+        instead of corrupting memory.
+
+        ```sh
+        bundle install
+        bundle exec rake test          # compile and run the tests
+        bundle exec rake test:stress   # the tests with GC.stress
+        bundle exec rake test:compact  # with compaction after every test
+        bundle exec rake test:asan     # AddressSanitizer + UBSan build
+        bundle exec rake test:valgrind # under valgrind memcheck
+        ```
+
+        `TETHER_DEBUG=1 bundle exec rake clobber test` builds with Tether's debug checks.
+      MD
+    end
+  end
+
+  # The `tether` command.
+  module CLI
+    USAGE = <<~TEXT
+      Usage: tether new NAME [--tether-path DIR]
+             tether version
+
+      new NAME       write a gem skeleton NAME/ whose C extension uses Tether
+      --tether-path  build against a Tether checkout (Gemfile path: dependency)
+    TEXT
+
+    def self.run(argv, out: $stdout, err: $stderr)
+      command = argv.first
+      case command
+      when "new" then generate(argv.drop(1), out, err)
+      when "version", "--version" then out.puts(Tether::VERSION) || 0
+      when nil, "help", "-h", "--help" then out.puts(USAGE) || 0
+      else
+        err.puts "tether: unknown command #{command.inspect}\n\n#{USAGE}"
+        1
+      end
+    end
+
+    def self.generate(args, out, err)
+      options = {}
+      names = OptionParser.new { |o| o.on("--tether-path DIR") { |dir| options[:tether_path] = dir } }.parse(args)
+      unless names.size == 1
+        err.puts "tether new: give exactly one gem name\n\n#{USAGE}"
+        return 1
+      end
+      generator = Generator.new(names.first, **options)
+      generator.generate.each { |path| out.puts "  create  #{path}" }
+      out.puts "\nNext: cd #{names.first} && bundle install && bundle exec rake test"
+      0
+    rescue Generator::Error, OptionParser::ParseError => e
+      err.puts "tether new: #{e.message}"
+      1
+    end
+  end
+end

@@ -1,0 +1,86 @@
+# frozen_string_literal: true
+
+require "test_helper"
+
+Warning[:experimental] = false # Ractor
+
+# What newer Rubies offer: declarative marking (3.3+) and Ractors.
+class TestModern < Minitest::Test
+  Person = TetherExamples::Person
+  DECLARATIVE = RUBY_VERSION >= "3.3" # the feature itself is detected by mkmf; this is the expectation
+
+  def test_declarative_marking_where_ruby_has_it
+    assert_equal DECLARATIVE, TetherTest.declarative?(Person.new("a", []))
+    assert_equal DECLARATIVE, TetherTest.declarative?(TetherExamples::Memory.new(0)) # a region's buffers: fixed offset
+    refute TetherTest.declarative?(TetherExamples::Game.new) # counted players: callbacks
+    refute TetherTest.declarative?(TetherExamples::Counter.new(1)) # nothing to mark at all
+    refute TetherTest.gc_marks?(TetherExamples::Counter.new(1))
+  end
+
+  def test_declaratively_marked_people_survive_stress_and_compaction
+    people = with_gc_stress { Array.new(20) { |i| Person.new("p#{i}", ["h#{i}"]) } }
+    people.each_cons(2) { |a, b| a.add_friend(b) }
+    compact_heap
+    GC.start
+    assert_equal Array.new(20) { |i| ["p#{i}", ["h#{i}"]] }, people.map { |p| [p.name, p.hobbies] }
+    assert_same people[1], people[0].friend
+  end
+
+  def test_make_shareable_deep_freezes_a_person
+    alice = Person.new(+"Alice", [+"chess"])
+    bob = Person.new(+"Bob", [])
+    alice.add_friend(bob)
+    assert_same alice, Ractor.make_shareable(alice)
+    assert Ractor.shareable?(alice)
+    assert_predicate alice, :frozen?
+    assert_predicate alice.name, :frozen?
+    assert_predicate alice.hobbies.first, :frozen?
+    assert_predicate bob, :frozen?
+    assert_raises(FrozenError) { alice.add_friend(alice) }
+  end
+
+  def test_unshareable_fields_and_types_refuse
+    person = Person.new("Mallory", [Mutex.new])
+    assert_raises(Ractor::Error) { Ractor.make_shareable(person) }
+    assert_raises(Ractor::Error) { Ractor.make_shareable(TetherExamples::Game.new) }
+    refute Ractor.shareable?(TetherExamples::Counter.new(1))
+  end
+
+  def test_another_ractor_reads_a_shared_person_and_cannot_write_it
+    alice = Ractor.make_shareable(Person.new("Alice", ["chess"]))
+    result = Ractor.new(alice) do |p|
+      write = begin
+        p.add_friend(p)
+        :written
+      rescue FrozenError => e
+        e.class
+      end
+      [p.name, p.hobbies, write]
+    end.take
+    assert_equal ["Alice", ["chess"], FrozenError], result
+  end
+
+  def test_tether_objects_live_in_other_ractors
+    result = Ractor.new do
+      game = TetherExamples::Game.new
+      game.add_player("Ractor")
+      borrowed = begin
+        game.each_player { game.add_player("again") }
+      rescue Tether::BorrowError => e
+        e.message
+      end
+      [game.players, borrowed, TetherExamples::Counter.new(1).increment(2)]
+    end.take
+    assert_equal [["Ractor"], "TetherExamples::Game is borrowed by #each_player; #add_player needs it exclusively", 3],
+                 result
+  end
+
+  def test_frozen_objects_take_no_loans
+    game = TetherExamples::Game.new
+    game.add_player("A")
+    game.freeze
+    names = []
+    game.each_player { |n| names << n << game.players.size }
+    assert_equal ["A", 1], names
+  end
+end
