@@ -22,7 +22,7 @@ class TestBenchSmoke < Minitest::Test
                                     File.join(ROOT, "bench/report.rb"))
       assert status.success?, out
       md = File.read(File.join(dir, "results.md"))
-      ["Counter#increment(1), exclusive", "Counter.new", "memsize_of(Counter)", "minor GC, 2000 live Persons",
+      ["Counter#increment(1), exclusive", "Counter.new", "memsize_of(Counter)", "minor GC marking, 2000 live Persons",
        "MemorySlice#to_str", "UTF-8 validation, multilingual", "view access"].each do |row|
         assert_includes md, row
       end

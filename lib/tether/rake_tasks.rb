@@ -98,7 +98,8 @@ module Tether
       env = {
         "LD_PRELOAD" => sanitizer_runtime,
         # Ruby frees little at exit: leak reports would all be Ruby's own.
-        "ASAN_OPTIONS" => "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86",
+        # Ruby keeps its own alternate signal stacks and SEGV handler.
+        "ASAN_OPTIONS" => "detect_leaks=0:halt_on_error=1:exitcode=86:use_sigaltstack=0:allow_user_segv_handler=1",
         "UBSAN_OPTIONS" => "print_stacktrace=1:halt_on_error=1",
         "TETHER_TEST_MODE" => "asan"
       }
