@@ -59,13 +59,10 @@ module DoorBench
   end
 
   def table(rows)
-    lines = ["| method call | Tether ns/call | raw TypedData ns/call | Tether / raw | ffi gem ns/call | plain Ruby ns/call |",
-             "|---|---:|---:|---:|---:|---:|"]
-    rows.each do |name, tether, raw, ratio, ffi, plain|
-      extra = [ffi, plain].map { |v| v ? format("%.2f", v) : "-" }
-      lines << format("| %s | %.2f | %.2f | %.2fx | %s | %s |", name, tether, raw, ratio, *extra)
-    end
-    lines.join("\n")
+    BenchSupport.markdown_table(
+      ["method call", "Tether ns/call", "raw TypedData ns/call", "Tether / raw", "ffi gem ns/call", "plain Ruby ns/call"],
+      rows.map { |name, tether, raw, ratio, ffi, plain| [name, tether, raw, BenchSupport.ratio(ratio), ffi, plain] }
+    )
   end
 end
 

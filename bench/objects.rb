@@ -116,9 +116,7 @@ module ObjectBench
   end
 
   def table(rows)
-    lines = ["| measure | Tether | baseline | ratio | baseline is |", "|---|---:|---:|---:|---|"]
-    rows.each { |name, tether, base, ratio, what| lines << format("| %s | %.2f | %.2f | %.2f | %s |", name, tether, base, ratio, what) }
-    lines.join("\n")
+    BenchSupport.markdown_table(["measure", "Tether", "baseline", "ratio", "baseline is"], rows)
   end
 end
 

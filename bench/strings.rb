@@ -83,9 +83,10 @@ module StringBench
   end
 
   def table(rows)
-    lines = ["| measure | Tether | baseline | speed-up (>1 is Tether faster) | baseline is |", "|---|---:|---:|---:|---|"]
-    rows.each { |name, tether, base, ratio, what| lines << format("| %s | %.2f | %.2f | %.2fx | %s |", name, tether, base, ratio, what) }
-    lines.join("\n")
+    BenchSupport.markdown_table(
+      ["measure", "Tether", "baseline", "speed-up (>1 is Tether faster)", "baseline is"],
+      rows.map { |name, tether, base, ratio, what| [name, tether, base, BenchSupport.ratio(ratio), what] }
+    )
   end
 end
 

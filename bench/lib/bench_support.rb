@@ -57,6 +57,19 @@ module BenchSupport
     defined?(RubyVM::YJIT) && RubyVM::YJIT.respond_to?(:enabled?) && RubyVM::YJIT.enabled?
   end
 
+  # A Markdown table: numeric columns (numbers, ratios like "0.93x", nil)
+  # right-aligned, text left; Floats with two decimals, nil as "-".
+  def markdown_table(titles, rows)
+    cell = ->(v) { v.nil? ? "-" : v.is_a?(Float) ? format("%.2f", v) : v.to_s }
+    numeric = ->(v) { v.nil? || v.is_a?(Numeric) || v.to_s.match?(/\A-?[\d.]+x\z/) }
+    rule = titles.each_index.map { |i| rows.all? { |row| numeric.call(row[i]) } ? "---:" : "---" }
+    lines = ["| #{titles.join(' | ')} |", "|#{rule.join('|')}|"]
+    rows.each { |row| lines << "| #{row.map(&cell).join(' | ')} |" }
+    lines.join("\n")
+  end
+
+  def ratio(value) = format("%.2fx", value)
+
   def header(title)
     "## #{title}\n\nruby #{RUBY_VERSION} (#{RUBY_PLATFORM}), YJIT #{yjit? ? 'on' : 'off'}, " \
       "#{cpu}, #{Etc.nprocessors} cores\n"
