@@ -380,8 +380,8 @@ TETHER_INLINE void tether__initialized(void *data) { tether__header(data)->state
     TETHER_UNUSED VALUE self, TETHER_UNUSED tether_borrow_mode tether_mode, decl
 /* Debug builds check each call on the way in and out (section 13). */
 #ifdef TETHER_DEBUG
-#define TETHER__DEBUG_ENTRY(t, m) uint32_t tether_entry_ = tether__debug_enter(self, &(t), (m));
-#define TETHER__DEBUG_EXIT(t, m) tether__debug_exit(self, &(t), (m), tether_entry_);
+#define TETHER__DEBUG_ENTRY(t, m) tether__debug_enter(self, &(t));
+#define TETHER__DEBUG_EXIT(t, m) tether__debug_exit(self, &(t), (m));
 #else
 #define TETHER__DEBUG_ENTRY(t, m)
 #define TETHER__DEBUG_EXIT(t, m)
@@ -687,8 +687,8 @@ TETHER_API bool tether_str_utf8_use(const char *name);
 /* For TETHER_MARK_BY_HAND mark callbacks: marks *slot (pinned). */
 TETHER_INLINE void tether_mark_field(VALUE *slot) { rb_gc_mark(*slot); }
 
-TETHER_API uint32_t tether__debug_enter(VALUE self, const tether_type *type, int mode);
-TETHER_API void tether__debug_exit(VALUE self, const tether_type *type, int mode, uint32_t entry_state);
+TETHER_API void tether__debug_enter(VALUE self, const tether_type *type);
+TETHER_API void tether__debug_exit(VALUE self, const tether_type *type, int mode);
 
 /* ======================================================================
  * Internals used by the macros above

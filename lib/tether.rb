@@ -15,8 +15,4 @@ module Tether
   # a block re-entering the method that yielded to it, another thread
   # during a GVL-free section, a fiber suspended mid-iteration.
   class BorrowError < RuntimeError; end
-
-  # Where the C header and sources live, for build tools.
-  def self.include_dir = File.expand_path("../include", __dir__)
-  def self.source_dir = File.expand_path("../src", __dir__)
 end

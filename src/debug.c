@@ -125,13 +125,10 @@ void tether__debug_mark_check(const tether_type *type, void *data)
 
 /* ---- the door: fields on the way in, loans on the way out ---- */
 
-uint32_t tether__debug_enter(VALUE self, const tether_type *type, int mode)
+void tether__debug_enter(VALUE self, const tether_type *type)
 {
-    (void)mode;
     tether__debug_needs_gvl("a Tether method");
-    void *data = RTYPEDDATA_DATA(self);
-    check_fields(type, data);
-    return tether__header(data)->state;
+    check_fields(type, RTYPEDDATA_DATA(self));
 }
 
 static const char *method_name(void)
@@ -145,9 +142,8 @@ static const char *method_name(void)
  * left now was started inside it (an external enumerator suspended in a
  * shared method of self, say). A shared method cannot tell its own loans
  * from those of other fibers, so only an exclusive loan counts there. */
-void tether__debug_exit(VALUE self, const tether_type *type, int mode, uint32_t entry_state)
+void tether__debug_exit(VALUE self, const tether_type *type, int mode)
 {
-    (void)entry_state;
     const tether_header *h = tether__header(RTYPEDDATA_DATA(self));
     uint32_t state = h->state;
     bool leaked = mode == TETHER_BORROW_SHARED ? (state & TETHER__LENT_EXCL) != 0 : (state & ~TETHER__INIT) != 0;

@@ -17,8 +17,10 @@ static void intern_ids(void)
     id_owner = rb_intern("__tether_owner"); /* no @: invisible to Ruby code */
 }
 
-/* Frees every IO::Buffer lent over r. Nothing else changes, so if this
- * raises (it allocates) the region is as it was, minus some buffers. */
+/* Frees every IO::Buffer lent over r, then forgets them (the next buffer
+ * starts a new map), so later resizes do not visit freed buffers again.
+ * If this raises (it allocates) the region is as it was, minus some buffers,
+ * and the rest are still listed. */
 static void free_lent_buffers(tether_region *r)
 {
 #ifdef HAVE_RUBY_IO_BUFFER_H
@@ -30,6 +32,7 @@ static void free_lent_buffers(tether_region *r)
         rb_io_buffer_try_unlock(buffer);
         rb_io_buffer_free(buffer);
     }
+    r->buffers = 0; /* an immediate: no write barrier needed */
 #else
     (void)r;
 #endif
