@@ -15,4 +15,8 @@ module Tether
   # a block re-entering the method that yielded to it, another thread
   # during a GVL-free section, a fiber suspended mid-iteration.
   class BorrowError < RuntimeError; end
+
+  # A view into native memory was used after the memory moved, shrank or was
+  # freed.
+  class StaleReferenceError < RuntimeError; end
 end

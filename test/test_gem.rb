@@ -20,6 +20,10 @@ class TestGem < Minitest::Test
   def test_error_hierarchy
     assert_operator Tether::Error, :<, StandardError
     assert_operator Tether::BorrowError, :<, RuntimeError
+    out, status = Open3.capture2e(RbConfig.ruby, "-I#{ROOT}/lib", "-e",
+                                  'require "tether"; p Tether::StaleReferenceError.superclass')
+    assert status.success?, out
+    assert_equal "RuntimeError\n", out
   end
 
   # Either side may define the classes first; the other must find them.
