@@ -47,6 +47,17 @@ class TestGame < Minitest::Test
     assert_equal %w[Alice], g.players
   end
 
+  # Found by the fuzzer: formatting the name with rb_sprintf refused NULs.
+  def test_any_string_is_a_player_name
+    g = Game.new
+    g.add_player("a\0b")
+    g.add_player("\xFF".b)
+    assert_equal "a\0b scored 1 points! New total: 1", g.next_player_scores(1)
+    message = g.next_player_scores(2)
+    assert_equal "\xFF scored 2 points! New total: 3".b, message
+    assert_equal Encoding::BINARY, message.encoding
+  end
+
   def test_player_names_are_frozen_copies
     name = +"Alice"
     g = game_with(name)
