@@ -1,0 +1,164 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require_relative "fuzz/world"
+require "open3"
+require "tmpdir"
+
+# Hostile input: random operations on every example class, checked against a
+# plain-Ruby model (test/fuzz/world.rb), in a child process so that a crash or
+# a hang fails the test instead of ending the suite. A failure prints the seed
+# and the shortest sequence of operations found that fails the same way:
+#
+#   TETHER_SEED=1234 bundle exec rake test TEST=test/test_fuzz.rb
+#
+# TETHER_FUZZ_OPS sets the number of operations (100,000 by default; fewer
+# under test:stress, where every allocation collects).
+class TestFuzz < Minitest::Test
+  CHILD = File.expand_path("fuzz/child.rb", __dir__)
+
+  # How one run of the child ended: :ok, :mismatch, :crash or :hang; the
+  # index of the operation it was performing; what it printed.
+  Run = Struct.new(:outcome, :index, :output, :seconds)
+
+  def test_random_operations_match_the_model
+    skip "the child would run outside valgrind" if Tether::Testing::Mode.current == "valgrind"
+
+    seed = Integer(ENV.fetch("TETHER_SEED", Random.new_seed.to_s))
+    count = Integer(ENV.fetch("TETHER_FUZZ_OPS", Tether::Testing::Mode.current == "stress" ? "1500" : "100000"))
+    run = run_child(["#{seed}", "#{count}"], timeout: 900)
+    return pass if run.outcome == :ok
+
+    ops = Fuzz.generate(Random.new(seed), count)
+    flunk failure_report(seed, run, shrink(ops, run))
+  end
+
+  # The harness itself: a wrong model is found and shrunk to the few
+  # operations that show it...
+  def test_a_mismatch_is_reported_with_the_shortest_sequence
+    skip_in_tool_modes
+    seed = 42
+    ops = Fuzz.generate(Random.new(seed), 3000)
+    run = run_child(["--ops", dump(ops)], inject: "mismatch")
+    assert_equal :mismatch, run.outcome, run.output
+    shortest = shrink(ops, run, inject: "mismatch")
+    # A Counter made, copied, and the copy read: the injected bug forgets
+    # the count of copies.
+    kinds = shortest.map(&:first)
+    assert_equal [:new, *([:copy] * (kinds.size - 2)), :call], kinds, shortest.inspect
+    assert_operator kinds.size, :<=, 4
+    assert_match(/TETHER_SEED=42/, failure_report(seed, run, shortest))
+  end
+
+  # ...and so are a crash and a hang, each as its own kind of failure.
+  def test_a_crash_is_reported_with_the_shortest_sequence
+    skip_in_tool_modes
+    ops = Fuzz.generate(Random.new(7), 2000)
+    run = run_child(["--ops", dump(ops)], inject: "crash")
+    assert_equal :crash, run.outcome, run.output
+    shortest = shrink(ops, run, inject: "crash")
+    assert_equal 2, shortest.size, shortest.inspect # a Game made or allocated, then frozen
+    assert_includes %i[new allocate], shortest.first.first
+    assert_equal :freeze, shortest.last.first
+  end
+
+  def test_a_hang_is_reported
+    skip_in_tool_modes
+    ops = Fuzz.generate(Random.new(7), 2000)
+    run = run_child(["--ops", dump(ops)], inject: "hang", timeout: 5)
+    assert_equal :hang, run.outcome, run.output
+    assert_operator run.index, :<, ops.size
+    assert_equal :freeze, ops[run.index].first
+  end
+
+  def test_the_same_seed_makes_the_same_operations
+    assert_equal Fuzz.generate(Random.new(5), 500), Fuzz.generate(Random.new(5), 500)
+    refute_equal Fuzz.generate(Random.new(5), 500), Fuzz.generate(Random.new(6), 500)
+  end
+
+  private
+
+  def skip_in_tool_modes
+    skip "the harness is tested in the default suite" unless Tether::Testing::Mode.current.empty?
+  end
+
+  def dump(ops)
+    @dir ||= Dir.mktmpdir("tether-fuzz")
+    path = File.join(@dir, "ops-#{ops.hash}.bin")
+    File.binwrite(path, Marshal.dump(ops))
+    path
+  end
+
+  def teardown
+    FileUtils.rm_rf(@dir) if @dir
+  end
+
+  # Runs the child with args; a run longer than timeout seconds is a hang.
+  def run_child(args, inject: nil, timeout: 120)
+    @dir ||= Dir.mktmpdir("tether-fuzz")
+    progress = File.join(@dir, "progress")
+    env = { "TETHER_FUZZ_PROGRESS" => progress, "TETHER_FUZZ_INJECT" => inject,
+            "TETHER_FUZZ_GC" => Tether::Testing::Mode.current }
+    command = [RbConfig.ruby, *$LOAD_PATH.map { |dir| "-I#{dir}" }, CHILD, *args]
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    output, status = capture(env, command, timeout)
+    seconds = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+    index = File.exist?(progress) ? File.binread(progress)[-4..]&.unpack1("L<") : nil
+    outcome = if status.nil? then :hang
+              elsif status.success? then :ok
+              elsif status.exitstatus == 1 then :mismatch
+              else :crash
+              end
+    Run.new(outcome, index, output, seconds)
+  end
+
+  # Output and status of command, or status nil when it ran out of time
+  # (then it is killed, with its whole process group).
+  def capture(env, command, timeout)
+    Open3.popen2e(env, *command, pgroup: true) do |stdin, out, wait|
+      stdin.close
+      reader = Thread.new { out.read }
+      unless wait.join(timeout)
+        Process.kill(:KILL, -wait.pid)
+        wait.join
+        return [reader.value, nil]
+      end
+      [reader.value, wait.value]
+    end
+  end
+
+  # The shortest sequence found that fails the way run did: first cut after
+  # the failing operation, then remove chunks, halving their size, while the
+  # failure stays (delta debugging). Stops after a time budget.
+  def shrink(ops, run, inject: nil, budget: 120)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + budget
+    timeout = [(run.seconds * 2) + 5, 60].min
+    ops = ops.first(run.index + 1) if run.index
+    chunk = ops.size / 2
+    while chunk >= 1
+      i = 0
+      while i < ops.size
+        return ops if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+        candidate = ops[0...i] + (ops[(i + chunk)..] || [])
+        attempt = run_child(["--ops", dump(candidate)], inject: inject, timeout: timeout)
+        if attempt.outcome == run.outcome
+          ops = attempt.index ? candidate.first(attempt.index + 1) : candidate
+        else
+          i += chunk
+        end
+      end
+      chunk /= 2
+    end
+    ops
+  end
+
+  def failure_report(seed, run, shortest)
+    <<~REPORT
+      The fuzzer found a #{run.outcome} at operation #{run.index} (TETHER_SEED=#{seed}).
+      #{run.output.lines.last(30).join}
+      Shortest failing sequence (#{shortest.size} operations, replay with test/fuzz/child.rb --ops FILE):
+      #{shortest.map(&:inspect).join("\n")}
+    REPORT
+  end
+end
