@@ -128,6 +128,10 @@ module Fuzz
     rng.rand < 0.1 ? Sub::String.new(pick(rng, TEXTS)) : pick(rng, TEXTS).dup
   end
 
+  # Mostly inside a page, else at and across the edges, negative or huge.
+  def offset(rng) = rng.rand < 0.6 ? rng.rand(0..300) : pick(rng, OFFSETS)
+  def length(rng) = rng.rand < 0.6 ? rng.rand(0..64) : pick(rng, LENGTHS)
+
   def maybe_hostile(rng, good) = rng.rand < 0.85 ? good : hostile(rng)
 
   def constructor_args(rng, kind)
@@ -152,7 +156,7 @@ module Fuzz
     {
       int: maybe_hostile(rng, int(rng)), small: maybe_hostile(rng, rng.rand(3)),
       text: maybe_hostile(rng, text(rng)), other: [:slot, slot(rng)],
-      offset: pick(rng, OFFSETS), length: pick(rng, LENGTHS), bytes: maybe_hostile(rng, text(rng))
+      offset: offset(rng), length: length(rng), bytes: maybe_hostile(rng, text(rng))
     }
   end
 
@@ -167,7 +171,7 @@ module Fuzz
     when 16...21 then [:copy, slot(rng), slot(rng), pick(rng, %i[dup clone clone_freeze])]
     when 21...23 then [:freeze, slot(rng)]
     when 23...25 then [:alias, slot(rng), slot(rng)]
-    when 25...31 then [:slice, slot(rng), slot(rng), pick(rng, OFFSETS), pick(rng, LENGTHS)]
+    when 25...31 then [:slice, slot(rng), slot(rng), offset(rng), length(rng)]
     when 31...35 then [:make_shareable, slot(rng)]
     when 35...80 then [:call, slot(rng), rng.rand(60), call_args(rng)]
     else
