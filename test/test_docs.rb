@@ -34,7 +34,8 @@ require "tmpdir"
 #
 # The compiler and the build are subprocesses with nothing to do with the GC:
 # under test:stress, test:compact, test:asan and test:valgrind they are
-# skipped (the default suite runs them on every Ruby).
+# skipped (the default suite runs them on every Ruby); the rest is text
+# processing, kept out of GC.stress.
 class TestDocs < Minitest::Test
   ROOT = File.expand_path("..", __dir__)
   GUIDE = File.join(ROOT, "docs/guide.md")
@@ -207,4 +208,8 @@ class TestDocs < Minitest::Test
     extra = api_names - File.read(HEADER).scan(/\b(?:tether|TETHER)_[A-Za-z0-9]\w*/) # comments too
     assert_empty extra, "docs/api.md names things include/tether.h does not declare"
   end
+
+  # Text processing, nothing about the GC: under GC.stress each of these took
+  # two minutes.
+  tether_skip_under_gc_stress(*public_instance_methods(false).grep(/\Atest_/))
 end
