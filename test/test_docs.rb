@@ -1,0 +1,215 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "json"
+require "open3"
+require "rbconfig"
+require "tmpdir"
+
+# The documentation cannot rot: every code block of docs/guide.md is checked,
+# and docs/api.md must name every public function and macro of the header.
+#
+# How a fenced block of docs/guide.md is treated depends on its info string:
+#
+#   ```c                a complete translation unit: compiled on its own with
+#                       -fsyntax-only -Wall -Wextra -Werror against Ruby's
+#                       headers and include/ (one compiler run per block).
+#   ```c runnable       also a complete translation unit, defining one
+#                       `void Init_<name>(void)`. Every runnable block becomes
+#                       one file of ONE extension (built with
+#                       create_tether_makefile, debug checks on, -Werror), whose
+#                       Init calls each block's Init_<name> in document order.
+#   ```c compile-fails  a mistake Tether turns into a compile error: the block
+#                       must fail to compile, and must compile once the lines
+#                       marked `/* does not compile */` are removed (so it fails
+#                       for the reason the guide gives, not for a typo).
+#   ```ruby run         run, after every runnable block is loaded, in one
+#                       subprocess (each block in a fresh binding, in document
+#                       order). A line `expr # => value` asserts expr.inspect
+#                       is value; `expr # raises Klass: message` asserts expr
+#                       raises Klass (exactly) with that message (": message"
+#                       is optional). Failures name the guide's line.
+#   ```ruby             syntax-checked only (Rakefiles, extconf.rb, tests).
+#   anything else       (sh, text) left alone.
+#
+# The compiler and the build are subprocesses with nothing to do with the GC:
+# under test:stress, test:compact, test:asan and test:valgrind they are
+# skipped (the default suite runs them on every Ruby); the rest is text
+# processing, kept out of GC.stress.
+class TestDocs < Minitest::Test
+  ROOT = File.expand_path("..", __dir__)
+  GUIDE = File.join(ROOT, "docs/guide.md")
+  API = File.join(ROOT, "docs/api.md")
+  HEADER = File.join(ROOT, "include/tether.h")
+
+  Block = Struct.new(:info, :code, :line) do # line: of the block's first code line
+    def lang = info.split.first.to_s
+    def tags = info.split.drop(1)
+    def where = "docs/guide.md:#{line}"
+  end
+
+  def self.blocks(path = GUIDE)
+    blocks = []
+    current = nil
+    File.foreach(path).with_index(1) do |text, number|
+      if current.nil? && (m = text.match(/\A```(\S.*)?\s*\z/))
+        current = Block.new(m[1].to_s.strip, +"", number + 1)
+      elsif current && text.match?(/\A```\s*\z/)
+        blocks << current
+        current = nil
+      elsif current
+        current.code << text
+      end
+    end
+    raise "#{path}: unclosed code block at line #{current.line - 1}" if current
+
+    blocks
+  end
+
+  def blocks_tagged(lang, tag = nil)
+    TestDocs.blocks.select { |b| b.lang == lang && (tag.nil? || b.tags.include?(tag)) }
+  end
+
+  def skip_unless_default_mode
+    mode = Tether::Testing::Mode.current
+    skip "TETHER_TEST_MODE=#{mode}: compiler and build subprocesses only run in the default suite" unless mode.empty?
+  end
+
+  # ---- compiling -----------------------------------------------------------
+
+  def compiler
+    [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+     # Ruby's own headers are not -Wextra clean: -isystem; Tether's header is held to it.
+     "-isystem", RbConfig::CONFIG["rubyarchhdrdir"], "-isystem", RbConfig::CONFIG["rubyhdrdir"], "-I#{ROOT}/include",
+     "-x", "c", "-"]
+  end
+
+  # [ok, compiler output] for one translation unit, with #line so errors
+  # point into the guide.
+  def compile(block, code = block.code)
+    out, status = Open3.capture2e(*compiler, stdin_data: "#line #{block.line} \"docs/guide.md\"\n#{code}")
+    [out.lines.first(30).join, status]
+  end
+
+  def test_guide_has_blocks_of_every_kind
+    kinds = TestDocs.blocks.map(&:info).tally
+    %w[c c\ runnable c\ compile-fails ruby\ run ruby].each do |kind|
+      assert_operator kinds.fetch(kind, 0), :>, 0, "docs/guide.md has no ```#{kind} block"
+    end
+    unknown = TestDocs.blocks.reject do |b|
+      %w[c ruby sh text].include?(b.lang) && (b.tags - %w[runnable compile-fails run]).empty?
+    end
+    assert_empty unknown.map { |b| "#{b.where}: ```#{b.info}" }, "info strings this test does not know"
+  end
+
+  def test_every_c_block_compiles
+    skip_unless_default_mode
+    failures = (blocks_tagged("c") - blocks_tagged("c", "compile-fails")).filter_map do |block|
+      out, status = compile(block)
+      "#{block.where}:\n#{out}" unless status.success?
+    end
+    assert_empty failures, "guide blocks that do not compile"
+  end
+
+  def test_compile_fails_blocks_fail_for_the_marked_reason
+    skip_unless_default_mode
+    blocks_tagged("c", "compile-fails").each do |block|
+      marked = block.code.lines.grep(%r{/\* does not compile \*/})
+      refute_empty marked, "#{block.where}: a compile-fails block marks its bad line /* does not compile */"
+      _out, status = compile(block)
+      refute status.success?, "#{block.where}: expected a compile error"
+      fixed = block.code.lines.map { |l| l.include?("/* does not compile */") ? "\n" : l }.join
+      out, status = compile(block, fixed)
+      assert status.success?, "#{block.where}: without the marked lines it must compile:\n#{out}"
+    end
+  end
+
+  # ---- running ---------------------------------------------------------------
+
+  def test_runnable_blocks_build_and_the_ruby_blocks_run
+    skip_unless_default_mode
+    Dir.mktmpdir("tether-guide") do |dir|
+      build_guide_extension(dir)
+      runs = blocks_tagged("ruby", "run").map { |b| { "code" => b.code, "line" => b.line } }
+      File.write(File.join(dir, "blocks.json"), JSON.generate(runs))
+      out, status = Open3.capture2e(RbConfig.ruby, "-I#{dir}", "-I#{ROOT}/lib", File.join(__dir__, "docs_runner.rb"),
+                                    File.join(dir, "blocks.json"))
+      assert status.success?, out
+      assert_match(/^#{runs.size} guide blocks ran, \d+ results checked\n\z/, out)
+    end
+  end
+
+  def build_guide_extension(dir)
+    inits = []
+    blocks_tagged("c", "runnable").each_with_index do |block, i|
+      names = block.code.scan(/^void (Init_\w+)\(void\)/).flatten
+      assert_equal 1, names.size, "#{block.where}: a runnable block defines exactly one void Init_<name>(void)"
+      inits << names.first
+      File.write(File.join(dir, format("guide_%02d.c", i)), "#line #{block.line} \"#{GUIDE}\"\n#{block.code}")
+    end
+    File.write(File.join(dir, "guide_examples.c"), <<~C)
+      #include "tether.h"
+      #{inits.map { |n| "void #{n}(void);" }.join("\n")}
+      void Init_guide_examples(void)
+      {
+      #{inits.map { |n| "    #{n}();" }.join("\n")}
+      }
+    C
+    File.write(File.join(dir, "extconf.rb"), <<~RUBY)
+      $LOAD_PATH.unshift(#{File.join(ROOT, "lib").dump})
+      require "tether/mkmf"
+      create_tether_makefile("guide_examples", werror: true, debug: true)
+    RUBY
+    out, status = Open3.capture2e(RbConfig.ruby, "extconf.rb", chdir: dir)
+    assert status.success?, out
+    out, status = Open3.capture2e("make", "-s", "-j2", chdir: dir)
+    assert status.success?, "the guide's runnable blocks do not build:\n#{out}"
+  end
+
+  def test_ruby_blocks_are_valid_ruby
+    verbose, $VERBOSE = $VERBOSE, nil # `x == y # => true` is a check, not a useless comparison
+    blocks_tagged("ruby").each do |block|
+      RubyVM::InstructionSequence.compile(block.code, block.where, block.where, block.line)
+    rescue SyntaxError => e
+      flunk "#{block.where}: #{e.message}"
+    end
+  ensure
+    $VERBOSE = verbose
+  end
+
+  # ---- the API reference -----------------------------------------------------
+
+  # Public names: tether_* functions and variables, TETHER_* macros, types and
+  # enum constants, outside comments, except the internal tether__ / TETHER__
+  # ones, the macros' locals and the include guard.
+  def self.public_names(header = File.read(HEADER))
+    text = header.gsub(%r{/\*.*?\*/}m, "").gsub(%r{//[^\n]*}, "")
+    names = text.scan(/\b(?:tether|TETHER)_[A-Za-z0-9]\w*/).uniq
+    # tether_data_ and tether_ret_: locals of the door macros.
+    names.reject { |n| n.start_with?("tether__", "TETHER__") || n.end_with?("_") || n == "TETHER_H" }.sort
+  end
+
+  def test_api_reference_names_every_public_function_and_macro
+    names = TestDocs.public_names
+    assert_operator names.size, :>, 60, "the header scan found too few names: #{names.inspect}"
+    %w[tether_write tether_unwrap TETHER_TYPE TETHER_SHARED TETHER_FIELD_VIEW tether_str_utf8].each do |n|
+      assert_includes names, n
+    end
+    # Named in code: an inline `span` or a fenced block.
+    api = File.read(API)
+    code = api.scan(/^```[^\n]*\n(.*?)^```$/m).flatten + api.gsub(/^```.*?^```$/m, "").scan(/`([^`\n]+)`/).flatten
+    documented = code.join("\n").scan(/\b(?:tether|TETHER)_\w+/).uniq
+    missing = names - documented
+    assert_empty missing, "docs/api.md does not document these public names of include/tether.h"
+  end
+
+  def test_api_reference_names_nothing_the_header_lacks
+    api_names = File.read(API).scan(/\b(?:tether|TETHER)_[A-Za-z0-9]\w*/).uniq
+    extra = api_names - File.read(HEADER).scan(/\b(?:tether|TETHER)_[A-Za-z0-9]\w*/) # comments too
+    assert_empty extra, "docs/api.md names things include/tether.h does not declare"
+  end
+
+  # Text processing, nothing about the GC: under GC.stress each of these took
+  # two minutes.
+  tether_skip_under_gc_stress(*public_instance_methods(false).grep(/\Atest_/))
+end
