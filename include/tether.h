@@ -513,7 +513,10 @@ TETHER_API void tether_without_gvl(VALUE self, tether_borrow_mode mode,
 
 /* An Integer as int64_t. Raises TypeError "wrong argument type Float
  * (expected Integer)" for anything but an Integer (no Float truncation, no
- * nil), RangeError "integer N out of range of int64" when it does not fit. */
+ * nil), RangeError "integer N out of range of int64" when it does not fit
+ * ("integer too big for int64" when N has more than 256 bits: the message
+ * does not print a number that long). The other conversions say the same
+ * with their own type name. */
 TETHER_API int64_t tether__to_int64_slow(VALUE v);
 TETHER_INLINE int64_t tether_to_int64(VALUE v)
 {
@@ -546,7 +549,9 @@ TETHER_API extern VALUE tether_eStaleReferenceError;
  * TETHER_ZERO_IS_VALID (Klass.new("message") from Ruby then works too) and
  * its class under an exception class. Returns a new exception with the given
  * message (a String) in *exc and its zeroed struct to fill; raise it with
- * rb_exc_raise(*exc). Raises TypeError when type is not an exception type. */
+ * rb_exc_raise(*exc). Raises TypeError when type's class is not an
+ * exception class or message is not a String, ArgumentError when the type
+ * lacks TETHER_ZERO_IS_VALID. */
 TETHER_API void *tether_exception_new(const tether_type *type, VALUE message, VALUE *exc);
 
 /* ======================================================================
