@@ -236,13 +236,6 @@ static VALUE bench_declarative_marking_p(VALUE mod)
 
 /* ---- GC mark time: from the start of a GC to the end of its marking ---- */
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* Written only by the hook, which runs inside the GC (no Ruby API there). */
 static struct gc_timer {
     double started; /* 0 when no GC is marking */
@@ -251,8 +244,9 @@ static struct gc_timer {
 } gc_timer;
 static VALUE gc_timer_tracepoint = Qfalse;
 
-/* CPU time of this thread, which runs the whole GC (neither 3.1 nor 3.3 marks
- * in parallel): time the machine's other processes take is not counted. */
+/* CPU time of this thread, what every timing here uses (the GC runs on it
+ * too: neither 3.1 nor 3.3 marks in parallel): on a shared machine the time
+ * other processes take is not counted. */
 static double thread_cpu_ns(void)
 {
     struct timespec ts;
@@ -439,11 +433,11 @@ TETHER_SHARED(bench_view_access_ns, bench_view_type, bench_view_t *v, iterations
     if (!len) rb_raise(rb_eArgError, "empty view");
     const unsigned char *p = tether_view_bytes(&v->view);
     unsigned sum = 0;
-    double t0 = now_ns();
+    double t0 = thread_cpu_ns();
     for (size_t i = 0; i < n; i++) sum += checked_read(&v->view, i % len);
-    double t1 = now_ns();
+    double t1 = thread_cpu_ns();
     for (size_t i = 0; i < n; i++) sum += raw_read(p, i % len);
-    double t2 = now_ns();
+    double t2 = thread_cpu_ns();
     RB_GC_GUARD(self);
     return rb_ary_new_from_args(3, DBL2NUM((t1 - t0) / (double)n), DBL2NUM((t2 - t1) / (double)n), UINT2NUM(sum));
 }
