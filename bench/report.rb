@@ -107,7 +107,8 @@ module BenchReport
              "Each cell: Tether's figure vs the baseline's, and in brackets Tether / baseline (below 1x Tether " \
              "takes less time; \"faster\" marks a speed-up, \"bytes\" a difference). Every Ruby runs the same " \
              "benchmarks against raw C API twins built into the same release extension, in one process, as " \
-             "medians of interleaved rounds (RSS and full-GC marking: one fresh process per kind and round). " \
+             "medians of interleaved rounds, timed in the thread's CPU time (the machine is shared); RSS is " \
+             "measured in a fresh process per kind, full-GC marking in two processes per kind taking turns. " \
              "Ruby 3.1 marks every Tether type with Tether's callbacks; Ruby 3.3 marks types whose references " \
              "are all fixed-offset fields (Person) declaratively; YJIT changes what Ruby code costs (loops, " \
              "plain Ruby objects), not the C code. Regenerate with `bundle exec rake bench`.#{elapsed_note}\n",
