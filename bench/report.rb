@@ -105,13 +105,13 @@ module BenchReport
   def markdown(runs)
     parts = ["## Tether benchmarks\n", "Rubies measured (one column each):\n", rubies(runs), "",
              "Each cell: Tether's figure vs the baseline's, and in brackets Tether / baseline (below 1x Tether " \
-             "takes less time; \"faster\" marks a speed-up, \"bytes\" a difference). Every Ruby runs the same " \
+             "takes less time; \"faster\" marks a speed-up, \"bytes\" and \"ns added\" a difference). Every Ruby runs the same " \
              "benchmarks against raw C API twins built into the same release extension, in one process, as " \
              "medians of interleaved rounds, timed in the thread's CPU time (the machine is shared); RSS is " \
              "measured in a fresh process per kind, full-GC marking in two processes per kind taking turns. " \
              "Ruby 3.1 marks every Tether type with Tether's callbacks; Ruby 3.3 marks types whose references " \
-             "are all fixed-offset fields (Person) declaratively; YJIT changes what Ruby code costs (loops, " \
-             "plain Ruby objects), not the C code. Regenerate with `bundle exec rake bench`.#{elapsed_note}\n",
+             "are all fixed-offset fields (Person) declaratively; YJIT compiles the Ruby side (the loops, the " \
+             "calls into C, plain Ruby methods), not the C code. Regenerate with `bundle exec rake bench`.#{elapsed_note}\n",
              "### Summary\n", summary_table(runs), ""]
     SECTIONS.each do |section, title|
       next if keys(runs, section).empty?

@@ -83,7 +83,7 @@ module StringBench
     view = TetherBench::Region.new(4096).view
     checked, raw = Array.new(rounds) { view.access_ns(iterations * 100_000) }.transpose.map { |v| BenchSupport.median(v) }
     rows << BenchSupport.row("view access (ns/access)", "raw pointer read", checked, raw,
-                             note: format("added %+.2f ns", checked - raw), target: "<= 2 ns added",
+                             ratio: format("%+.2f ns added", checked - raw), target: "<= 2 ns added",
                              chart: "view access vs raw pointer")
     rows
   end
