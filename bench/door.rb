@@ -2,7 +2,7 @@
 
 # The method door against hand-written TypedData_Get_Struct methods:
 #   bundle exec rake bench     (after a compile: ruby -Ilib -Itmp/lib bench/door.rb)
-# Prints a Markdown table of median ns/call and the ratio Tether / raw.
+# Prints a Markdown table of median ns/call: Tether against raw, ffi, plain Ruby.
 # Target: ratio <= 1.00, borrow check included.
 require_relative "lib/bench_support"
 require "tether_bench"
@@ -45,29 +45,25 @@ module DoorBench
     }
   end
 
-  # Returns rows [name, tether ns, raw ns, ratio, ffi ns, plain Ruby ns]
-  # with the empty loop removed.
+  # Rows (BenchSupport.row) of median ns/call with the empty loop removed.
   def run(rounds: 15, iterations: 2_000_000)
     t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations)
     base = t["empty loop"]
-    ffi = t["ffi increment(1)"] - base
-    plain = t["plain increment(1)"] - base
-    [
-      ["Counter#increment(1), exclusive", t["tether increment(1) (exclusive)"] - base, t["raw increment(1)"] - base, ffi, plain],
-      ["Counter#value, shared", t["tether value (shared)"] - base, t["raw value"] - base, nil, nil]
-    ].map { |name, tether, raw, f, pl| [name, tether, raw, tether / raw, f, pl] }
-  end
-
-  def table(rows)
-    BenchSupport.markdown_table(
-      ["method call", "Tether ns/call", "raw TypedData ns/call", "Tether / raw", "ffi gem ns/call", "plain Ruby ns/call"],
-      rows.map { |name, tether, raw, ratio, ffi, plain| [name, tether, raw, BenchSupport.ratio(ratio), ffi, plain] }
-    )
+    ns = ->(name) { t[name] - base }
+    increment = "Counter#increment(1), exclusive (ns/call)"
+    [BenchSupport.row(increment, "raw TypedData_Get_Struct", ns["tether increment(1) (exclusive)"], ns["raw increment(1)"],
+                      target: "<= 1.00x", chart: "Counter#increment(1) vs raw C"),
+     BenchSupport.row(increment, "ffi gem", ns["tether increment(1) (exclusive)"], ns["ffi increment(1)"],
+                      chart: "Counter#increment(1) vs ffi gem"),
+     BenchSupport.row(increment, "plain Ruby", ns["tether increment(1) (exclusive)"], ns["plain increment(1)"],
+                      chart: "Counter#increment(1) vs plain Ruby"),
+     BenchSupport.row("Counter#value, shared (ns/call)", "raw TypedData_Get_Struct", ns["tether value (shared)"],
+                      ns["raw value"], target: "<= 1.00x", chart: "Counter#value vs raw C")]
   end
 end
 
 if $PROGRAM_NAME == __FILE__
   puts BenchSupport.header("Method door: Tether against raw TypedData_Get_Struct")
   puts "median of 15 interleaved rounds of 2,000,000 calls, empty-loop time subtracted\n\n"
-  puts DoorBench.table(DoorBench.run)
+  puts BenchSupport.rows_table(DoorBench.run)
 end

@@ -40,7 +40,9 @@ module ObjectBench
       "plain" => ->(n) { i = 0; while i < n; PlainCounter.new(i); i += 1; end }
     }, rounds: rounds, iterations: iterations, gc: false) # collection is measured by the GC rows
 
-    ["Counter.new (ns/object)", t["tether"], t["raw"], t["tether"] / t["raw"], "raw TypedData_Make_Struct; plain Ruby #{format('%.1f', t['plain'])}"]
+    [BenchSupport.row("Counter.new (ns/object)", "raw TypedData_Make_Struct", t["tether"], t["raw"],
+                      target: "<= 1.05x", chart: "Counter.new vs raw C"),
+     BenchSupport.row("Counter.new (ns/object)", "plain Ruby", t["tether"], t["plain"])]
   end
 
   # [memsize_of per object, RSS growth per object] for count objects of the
@@ -63,8 +65,11 @@ module ObjectBench
   def memory(count:)
     tether_memsize, tether_rss = bytes_per_object("TetherBench::Counter", count)
     raw_memsize, raw_rss = bytes_per_object("TetherBench::RawCounter", count)
-    [["memsize_of(Counter) (bytes)", tether_memsize, raw_memsize, tether_memsize - raw_memsize, "raw; difference in bytes"],
-     ["RSS growth per Counter (bytes)", tether_rss, raw_rss, tether_rss - raw_rss, "raw; difference in bytes"]]
+    bytes = ->(difference) { format("%+g bytes", difference.round(1)) }
+    [BenchSupport.row("memsize_of(Counter) (bytes)", "raw TypedData", tether_memsize, raw_memsize,
+                      ratio: bytes[tether_memsize - raw_memsize], target: "<= +8 bytes"),
+     BenchSupport.row("RSS growth per Counter (bytes)", "raw TypedData", tether_rss, raw_rss, ratio: bytes[tether_rss - raw_rss],
+                      target: "<= +8 bytes")]
   end
 
   def people(klass, count)
@@ -106,22 +111,22 @@ module ObjectBench
       kinds.to_a.rotate(round).each { |name, klass| results[name] << minor_gc_ms(klass, count, samples) }
     end
     t = results.transform_values { |v| BenchSupport.median(v) }
-    [["minor GC marking, #{count} live Persons (ms), vs raw non-WB", t["tether"], t["raw"], t["raw"] / t["tether"], "raw TypedData, not WB-protected; speed-up"],
-     ["minor GC marking, #{count} live Persons (ms), vs plain Ruby", t["tether"], t["plain"], t["tether"] / t["plain"], "plain Ruby objects; Tether / plain"]]
+    measure = "minor GC marking, #{BenchSupport.count(count)} live Persons (ms)"
+    [BenchSupport.row(measure, "raw TypedData, not WB-protected", t["tether"], t["raw"],
+                      ratio: BenchSupport.speedup_text(t["raw"] / t["tether"]), target: ">= 5x faster",
+                      chart: "minor GC vs raw non-WB"),
+     BenchSupport.row(measure, "plain Ruby objects", t["tether"], t["plain"], target: "<= 1.30x",
+                      chart: "minor GC vs plain Ruby")]
   end
 
   def run(rounds: 9, iterations: 500_000, count: 1_000_000, samples: 9, gc_rounds: 3)
-    [allocation(rounds: rounds, iterations: iterations)] + memory(count: count) +
+    allocation(rounds: rounds, iterations: iterations) + memory(count: count) +
       minor_gc(count: count, samples: samples, rounds: gc_rounds)
-  end
-
-  def table(rows)
-    BenchSupport.markdown_table(["measure", "Tether", "baseline", "ratio", "baseline is"], rows)
   end
 end
 
 if $PROGRAM_NAME == __FILE__
   require_relative "door" # PlainCounter
   puts BenchSupport.header("Objects: allocation, bytes and minor GC against raw C and plain Ruby")
-  puts ObjectBench.table(ObjectBench.run)
+  puts BenchSupport.rows_table(ObjectBench.run)
 end

@@ -14,6 +14,7 @@ Warning[:experimental] = false
 
 module StringBench
   MIB = 1 << 20
+  UTF8_TARGETS = { "ASCII" => ">= 1x faster", "multilingual" => ">= 10x faster" }.freeze
 
   module_function
 
@@ -52,7 +53,8 @@ module StringBench
       "tether" => ->(n) { n.times { ascii_slice.to_str } },
       "raw" => ->(n) { n.times { TetherBench.raw_str_new(buffer) } }
     }, rounds: rounds, iterations: iterations, gc: false)
-    rows << ["MemorySlice#to_str, 1 MiB (ns/call)", t["tether"], t["raw"], t["raw"] / t["tether"], "rb_str_new"]
+    rows << BenchSupport.row("MemorySlice#to_str, 1 MiB (us/call)", "rb_str_new", t["tether"] / 1e3, t["raw"] / 1e3,
+                             target: "<= 1.05x", chart: "MemorySlice#to_str vs rb_str_new")
 
     samples.each do |name, text|
       _memory, slice = memory_slice(text)
@@ -68,30 +70,34 @@ module StringBench
       end
       t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations, gc: false)
       bytes = text.bytesize
-      TetherBench.utf8_implementations.each do |impl|
-        rows << ["UTF-8 validation, #{name}, #{impl} (GB/s)", gbps(bytes, t["validate #{impl}"]),
-                 gbps(bytes, t["ruby scan"]), t["ruby scan"] / t["validate #{impl}"], "Ruby's coderange scan"]
+      TetherBench.utf8_implementations.each_with_index do |impl, i| # the first is the default
+        rows << throughput("UTF-8 validation, #{name}, #{impl} (GB/s)", "Ruby's coderange scan", bytes,
+                           t["validate #{impl}"], t["ruby scan"],
+                           chart: i.zero? ? "UTF-8 validation, #{name} (#{impl})" : nil,
+                           target: i.zero? ? UTF8_TARGETS[name] : nil)
       end
-      rows << ["#to_utf8_str, #{name}, whole call (GB/s)", gbps(bytes, t["tether call"]), gbps(bytes, t["ruby call"]),
-               t["ruby call"] / t["tether call"], "rb_str_new + force_encoding + valid_encoding?"]
+      rows << throughput("#to_utf8_str, #{name}, whole call (GB/s)", "rb_str_new + force_encoding + valid_encoding?",
+                         bytes, t["tether call"], t["ruby call"], chart: "#to_utf8_str, #{name}")
     end
 
     view = TetherBench::Region.new(4096).view
     checked, raw = Array.new(rounds) { view.access_ns(iterations * 100_000) }.transpose.map { |v| BenchSupport.median(v) }
-    rows << ["view access (ns/access)", checked, raw, raw / checked, "raw pointer read; added: #{format('%.2f', checked - raw)} ns"]
+    rows << BenchSupport.row("view access (ns/access)", "raw pointer read", checked, raw,
+                             ratio: format("%+.2f ns added", checked - raw), target: "<= 2 ns added",
+                             chart: "view access vs raw pointer")
     rows
   end
 
-  def table(rows)
-    BenchSupport.markdown_table(
-      ["measure", "Tether", "baseline", "speed-up (>1 is Tether faster)", "baseline is"],
-      rows.map { |name, tether, base, ratio, what| [name, tether, base, BenchSupport.ratio(ratio), what] }
-    )
+  # A GB/s row from ns per pass over bytes: the ratio is the speed-up.
+  def throughput(measure, baseline, bytes, tether_ns, base_ns, chart:, target: nil)
+    BenchSupport.row(measure, baseline, gbps(bytes, tether_ns), gbps(bytes, base_ns),
+                     ratio: BenchSupport.speedup_text(base_ns / tether_ns), speedup: base_ns / tether_ns,
+                     chart: chart, target: target)
   end
 end
 
 if $PROGRAM_NAME == __FILE__
   puts BenchSupport.header("Strings and views: Tether against raw C and Ruby's own scan")
   puts "median of 9 interleaved rounds; 1 MiB texts; UTF-8 default: #{TetherBench.utf8_implementations.first}\n\n"
-  puts StringBench.table(StringBench.run)
+  puts BenchSupport.rows_table(StringBench.run)
 end

@@ -73,12 +73,14 @@ static void lay_out(tether_type *type)
 
 /* Ruby 3.3+ marks and moves fixed-offset references itself, from a list of
  * offsets given in place of dmark: no callback per object. Types with
- * tether_values (counted) or a hand-written mark keep the callbacks. */
+ * tether_values (counted) or a hand-written mark keep the callbacks, and so
+ * do types that ask to (TETHER_NO_DECL_MARKING). */
 static void use_declarative_marking(tether_type *type)
 {
     type->references = NULL;
 #ifdef HAVE_CONST_RUBY_TYPED_DECL_MARKING
-    if (type->mark || type->flags & TETHER_MARK_BY_HAND || !type->rb.function.dmark) return;
+    if (type->mark || type->flags & (TETHER_MARK_BY_HAND | TETHER_NO_DECL_MARKING) || !type->rb.function.dmark)
+        return;
     size_t count = 0;
     TETHER__EACH_FIELD(type, f)
     {

@@ -5,13 +5,15 @@ require "open3"
 require "rbconfig"
 require "tmpdir"
 require "tether_bench"
+require_relative "../bench/report"
 
 # One tiny round of every benchmark so the benchmark code cannot rot. No
 # timing is asserted: speed is judged by bench/, not by tests.
 class TestBenchSmoke < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_report_runs_and_writes_markdown_and_svg
+  tether_skip_under_gc_stress :test_report_runs_and_writes_markdown_and_svg,
+                              :test_the_same_person_marked_declaratively_and_by_callbacks
 
   ROOT = File.expand_path("..", __dir__)
 
@@ -19,17 +21,39 @@ class TestBenchSmoke < Minitest::Test
     Dir.mktmpdir do |dir|
       env = { "TETHER_BENCH_QUICK" => "1", "TETHER_BENCH_OUT" => dir }
       out, status = Open3.capture2e(env, RbConfig.ruby, "-I#{ROOT}/lib", "-I#{ROOT}/tmp/lib",
-                                    File.join(ROOT, "bench/report.rb"))
+                                    File.join(ROOT, "bench/report.rb"), "--json", "#{dir}/here.json", "--label", "here")
+      assert status.success?, out
+      # The way `rake bench` combines the Rubies, one of them missing.
+      File.write("#{dir}/README.md", "before\n#{BenchReport::README_BEGIN}\nold\n#{BenchReport::README_END}\nafter\n")
+      out, status = Open3.capture2e(env, RbConfig.ruby, File.join(ROOT, "bench/report.rb"), "--combine",
+                                    "--readme", "#{dir}/README.md", "here=#{dir}/here.json", "Ruby 9.9=-not installed")
       assert status.success?, out
       md = File.read(File.join(dir, "results.md"))
-      ["Counter#increment(1), exclusive", "Counter.new", "memsize_of(Counter)", "minor GC marking, 2000 live Persons",
-       "MemorySlice#to_str", "UTF-8 validation, multilingual", "view access"].each do |row|
-        assert_includes md, row
+      ["Counter#increment(1), exclusive", "Counter.new", "memsize_of(Counter)", "minor GC marking, 2,000 live Persons",
+       "full GC marking, 2,000 live Persons", "MemorySlice#to_str", "UTF-8 validation, multilingual", "view access",
+       "| measure | baseline | here | Ruby 9.9 |", "| not installed |"].each do |text|
+        assert_includes md, text
       end
+      readme = File.read("#{dir}/README.md")
+      assert_match(/\Abefore\n<!-- bench:summary.*\n\| measure \| baseline \| target \| here \| Ruby 9.9 \|\n.*<!-- \/bench:summary -->\nafter\n\z/m,
+                   readme)
       svg = File.read(File.join(dir, "results.svg"))
       assert_match(/\A<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/, svg)
       assert_operator svg.scan("<rect ").size, :>=, 10
+      assert_includes svg, "Ruby 9.9 (not installed)"
     end
+  end
+
+  def test_the_same_person_marked_declaratively_and_by_callbacks
+    people = [TetherBench::Person, TetherBench::CallbackPerson, TetherBench::RawWBPerson].map do |klass|
+      klass.new("a", []).add_friend(klass.new("b", []))
+    end
+    GC.start
+    assert_equal %w[a a a], people.map(&:name)
+    assert_equal RUBY_VERSION >= "3.3", TetherBench.declarative_marking?
+    ns, gcs = TetherBench.gc_mark_ns { GC.start(full_mark: true, immediate_sweep: true) }
+    assert_equal 1, gcs
+    assert_operator ns, :>, 0
   end
 
   def test_raw_twins_behave_like_the_tether_types

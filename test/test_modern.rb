@@ -26,6 +26,15 @@ class TestModern < Minitest::Test
     assert_same people[1], people[0].friend
   end
 
+  def test_no_decl_marking_keeps_the_callbacks
+    pairs = with_gc_stress { Array.new(20) { |i| TetherTest::CallbackPair.new("l#{i}", ["r#{i}"]) } }
+    refute TetherTest.declarative?(pairs.first)
+    assert TetherTest.gc_marks?(pairs.first)
+    compact_heap
+    GC.start
+    assert_equal Array.new(20) { |i| ["l#{i}", ["r#{i}"]] }, pairs.map(&:to_a)
+  end
+
   def test_make_shareable_deep_freezes_a_person
     alice = Person.new(+"Alice", [+"chess"])
     bob = Person.new(+"Bob", [])

@@ -7,7 +7,9 @@ require "etc"
 module BenchSupport
   module_function
 
-  def clock = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+  # The thread's CPU time: on a shared machine, the time other processes
+  # take from this one is not billed to whatever it was running.
+  def clock = Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID, :nanosecond)
 
   # ns per iteration: the block receives the iteration count and runs the
   # loop itself (callers subtract an empty loop measured the same way).
@@ -69,6 +71,51 @@ module BenchSupport
   end
 
   def ratio(value) = format("%.2fx", value)
+
+  # 4.91 -> "4.91x faster", 0.75 -> "1.33x slower"
+  def speedup_text(speedup)
+    speedup >= 1 ? format("%.2fx faster", speedup) : format("%.2fx slower", 1 / speedup)
+  end
+
+  # 1000000 -> "1,000,000"
+  def count(number) = number.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
+
+  # One measured row, the same shape from every benchmark (and in the JSON
+  # each Ruby's run writes): Tether's figure against a baseline's, the ratio
+  # as text (default Tether / baseline: below 1x Tether takes less), speedup
+  # for the chart (above 1 Tether is better; default baseline / Tether),
+  # target for the summary table, chart: its label in the chart (nil: not
+  # charted), na: why there is no figure on this Ruby.
+  def row(measure, baseline, tether, base, ratio: nil, speedup: nil, target: nil, chart: nil, na: nil, note: nil)
+    unless na
+      ratio ||= ratio(tether / base)
+      speedup ||= base / tether
+    end
+    { "measure" => measure, "baseline" => baseline, "tether" => tether, "base" => base, "ratio" => ratio,
+      "speedup" => speedup, "target" => target, "chart" => chart, "na" => na, "note" => note }
+  end
+
+  # 3 significant digits, at most 2 decimals: 25.5, 141245, 0.47.
+  def figure(value)
+    return "-" if value.nil?
+    return value.to_s if value.is_a?(Integer)
+
+    magnitude = value.abs
+    format(magnitude >= 100 ? "%.0f" : magnitude >= 10 ? "%.1f" : "%.2f", value)
+  end
+
+  # "25.5 vs 27.3 (0.93x)", or why there is no figure; note: with the row's note.
+  def cell(row, note: true)
+    return row["na"] if row["na"]
+
+    text = "#{figure(row['tether'])} vs #{figure(row['base'])} (#{row['ratio']})"
+    note && row["note"] ? "#{text}; #{row['note']}" : text
+  end
+
+  # The rows of one Ruby as a Markdown table.
+  def rows_table(rows)
+    markdown_table(["measure", "baseline", "Tether vs baseline"], rows.map { |r| [r["measure"], r["baseline"], cell(r)] })
+  end
 
   def header(title)
     "## #{title}\n\nruby #{RUBY_VERSION} (#{RUBY_PLATFORM}), YJIT #{yjit? ? 'on' : 'off'}, " \

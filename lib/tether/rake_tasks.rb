@@ -113,13 +113,14 @@ module Tether
     end
 
     # Builds the extension of extconf with env (TETHER_SANITIZE, TETHER_DEBUG)
-    # in a directory of its own and installs it into lib.
-    def build_variant(extconf, lib, env)
+    # in a directory of its own and installs it into lib, for this Ruby or the
+    # one at `ruby` (each Ruby needs a lib of its own).
+    def build_variant(extconf, lib, env, ruby: RbConfig.ruby)
       name = File.basename(File.dirname(extconf))
       dir = File.join(File.dirname(lib), "build", name)
       FileUtils.mkdir_p([dir, lib])
       Dir.chdir(dir) do
-        sh(env, RbConfig.ruby, File.expand_path(extconf, Rake.original_dir))
+        sh(env, ruby, File.expand_path(extconf, Rake.original_dir))
         sh "make", "-s", "-j#{Etc.nprocessors}"
         sh "make", "-s", "install", "sitearchdir=#{lib}", "sitelibdir=#{lib}"
       end

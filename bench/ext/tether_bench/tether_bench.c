@@ -4,6 +4,7 @@
  * one process. */
 #include "tether.h"
 
+#include <ruby/debug.h>
 #include <ruby/encoding.h>
 #include <ruby/io/buffer.h>
 #include <stdio.h>
@@ -118,6 +119,178 @@ static VALUE raw_person_name(VALUE self)
     raw_person_t *p;
     TypedData_Get_Struct(self, raw_person_t, &raw_person_type, p);
     return p->name;
+}
+
+/* ---- full-GC marking: the same Person declared to Tether twice ---- */
+
+/* One struct, one field list, two types: TetherBench::Person is marked the
+ * way Tether chooses (declaratively where Ruby has it, 3.3+) and
+ * TetherBench::CallbackPerson by Tether's mark and compaction callbacks
+ * (TETHER_NO_DECL_MARKING). RawWBPerson is the careful hand-written twin:
+ * WB-protected, RB_OBJ_WRITE, rb_gc_mark_movable and a compaction callback. */
+typedef struct bench_person {
+    VALUE name, hobbies, friend;
+} bench_person_t;
+
+static tether_type decl_person_type, callback_person_type;
+#define BENCH_PERSON_FIELDS(self_type)                                                                   \
+    {                                                                                                    \
+        TETHER_FIELD(bench_person_t, name, &rb_cString), TETHER_FIELD(bench_person_t, hobbies, &rb_cArray), \
+            TETHER_FIELD_OR_NIL(bench_person_t, friend, &self_type), TETHER_FIELDS_END                   \
+    }
+static const tether_field decl_person_fields[] = BENCH_PERSON_FIELDS(decl_person_type);
+static const tether_field callback_person_fields[] = BENCH_PERSON_FIELDS(callback_person_type);
+TETHER_TYPE(decl_person_type, "TetherBench::Person", bench_person_t, decl_person_fields);
+TETHER_TYPE(callback_person_type, "TetherBench::CallbackPerson", bench_person_t, callback_person_fields,
+            .flags = TETHER_NO_DECL_MARKING);
+
+#define BENCH_PERSON_METHODS(prefix, type)                                     \
+    TETHER_INIT(prefix##_initialize, type, bench_person_t *p, name, hobbies)   \
+    {                                                                          \
+        tether_write(self, &p->name, name);                                    \
+        tether_write(self, &p->hobbies, hobbies);                              \
+        p->friend = Qnil;                                                      \
+        return self;                                                           \
+    }                                                                          \
+    TETHER_SHARED(prefix##_name, type, bench_person_t *p) { return p->name; } \
+    TETHER_EXCLUSIVE(prefix##_add_friend, type, bench_person_t *p, other)      \
+    {                                                                          \
+        tether_unwrap(other, &type);                                           \
+        tether_write(self, &p->friend, other);                                 \
+        return self;                                                           \
+    }
+BENCH_PERSON_METHODS(decl_person, decl_person_type)
+BENCH_PERSON_METHODS(callback_person, callback_person_type)
+
+#define DEFINE_BENCH_PERSON(prefix, type)                               \
+    do {                                                                \
+        VALUE klass = tether_type_define_class(&type, rb_cObject);      \
+        TETHER_DEFINE_METHOD(klass, "initialize", prefix##_initialize); \
+        TETHER_DEFINE_METHOD(klass, "name", prefix##_name);             \
+        TETHER_DEFINE_METHOD(klass, "add_friend", prefix##_add_friend); \
+    } while (0)
+
+static void raw_wb_person_mark(void *p)
+{
+    raw_person_t *person = p;
+    rb_gc_mark_movable(person->name);
+    rb_gc_mark_movable(person->hobbies);
+    rb_gc_mark_movable(person->friend);
+}
+
+static void raw_wb_person_compact(void *p)
+{
+    raw_person_t *person = p;
+    person->name = rb_gc_location(person->name);
+    person->hobbies = rb_gc_location(person->hobbies);
+    person->friend = rb_gc_location(person->friend);
+}
+
+static const rb_data_type_t raw_wb_person_type = {
+    .wrap_struct_name = "TetherBench::RawWBPerson",
+    .function = {.dmark = raw_wb_person_mark,
+                 .dfree = RUBY_TYPED_DEFAULT_FREE,
+                 .dsize = raw_person_memsize,
+                 .dcompact = raw_wb_person_compact},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY | RUBY_TYPED_WB_PROTECTED,
+};
+
+static VALUE raw_wb_person_alloc(VALUE klass)
+{
+    raw_person_t *p;
+    VALUE obj = TypedData_Make_Struct(klass, raw_person_t, &raw_wb_person_type, p);
+    p->name = p->hobbies = p->friend = Qnil;
+    return obj;
+}
+
+static VALUE raw_wb_person_initialize(VALUE self, VALUE name, VALUE hobbies)
+{
+    raw_person_t *p;
+    TypedData_Get_Struct(self, raw_person_t, &raw_wb_person_type, p);
+    RB_OBJ_WRITE(self, &p->name, StringValue(name));
+    RB_OBJ_WRITE(self, &p->hobbies, rb_Array(hobbies));
+    return self;
+}
+
+static VALUE raw_wb_person_add_friend(VALUE self, VALUE other)
+{
+    raw_person_t *p;
+    TypedData_Get_Struct(self, raw_person_t, &raw_wb_person_type, p);
+    rb_check_typeddata(other, &raw_wb_person_type);
+    RB_OBJ_WRITE(self, &p->friend, other);
+    return self;
+}
+
+static VALUE raw_wb_person_name(VALUE self)
+{
+    raw_person_t *p;
+    TypedData_Get_Struct(self, raw_person_t, &raw_wb_person_type, p);
+    return p->name;
+}
+
+static VALUE bench_declarative_marking_p(VALUE mod)
+{
+    (void)mod;
+    return tether_type_declarative(&decl_person_type) ? Qtrue : Qfalse;
+}
+
+/* ---- GC mark time: from the start of a GC to the end of its marking ---- */
+
+/* Written only by the hook, which runs inside the GC (no Ruby API there). */
+static struct gc_timer {
+    double started; /* 0 when no GC is marking */
+    double marking_ns;
+    long marks;
+} gc_timer;
+static VALUE gc_timer_tracepoint = Qfalse;
+
+/* CPU time of this thread, what every timing here uses (the GC runs on it
+ * too: neither 3.1 nor 3.3 marks in parallel): on a shared machine the time
+ * other processes take is not counted. */
+static double thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void gc_timer_hook(VALUE tracepoint, void *data)
+{
+    (void)data;
+    rb_event_flag_t event = rb_tracearg_event_flag(rb_tracearg_from_tracepoint(tracepoint));
+    double now = thread_cpu_ns();
+    if (event == RUBY_INTERNAL_EVENT_GC_START) {
+        gc_timer.started = now;
+    } else if (event == RUBY_INTERNAL_EVENT_GC_END_MARK && gc_timer.started > 0) {
+        gc_timer.marking_ns += now - gc_timer.started;
+        gc_timer.marks++;
+        gc_timer.started = 0;
+    }
+}
+
+static VALUE gc_timer_stop(VALUE unused)
+{
+    (void)unused;
+    rb_tracepoint_disable(gc_timer_tracepoint);
+    return Qnil;
+}
+
+/* TetherBench.gc_mark_ns { GC.start } -> [CPU ns spent marking, number of
+ * GCs that marked] while the block ran: from each GC's start event to its
+ * end-of-marking event. */
+static VALUE bench_gc_mark_ns(VALUE mod)
+{
+    (void)mod;
+    rb_need_block();
+    if (gc_timer_tracepoint == Qfalse) {
+        gc_timer_tracepoint = rb_tracepoint_new(0, RUBY_INTERNAL_EVENT_GC_START | RUBY_INTERNAL_EVENT_GC_END_MARK,
+                                                gc_timer_hook, NULL);
+        rb_gc_register_address(&gc_timer_tracepoint);
+    }
+    gc_timer = (struct gc_timer){0, 0, 0};
+    rb_tracepoint_enable(gc_timer_tracepoint);
+    rb_ensure(rb_yield, Qnil, gc_timer_stop, Qnil);
+    return rb_assoc_new(DBL2NUM(gc_timer.marking_ns), LONG2NUM(gc_timer.marks));
 }
 
 /* ---- for the ffi gem: the same increment as a plain exported C function ---- */
@@ -253,13 +426,6 @@ __attribute__((noinline)) static unsigned char checked_read(const tether_view *v
 }
 __attribute__((noinline)) static unsigned char raw_read(const unsigned char *p, size_t i) { return p[i]; }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* [ns per checked access, ns per raw access] over n reads. */
 TETHER_SHARED(bench_view_access_ns, bench_view_type, bench_view_t *v, iterations)
 {
@@ -267,11 +433,11 @@ TETHER_SHARED(bench_view_access_ns, bench_view_type, bench_view_t *v, iterations
     if (!len) rb_raise(rb_eArgError, "empty view");
     const unsigned char *p = tether_view_bytes(&v->view);
     unsigned sum = 0;
-    double t0 = now_ns();
+    double t0 = thread_cpu_ns();
     for (size_t i = 0; i < n; i++) sum += checked_read(&v->view, i % len);
-    double t1 = now_ns();
+    double t1 = thread_cpu_ns();
     for (size_t i = 0; i < n; i++) sum += raw_read(p, i % len);
-    double t2 = now_ns();
+    double t2 = thread_cpu_ns();
     RB_GC_GUARD(self);
     return rb_ary_new_from_args(3, DBL2NUM((t1 - t0) / (double)n), DBL2NUM((t2 - t1) / (double)n), UINT2NUM(sum));
 }
@@ -297,6 +463,16 @@ void Init_tether_bench(void)
     rb_define_method(raw_person, "add_friend", raw_person_add_friend, 1);
     rb_define_method(raw_person, "name", raw_person_name, 0);
     rb_define_module_function(mod, "rss_bytes", bench_rss_bytes, 0);
+    DEFINE_BENCH_PERSON(decl_person, decl_person_type);
+    DEFINE_BENCH_PERSON(callback_person, callback_person_type);
+    VALUE raw_wb_person = rb_define_class_under(mod, "RawWBPerson", rb_cObject);
+    rb_define_alloc_func(raw_wb_person, raw_wb_person_alloc);
+    rb_define_method(raw_wb_person, "initialize", raw_wb_person_initialize, 2);
+    rb_define_method(raw_wb_person, "add_friend", raw_wb_person_add_friend, 1);
+    rb_define_method(raw_wb_person, "name", raw_wb_person_name, 0);
+    rb_define_module_function(mod, "declarative_marking?", bench_declarative_marking_p, 0);
+    rb_define_module_function(mod, "gc_mark_ns", bench_gc_mark_ns, 0);
+
 
     rb_define_module_function(mod, "raw_str_new", bench_raw_str_new, 1);
     rb_define_module_function(mod, "ruby_scan", bench_ruby_scan, 1);

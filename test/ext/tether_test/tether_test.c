@@ -307,6 +307,24 @@ static VALUE test_header_version(VALUE mod)
     return rb_str_new_cstr(TETHER_VERSION);
 }
 
+/* ---- Pair: fixed-offset fields only, but marked by Tether's callbacks ---- */
+
+/* What would be marked declaratively on Ruby 3.3, kept on the callbacks by
+ * TETHER_NO_DECL_MARKING (test_modern.rb; the benchmarks compare the two). */
+typedef struct pair {
+    VALUE left, right;
+} pair_t;
+static const tether_field pair_fields[] = {TETHER_FIELD_ANY(pair_t, left), TETHER_FIELD_ANY(pair_t, right),
+                                           TETHER_FIELDS_END};
+TETHER_TYPE(pair_type, "TetherTest::CallbackPair", pair_t, pair_fields, .flags = TETHER_NO_DECL_MARKING);
+TETHER_INIT(pair_initialize, pair_type, pair_t *p, left, right)
+{
+    tether_write(self, &p->left, left);
+    tether_write(self, &p->right, right);
+    return self;
+}
+TETHER_SHARED(pair_to_a, pair_type, pair_t *p) { return rb_assoc_new(p->left, p->right); }
+
 /* ---- Deliberately broken: each trips one debug check (test_debug.rb) ---- */
 
 /* Stores a heap object without tether_write: no write barrier. */
@@ -500,6 +518,10 @@ void Init_tether_test(void)
 
     TETHER_DEFINE_METHOD(holder, "leave_lent", holder_leave_lent);
     TETHER_DEFINE_METHOD(holder, "tether_without_gvl", holder_tether_without_gvl);
+
+    VALUE pair = tether_type_define_class(&pair_type, rb_cObject);
+    TETHER_DEFINE_METHOD(pair, "initialize", pair_initialize);
+    TETHER_DEFINE_METHOD(pair, "to_a", pair_to_a);
 
     VALUE no_barrier = tether_type_define_class(&no_barrier_type, rb_cObject);
     TETHER_DEFINE_METHOD(no_barrier, "store", no_barrier_store);
