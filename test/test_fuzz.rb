@@ -45,7 +45,10 @@ class TestFuzz < Minitest::Test
     # A Counter made, copied, and the copy read: the injected bug forgets
     # the count of copies.
     kinds = shortest.map(&:first)
-    assert_equal [:new, *([:copy] * (kinds.size - 2)), :call], kinds, shortest.inspect
+    assert_equal :new, kinds.first, shortest.inspect
+    assert_equal :call, kinds.last, shortest.inspect
+    assert_includes kinds, :copy
+    assert_empty kinds[1...-1] - %i[copy alias], shortest.inspect
     assert_operator kinds.size, :<=, 4
     assert_match(/TETHER_SEED=42/, failure_report(seed, run, shortest))
   end
@@ -57,9 +60,12 @@ class TestFuzz < Minitest::Test
     run = run_child(["--ops", dump(ops)], inject: "crash")
     assert_equal :crash, run.outcome, run.output
     shortest = shrink(ops, run, inject: "crash")
-    assert_equal 2, shortest.size, shortest.inspect # a Game made or allocated, then frozen
-    assert_includes %i[new allocate], shortest.first.first
-    assert_equal :freeze, shortest.last.first
+    # A Game made or allocated, then frozen (perhaps through another slot).
+    kinds = shortest.map(&:first)
+    assert_includes %i[new allocate], kinds.first, shortest.inspect
+    assert_equal [:alias] * (kinds.size - 2), kinds[1...-1], shortest.inspect
+    assert_equal :freeze, kinds.last
+    assert_operator kinds.size, :<=, 3
   end
 
   def test_a_hang_is_reported
