@@ -12,6 +12,8 @@ class TestGenerator < Minitest::Test
   ROOT = File.expand_path("..", __dir__)
 
   tether_skip_under_gc_stress :test_generated_gem_builds_and_passes_its_tests
+  tether_skip_in_mode :valgrind, :test_generated_gem_builds_and_passes_its_tests,
+                      reason: "its work (compiler, rake, the gem's tests) runs in child processes, outside valgrind"
 
   def tether(*args, chdir:)
     Open3.capture3(RbConfig.ruby, File.join(ROOT, "exe/tether"), *args, chdir: chdir)

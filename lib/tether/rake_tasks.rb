@@ -4,6 +4,7 @@ require "rake"
 require "rbconfig"
 require "fileutils"
 require "etc"
+require "open3"
 
 module Tether
   # The safety tasks, for any gem whose extensions use Tether. One line in
@@ -15,8 +16,9 @@ module Tether
   #   test:stress   - the suite with GC.stress on in every test it allows;
   #   test:compact  - the suite with GC.auto_compact and a verified compaction
   #                   after every test;
-  #   test:asan     - extensions rebuilt with AddressSanitizer and UBSan, the
-  #                   suite run with the sanitizer runtime preloaded into Ruby;
+  #   test:asan     - extensions rebuilt with AddressSanitizer, UBSan and the
+  #                   Tether debug checks, the suite run with the sanitizer
+  #                   runtime preloaded into Ruby, failing on any report;
   #   test:valgrind - the suite under valgrind memcheck, keeping only errors and
   #                   definite leaks whose stacks pass through the extensions.
   # Test files must `require "tether/testing"` (the test helper usually does).
@@ -84,32 +86,78 @@ module Tether
 
     # ---- test:asan ----
 
-    def sanitizer_runtime
+    # Sanitizer options. ASan reports go to files, one per process, children
+    # included: a report from a Ruby that a test spawned (and whose stderr
+    # the test may swallow) fails the task as well. UBSan (a runtime of its
+    # own, linked into the extensions) ignores log_path: its reports go to
+    # stderr, where the task looks for them in the suite's output; in a
+    # child, the abort that follows (-fno-sanitize-recover) fails its test.
+    ASAN_OPTIONS = {
+      # Ruby frees little at exit: leak reports would all be Ruby's own.
+      "detect_leaks" => 0,
+      "halt_on_error" => 1,
+      "exitcode" => 86,
+      # Ruby keeps its own alternate signal stacks and SEGV handler.
+      "use_sigaltstack" => 0,
+      "allow_user_segv_handler" => 1
+    }.freeze
+    UBSAN_OPTIONS = { "print_stacktrace" => 1, "halt_on_error" => 1 }.freeze
+    # A report in a process's output.
+    SANITIZER_REPORT = /ERROR: AddressSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/
+
+    # libasan, to preload into a Ruby that was not built with it.
+    def self.sanitizer_runtime
       path = `#{RbConfig::CONFIG["CC"] || "gcc"} -print-file-name=libasan.so`.strip
       raise "libasan not found: install gcc's libasan (Debian: libasan8)" unless File.exist?(path)
 
       path
     end
 
-    def run_asan
-      lib = File.expand_path(File.join(@build_dir, "asan", "lib"))
-      FileUtils.mkdir_p(lib)
-      extensions.each { |extconf, _lib_dir| build_variant(extconf, lib, "TETHER_SANITIZE" => "1") }
-      env = {
+    # The environment that runs Ruby with sanitized extensions, writing ASan's
+    # reports into report_dir.
+    def self.sanitizer_env(report_dir)
+      options = ->(opts) { opts.map { |k, v| "#{k}=#{v}" }.join(":") }
+      {
         "LD_PRELOAD" => sanitizer_runtime,
-        # Ruby frees little at exit: leak reports would all be Ruby's own.
-        # Ruby keeps its own alternate signal stacks and SEGV handler.
-        "ASAN_OPTIONS" => "detect_leaks=0:halt_on_error=1:exitcode=86:use_sigaltstack=0:allow_user_segv_handler=1",
-        "UBSAN_OPTIONS" => "print_stacktrace=1:halt_on_error=1",
+        "ASAN_OPTIONS" => options.call(ASAN_OPTIONS.merge("log_path" => File.join(report_dir, "asan"))),
+        "UBSAN_OPTIONS" => options.call(UBSAN_OPTIONS),
         "TETHER_TEST_MODE" => "asan"
       }
-      log = File.join(@build_dir, "asan", "test.log")
-      ok = system(env, *ruby_test_command(test_files, [lib, *libs]), out: log, err: %i[child out])
-      output = File.read(log)
-      puts output
-      reports = output.lines.grep(/ERROR: AddressSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/)
+    end
+
+    # The reports written into report_dir, as [path, text].
+    def self.sanitizer_reports(report_dir)
+      Dir[File.join(report_dir, "*")].sort.reject { |f| File.zero?(f) }.map { |f| [f, File.read(f)] }
+    end
+
+    def run_asan
+      root = File.expand_path(File.join(@build_dir, "asan"))
+      lib = File.join(root, "lib")
+      report_dir = File.join(root, "reports")
+      FileUtils.rm_rf(report_dir)
+      FileUtils.mkdir_p([lib, report_dir])
+      # The debug checks too: a sanitizer run is where a report is wanted.
+      extensions.each do |extconf, _lib_dir|
+        build_variant(extconf, lib, "TETHER_SANITIZE" => "1", "TETHER_DEBUG" => "1")
+      end
+      ok, output = run_streaming(RakeTasks.sanitizer_env(report_dir), ruby_test_command(test_files, [lib, *libs]))
+      reports = RakeTasks.sanitizer_reports(report_dir)
+      reports.each { |path, text| puts "---- #{path}", text }
+      reports += output.lines.grep(SANITIZER_REPORT).map { |line| ["output", line] }
       raise "test:asan: #{reports.size} sanitizer report(s)" unless reports.empty?
       raise "test:asan: the suite failed" unless ok
+    end
+
+    # Runs command, copying its output (stdout and stderr) to ours as it
+    # comes; returns whether it succeeded, and the output.
+    def run_streaming(env, command)
+      output = +""
+      status = Open3.popen2e(env, *command) do |stdin, out, wait|
+        stdin.close
+        out.each_line { |line| $stdout.write(line); output << line }
+        wait.value
+      end
+      [status.success?, output]
     end
 
     # Builds the extension of extconf with env (TETHER_SANITIZE, TETHER_DEBUG)
@@ -118,7 +166,12 @@ module Tether
     def build_variant(extconf, lib, env, ruby: RbConfig.ruby)
       name = File.basename(File.dirname(extconf))
       dir = File.join(File.dirname(lib), "build", name)
+      # make rebuilds on source changes, not on flag changes: start afresh
+      # when the build environment differs from last time.
+      stamp = File.join(dir, ".tether-build-env")
+      FileUtils.rm_rf(dir) if File.exist?(stamp) && File.read(stamp) != env.inspect
       FileUtils.mkdir_p([dir, lib])
+      File.write(stamp, env.inspect)
       Dir.chdir(dir) do
         sh(env, ruby, File.expand_path(extconf, Rake.original_dir))
         sh "make", "-s", "-j#{Etc.nprocessors}"
@@ -128,19 +181,26 @@ module Tether
 
     # ---- test:valgrind ----
 
+    # The valgrind command line that writes one XML file per process into
+    # xml_dir. Children (compilers, other Rubies) run outside valgrind.
+    def self.valgrind_command(xml_dir)
+      ["valgrind", "--tool=memcheck", "--num-callers=60", "--error-limit=no", "--leak-check=full",
+       "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite", "--trace-children=no",
+       "--xml=yes", "--xml-file=#{xml_dir}/%p.xml"]
+    end
+
     def run_valgrind
       dir = File.expand_path(File.join(@build_dir, "valgrind"))
       FileUtils.rm_rf(dir)
       FileUtils.mkdir_p(dir)
-      prefix = ["valgrind", "--tool=memcheck", "--num-callers=60", "--error-limit=no", "--leak-check=full",
-                "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite", "--trace-children=no",
-                "--xml=yes", "--xml-file=#{dir}/%p.xml"]
+      # RUBY_FREE_AT_EXIT: Ruby 3.3+ frees its memory at exit (fewer leaks to filter).
       env = { "TETHER_TEST_MODE" => "valgrind", "RUBY_FREE_AT_EXIT" => "1" }
-      ok = system(env, *prefix, *ruby_test_command(@valgrind_files, libs))
+      ok = system(env, *RakeTasks.valgrind_command(dir),
+                  *ruby_test_command(@valgrind_files, libs))
       require_relative "valgrind_report"
       report = ValgrindReport.new(Dir["#{dir}/*.xml"], extension_objects)
       puts report.summary
-      raise "test:valgrind: #{report.errors.size} error(s) in the extensions" unless report.errors.empty?
+      raise "test:valgrind: #{report.errors.size} error(s) in the extensions, in #{dir}" unless report.errors.empty?
       raise "test:valgrind: the suite failed" unless ok
     end
 

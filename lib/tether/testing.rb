@@ -81,10 +81,14 @@ module Tether
     end
 
     # Suite-wide modes, chosen by TETHER_TEST_MODE (set by the rake tasks):
-    #   stress  - every test runs with GC.stress on, except those its class
-    #             excludes with `tether_skip_under_gc_stress :test_name`;
-    #   compact - GC.auto_compact is on (Ruby 3.2+) and a verified compaction
-    #             runs after every test.
+    #   stress   - every test runs with GC.stress on, except those its class
+    #              excludes with `tether_skip_under_gc_stress :test_name`;
+    #   compact  - GC.auto_compact is on (Ruby 3.2+) and a verified compaction
+    #              runs after every test;
+    #   asan     - the extensions are sanitized builds, libasan is preloaded;
+    #   valgrind - the suite runs under valgrind memcheck.
+    # In any mode, a class skips the tests that cannot work there with
+    # `tether_skip_in_mode :valgrind, :test_name, reason: "..."`.
     module Mode
       def self.current = ENV.fetch("TETHER_TEST_MODE", "")
 
@@ -92,6 +96,9 @@ module Tether
       module Hooks
         def before_setup
           super
+          if (reason = self.class.tether_skip_reason(name))
+            skip "not under TETHER_TEST_MODE=#{Mode.current}: #{reason}"
+          end
           return unless Mode.current == "stress" && !self.class.tether_skipped_under_gc_stress?(name)
 
           GC.stress = true
@@ -113,6 +120,21 @@ module Tether
 
         def tether_stress_skips
           @tether_stress_skips ||= []
+        end
+
+        # Tests that cannot work in one of the modes (say a timing test under
+        # valgrind), skipped there with the reason:
+        #   tether_skip_in_mode :valgrind, :test_rss_stays_flat, reason: "measures RSS"
+        def tether_skip_in_mode(mode, *names, reason:)
+          names.each { |test_name| tether_mode_skips[[mode.to_s, test_name.to_s]] = reason }
+        end
+
+        def tether_mode_skips
+          @tether_mode_skips ||= {}
+        end
+
+        def tether_skip_reason(test_name)
+          tether_mode_skips[[Mode.current, test_name.to_s]]
         end
 
         def tether_skipped_under_gc_stress?(test_name)

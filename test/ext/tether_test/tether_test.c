@@ -4,6 +4,8 @@
 #include "tether.h"
 
 #include <ruby/encoding.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -482,6 +484,52 @@ static VALUE test_gc_marks_p(VALUE mod, VALUE obj)
     return RTYPEDDATA_TYPE(obj)->function.dmark ? Qtrue : Qfalse;
 }
 
+/* ---- Deliberate bugs: proof that test:asan and test:valgrind catch ours ----
+ * Only test_safety_tasks.rb calls these, each in a Ruby of its own. The
+ * index and operand come from Ruby, so the compiler cannot see (or warn
+ * about, or fold away) what happens. */
+
+/* Writes byte index of a malloc(length) buffer: a heap overflow when
+ * index >= length. */
+static VALUE test_deliberate_heap_write(VALUE mod, VALUE length, VALUE index)
+{
+    (void)mod;
+    size_t n = NUM2SIZET(length), i = NUM2SIZET(index);
+    volatile unsigned char *bytes = malloc(n); /* volatile: the store must stay */
+    if (!bytes) rb_raise(rb_eNoMemError, "malloc");
+    bytes[i] = 1; /* the bug when i >= n */
+    free((void *)bytes);
+    return Qnil;
+}
+static VALUE test_deliberate_leak(VALUE mod, VALUE size)
+{
+    (void)mod;
+    volatile unsigned char *lost = malloc(NUM2SIZET(size)); /* the bug: never freed */
+    if (!lost) rb_raise(rb_eNoMemError, "malloc");
+    lost[0] = 1;
+    return Qnil;
+}
+/* Branches (a call on one side: no conditional move) on byte index of a
+ * malloc(8) buffer that was never written. */
+static VALUE test_deliberate_uninitialised_branch(VALUE mod, VALUE index)
+{
+    (void)mod;
+    size_t i = NUM2SIZET(index);
+    volatile unsigned char *bytes = malloc(8);
+    if (!bytes) rb_raise(rb_eNoMemError, "malloc");
+    if (i > 7) i = 7;
+    VALUE result = Qnil;
+    if (bytes[i]) result = rb_str_new_cstr("set"); /* the bug: bytes[i] was never written */
+    free((void *)bytes);
+    return result;
+}
+static VALUE test_deliberate_signed_overflow(VALUE mod, VALUE addend)
+{
+    (void)mod;
+    volatile int big = INT_MAX;
+    return INT2NUM(big + NUM2INT(addend)); /* the bug when addend > 0 */
+}
+
 void Init_tether_test(void)
 {
     tether_ractor_safe();
@@ -549,4 +597,9 @@ void Init_tether_test(void)
     rb_define_module_function(mod, "coderange", test_coderange, 1);
     rb_define_module_function(mod, "gc_marks?", test_gc_marks_p, 1);
     rb_define_module_function(mod, "declarative?", test_declarative_p, 1);
+    VALUE deliberate = rb_define_module_under(mod, "Deliberate");
+    rb_define_module_function(deliberate, "heap_write", test_deliberate_heap_write, 2);
+    rb_define_module_function(deliberate, "leak", test_deliberate_leak, 1);
+    rb_define_module_function(deliberate, "signed_overflow", test_deliberate_signed_overflow, 1);
+    rb_define_module_function(deliberate, "uninitialised_branch", test_deliberate_uninitialised_branch, 1);
 }

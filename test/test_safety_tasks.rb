@@ -1,0 +1,86 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "open3"
+require "rbconfig"
+require "tmpdir"
+require "tether/rake_tasks"
+require "tether/valgrind_report"
+
+# test:asan and test:valgrind are only worth their time if they fail on a
+# real bug in an extension. Each test here runs a tiny Ruby the way the task
+# runs the suite (same environment, same valgrind command line, same report
+# filter) and calls a deliberately broken method of the test extension: the
+# task's machinery must report it, and must stay quiet for a correct call.
+# They run in the mode whose build and tools they need.
+class TestSafetyTasks < Minitest::Test
+  LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "tether_test.so")) || dir.end_with?("/lib") }
+
+  def ruby_command(code)
+    [RbConfig.ruby, "--disable-gems", *LIBS.map { |dir| "-I#{dir}" }, "-rtether_test", "-e", code]
+  end
+
+  # ---- test:asan: the sanitized build, libasan preloaded, reports in files ----
+
+  def run_sanitized(code)
+    skip "needs the sanitized build: runs under rake test:asan" unless Tether::Testing::Mode.current == "asan"
+    Dir.mktmpdir do |dir|
+      out, status = Open3.capture2e(Tether::RakeTasks.sanitizer_env(dir), *ruby_command(code))
+      [status, Tether::RakeTasks.sanitizer_reports(dir).map(&:last).join, out]
+    end
+  end
+
+  def test_asan_reports_a_heap_overflow_in_the_extension
+    status, reports, out = run_sanitized("TetherTest::Deliberate.heap_write(8, 8)")
+    refute status.success?, out
+    assert_equal Tether::RakeTasks::ASAN_OPTIONS.fetch("exitcode"), status.exitstatus, out
+    assert_match(/ERROR: AddressSanitizer: heap-buffer-overflow/, reports)
+    assert_match(/in test_deliberate_heap_write .*tether_test\.c/, reports)
+  end
+
+  # UBSan writes to stderr (see Tether::RakeTasks::ASAN_OPTIONS), and aborts.
+  def test_ubsan_reports_undefined_behaviour_in_the_extension
+    status, _reports, out = run_sanitized("TetherTest::Deliberate.signed_overflow(1)")
+    refute status.success?, out
+    assert_match(/tether_test\.c:\d+:\d+: runtime error: signed integer overflow/, out)
+    assert_match Tether::RakeTasks::SANITIZER_REPORT, out
+  end
+
+  def test_sanitizers_stay_quiet_for_correct_calls
+    status, reports, out = run_sanitized("TetherTest::Deliberate.heap_write(8, 7); " \
+                                         "TetherTest::Deliberate.signed_overflow(-1); GC.start")
+    assert status.success?, out + reports
+    assert_empty reports
+    refute_match Tether::RakeTasks::SANITIZER_REPORT, out
+  end
+
+  # ---- test:valgrind: memcheck, XML, errors kept only through our objects ----
+
+  def run_valgrind(code)
+    skip "needs valgrind: runs under rake test:valgrind" unless Tether::Testing::Mode.current == "valgrind"
+    Dir.mktmpdir do |dir|
+      out, status = Open3.capture2e(*Tether::RakeTasks.valgrind_command(dir), *ruby_command(code))
+      objects = LIBS.flat_map { |lib| Dir[File.join(File.expand_path(lib), "*.#{RbConfig::CONFIG["DLEXT"]}")] }
+      [status, Tether::ValgrindReport.new(Dir["#{dir}/*.xml"], objects), out]
+    end
+  end
+
+  def test_valgrind_keeps_the_extensions_errors_and_filters_ruby_noise
+    status, report, out = run_valgrind("TetherTest::Deliberate.heap_write(8, 8); TetherTest::Deliberate.leak(64); " \
+                                       "TetherTest::Deliberate.uninitialised_branch(3)")
+    assert status.success?, out # memcheck reports; the task decides
+    found = report.errors.to_h { |e| [e.kind, e.frames.map(&:fn)] }
+    assert_equal %w[InvalidWrite Leak_DefinitelyLost UninitCondition], found.keys.sort, report.summary
+    assert_includes found["InvalidWrite"], "test_deliberate_heap_write", report.summary
+    assert_includes found["Leak_DefinitelyLost"], "test_deliberate_leak", report.summary
+    assert_includes found["UninitCondition"], "test_deliberate_uninitialised_branch", report.summary
+    assert_operator report.ignored, :>, 0, "Ruby's own errors and leaks should be there, and filtered"
+  end
+
+  def test_valgrind_finds_nothing_in_correct_calls
+    status, report, out = run_valgrind("TetherTest::Deliberate.heap_write(8, 7); " \
+                                       "TetherTest::Holder.new(+'x').value; GC.start")
+    assert status.success?, out
+    assert_empty report.errors, report.summary
+  end
+end
