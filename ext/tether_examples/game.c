@@ -65,8 +65,8 @@ TETHER_EXCLUSIVE(game_next_player_scores, game_type, game_t *g, points)
     if (g->players.len == 0) rb_raise(rb_eRuntimeError, "No players in game");
     int64_t earned = tether_to_int64(points), total;
     if (__builtin_add_overflow(g->score, earned, &total)) rb_raise(rb_eRangeError, "result too large");
-    /* The name is copied, not formatted: rb_sprintf's %s of a String refuses
-     * names with NUL bytes (found by the fuzzer). */
+    /* The name is copied, not formatted: rb_sprintf raised ArgumentError
+     * "string contains null byte" for such names (found by the fuzzer). */
     VALUE message = rb_str_dup(g->players.ptr[g->current_player]);
     rb_str_catf(message, " scored %" PRId64 " points! New total: %" PRId64, earned, total);
     g->score = total;
