@@ -138,7 +138,7 @@ module Tether
       FileUtils.mkdir_p([lib, report_dir])
       # The debug checks too: a sanitizer run is where a report is wanted.
       extensions.each do |extconf, _lib_dir|
-        build_variant(extconf, lib, "TETHER_SANITIZE" => "1", "TETHER_DEBUG" => "1")
+        build_variant(extconf, lib, { "TETHER_SANITIZE" => "1", "TETHER_DEBUG" => "1" })
       end
       ok, output = run_streaming(RakeTasks.sanitizer_env(report_dir), ruby_test_command(test_files, [lib, *libs]))
       reports = RakeTasks.sanitizer_reports(report_dir)
