@@ -26,9 +26,15 @@ class TestFuzz < Minitest::Test
   # 5 minutes and 1.5 GB, not yet understood), so those modes run fewer.
   FUZZ_OPS = { "stress" => "1500", "compact" => "10000" }.freeze
 
-  def test_random_operations_match_the_model
-    skip "the child would run outside valgrind" if Tether::Testing::Mode.current == "valgrind"
+  tether_skip_in_mode :valgrind, :test_random_operations_match_the_model,
+                      reason: "the child process would run outside valgrind"
+  %i[stress compact asan valgrind].each do |mode|
+    tether_skip_in_mode mode, :test_a_mismatch_is_reported_with_the_shortest_sequence,
+                        :test_a_crash_is_reported_with_the_shortest_sequence, :test_a_hang_is_reported,
+                        reason: "the harness is tested in the default suite"
+  end
 
+  def test_random_operations_match_the_model
     seed = Integer(ENV.fetch("TETHER_SEED", Random.new_seed.to_s))
     count = Integer(ENV.fetch("TETHER_FUZZ_OPS", FUZZ_OPS.fetch(Tether::Testing::Mode.current, "100000")))
     run = run_child(["#{seed}", "#{count}"], timeout: 900)
@@ -41,7 +47,6 @@ class TestFuzz < Minitest::Test
   # The harness itself: a wrong model is found and shrunk to the few
   # operations that show it...
   def test_a_mismatch_is_reported_with_the_shortest_sequence
-    skip_in_tool_modes
     seed = 42
     ops = Fuzz.generate(Random.new(seed), 3000)
     run = run_child(["--ops", dump(ops)], inject: "mismatch")
@@ -60,7 +65,6 @@ class TestFuzz < Minitest::Test
 
   # ...and so are a crash and a hang, each as its own kind of failure.
   def test_a_crash_is_reported_with_the_shortest_sequence
-    skip_in_tool_modes
     ops = Fuzz.generate(Random.new(7), 2000)
     run = run_child(["--ops", dump(ops)], inject: "crash")
     assert_equal :crash, run.outcome, run.output
@@ -74,7 +78,6 @@ class TestFuzz < Minitest::Test
   end
 
   def test_a_hang_is_reported
-    skip_in_tool_modes
     ops = Fuzz.generate(Random.new(7), 2000)
     run = run_child(["--ops", dump(ops)], inject: "hang", timeout: 5)
     assert_equal :hang, run.outcome, run.output
@@ -89,13 +92,12 @@ class TestFuzz < Minitest::Test
 
   private
 
-  def skip_in_tool_modes
-    skip "the harness is tested in the default suite" unless Tether::Testing::Mode.current.empty?
+  def tmpdir
+    @dir ||= Dir.mktmpdir("tether-fuzz")
   end
 
   def dump(ops)
-    @dir ||= Dir.mktmpdir("tether-fuzz")
-    path = File.join(@dir, "ops-#{ops.hash}.bin")
+    path = File.join(tmpdir, "ops-#{ops.hash}.bin")
     File.binwrite(path, Marshal.dump(ops))
     path
   end
@@ -106,8 +108,7 @@ class TestFuzz < Minitest::Test
 
   # Runs the child with args; a run longer than timeout seconds is a hang.
   def run_child(args, inject: nil, timeout: 120)
-    @dir ||= Dir.mktmpdir("tether-fuzz")
-    progress = File.join(@dir, "progress")
+    progress = File.join(tmpdir, "progress")
     env = { "TETHER_FUZZ_PROGRESS" => progress, "TETHER_FUZZ_INJECT" => inject,
             "TETHER_FUZZ_GC" => Tether::Testing::Mode.current }
     command = [RbConfig.ruby, *$LOAD_PATH.map { |dir| "-I#{dir}" }, CHILD, *args]
