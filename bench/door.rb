@@ -2,10 +2,10 @@
 
 # The method door against hand-written TypedData_Get_Struct methods:
 #   bundle exec rake bench     (after a compile: ruby -Ilib -Itmp/lib bench/door.rb)
-# Prints a Markdown table of median ns/call: Tether against raw, ffi, plain Ruby.
+# Prints a Markdown table of median ns/call: Cleat against raw, ffi, plain Ruby.
 # Target: ratio <= 1.00, borrow check included.
 require_relative "lib/bench_support"
-require "tether_bench"
+require "cleat_bench"
 require "ffi"
 
 # The same counter as a plain Ruby class.
@@ -22,25 +22,25 @@ end
 # The same counter as a C function called through the ffi gem.
 module FFICounter
   extend FFI::Library
-  ffi_lib $LOADED_FEATURES.find { |f| f.end_with?("/tether_bench.so") }
-  attach_function :increment, :tether_bench_ffi_increment, %i[pointer int64], :int64
+  ffi_lib $LOADED_FEATURES.find { |f| f.end_with?("/cleat_bench.so") }
+  attach_function :increment, :cleat_bench_ffi_increment, %i[pointer int64], :int64
 end
 
 module DoorBench
   module_function
 
   def cases
-    raw = TetherBench::RawCounter.new(0)
-    tether = TetherBench::Counter.new(0)
+    raw = CleatBench::RawCounter.new(0)
+    cleat = CleatBench::Counter.new(0)
     plain = PlainCounter.new(0)
     ffi_count = FFI::MemoryPointer.new(:int64)
     {
       "ffi increment(1)" => ->(n) { i = 0; while i < n; FFICounter.increment(ffi_count, 1); i += 1; end },
       "plain increment(1)" => ->(n) { i = 0; while i < n; plain.increment(1); i += 1; end },
       "raw increment(1)" => ->(n) { i = 0; while i < n; raw.increment(1); i += 1; end },
-      "tether increment(1) (exclusive)" => ->(n) { i = 0; while i < n; tether.increment(1); i += 1; end },
+      "cleat increment(1) (exclusive)" => ->(n) { i = 0; while i < n; cleat.increment(1); i += 1; end },
       "raw value" => ->(n) { i = 0; while i < n; raw.value; i += 1; end },
-      "tether value (shared)" => ->(n) { i = 0; while i < n; tether.value; i += 1; end },
+      "cleat value (shared)" => ->(n) { i = 0; while i < n; cleat.value; i += 1; end },
       "empty loop" => ->(n) { i = 0; while i < n; i += 1; end }
     }
   end
@@ -51,19 +51,19 @@ module DoorBench
     base = t["empty loop"]
     ns = ->(name) { t[name] - base }
     increment = "Counter#increment(1), exclusive (ns/call)"
-    [BenchSupport.row(increment, "raw TypedData_Get_Struct", ns["tether increment(1) (exclusive)"], ns["raw increment(1)"],
+    [BenchSupport.row(increment, "raw TypedData_Get_Struct", ns["cleat increment(1) (exclusive)"], ns["raw increment(1)"],
                       target: "<= 1.00x", chart: "Counter#increment(1) vs raw C"),
-     BenchSupport.row(increment, "ffi gem", ns["tether increment(1) (exclusive)"], ns["ffi increment(1)"],
+     BenchSupport.row(increment, "ffi gem", ns["cleat increment(1) (exclusive)"], ns["ffi increment(1)"],
                       chart: "Counter#increment(1) vs ffi gem"),
-     BenchSupport.row(increment, "plain Ruby", ns["tether increment(1) (exclusive)"], ns["plain increment(1)"],
+     BenchSupport.row(increment, "plain Ruby", ns["cleat increment(1) (exclusive)"], ns["plain increment(1)"],
                       chart: "Counter#increment(1) vs plain Ruby"),
-     BenchSupport.row("Counter#value, shared (ns/call)", "raw TypedData_Get_Struct", ns["tether value (shared)"],
+     BenchSupport.row("Counter#value, shared (ns/call)", "raw TypedData_Get_Struct", ns["cleat value (shared)"],
                       ns["raw value"], target: "<= 1.00x", chart: "Counter#value vs raw C")]
   end
 end
 
 if $PROGRAM_NAME == __FILE__
-  puts BenchSupport.header("Method door: Tether against raw TypedData_Get_Struct")
+  puts BenchSupport.header("Method door: Cleat against raw TypedData_Get_Struct")
   puts "median of 15 interleaved rounds of 2,000,000 calls, empty-loop time subtracted\n\n"
   puts BenchSupport.rows_table(DoorBench.run)
 end

@@ -1,27 +1,27 @@
 # frozen_string_literal: true
 
-# Full-GC marking with 1,000,000 live Persons, one struct declared to Tether
-# twice (bench/ext/tether_bench):
+# Full-GC marking with 1,000,000 live Persons, one struct declared to Cleat
+# twice (bench/ext/cleat_bench):
 #   bundle exec rake bench     (after a compile: ruby -Ilib -Itmp/lib bench/marking.rb)
-# - TetherBench::Person, marked declaratively on Ruby 3.3+ (RUBY_TYPED_DECL_MARKING,
+# - CleatBench::Person, marked declaratively on Ruby 3.3+ (RUBY_TYPED_DECL_MARKING,
 #   the offsets in dmark: Ruby's GC reads the fields itself);
-# - TetherBench::CallbackPerson, the same fields kept on Tether's mark and
-#   compaction callbacks (TETHER_NO_DECL_MARKING);
-# - TetherBench::RawWBPerson, hand-written TypedData with rb_gc_mark_movable.
+# - CleatBench::CallbackPerson, the same fields kept on Cleat's mark and
+#   compaction callbacks (CLEAT_NO_DECL_MARKING);
+# - CleatBench::RawWBPerson, hand-written TypedData with rb_gc_mark_movable.
 # Each sample is one GC.start(full_mark: true, immediate_sweep: true) timed
 # from the GC's start event to its end-of-marking event in the thread's CPU
-# time (TetherBench.gc_mark_ns). Every kind lives in a process of its own,
+# time (CleatBench.gc_mark_ns). Every kind lives in a process of its own,
 # built the same way (in one process each population would inherit the heap
 # pages, and their fragmentation, the previous one left); the processes wait
 # side by side and take turns, one GC each in a rotating order, so the
 # machine's changing load falls on every kind alike.
 require_relative "lib/bench_support"
 require "rbconfig"
-require "tether_bench"
+require "cleat_bench"
 
 module MarkBench
-  KINDS = { "declarative" => "TetherBench::Person", "callbacks" => "TetherBench::CallbackPerson",
-            "raw" => "TetherBench::RawWBPerson" }.freeze
+  KINDS = { "declarative" => "CleatBench::Person", "callbacks" => "CleatBench::CallbackPerson",
+            "raw" => "CleatBench::RawWBPerson" }.freeze
 
   module_function
 
@@ -31,7 +31,7 @@ module MarkBench
   # difference, Ruby 3.3+; "-" before).
   def holder(class_name, count)
     script = <<~RUBY
-      require "tether_bench"
+      require "cleat_bench"
       hobbies = %w[chess go]
       previous = nil
       people = Array.new(#{class_name ? count : 0}) do |i|
@@ -44,7 +44,7 @@ module MarkBench
       puts "ready"
       while $stdin.gets
         stat = GC.stat.key?(:marking_time) ? GC.stat(:marking_time) : nil
-        ns, gcs = TetherBench.gc_mark_ns { GC.start(full_mark: true, immediate_sweep: true) }
+        ns, gcs = CleatBench.gc_mark_ns { GC.start(full_mark: true, immediate_sweep: true) }
         puts "\#{ns / 1e6} \#{gcs} \#{stat ? GC.stat(:marking_time) - stat : '-'}"
       end
       people.size # alive until here
@@ -64,11 +64,11 @@ module MarkBench
   end
 
   # Rows (see BenchSupport.row). Where Ruby has no declarative marking both
-  # Tether kinds are the same thing: the declarative one is not measured.
+  # Cleat kinds are the same thing: the declarative one is not measured.
   # processes per kind: a heap layout that happens to suit one process
   # (addresses, malloc's choices) is averaged out.
   def run(count: 1_000_000, samples: 15, processes: 2)
-    declarative = TetherBench.declarative_marking?
+    declarative = CleatBench.declarative_marking?
     kinds = (declarative ? KINDS : KINDS.reject { |k, _| k == "declarative" }).merge("empty" => nil)
     holders = kinds.flat_map { |kind, class_name| Array.new(processes) { [kind, holder(class_name, count)] } }
     holders.each { |kind, io| io.gets == "ready\n" or raise "#{kind}: the holder process failed" }
@@ -90,21 +90,21 @@ module MarkBench
     empty = "empty heap #{BenchSupport.figure(t['empty'])} ms#{stat}"
     measure = "full GC marking, #{BenchSupport.count(count)} live Persons (ms)"
     decl_row = if declarative
-                 BenchSupport.row(measure, "declarative vs Tether's callbacks", t["declarative"], t["callbacks"],
+                 BenchSupport.row(measure, "declarative vs Cleat's callbacks", t["declarative"], t["callbacks"],
                                   target: "< 1.00x", chart: "full GC mark: declarative vs callbacks",
                                   note: empty)
                else
-                 BenchSupport.row(measure, "declarative vs Tether's callbacks", nil, nil,
+                 BenchSupport.row(measure, "declarative vs Cleat's callbacks", nil, nil,
                                   na: "n/a (no declarative marking)", target: "< 1.00x",
                                   chart: "full GC mark: declarative vs callbacks")
                end
     [decl_row,
-     BenchSupport.row(measure, "Tether's callbacks vs raw hand-written mark", t["callbacks"], t["raw"],
+     BenchSupport.row(measure, "Cleat's callbacks vs raw hand-written mark", t["callbacks"], t["raw"],
                       target: "<= 1.10x", chart: "full GC mark: callbacks vs raw", note: declarative ? nil : empty)]
   end
 end
 
 if $PROGRAM_NAME == __FILE__
-  puts BenchSupport.header("Full-GC marking: declarative, Tether's callbacks, hand-written")
+  puts BenchSupport.header("Full-GC marking: declarative, Cleat's callbacks, hand-written")
   puts BenchSupport.rows_table(MarkBench.run)
 end

@@ -6,13 +6,13 @@
 # - memsize_of and RSS growth per object over 1,000,000 Counters against raw
 #   (target <= 8 bytes more);
 # - minor GC (marking; sweep left lazy) with 1,000,000 live Persons holding references, against raw
-#   non-WB-protected TypedData holders (target: Tether >= 5x faster) and plain
-#   Ruby objects (target: Tether <= 1.3x).
+#   non-WB-protected TypedData holders (target: Cleat >= 5x faster) and plain
+#   Ruby objects (target: Cleat <= 1.3x).
 require_relative "lib/bench_support"
 require "objspace"
 require "rbconfig"
-require "tether_bench"
-require "tether_examples"
+require "cleat_bench"
+require "cleat_examples"
 
 # The chapter's Person as a plain Ruby class.
 class PlainPerson
@@ -35,14 +35,14 @@ module ObjectBench
 
   def allocation(rounds:, iterations:)
     t = BenchSupport.measure({
-      "tether" => ->(n) { i = 0; while i < n; TetherBench::Counter.new(i); i += 1; end },
-      "raw" => ->(n) { i = 0; while i < n; TetherBench::RawCounter.new(i); i += 1; end },
+      "cleat" => ->(n) { i = 0; while i < n; CleatBench::Counter.new(i); i += 1; end },
+      "raw" => ->(n) { i = 0; while i < n; CleatBench::RawCounter.new(i); i += 1; end },
       "plain" => ->(n) { i = 0; while i < n; PlainCounter.new(i); i += 1; end }
     }, rounds: rounds, iterations: iterations, gc: false) # collection is measured by the GC rows
 
-    [BenchSupport.row("Counter.new (ns/object)", "raw TypedData_Make_Struct", t["tether"], t["raw"],
+    [BenchSupport.row("Counter.new (ns/object)", "raw TypedData_Make_Struct", t["cleat"], t["raw"],
                       target: "<= 1.05x", chart: "Counter.new vs raw C"),
-     BenchSupport.row("Counter.new (ns/object)", "plain Ruby", t["tether"], t["plain"])]
+     BenchSupport.row("Counter.new (ns/object)", "plain Ruby", t["cleat"], t["plain"])]
   end
 
   # [memsize_of per object, RSS growth per object] for count objects of the
@@ -50,12 +50,12 @@ module ObjectBench
   # would reuse the heap pages the first one left.
   def bytes_per_object(class_name, count)
     script = <<~RUBY
-      require "objspace"; require "tether_bench"
+      require "objspace"; require "cleat_bench"
       GC.start
-      before = TetherBench.rss_bytes
+      before = CleatBench.rss_bytes
       objects = Array.new(#{count}) { |i| #{class_name}.new(i) }
       GC.start
-      grown = TetherBench.rss_bytes - before - ObjectSpace.memsize_of(objects)
+      grown = CleatBench.rss_bytes - before - ObjectSpace.memsize_of(objects)
       print Marshal.dump([ObjectSpace.memsize_of(objects.first), grown.fdiv(#{count})])
     RUBY
     out = IO.popen([RbConfig.ruby, *$LOAD_PATH.map { |dir| "-I#{dir}" }, "-e", script], &:read)
@@ -63,12 +63,12 @@ module ObjectBench
   end
 
   def memory(count:)
-    tether_memsize, tether_rss = bytes_per_object("TetherBench::Counter", count)
-    raw_memsize, raw_rss = bytes_per_object("TetherBench::RawCounter", count)
+    cleat_memsize, cleat_rss = bytes_per_object("CleatBench::Counter", count)
+    raw_memsize, raw_rss = bytes_per_object("CleatBench::RawCounter", count)
     bytes = ->(difference) { format("%+g bytes", difference.round(1)) }
-    [BenchSupport.row("memsize_of(Counter) (bytes)", "raw TypedData", tether_memsize, raw_memsize,
-                      ratio: bytes[tether_memsize - raw_memsize], target: "<= +8 bytes"),
-     BenchSupport.row("RSS growth per Counter (bytes)", "raw TypedData", tether_rss, raw_rss, ratio: bytes[tether_rss - raw_rss],
+    [BenchSupport.row("memsize_of(Counter) (bytes)", "raw TypedData", cleat_memsize, raw_memsize,
+                      ratio: bytes[cleat_memsize - raw_memsize], target: "<= +8 bytes"),
+     BenchSupport.row("RSS growth per Counter (bytes)", "raw TypedData", cleat_rss, raw_rss, ratio: bytes[cleat_rss - raw_rss],
                       target: "<= +8 bytes")]
   end
 
@@ -105,17 +105,17 @@ module ObjectBench
   end
 
   def minor_gc(count:, samples:, rounds:)
-    kinds = { "tether" => TetherExamples::Person, "raw" => TetherBench::RawPerson, "plain" => PlainPerson }
+    kinds = { "cleat" => CleatExamples::Person, "raw" => CleatBench::RawPerson, "plain" => PlainPerson }
     results = Hash.new { |h, k| h[k] = [] }
     rounds.times do |round|
       kinds.to_a.rotate(round).each { |name, klass| results[name] << minor_gc_ms(klass, count, samples) }
     end
     t = results.transform_values { |v| BenchSupport.median(v) }
     measure = "minor GC marking, #{BenchSupport.count(count)} live Persons (ms)"
-    [BenchSupport.row(measure, "raw TypedData, not WB-protected", t["tether"], t["raw"],
-                      ratio: BenchSupport.speedup_text(t["raw"] / t["tether"]), target: ">= 5x faster",
+    [BenchSupport.row(measure, "raw TypedData, not WB-protected", t["cleat"], t["raw"],
+                      ratio: BenchSupport.speedup_text(t["raw"] / t["cleat"]), target: ">= 5x faster",
                       chart: "minor GC vs raw non-WB"),
-     BenchSupport.row(measure, "plain Ruby objects", t["tether"], t["plain"], target: "<= 1.30x",
+     BenchSupport.row(measure, "plain Ruby objects", t["cleat"], t["plain"], target: "<= 1.30x",
                       chart: "minor GC vs plain Ruby")]
   end
 

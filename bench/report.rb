@@ -9,7 +9,7 @@
 #   ruby bench/report.rb                             measure in this Ruby and write the report
 # The report is Markdown (printed, and bench/results.md) and a chart
 # (bench/results.svg); --readme also replaces the summary table in the README.
-# TETHER_BENCH_OUT=dir writes elsewhere; TETHER_BENCH_QUICK=1 runs one tiny
+# CLEAT_BENCH_OUT=dir writes elsewhere; CLEAT_BENCH_QUICK=1 runs one tiny
 # round of everything (what the test suite does, so the benchmarks cannot rot).
 require "json"
 require_relative "lib/bench_support"
@@ -27,7 +27,7 @@ module BenchReport
 
   module_function
 
-  def quick? = ENV["TETHER_BENCH_QUICK"] == "1"
+  def quick? = ENV["CLEAT_BENCH_QUICK"] == "1"
 
   # This Ruby's results: { "label", "description", ..., "sections" => { name => rows } }.
   def collect(label)
@@ -45,8 +45,8 @@ module BenchReport
                    "strings" => StringBench.run }
                end
     { "label" => label, "description" => RUBY_DESCRIPTION, "version" => RUBY_VERSION, "yjit" => BenchSupport.yjit?,
-      "cpu" => BenchSupport.cpu, "cores" => Etc.nprocessors, "declarative" => TetherBench.declarative_marking?,
-      "loaded" => $LOADED_FEATURES.grep(/tether_(bench|examples)\.so\z/), "sections" => sections }
+      "cpu" => BenchSupport.cpu, "cores" => Etc.nprocessors, "declarative" => CleatBench.declarative_marking?,
+      "loaded" => $LOADED_FEATURES.grep(/cleat_(bench|examples)\.so\z/), "sections" => sections }
   end
 
   def default_label
@@ -98,18 +98,18 @@ module BenchReport
   end
 
   def elapsed_note
-    seconds = ENV["TETHER_BENCH_ELAPSED"]&.to_f
+    seconds = ENV["CLEAT_BENCH_ELAPSED"]&.to_f
     seconds ? format(" The whole run took %d min %02d s.", seconds / 60, seconds % 60) : ""
   end
 
   def markdown(runs)
-    parts = ["## Tether benchmarks\n", "Rubies measured (one column each):\n", rubies(runs), "",
-             "Each cell: Tether's figure vs the baseline's, and in brackets Tether / baseline (below 1x Tether " \
+    parts = ["## Cleat benchmarks\n", "Rubies measured (one column each):\n", rubies(runs), "",
+             "Each cell: Cleat's figure vs the baseline's, and in brackets Cleat / baseline (below 1x Cleat " \
              "takes less time; \"faster\" marks a speed-up, \"bytes\" and \"ns added\" a difference). Every Ruby runs the same " \
              "benchmarks against raw C API twins built into the same release extension, in one process, as " \
              "medians of interleaved rounds, timed in the thread's CPU time (the machine is shared); RSS is " \
              "measured in a fresh process per kind, full-GC marking in two processes per kind taking turns. " \
-             "Ruby 3.1 marks every Tether type with Tether's callbacks; Ruby 3.3 marks types whose references " \
+             "Ruby 3.1 marks every Cleat type with Cleat's callbacks; Ruby 3.3 marks types whose references " \
              "are all fixed-offset fields (Person) declaratively; YJIT compiles the Ruby side (the loops, the " \
              "calls into C, plain Ruby methods), not the C code. Regenerate with `bundle exec rake bench`.#{elapsed_note}\n",
              "### Summary\n", summary_table(runs), ""]
@@ -129,7 +129,7 @@ module BenchReport
       end
     end
     measured = runs.find { |run| !run["missing"] }
-    SvgChart.grouped_bars("Tether against its baselines, per Ruby (higher is better)", charted,
+    SvgChart.grouped_bars("Cleat against its baselines, per Ruby (higher is better)", charted,
                           runs.map { |run| run["missing"] ? "#{run['label']} (#{run['missing']})" : run["label"] },
                           subtitle: measured ? "#{measured['cpu']}, #{measured['cores']} cores" : "")
   end
@@ -160,7 +160,7 @@ module BenchReport
 end
 
 if $PROGRAM_NAME == __FILE__
-  out = ENV.fetch("TETHER_BENCH_OUT", __dir__)
+  out = ENV.fetch("CLEAT_BENCH_OUT", __dir__)
   args = ARGV.dup
   option = ->(name) { (i = args.index(name)) ? args.slice!(i, 2).last : nil }
   if (file = option.call("--json"))

@@ -8,8 +8,8 @@
 #   force_encoding + valid_encoding?;
 # - a checked view access against a raw pointer read.
 require_relative "lib/bench_support"
-require "tether_bench"
-require "tether_examples"
+require "cleat_bench"
+require "cleat_examples"
 Warning[:experimental] = false
 
 module StringBench
@@ -37,7 +37,7 @@ module StringBench
   end
 
   def memory_slice(text)
-    memory = TetherExamples::Memory.new(MIB / TetherExamples::Memory::PAGE_SIZE + 1)
+    memory = CleatExamples::Memory.new(MIB / CleatExamples::Memory::PAGE_SIZE + 1)
     memory.write(0, text)
     [memory, memory.slice(0, text.bytesize)]
   end
@@ -50,10 +50,10 @@ module StringBench
     _, ascii_slice = memory_slice(samples["ASCII"])
     buffer = ascii_slice.to_buffer
     t = BenchSupport.measure({
-      "tether" => ->(n) { n.times { ascii_slice.to_str } },
-      "raw" => ->(n) { n.times { TetherBench.raw_str_new(buffer) } }
+      "cleat" => ->(n) { n.times { ascii_slice.to_str } },
+      "raw" => ->(n) { n.times { CleatBench.raw_str_new(buffer) } }
     }, rounds: rounds, iterations: iterations, gc: false)
-    rows << BenchSupport.row("MemorySlice#to_str, 1 MiB (us/call)", "rb_str_new", t["tether"] / 1e3, t["raw"] / 1e3,
+    rows << BenchSupport.row("MemorySlice#to_str, 1 MiB (us/call)", "rb_str_new", t["cleat"] / 1e3, t["raw"] / 1e3,
                              target: "<= 1.05x", chart: "MemorySlice#to_str vs rb_str_new")
 
     samples.each do |name, text|
@@ -61,26 +61,26 @@ module StringBench
       buf = slice.to_buffer
       ruby_string = text.dup
       cases = {
-        "ruby scan" => ->(n) { n.times { TetherBench.ruby_scan(ruby_string) } },
-        "tether call" => ->(n) { n.times { slice.to_utf8_str } },
-        "ruby call" => ->(n) { n.times { TetherBench.raw_str_new(buf).force_encoding(Encoding::UTF_8).valid_encoding? } }
+        "ruby scan" => ->(n) { n.times { CleatBench.ruby_scan(ruby_string) } },
+        "cleat call" => ->(n) { n.times { slice.to_utf8_str } },
+        "ruby call" => ->(n) { n.times { CleatBench.raw_str_new(buf).force_encoding(Encoding::UTF_8).valid_encoding? } }
       }
-      TetherBench.utf8_implementations.each do |impl|
-        cases["validate #{impl}"] = ->(n) { n.times { TetherBench.tether_validate(buf, impl) } }
+      CleatBench.utf8_implementations.each do |impl|
+        cases["validate #{impl}"] = ->(n) { n.times { CleatBench.cleat_validate(buf, impl) } }
       end
       t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations, gc: false)
       bytes = text.bytesize
-      TetherBench.utf8_implementations.each_with_index do |impl, i| # the first is the default
+      CleatBench.utf8_implementations.each_with_index do |impl, i| # the first is the default
         rows << throughput("UTF-8 validation, #{name}, #{impl} (GB/s)", "Ruby's coderange scan", bytes,
                            t["validate #{impl}"], t["ruby scan"],
                            chart: i.zero? ? "UTF-8 validation, #{name} (#{impl})" : nil,
                            target: i.zero? ? UTF8_TARGETS[name] : nil)
       end
       rows << throughput("#to_utf8_str, #{name}, whole call (GB/s)", "rb_str_new + force_encoding + valid_encoding?",
-                         bytes, t["tether call"], t["ruby call"], chart: "#to_utf8_str, #{name}")
+                         bytes, t["cleat call"], t["ruby call"], chart: "#to_utf8_str, #{name}")
     end
 
-    view = TetherBench::Region.new(4096).view
+    view = CleatBench::Region.new(4096).view
     checked, raw = Array.new(rounds) { view.access_ns(iterations * 100_000) }.transpose.map { |v| BenchSupport.median(v) }
     rows << BenchSupport.row("view access (ns/access)", "raw pointer read", checked, raw,
                              ratio: format("%+.2f ns added", checked - raw), target: "<= 2 ns added",
@@ -89,15 +89,15 @@ module StringBench
   end
 
   # A GB/s row from ns per pass over bytes: the ratio is the speed-up.
-  def throughput(measure, baseline, bytes, tether_ns, base_ns, chart:, target: nil)
-    BenchSupport.row(measure, baseline, gbps(bytes, tether_ns), gbps(bytes, base_ns),
-                     ratio: BenchSupport.speedup_text(base_ns / tether_ns), speedup: base_ns / tether_ns,
+  def throughput(measure, baseline, bytes, cleat_ns, base_ns, chart:, target: nil)
+    BenchSupport.row(measure, baseline, gbps(bytes, cleat_ns), gbps(bytes, base_ns),
+                     ratio: BenchSupport.speedup_text(base_ns / cleat_ns), speedup: base_ns / cleat_ns,
                      chart: chart, target: target)
   end
 end
 
 if $PROGRAM_NAME == __FILE__
-  puts BenchSupport.header("Strings and views: Tether against raw C and Ruby's own scan")
-  puts "median of 9 interleaved rounds; 1 MiB texts; UTF-8 default: #{TetherBench.utf8_implementations.first}\n\n"
+  puts BenchSupport.header("Strings and views: Cleat against raw C and Ruby's own scan")
+  puts "median of 9 interleaved rounds; 1 MiB texts; UTF-8 default: #{CleatBench.utf8_implementations.first}\n\n"
   puts BenchSupport.rows_table(StringBench.run)
 end

@@ -1,13 +1,13 @@
 # frozen_string_literal: true
 
-# A narrated run of every example: what each does, and the errors Tether
+# A narrated run of every example: what each does, and the errors Cleat
 # raises where hand-written C would have crashed or corrupted memory.
 #   bin/demo        (or: bundle exec rake demo)
-require "tether"
-require "tether_examples"
+require "cleat"
+require "cleat_examples"
 require "objspace"
 
-include TetherExamples # rubocop:disable Style/MixinUsage
+include CleatExamples # rubocop:disable Style/MixinUsage
 
 def say(text) = puts("\n== #{text}")
 
@@ -30,7 +30,7 @@ show("Counter.allocate.value  # never initialised") { Counter.allocate.value }
 show("counter.dup.increment(10)") { counter.dup.increment(10) }
 show("counter.freeze.increment(1)") { counter.freeze.increment(1) }
 
-say "Person: VALUE fields declared once; Tether marks, moves and guards them"
+say "Person: VALUE fields declared once; Cleat marks, moves and guards them"
 alice = Person.new("Alice", %w[chess climbing])
 bob = Person.new("Bob", ["go"])
 show('alice = Person.new("Alice", %w[chess climbing])') { alice }

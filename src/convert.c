@@ -11,19 +11,19 @@ static int integer_magnitude(VALUE v, uint64_t *magnitude, bool *fits)
         *fits = true;
         return n < 0 ? -1 : n > 0;
     }
-    if (!RB_TYPE_P(v, T_BIGNUM)) tether__raise_wrong_type(v, "Integer");
+    if (!RB_TYPE_P(v, T_BIGNUM)) cleat__raise_wrong_type(v, "Integer");
     int sign = rb_integer_pack(v, magnitude, 1, sizeof *magnitude, 0, INTEGER_PACK_LSWORD_FIRST | INTEGER_PACK_NATIVE_BYTE_ORDER);
     *fits = sign > -2 && sign < 2;
     return sign < 0 ? -1 : 1;
 }
 
-TETHER_NORETURN static void out_of_range(VALUE v, const char *type)
+CLEAT_NORETURN static void out_of_range(VALUE v, const char *type)
 {
     if (rb_absint_size(v, NULL) > 32) rb_raise(rb_eRangeError, "integer too big for %s", type);
     rb_raise(rb_eRangeError, "integer %" PRIsVALUE " out of range of %s", v, type);
 }
 
-int64_t tether__to_int64_slow(VALUE v)
+int64_t cleat__to_int64_slow(VALUE v)
 {
     uint64_t m;
     bool fits;
@@ -33,7 +33,7 @@ int64_t tether__to_int64_slow(VALUE v)
     out_of_range(v, "int64");
 }
 
-uint64_t tether_to_uint64(VALUE v)
+uint64_t cleat_to_uint64(VALUE v)
 {
     uint64_t m;
     bool fits;
@@ -42,7 +42,7 @@ uint64_t tether_to_uint64(VALUE v)
     out_of_range(v, "uint64");
 }
 
-size_t tether_to_size(VALUE v)
+size_t cleat_to_size(VALUE v)
 {
     uint64_t m;
     bool fits;
@@ -51,7 +51,7 @@ size_t tether_to_size(VALUE v)
     out_of_range(v, "size_t");
 }
 
-bool tether_try_to_size(VALUE v, size_t *out)
+bool cleat_try_to_size(VALUE v, size_t *out)
 {
     uint64_t m;
     bool fits;
@@ -61,11 +61,11 @@ bool tether_try_to_size(VALUE v, size_t *out)
     return true;
 }
 
-void tether_check_kind(VALUE v, VALUE klass)
+void cleat_check_kind(VALUE v, VALUE klass)
 {
-    TETHER__NEEDS_GVL();
+    CLEAT__NEEDS_GVL();
     if (!RTEST(rb_obj_is_kind_of(v, klass))) {
         VALUE name = rb_class_name(klass);
-        tether__raise_wrong_type(v, StringValueCStr(name));
+        cleat__raise_wrong_type(v, StringValueCStr(name));
     }
 }

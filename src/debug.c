@@ -1,9 +1,9 @@
-/* debug.c - the checks of debug builds (TETHER_DEBUG): what Tether cannot
+/* debug.c - the checks of debug builds (CLEAT_DEBUG): what Cleat cannot
  * make impossible, it reports with the class and field name, then aborts,
  * the way a sanitizer does. Release builds compile this file to nothing. */
 #include "internal.h"
 
-#ifdef TETHER_DEBUG
+#ifdef CLEAT_DEBUG
 
 #include <signal.h>
 #include <stdarg.h>
@@ -21,7 +21,7 @@ int rb_objspace_marked_object_p(VALUE obj);
 
 /* The type whose free callback is running, and the class of the object whose
  * GVL-free section is running, on this thread. */
-static _Thread_local const tether_type *in_free;
+static _Thread_local const cleat_type *in_free;
 static _Thread_local const char *in_nogvl;
 
 __attribute__((format(printf, 1, 2))) static void report(const char *format, ...)
@@ -31,21 +31,21 @@ __attribute__((format(printf, 1, 2))) static void report(const char *format, ...
     va_start(args, format);
     vsnprintf(message, sizeof message, format, args);
     va_end(args);
-    fprintf(stderr, "[tether debug] %s\n", message);
+    fprintf(stderr, "[cleat debug] %s\n", message);
     fflush(stderr);
-    if (!getenv("TETHER_DEBUG_CONTINUE")) abort();
+    if (!getenv("CLEAT_DEBUG_CONTINUE")) abort();
 }
 
 /* ---- missing write barriers: a shadow copy of every declared VALUE field ---- */
 
 /* The shadow lies just before the header: value_fields VALUEs, preceded by
  * the GC's compaction count when it was last in step with the fields. */
-static VALUE *shadow_of(const tether_type *type, void *data)
+static VALUE *shadow_of(const cleat_type *type, void *data)
 {
-    return (VALUE *)((char *)data - sizeof(tether_header)) - type->value_fields;
+    return (VALUE *)((char *)data - sizeof(cleat_header)) - type->value_fields;
 }
 
-static size_t *shadow_epoch(const tether_type *type, void *data)
+static size_t *shadow_epoch(const cleat_type *type, void *data)
 {
     return (size_t *)(shadow_of(type, data) - 1);
 }
@@ -57,66 +57,66 @@ static size_t compactions(void)
     return rb_gc_stat(key);
 }
 
-/* Compares each VALUE field with what tether_write last stored. A heap
+/* Compares each VALUE field with what cleat_write last stored. A heap
  * object that appeared any other way got no write barrier. Immediates need
  * none: their shadow just follows. */
-static void check_fields(const tether_type *type, void *data)
+static void check_fields(const cleat_type *type, void *data)
 {
-    if (type->flags & TETHER_NOT_WB_PROTECTED) return;
-    /* A compaction moves fields without telling Tether when Ruby marks the
+    if (type->flags & CLEAT_NOT_WB_PROTECTED) return;
+    /* A compaction moves fields without telling Cleat when Ruby marks the
      * type declaratively: after one, take the fields as they are. */
     if (*shadow_epoch(type, data) != compactions()) {
-        tether__debug_sync(type, data);
+        cleat__debug_sync(type, data);
         return;
     }
     VALUE *shadow = shadow_of(type, data);
     size_t i = 0;
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind != TETHER_KIND_VALUE) continue;
-        VALUE v = *tether__field_slot(data, f);
+        if (f->kind != CLEAT_KIND_VALUE) continue;
+        VALUE v = *cleat__field_slot(data, f);
         if (v != shadow[i]) {
             if (RB_SPECIAL_CONST_P(v)) shadow[i] = v;
-            else report("%s: field %s changed without tether_write (missing write barrier)", type->class_path, f->name);
+            else report("%s: field %s changed without cleat_write (missing write barrier)", type->class_path, f->name);
         }
         i++;
     }
 }
 
-void tether__debug_wrote(const tether_type *type, void *data, const tether_field *f)
+void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f)
 {
     size_t i = 0;
-    TETHER__EACH_FIELD(type, g)
+    CLEAT__EACH_FIELD(type, g)
     {
         if (g == f) {
-            shadow_of(type, data)[i] = *tether__field_slot(data, f);
+            shadow_of(type, data)[i] = *cleat__field_slot(data, f);
             return;
         }
-        if (g->kind == TETHER_KIND_VALUE) i++;
+        if (g->kind == CLEAT_KIND_VALUE) i++;
     }
 }
 
-void tether__debug_sync(const tether_type *type, void *data)
+void cleat__debug_sync(const cleat_type *type, void *data)
 {
     *shadow_epoch(type, data) = compactions();
     VALUE *shadow = shadow_of(type, data);
     size_t i = 0;
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == TETHER_KIND_VALUE) shadow[i++] = *tether__field_slot(data, f);
+        if (f->kind == CLEAT_KIND_VALUE) shadow[i++] = *cleat__field_slot(data, f);
     }
 }
 
 /* After mark: fields checked, and a hand-written mark held to the fields. */
-void tether__debug_mark_check(const tether_type *type, void *data)
+void cleat__debug_mark_check(const cleat_type *type, void *data)
 {
     check_fields(type, data);
 #ifdef HAVE_RB_OBJSPACE_MARKED_OBJECT_P
-    if (!(type->flags & TETHER_MARK_BY_HAND)) return;
-    TETHER__EACH_FIELD(type, f)
+    if (!(type->flags & CLEAT_MARK_BY_HAND)) return;
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind != TETHER_KIND_VALUE) continue;
-        VALUE v = *tether__field_slot(data, f);
+        if (f->kind != CLEAT_KIND_VALUE) continue;
+        VALUE v = *cleat__field_slot(data, f);
         if (!RB_SPECIAL_CONST_P(v) && !rb_objspace_marked_object_p(v))
             report("%s: the mark callback left field %s unmarked", type->class_path, f->name);
     }
@@ -125,9 +125,9 @@ void tether__debug_mark_check(const tether_type *type, void *data)
 
 /* ---- the door: fields on the way in, loans on the way out ---- */
 
-void tether__debug_enter(VALUE self, const tether_type *type)
+void cleat__debug_enter(VALUE self, const cleat_type *type)
 {
-    tether__debug_needs_gvl("a Tether method");
+    cleat__debug_needs_gvl("a Cleat method");
     check_fields(type, RTYPEDDATA_DATA(self));
 }
 
@@ -142,11 +142,11 @@ static const char *method_name(void)
  * left now was started inside it (an external enumerator suspended in a
  * shared method of self, say). A shared method cannot tell its own loans
  * from those of other fibers, so only an exclusive loan counts there. */
-void tether__debug_exit(VALUE self, const tether_type *type, int mode)
+void cleat__debug_exit(VALUE self, const cleat_type *type, int mode)
 {
-    const tether_header *h = tether__header(RTYPEDDATA_DATA(self));
+    const cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
     uint32_t state = h->state;
-    bool leaked = mode == TETHER_BORROW_SHARED ? (state & TETHER__LENT_EXCL) != 0 : (state & ~TETHER__INIT) != 0;
+    bool leaked = mode == CLEAT_BORROW_SHARED ? (state & CLEAT__LENT_EXCL) != 0 : (state & ~CLEAT__INIT) != 0;
     if (!leaked) return;
     const char *holder = h->holder ? rb_id2name((ID)h->holder) : NULL;
     report("%s#%s returned while the object is still lent out (by #%s)", type->class_path, method_name(),
@@ -155,30 +155,30 @@ void tether__debug_exit(VALUE self, const tether_type *type, int mode)
 
 /* ---- free callbacks and the GVL ---- */
 
-void tether__debug_free_begin(const tether_type *type)
+void cleat__debug_free_begin(const cleat_type *type)
 {
-    if (!(type->flags & TETHER_DEFERRED_FREE)) in_free = type;
+    if (!(type->flags & CLEAT_DEFERRED_FREE)) in_free = type;
 }
 
-void tether__debug_free_end(void) { in_free = NULL; }
+void cleat__debug_free_end(void) { in_free = NULL; }
 
-void tether__debug_nogvl_begin(VALUE self)
+void cleat__debug_nogvl_begin(VALUE self)
 {
-    const tether_type *type = tether_type_of(self);
-    in_nogvl = type ? type->class_path : "a Tether object";
+    const cleat_type *type = cleat_type_of(self);
+    in_nogvl = type ? type->class_path : "a Cleat object";
 }
 
-void tether__debug_nogvl_end(void) { in_nogvl = NULL; }
+void cleat__debug_nogvl_end(void) { in_nogvl = NULL; }
 
-void tether__debug_needs_gvl(const char *function)
+void cleat__debug_needs_gvl(const char *function)
 {
     if (in_free)
-        report("%s: its free callback called %s; free_immediately types may not call Tether or the Ruby API "
-               "from free (use TETHER_DEFERRED_FREE)",
+        report("%s: its free callback called %s; free_immediately types may not call Cleat or the Ruby API "
+               "from free (use CLEAT_DEFERRED_FREE)",
                in_free->class_path, function);
 #ifdef HAVE_RUBY_THREAD_HAS_GVL_P
     if (!ruby_thread_has_gvl_p())
-        report("%s: %s called without the GVL (inside tether_without_gvl?)", in_nogvl ? in_nogvl : "(no object)",
+        report("%s: %s called without the GVL (inside cleat_without_gvl?)", in_nogvl ? in_nogvl : "(no object)",
                function);
 #endif
 }
@@ -187,11 +187,11 @@ void tether__debug_needs_gvl(const char *function)
  * type on the way down. */
 static void on_abort(int signal)
 {
-    const tether_type *type = in_free;
+    const cleat_type *type = in_free;
     if (type) {
-        static const char prefix[] = "[tether debug] ";
+        static const char prefix[] = "[cleat debug] ";
         static const char suffix[] = ": its free callback called the Ruby API; free_immediately types may not "
-                                     "(use TETHER_DEFERRED_FREE)\n";
+                                     "(use CLEAT_DEFERRED_FREE)\n";
         ssize_t ignored = write(2, prefix, sizeof prefix - 1);
         ignored = write(2, type->class_path, strlen(type->class_path));
         ignored = write(2, suffix, sizeof suffix - 1);
@@ -200,7 +200,7 @@ static void on_abort(int signal)
     raise(signal); /* the default action again: SA_RESETHAND */
 }
 
-void tether__debug_install(void)
+void cleat__debug_install(void)
 {
     compactions(); /* look the key up now, never first during a GC */
     struct sigaction action;
@@ -213,5 +213,5 @@ void tether__debug_install(void)
 
 #else
 /* ISO C wants something in every file. */
-typedef int tether_debug_disabled;
+typedef int cleat_debug_disabled;
 #endif

@@ -4,26 +4,26 @@
 
 #include <string.h>
 
-static const tether_type *tether_type_of_writer(VALUE self)
+static const cleat_type *cleat_type_of_writer(VALUE self)
 {
-    const tether_type *type = tether_type_of(self);
-    if (!type) tether__raise_wrong_type(self, "a Tether object");
+    const cleat_type *type = cleat_type_of(self);
+    if (!type) cleat__raise_wrong_type(self, "a Cleat object");
     return type;
 }
 
 /* The declared field whose storage holds slot: a VALUE field at exactly that
- * offset, or a tether_values field with slot among its live elements. */
-static const tether_field *field_of_slot(const tether_type *type, void *data, const VALUE *slot)
+ * offset, or a cleat_values field with slot among its live elements. */
+static const cleat_field *field_of_slot(const cleat_type *type, void *data, const VALUE *slot)
 {
     uintptr_t s = (uintptr_t)slot, d = (uintptr_t)data;
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == TETHER_KIND_VALUE) {
+        if (f->kind == CLEAT_KIND_VALUE) {
             if (s >= d && s - d == f->offset) return f;
-        } else if (f->kind == TETHER_KIND_REGION) {
-            if (slot == tether__region_buffers_slot(data, f)) return f;
+        } else if (f->kind == CLEAT_KIND_REGION) {
+            if (slot == cleat__region_buffers_slot(data, f)) return f;
         } else {
-            const tether_values *vals = tether__field_values(data, f);
+            const cleat_values *vals = cleat__field_values(data, f);
             uintptr_t p = (uintptr_t)vals->ptr;
             if (vals->ptr && s >= p && (s - p) % sizeof(VALUE) == 0 && (s - p) / sizeof(VALUE) < vals->len)
                 return f;
@@ -32,17 +32,17 @@ static const tether_field *field_of_slot(const tether_type *type, void *data, co
     return NULL;
 }
 
-static const tether_field *values_field(const tether_type *type, void *data, const tether_values *vals)
+static const cleat_field *values_field(const cleat_type *type, void *data, const cleat_values *vals)
 {
     uintptr_t v = (uintptr_t)vals, d = (uintptr_t)data;
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == TETHER_KIND_VALUES && v >= d && v - d == f->offset) return f;
+        if (f->kind == CLEAT_KIND_VALUES && v >= d && v - d == f->offset) return f;
     }
     return NULL;
 }
 
-static void check_field_value(const tether_type *owner, const tether_field *f, VALUE value)
+static void check_field_value(const cleat_type *owner, const cleat_field *f, VALUE value)
 {
     if (NIL_P(value) && f->nil_ok) return;
     VALUE expected;
@@ -50,29 +50,29 @@ static void check_field_value(const tether_type *owner, const tether_field *f, V
         if (RTEST(rb_obj_is_kind_of(value, *f->klass))) return;
         expected = rb_class_name(*f->klass);
     } else if (f->type) {
-        if (tether_is(value, f->type)) return;
+        if (cleat_is(value, f->type)) return;
         expected = rb_str_new_cstr(f->type->class_path);
     } else {
         return;
     }
     rb_raise(rb_eTypeError, "wrong argument type %" PRIsVALUE " for %s of %s (expected %" PRIsVALUE "%s)",
-             tether__describe_class(value), f->name, owner->class_path, expected,
+             cleat__describe_class(value), f->name, owner->class_path, expected,
              f->nil_ok ? " or nil" : "");
 }
 
-void tether_write(VALUE self, VALUE *slot, VALUE value)
+void cleat_write(VALUE self, VALUE *slot, VALUE value)
 {
-    TETHER__NEEDS_GVL();
-    const tether_type *type = tether_type_of_writer(self);
+    CLEAT__NEEDS_GVL();
+    const cleat_type *type = cleat_type_of_writer(self);
     void *data = RTYPEDDATA_DATA(self);
-    const tether_field *f = field_of_slot(type, data, slot);
+    const cleat_field *f = field_of_slot(type, data, slot);
     if (!f)
-        rb_raise(rb_eArgError, "tether_write: the slot is not a declared VALUE field of %s",
+        rb_raise(rb_eArgError, "cleat_write: the slot is not a declared VALUE field of %s",
                  type->class_path);
     check_field_value(type, f, value);
     RB_OBJ_WRITE(self, slot, value);
-#ifdef TETHER_DEBUG
-    if (f->kind == TETHER_KIND_VALUE) tether__debug_wrote(type, data, f);
+#ifdef CLEAT_DEBUG
+    if (f->kind == CLEAT_KIND_VALUE) cleat__debug_wrote(type, data, f);
 #endif
 }
 
@@ -81,19 +81,19 @@ static size_t grown_capacity(size_t capa, size_t need)
 {
     size_t next = capa < 4 ? 4 : capa;
     while (next < need) {
-        if (next > SIZE_MAX / 2 / sizeof(VALUE)) rb_raise(rb_eNoMemError, "tether_values: too many elements");
+        if (next > SIZE_MAX / 2 / sizeof(VALUE)) rb_raise(rb_eNoMemError, "cleat_values: too many elements");
         next *= 2;
     }
     return next;
 }
 
-size_t tether_values_push(VALUE self, tether_values *vals, VALUE value)
+size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
 {
-    TETHER__NEEDS_GVL();
-    const tether_type *type = tether_type_of_writer(self);
-    const tether_field *f = values_field(type, RTYPEDDATA_DATA(self), vals);
+    CLEAT__NEEDS_GVL();
+    const cleat_type *type = cleat_type_of_writer(self);
+    const cleat_field *f = values_field(type, RTYPEDDATA_DATA(self), vals);
     if (!f)
-        rb_raise(rb_eArgError, "tether_values_push: not a declared tether_values field of %s",
+        rb_raise(rb_eArgError, "cleat_values_push: not a declared cleat_values field of %s",
                  type->class_path);
     check_field_value(type, f, value);
     if (vals->len == vals->capa) {
@@ -111,17 +111,17 @@ size_t tether_values_push(VALUE self, tether_values *vals, VALUE value)
     return ++vals->len;
 }
 
-VALUE tether_values_get(const tether_values *vals, size_t i)
+VALUE cleat_values_get(const cleat_values *vals, size_t i)
 {
     if (i >= vals->len) rb_raise(rb_eIndexError, "index %zu outside of %zu elements", i, vals->len);
     return vals->ptr[i];
 }
 
-VALUE tether_values_to_ary(const tether_values *vals)
+VALUE cleat_values_to_ary(const cleat_values *vals)
 {
-    TETHER__NEEDS_GVL();
+    CLEAT__NEEDS_GVL();
     if (vals->len > LONG_MAX) rb_raise(rb_eRangeError, "too many elements for an Array");
     return rb_ary_new_from_values((long)vals->len, vals->ptr);
 }
 
-void tether_values_clear(tether_values *vals) { vals->len = 0; }
+void cleat_values_clear(cleat_values *vals) { vals->len = 0; }

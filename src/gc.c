@@ -3,7 +3,7 @@
 
 #include <sys/types.h>
 
-void tether_gc_root(VALUE *address) { rb_gc_register_address(address); }
+void cleat_gc_root(VALUE *address) { rb_gc_register_address(address); }
 
 /* rb_gc_adjust_memory_usage takes an ssize_t: report large sizes in steps. */
 static void adjust(size_t bytes, int sign)
@@ -16,5 +16,5 @@ static void adjust(size_t bytes, int sign)
     }
 }
 
-void tether_gc_memory_grew(size_t bytes) { adjust(bytes, 1); }
-void tether_gc_memory_shrank(size_t bytes) { adjust(bytes, -1); }
+void cleat_gc_memory_grew(size_t bytes) { adjust(bytes, 1); }
+void cleat_gc_memory_shrank(size_t bytes) { adjust(bytes, -1); }

@@ -4,9 +4,9 @@
 #include <ruby/thread.h>
 
 typedef struct nogvl {
-    bool (*func)(void *arg, const tether_cancel *cancel);
+    bool (*func)(void *arg, const cleat_cancel *cancel);
     void *arg;
-    tether_cancel cancel;
+    cleat_cancel cancel;
     bool finished;
     VALUE self; /* for debug reports */
 } nogvl;
@@ -27,11 +27,11 @@ static void request_cancel(void *p)
 
 static void *run_without_gvl_checked(void *p)
 {
-#ifdef TETHER_DEBUG
+#ifdef CLEAT_DEBUG
     nogvl *n = p;
-    tether__debug_nogvl_begin(n->self);
+    cleat__debug_nogvl_begin(n->self);
     run_without_gvl(p);
-    tether__debug_nogvl_end();
+    cleat__debug_nogvl_end();
     return NULL;
 #else
     return run_without_gvl(p);
@@ -48,17 +48,17 @@ static VALUE run_until_finished(VALUE p)
          * Interrupt and other exceptions that interrupts deliver. */
         rb_thread_call_without_gvl(run_without_gvl_checked, n, request_cancel, n);
         if (n->finished) return Qnil;
-        if (!tether_cancelled(&n->cancel))
-            rb_raise(tether_eError, "a GVL-free function returned false without being cancelled");
+        if (!cleat_cancelled(&n->cancel))
+            rb_raise(cleat_eError, "a GVL-free function returned false without being cancelled");
         rb_thread_check_ints();
     }
 }
 
-void tether_without_gvl(VALUE self, tether_borrow_mode mode,
-                        bool (*func)(void *arg, const tether_cancel *cancel), void *arg)
+void cleat_without_gvl(VALUE self, cleat_borrow_mode mode,
+                        bool (*func)(void *arg, const cleat_cancel *cancel), void *arg)
 {
-    TETHER__NEEDS_GVL();
+    CLEAT__NEEDS_GVL();
     nogvl n = {.func = func, .arg = arg, .finished = false, .self = self};
     atomic_init(&n.cancel.requested, 0);
-    tether_borrow_lend(self, mode, run_until_finished, (VALUE)&n);
+    cleat_borrow_lend(self, mode, run_until_finished, (VALUE)&n);
 }

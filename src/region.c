@@ -14,14 +14,14 @@ static void intern_ids(void)
     if (id_owner) return;
     id_keys = rb_intern("keys");
     id_aset = rb_intern("[]=");
-    id_owner = rb_intern("__tether_owner"); /* no @: invisible to Ruby code */
+    id_owner = rb_intern("__cleat_owner"); /* no @: invisible to Ruby code */
 }
 
 /* Frees every IO::Buffer lent over r, then forgets them (the next buffer
  * starts a new map), so later resizes do not visit freed buffers again.
  * If this raises (it allocates) the region is as it was, minus some buffers,
  * and the rest are still listed. */
-static void free_lent_buffers(tether_region *r)
+static void free_lent_buffers(cleat_region *r)
 {
 #ifdef HAVE_RUBY_IO_BUFFER_H
     if (!r->buffers) return;
@@ -38,9 +38,9 @@ static void free_lent_buffers(tether_region *r)
 #endif
 }
 
-void tether_region_resize(VALUE owner, tether_region *r, size_t size)
+void cleat_region_resize(VALUE owner, cleat_region *r, size_t size)
 {
-    TETHER__NEEDS_GVL();
+    CLEAT__NEEDS_GVL();
     free_lent_buffers(r);
     /* A fresh allocation every time: a stale pointer into the old memory is
      * then a use-after-free that sanitizers catch, never a silent misread. */
@@ -54,9 +54,9 @@ void tether_region_resize(VALUE owner, tether_region *r, size_t size)
     RB_GC_GUARD(owner);
 }
 
-void tether_region_release(VALUE owner, tether_region *r)
+void cleat_region_release(VALUE owner, cleat_region *r)
 {
-    TETHER__NEEDS_GVL();
+    CLEAT__NEEDS_GVL();
     free_lent_buffers(r);
     unsigned char *old = r->base;
     r->base = NULL;
@@ -66,16 +66,16 @@ void tether_region_release(VALUE owner, tether_region *r)
     RB_GC_GUARD(owner);
 }
 
-VALUE tether_view_buffer(const tether_view *v)
+VALUE cleat_view_buffer(const cleat_view *v)
 {
-    TETHER__NEEDS_GVL();
+    CLEAT__NEEDS_GVL();
 #ifdef HAVE_RUBY_IO_BUFFER_H
-    const unsigned char *bytes = tether_view_bytes(v);
+    const unsigned char *bytes = cleat_view_bytes(v);
     intern_ids();
-    tether_region *r = (tether_region *)v->region; /* the owner's own, mutable memory */
+    cleat_region *r = (cleat_region *)v->region; /* the owner's own, mutable memory */
     if (!r->buffers) {
         VALUE weak_map = rb_class_new_instance(0, NULL, rb_path2class("ObjectSpace::WeakMap"));
-        tether_write(v->owner, &r->buffers, weak_map);
+        cleat_write(v->owner, &r->buffers, weak_map);
     }
     VALUE buffer = rb_io_buffer_new((void *)bytes, v->length, RB_IO_BUFFER_EXTERNAL | RB_IO_BUFFER_READONLY);
     rb_ivar_set(buffer, id_owner, v->owner); /* the memory outlives the buffer */

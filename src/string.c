@@ -10,20 +10,20 @@ static long string_length(size_t len)
     return (long)len;
 }
 
-VALUE tether_str_binary(const void *ptr, size_t len)
+VALUE cleat_str_binary(const void *ptr, size_t len)
 {
-    TETHER__NEEDS_GVL();
+    CLEAT__NEEDS_GVL();
     return rb_str_new(ptr, string_length(len));
 }
 
-VALUE tether_str_utf8(const void *ptr, size_t len)
+VALUE cleat_str_utf8(const void *ptr, size_t len)
 {
-    TETHER__NEEDS_GVL();
+    CLEAT__NEEDS_GVL();
     long length = string_length(len);
     size_t error = 0;
-    tether_utf8_result result = tether_str_utf8_check(ptr, len, &error);
-    if (result == TETHER_UTF8_INVALID) rb_raise(rb_eEncodingError, "invalid UTF-8 at byte offset %zu", error);
+    cleat_utf8_result result = cleat_str_utf8_check(ptr, len, &error);
+    if (result == CLEAT_UTF8_INVALID) rb_raise(rb_eEncodingError, "invalid UTF-8 at byte offset %zu", error);
     VALUE str = rb_utf8_str_new(ptr, length);
-    RB_ENC_CODERANGE_SET(str, result == TETHER_UTF8_ASCII ? RUBY_ENC_CODERANGE_7BIT : RUBY_ENC_CODERANGE_VALID);
+    RB_ENC_CODERANGE_SET(str, result == CLEAT_UTF8_ASCII ? RUBY_ENC_CODERANGE_7BIT : RUBY_ENC_CODERANGE_VALID);
     return str;
 }

@@ -1,4 +1,4 @@
-/* type.c - from a tether_type description to everything Ruby's GC needs:
+/* type.c - from a cleat_type description to everything Ruby's GC needs:
  * class definition, allocation, mark, compaction, memsize, free, copy. */
 #include "internal.h"
 
@@ -28,43 +28,43 @@ static VALUE define_namespace(const char *path, size_t len)
     return outer;
 }
 
-static void check_description(const tether_type *type)
+static void check_description(const cleat_type *type)
 {
     const char *path = type->class_path;
-    if (!path || !*path) rb_raise(rb_eArgError, "a Tether type needs a class path");
+    if (!path || !*path) rb_raise(rb_eArgError, "a Cleat type needs a class path");
     if (type->klass) rb_raise(rb_eArgError, "%s: class already defined for this type", path);
     bool owns_region = false;
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        size_t width = tether__field_width(f);
+        size_t width = cleat__field_width(f);
         if (f->offset > type->size || type->size - f->offset < width)
             rb_raise(rb_eArgError, "%s: field %s lies outside the struct", path, f->name);
-        owns_region |= f->kind == TETHER_KIND_REGION;
+        owns_region |= f->kind == CLEAT_KIND_REGION;
     }
-    if ((type->flags & TETHER_MARK_BY_HAND) && !type->mark)
-        rb_raise(rb_eArgError, "%s: TETHER_MARK_BY_HAND needs a mark callback", path);
-    if ((type->flags & TETHER_COPYABLE) && (type->free || owns_region) && !type->copy)
+    if ((type->flags & CLEAT_MARK_BY_HAND) && !type->mark)
+        rb_raise(rb_eArgError, "%s: CLEAT_MARK_BY_HAND needs a mark callback", path);
+    if ((type->flags & CLEAT_COPYABLE) && (type->free || owns_region) && !type->copy)
         rb_raise(rb_eArgError,
-                 "%s: TETHER_COPYABLE copies member by member, which would share the memory "
+                 "%s: CLEAT_COPYABLE copies member by member, which would share the memory "
                  "it frees; give the type a copy callback",
                  path);
 }
 
 /* Whether the GC must call into the type at all: a struct with no declared
  * references and no hand-written mark needs neither mark nor compaction. */
-static bool has_references(const tether_type *type)
+static bool has_references(const cleat_type *type)
 {
-    return type->mark || (type->fields && type->fields[0].kind != TETHER_KIND_END);
+    return type->mark || (type->fields && type->fields[0].kind != CLEAT_KIND_END);
 }
 
 /* The header, and in debug builds the shadow of every VALUE field, rounded
  * up to the struct's alignment. */
-static void lay_out(tether_type *type)
+static void lay_out(cleat_type *type)
 {
     size_t values = 0;
-    TETHER__EACH_FIELD(type, f) values += f->kind == TETHER_KIND_VALUE;
-    size_t prefix = sizeof(tether_header), align = type->align > sizeof(tether_header) ? type->align : sizeof(tether_header);
-#ifdef TETHER_DEBUG
+    CLEAT__EACH_FIELD(type, f) values += f->kind == CLEAT_KIND_VALUE;
+    size_t prefix = sizeof(cleat_header), align = type->align > sizeof(cleat_header) ? type->align : sizeof(cleat_header);
+#ifdef CLEAT_DEBUG
     prefix += (values + 1) * sizeof(VALUE); /* debug.c: the shadow and its compaction count */
 #endif
     type->value_fields = values;
@@ -73,25 +73,25 @@ static void lay_out(tether_type *type)
 
 /* Ruby 3.3+ marks and moves fixed-offset references itself, from a list of
  * offsets given in place of dmark: no callback per object. Types with
- * tether_values (counted) or a hand-written mark keep the callbacks, and so
- * do types that ask to (TETHER_NO_DECL_MARKING). */
-static void use_declarative_marking(tether_type *type)
+ * cleat_values (counted) or a hand-written mark keep the callbacks, and so
+ * do types that ask to (CLEAT_NO_DECL_MARKING). */
+static void use_declarative_marking(cleat_type *type)
 {
     type->references = NULL;
 #ifdef HAVE_CONST_RUBY_TYPED_DECL_MARKING
-    if (type->mark || type->flags & (TETHER_MARK_BY_HAND | TETHER_NO_DECL_MARKING) || !type->rb.function.dmark)
+    if (type->mark || type->flags & (CLEAT_MARK_BY_HAND | CLEAT_NO_DECL_MARKING) || !type->rb.function.dmark)
         return;
     size_t count = 0;
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == TETHER_KIND_VALUES) return;
+        if (f->kind == CLEAT_KIND_VALUES) return;
         count++;
     }
     size_t *offsets = ruby_xmalloc2(count + 1, sizeof(size_t)); /* lives as long as the type */
     size_t i = 0;
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        offsets[i++] = f->kind == TETHER_KIND_REGION ? f->offset + offsetof(tether_region, buffers) : f->offset;
+        offsets[i++] = f->kind == CLEAT_KIND_REGION ? f->offset + offsetof(cleat_region, buffers) : f->offset;
     }
     offsets[i] = SIZE_MAX; /* RUBY_REF_END */
     type->references = offsets;
@@ -101,19 +101,19 @@ static void use_declarative_marking(tether_type *type)
 #endif
 }
 
-bool tether_type_declarative(const tether_type *type) { return type->references != NULL; }
+bool cleat_type_declarative(const cleat_type *type) { return type->references != NULL; }
 
-void tether_ractor_safe(void)
+void cleat_ractor_safe(void)
 {
 #ifdef HAVE_RB_EXT_RACTOR_SAFE
     rb_ext_ractor_safe(true);
 #endif
 }
 
-VALUE tether_type_define_class(tether_type *type, VALUE super)
+VALUE cleat_type_define_class(cleat_type *type, VALUE super)
 {
-    TETHER__NEEDS_GVL();
-    tether_init();
+    CLEAT__NEEDS_GVL();
+    cleat_init();
     check_description(type);
     lay_out(type);
 
@@ -125,11 +125,11 @@ VALUE tether_type_define_class(tether_type *type, VALUE super)
     rb->function.dsize = type->hooks.memsize;
     rb->function.dcompact = references ? type->hooks.compact : NULL;
     rb->parent = NULL;
-    rb->data = type; /* lets tether_type_of recognise Tether objects */
+    rb->data = type; /* lets cleat_type_of recognise Cleat objects */
     rb->flags = 0;
-    if (!(type->flags & TETHER_DEFERRED_FREE)) rb->flags |= RUBY_TYPED_FREE_IMMEDIATELY;
-    if (!(type->flags & TETHER_NOT_WB_PROTECTED)) rb->flags |= RUBY_TYPED_WB_PROTECTED;
-    if (type->flags & TETHER_FROZEN_SHAREABLE) rb->flags |= RUBY_TYPED_FROZEN_SHAREABLE;
+    if (!(type->flags & CLEAT_DEFERRED_FREE)) rb->flags |= RUBY_TYPED_FREE_IMMEDIATELY;
+    if (!(type->flags & CLEAT_NOT_WB_PROTECTED)) rb->flags |= RUBY_TYPED_WB_PROTECTED;
+    if (type->flags & CLEAT_FROZEN_SHAREABLE) rb->flags |= RUBY_TYPED_FROZEN_SHAREABLE;
     use_declarative_marking(type);
 
     const char *path = type->class_path;
@@ -145,20 +145,20 @@ VALUE tether_type_define_class(tether_type *type, VALUE super)
     return klass;
 }
 
-const tether_type *tether_type_of(VALUE obj)
+const cleat_type *cleat_type_of(VALUE obj)
 {
     if (RB_SPECIAL_CONST_P(obj) || RB_BUILTIN_TYPE(obj) != RUBY_T_DATA || !RTYPEDDATA_P(obj))
         return NULL;
     const rb_data_type_t *rb = RTYPEDDATA_TYPE(obj);
-    const tether_type *type = rb->data;
+    const cleat_type *type = rb->data;
     return type && &type->rb == rb && RTYPEDDATA_DATA(obj) ? type : NULL;
 }
 
 /* ---- allocation ---------------------------------------------------------- */
 
-VALUE tether__type_alloc(const tether_type *type, VALUE klass)
+VALUE cleat__type_alloc(const cleat_type *type, VALUE klass)
 {
-    size_t header = tether__header_bytes(type), total;
+    size_t header = cleat__header_bytes(type), total;
     if (__builtin_add_overflow(header, type->size, &total))
         rb_raise(rb_eNoMemError, "%s: struct too large", type->class_path);
     /* The object first, with no data: if the allocation below runs the GC
@@ -166,64 +166,64 @@ VALUE tether__type_alloc(const tether_type *type, VALUE klass)
     VALUE obj = rb_data_typed_object_wrap(klass, NULL, &type->rb);
     char *base = ruby_xcalloc(1, total);
     DATA_PTR(obj) = base + header;
-#ifdef TETHER_DEBUG
-    tether__debug_sync(type, base + header);
+#ifdef CLEAT_DEBUG
+    cleat__debug_sync(type, base + header);
 #endif
-    if (type->flags & TETHER_ZERO_IS_VALID) tether__initialized(base + header);
+    if (type->flags & CLEAT_ZERO_IS_VALID) cleat__initialized(base + header);
     return obj;
 }
 
-void *tether_type_new(const tether_type *type, VALUE *obj)
+void *cleat_type_new(const cleat_type *type, VALUE *obj)
 {
-    TETHER__NEEDS_GVL();
+    CLEAT__NEEDS_GVL();
     if (!type->klass) rb_raise(rb_eArgError, "%s: class not defined yet", type->class_path);
-    *obj = tether__type_alloc(type, type->klass);
+    *obj = cleat__type_alloc(type, type->klass);
     void *data = RTYPEDDATA_DATA(*obj);
-    tether__initialized(data);
+    cleat__initialized(data);
     return data;
 }
 
 /* ---- what the GC calls ---------------------------------------------------- */
 
-void tether__type_mark(const tether_type *type, void *data)
+void cleat__type_mark(const cleat_type *type, void *data)
 {
-    bool by_hand = type->flags & TETHER_MARK_BY_HAND;
-    TETHER__EACH_FIELD(type, f)
+    bool by_hand = type->flags & CLEAT_MARK_BY_HAND;
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == TETHER_KIND_VALUE) {
-            if (!by_hand) rb_gc_mark_movable(*tether__field_slot(data, f));
-        } else if (f->kind == TETHER_KIND_VALUES) {
-            const tether_values *vals = tether__field_values(data, f);
+        if (f->kind == CLEAT_KIND_VALUE) {
+            if (!by_hand) rb_gc_mark_movable(*cleat__field_slot(data, f));
+        } else if (f->kind == CLEAT_KIND_VALUES) {
+            const cleat_values *vals = cleat__field_values(data, f);
             for (size_t i = 0; i < vals->len; i++) rb_gc_mark_movable(vals->ptr[i]);
         } else {
-            rb_gc_mark_movable(*tether__region_buffers_slot(data, f));
+            rb_gc_mark_movable(*cleat__region_buffers_slot(data, f));
         }
     }
     if (type->mark) type->mark(data);
-#ifdef TETHER_DEBUG
-    tether__debug_mark_check(type, data);
+#ifdef CLEAT_DEBUG
+    cleat__debug_mark_check(type, data);
 #endif
 }
 
-void tether__type_compact(const tether_type *type, void *data)
+void cleat__type_compact(const cleat_type *type, void *data)
 {
-    bool by_hand = type->flags & TETHER_MARK_BY_HAND; /* pinned: nothing of ours moved */
-    TETHER__EACH_FIELD(type, f)
+    bool by_hand = type->flags & CLEAT_MARK_BY_HAND; /* pinned: nothing of ours moved */
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == TETHER_KIND_VALUE) {
-            VALUE *slot = tether__field_slot(data, f);
+        if (f->kind == CLEAT_KIND_VALUE) {
+            VALUE *slot = cleat__field_slot(data, f);
             if (!by_hand) *slot = rb_gc_location(*slot);
-        } else if (f->kind == TETHER_KIND_VALUES) {
-            tether_values *vals = tether__field_values(data, f);
+        } else if (f->kind == CLEAT_KIND_VALUES) {
+            cleat_values *vals = cleat__field_values(data, f);
             for (size_t i = 0; i < vals->len; i++) vals->ptr[i] = rb_gc_location(vals->ptr[i]);
         } else {
-            VALUE *slot = tether__region_buffers_slot(data, f);
+            VALUE *slot = cleat__region_buffers_slot(data, f);
             *slot = rb_gc_location(*slot);
         }
     }
     if (type->compact) type->compact(data);
-#ifdef TETHER_DEBUG
-    tether__debug_sync(type, data); /* moved by the GC itself, not a store */
+#ifdef CLEAT_DEBUG
+    cleat__debug_sync(type, data); /* moved by the GC itself, not a store */
 #endif
 }
 
@@ -233,94 +233,94 @@ static size_t saturating_add(size_t a, size_t b)
     return __builtin_add_overflow(a, b, &sum) ? SIZE_MAX : sum;
 }
 
-size_t tether__type_memsize(const tether_type *type, const void *data)
+size_t cleat__type_memsize(const cleat_type *type, const void *data)
 {
-    size_t total = saturating_add(tether__header_bytes(type), type->size);
-    TETHER__EACH_FIELD(type, f)
+    size_t total = saturating_add(cleat__header_bytes(type), type->size);
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == TETHER_KIND_VALUES) {
-            const tether_values *vals = tether__field_values((void *)data, f);
+        if (f->kind == CLEAT_KIND_VALUES) {
+            const cleat_values *vals = cleat__field_values((void *)data, f);
             total = saturating_add(total, vals->capa * sizeof(VALUE)); /* capa checked when grown */
-        } else if (f->kind == TETHER_KIND_REGION) {
-            total = saturating_add(total, tether__field_region((void *)data, f)->size);
+        } else if (f->kind == CLEAT_KIND_REGION) {
+            total = saturating_add(total, cleat__field_region((void *)data, f)->size);
         }
     }
     if (type->memsize) total = saturating_add(total, type->memsize(data));
     return total;
 }
 
-void tether__type_free(const tether_type *type, void *data)
+void cleat__type_free(const cleat_type *type, void *data)
 {
-#ifdef TETHER_DEBUG
-    tether__debug_free_begin(type);
+#ifdef CLEAT_DEBUG
+    cleat__debug_free_begin(type);
 #endif
     if (type->free) type->free(data);
-#ifdef TETHER_DEBUG
-    tether__debug_free_end();
+#ifdef CLEAT_DEBUG
+    cleat__debug_free_end();
 #endif
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == TETHER_KIND_VALUES) ruby_xfree(tether__field_values(data, f)->ptr);
-        else if (f->kind == TETHER_KIND_REGION) ruby_xfree(tether__field_region(data, f)->base);
+        if (f->kind == CLEAT_KIND_VALUES) ruby_xfree(cleat__field_values(data, f)->ptr);
+        else if (f->kind == CLEAT_KIND_REGION) ruby_xfree(cleat__field_region(data, f)->base);
     }
-    ruby_xfree((char *)data - tether__header_bytes(type));
+    ruby_xfree((char *)data - cleat__header_bytes(type));
 }
 
 /* ---- dup and clone --------------------------------------------------------- */
 
-/* Member by member: VALUE fields get their write barrier, tether_values get
+/* Member by member: VALUE fields get their write barrier, cleat_values get
  * a buffer of their own. */
-static void copy_fields(const tether_type *type, VALUE self, void *dst, const void *src)
+static void copy_fields(const cleat_type *type, VALUE self, void *dst, const void *src)
 {
     memcpy(dst, src, type->size);
     /* dst must not share src's buffers for even a moment in which an
      * exception could free them, so forget them before anything allocates. */
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == TETHER_KIND_VALUES) memset(tether__field_values(dst, f), 0, sizeof(tether_values));
-        else if (f->kind == TETHER_KIND_VALUE) RB_OBJ_WRITTEN(self, Qundef, *tether__field_slot(dst, f));
+        if (f->kind == CLEAT_KIND_VALUES) memset(cleat__field_values(dst, f), 0, sizeof(cleat_values));
+        else if (f->kind == CLEAT_KIND_VALUE) RB_OBJ_WRITTEN(self, Qundef, *cleat__field_slot(dst, f));
     }
-    TETHER__EACH_FIELD(type, f)
+    CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind != TETHER_KIND_VALUES) continue;
-        const tether_values *from = tether__field_values((void *)src, f);
+        if (f->kind != CLEAT_KIND_VALUES) continue;
+        const cleat_values *from = cleat__field_values((void *)src, f);
         if (!from->len) continue;
         VALUE *ptr = ruby_xmalloc2(from->len, sizeof(VALUE));
         memcpy(ptr, from->ptr, from->len * sizeof(VALUE));
-        tether_values *to = tether__field_values(dst, f);
+        cleat_values *to = cleat__field_values(dst, f);
         to->ptr = ptr;
         to->capa = to->len = from->len;
         for (size_t i = 0; i < to->len; i++) RB_OBJ_WRITTEN(self, Qundef, ptr[i]);
     }
-#ifdef TETHER_DEBUG
-    tether__debug_sync(type, dst); /* written with their barriers above */
+#ifdef CLEAT_DEBUG
+    cleat__debug_sync(type, dst); /* written with their barriers above */
 #endif
 }
 
 /* The struct of self if nothing was ever stored in it: an uninitialised
- * object, or for TETHER_ZERO_IS_VALID types (initialised when allocated) one
+ * object, or for CLEAT_ZERO_IS_VALID types (initialised when allocated) one
  * whose struct is still all zero. Raises TypeError "already initialized". */
-static void *fresh_copy_target(const tether_type *type, VALUE self)
+static void *fresh_copy_target(const cleat_type *type, VALUE self)
 {
-    if (!(type->flags & TETHER_ZERO_IS_VALID)) return tether__enter(self, type, 0);
-    unsigned char *data = tether_unwrap_mut(self, type);
+    if (!(type->flags & CLEAT_ZERO_IS_VALID)) return cleat__enter(self, type, 0);
+    unsigned char *data = cleat_unwrap_mut(self, type);
     for (size_t i = 0; i < type->size; i++) {
         if (data[i]) rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_obj_class(self));
     }
     return data;
 }
 
-VALUE tether__type_init_copy(const tether_type *type, VALUE self, VALUE orig)
+VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig)
 {
     if (self == orig) return self;
-    if (!type->copy && !(type->flags & TETHER_COPYABLE))
+    if (!type->copy && !(type->flags & CLEAT_COPYABLE))
         rb_raise(rb_eTypeError, "can't copy %" PRIsVALUE, rb_obj_class(orig));
     if (rb_obj_class(self) != rb_obj_class(orig))
         rb_raise(rb_eTypeError, "initialize_copy should take same class object");
-    const void *src = tether_unwrap(orig, type);
+    const void *src = cleat_unwrap(orig, type);
     void *dst = fresh_copy_target(type, self);
     if (type->copy) type->copy(self, dst, src);
     else copy_fields(type, self, dst, src);
-    tether__initialized(dst);
+    cleat__initialized(dst);
     return self;
 }

@@ -75,7 +75,7 @@ static size_t character_start_before(const unsigned char *s, size_t p)
 /* ---- vector code ------------------------------------------------------------- */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define TETHER_UTF8_X86 1
+#define CLEAT_UTF8_X86 1
 #include <immintrin.h>
 
 /* Error classes of two-byte windows (Keiser & Lemire, "lookup4"); each
@@ -243,7 +243,7 @@ __attribute__((target("ssse3"))) static size_t sse_valid_blocks(const unsigned c
     }
     return i;
 }
-#endif /* TETHER_UTF8_X86 */
+#endif /* CLEAT_UTF8_X86 */
 
 /* ---- choosing and running ------------------------------------------------------ */
 
@@ -263,7 +263,7 @@ static const struct {
     const char *name;
     valid_blocks_fn fn;
 } implementations[] = {
-#ifdef TETHER_UTF8_X86
+#ifdef CLEAT_UTF8_X86
     {"avx2", avx2_valid_blocks},
     {"ssse3", sse_valid_blocks},
 #endif
@@ -272,7 +272,7 @@ static const struct {
 
 static bool cpu_runs(const char *name)
 {
-#ifdef TETHER_UTF8_X86
+#ifdef CLEAT_UTF8_X86
     __builtin_cpu_init();
     if (!strcmp(name, "avx2")) return __builtin_cpu_supports("avx2");
     if (!strcmp(name, "ssse3")) return __builtin_cpu_supports("ssse3");
@@ -280,7 +280,7 @@ static bool cpu_runs(const char *name)
     return !strcmp(name, "portable");
 }
 
-bool tether_str_utf8_use(const char *name)
+bool cleat_str_utf8_use(const char *name)
 {
     for (size_t i = 0; i < sizeof implementations / sizeof implementations[0]; i++) {
         if ((name == NULL || !strcmp(name, implementations[i].name)) && cpu_runs(implementations[i].name)) {
@@ -292,15 +292,15 @@ bool tether_str_utf8_use(const char *name)
     return false;
 }
 
-static void choose_implementation(void) { tether_str_utf8_use(NULL); }
+static void choose_implementation(void) { cleat_str_utf8_use(NULL); }
 
-const char *tether_str_utf8_implementation(void)
+const char *cleat_str_utf8_implementation(void)
 {
     if (!implementation) choose_implementation();
     return implementation;
 }
 
-tether_utf8_result tether_str_utf8_check(const void *ptr, size_t len, size_t *error_offset)
+cleat_utf8_result cleat_str_utf8_check(const void *ptr, size_t len, size_t *error_offset)
 {
     if (!implementation) choose_implementation(); /* idempotent: a race only repeats it */
     const unsigned char *s = ptr;
@@ -309,7 +309,7 @@ tether_utf8_result tether_str_utf8_check(const void *ptr, size_t len, size_t *er
     size_t error = scalar_validate(s, character_start_before(s, p), len, &ascii);
     if (error < len) {
         if (error_offset) *error_offset = error;
-        return TETHER_UTF8_INVALID;
+        return CLEAT_UTF8_INVALID;
     }
-    return ascii ? TETHER_UTF8_ASCII : TETHER_UTF8_VALID;
+    return ascii ? CLEAT_UTF8_ASCII : CLEAT_UTF8_VALID;
 }

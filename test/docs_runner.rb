@@ -5,7 +5,7 @@
 # in a fresh binding, reported as docs/guide.md:LINE; `expr # => value` and
 # `expr # raises Klass: message` lines become checks (see test/test_docs.rb).
 require "json"
-require "tether"
+require "cleat"
 require "guide_examples"
 
 $guide_failures = []

@@ -4,7 +4,7 @@ require "test_helper"
 require "open3"
 require "rbconfig"
 require "tmpdir"
-require "tether_bench"
+require "cleat_bench"
 require_relative "../bench/report"
 
 # One tiny round of every benchmark so the benchmark code cannot rot. No
@@ -12,14 +12,14 @@ require_relative "../bench/report"
 class TestBenchSmoke < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_report_runs_and_writes_markdown_and_svg,
+  cleat_skip_under_gc_stress :test_report_runs_and_writes_markdown_and_svg,
                               :test_the_same_person_marked_declaratively_and_by_callbacks
 
   ROOT = File.expand_path("..", __dir__)
 
   def test_report_runs_and_writes_markdown_and_svg
     Dir.mktmpdir do |dir|
-      env = { "TETHER_BENCH_QUICK" => "1", "TETHER_BENCH_OUT" => dir }
+      env = { "CLEAT_BENCH_QUICK" => "1", "CLEAT_BENCH_OUT" => dir }
       out, status = Open3.capture2e(env, RbConfig.ruby, "-I#{ROOT}/lib", "-I#{ROOT}/tmp/lib",
                                     File.join(ROOT, "bench/report.rb"), "--json", "#{dir}/here.json", "--label", "here")
       assert status.success?, out
@@ -45,23 +45,23 @@ class TestBenchSmoke < Minitest::Test
   end
 
   def test_the_same_person_marked_declaratively_and_by_callbacks
-    people = [TetherBench::Person, TetherBench::CallbackPerson, TetherBench::RawWBPerson].map do |klass|
+    people = [CleatBench::Person, CleatBench::CallbackPerson, CleatBench::RawWBPerson].map do |klass|
       klass.new("a", []).add_friend(klass.new("b", []))
     end
     GC.start
     assert_equal %w[a a a], people.map(&:name)
-    assert_equal RUBY_VERSION >= "3.3", TetherBench.declarative_marking?
-    ns, gcs = TetherBench.gc_mark_ns { GC.start(full_mark: true, immediate_sweep: true) }
+    assert_equal RUBY_VERSION >= "3.3", CleatBench.declarative_marking?
+    ns, gcs = CleatBench.gc_mark_ns { GC.start(full_mark: true, immediate_sweep: true) }
     assert_equal 1, gcs
     assert_operator ns, :>, 0
   end
 
-  def test_raw_twins_behave_like_the_tether_types
-    raw = TetherBench::RawCounter.new(1)
-    tether = TetherBench::Counter.new(1)
-    assert_equal raw.increment(2), tether.increment(2)
-    assert_equal raw.value, tether.value
-    person = TetherBench::RawPerson.new("raw", [])
+  def test_raw_twins_behave_like_the_cleat_types
+    raw = CleatBench::RawCounter.new(1)
+    cleat = CleatBench::Counter.new(1)
+    assert_equal raw.increment(2), cleat.increment(2)
+    assert_equal raw.value, cleat.value
+    person = CleatBench::RawPerson.new("raw", [])
     assert_equal "raw", person.add_friend(person).name
   end
 end

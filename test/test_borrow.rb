@@ -3,22 +3,22 @@
 require "test_helper"
 
 # Borrow checking through the library's loans, with the test extension's
-# Holder, whose methods lend themselves in every way Tether offers.
+# Holder, whose methods lend themselves in every way Cleat offers.
 class TestBorrow < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_loans_under_gc_stress
+  cleat_skip_under_gc_stress :test_loans_under_gc_stress
 
-  Holder = TetherTest::Holder
+  Holder = CleatTest::Holder
 
   def test_exclusive_yield_refuses_everything
     h = Holder.new(1)
     h.yield_exclusive(:x) do |v|
       assert_equal :x, v
-      e = assert_raises(Tether::BorrowError) { h.value }
-      assert_equal "TetherTest::Holder is exclusively borrowed by #yield_exclusive; #value needs it shared", e.message
-      e = assert_raises(Tether::BorrowError) { h.set(2) }
-      assert_equal "TetherTest::Holder is exclusively borrowed by #yield_exclusive; #set needs it exclusively", e.message
+      e = assert_raises(Cleat::BorrowError) { h.value }
+      assert_equal "CleatTest::Holder is exclusively borrowed by #yield_exclusive; #value needs it shared", e.message
+      e = assert_raises(Cleat::BorrowError) { h.set(2) }
+      assert_equal "CleatTest::Holder is exclusively borrowed by #yield_exclusive; #set needs it exclusively", e.message
     end
     assert_equal 2, h.set(2)
   end
@@ -27,7 +27,7 @@ class TestBorrow < Minitest::Test
     h = Holder.new(1)
     value = h.yield_shared(:x) do
       assert_equal 1, h.value
-      assert_raises(Tether::BorrowError) { h.set(2) }
+      assert_raises(Cleat::BorrowError) { h.set(2) }
       :block_value
     end
     assert_equal :block_value, value
@@ -43,9 +43,9 @@ class TestBorrow < Minitest::Test
   def test_calls_lend_the_object
     h = Holder.new(1)
     assert_equal 1, h.call_shared(h, :value)
-    e = assert_raises(Tether::BorrowError) { h.call_shared(h, :set, 5) }
-    assert_equal "TetherTest::Holder is borrowed by #call_shared; #set needs it exclusively", e.message
-    assert_raises(Tether::BorrowError) { h.call_exclusive(h, :value) }
+    e = assert_raises(Cleat::BorrowError) { h.call_shared(h, :set, 5) }
+    assert_equal "CleatTest::Holder is borrowed by #call_shared; #set needs it exclusively", e.message
+    assert_raises(Cleat::BorrowError) { h.call_exclusive(h, :value) }
     assert_equal 3, h.call_exclusive([1, 2], :sum)
     assert_equal "ab", h.call_shared("a", :+, "b")
     assert_raises(NoMethodError) { h.call_exclusive(h, :no_such_method) }
@@ -62,7 +62,7 @@ class TestBorrow < Minitest::Test
     seen = []
     result = h.nested_loans do |where|
       seen << where
-      assert_raises(Tether::BorrowError) { h.value }
+      assert_raises(Cleat::BorrowError) { h.value }
       where
     end
     assert_equal %i[inner outer], seen
@@ -80,8 +80,8 @@ class TestBorrow < Minitest::Test
   def test_exclusive_gvl_free_section_blocks_other_threads
     h = Holder.new(1)
     t = Thread.new { h.hold_exclusive(0.5) }
-    e = wait_until { begin; h.value; nil; rescue Tether::BorrowError => e; e; end }
-    assert_equal "TetherTest::Holder is exclusively borrowed by #hold_exclusive; #value needs it shared", e.message
+    e = wait_until { begin; h.value; nil; rescue Cleat::BorrowError => e; e; end }
+    assert_equal "CleatTest::Holder is exclusively borrowed by #hold_exclusive; #value needs it shared", e.message
     assert_equal :finished, t.value
     assert_equal 1, h.value
   end
@@ -89,7 +89,7 @@ class TestBorrow < Minitest::Test
   def test_shared_gvl_free_sections_run_together
     h = Holder.new(1)
     t = Thread.new { h.hold_shared(0.5) }
-    wait_until { begin; h.set(1); false; rescue Tether::BorrowError; true; end }
+    wait_until { begin; h.set(1); false; rescue Cleat::BorrowError; true; end }
     assert_equal 1, h.value # shared with shared proceeds
     other = Thread.new { h.hold_shared(0.05) }
     assert_equal :finished, other.value
@@ -100,7 +100,7 @@ class TestBorrow < Minitest::Test
   def test_thread_killed_in_gvl_free_section_returns_the_loan
     h = Holder.new(1)
     t = Thread.new { h.hold_exclusive(60) }
-    wait_until { begin; h.value; false; rescue Tether::BorrowError; true; end }
+    wait_until { begin; h.value; false; rescue Cleat::BorrowError; true; end }
     t.kill
     assert t.join(10), "the killed thread did not stop"
     assert_equal 1, h.value
@@ -110,7 +110,7 @@ class TestBorrow < Minitest::Test
   def test_exception_raised_into_gvl_free_section_returns_the_loan
     h = Holder.new(1)
     t = Thread.new { Thread.current.report_on_exception = false; h.hold_shared(60) }
-    wait_until { begin; h.set(1); false; rescue Tether::BorrowError; true; end }
+    wait_until { begin; h.set(1); false; rescue Cleat::BorrowError; true; end }
     t.raise(IOError, "stop")
     e = assert_raises(IOError) { t.join(10) }
     assert_equal "stop", e.message
@@ -122,7 +122,7 @@ class TestBorrow < Minitest::Test
     trapped = 0
     previous = Signal.trap("USR2") { trapped += 1 }
     t = Thread.new { Thread.current.report_on_exception = false; h.hold_exclusive(0.3) }
-    wait_until { begin; h.value; false; rescue Tether::BorrowError; true; end }
+    wait_until { begin; h.value; false; rescue Cleat::BorrowError; true; end }
     Process.kill("USR2", Process.pid)
     assert_equal :finished, t.value
     assert_equal 1, trapped
@@ -133,27 +133,27 @@ class TestBorrow < Minitest::Test
 
   def test_gvl_free_function_that_gives_up_without_cancel_is_reported
     h = Holder.new(1)
-    e = assert_raises(Tether::Error) { h.misuse_without_gvl }
+    e = assert_raises(Cleat::Error) { h.misuse_without_gvl }
     assert_match(/returned false without being cancelled/, e.message)
     assert_equal 2, h.set(2)
   end
 
   def test_borrow_error_is_one_class_for_every_extension
-    from_examples = assert_raises(Tether::BorrowError) do
-      g = TetherExamples::Game.new
+    from_examples = assert_raises(Cleat::BorrowError) do
+      g = CleatExamples::Game.new
       g.add_player("A")
       g.each_player { g.add_player("B") }
     end
-    from_test = assert_raises(Tether::BorrowError) { h = Holder.new(1); h.yield_exclusive(1) { h.value } }
+    from_test = assert_raises(Cleat::BorrowError) { h = Holder.new(1); h.yield_exclusive(1) { h.value } }
     assert_same from_examples.class, from_test.class
-    assert_operator Tether::BorrowError, :<, RuntimeError
+    assert_operator Cleat::BorrowError, :<, RuntimeError
   end
 
   def test_loans_under_gc_stress
     with_gc_stress do
       h = Holder.new([1])
-      assert_raises(Tether::BorrowError) { h.yield_exclusive(nil) { h.value } }
-      assert_raises(Tether::BorrowError) { h.call_shared(h, :set, 2) }
+      assert_raises(Cleat::BorrowError) { h.yield_exclusive(nil) { h.value } }
+      assert_raises(Cleat::BorrowError) { h.call_shared(h, :set, 2) }
       assert_raises(RuntimeError) { h.yield_shared(nil) { raise "boom" } }
       t = Thread.new { h.hold_exclusive(0.05) }
       t.join

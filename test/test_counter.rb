@@ -5,10 +5,10 @@ require "test_helper"
 class TestCounter < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_many_counters_under_gc_stress
+  cleat_skip_under_gc_stress :test_many_counters_under_gc_stress
 
-  Counter = TetherExamples::Counter
-  MutCounter = TetherExamples::MutCounter
+  Counter = CleatExamples::Counter
+  MutCounter = CleatExamples::MutCounter
 
   def test_new_increment_value
     c = Counter.new(5)
@@ -61,7 +61,7 @@ class TestCounter < Minitest::Test
     c = Counter.new(3).freeze
     assert_equal 3, c.value
     e = assert_raises(FrozenError) { c.increment(1) }
-    assert_match(/\Acan't modify frozen TetherExamples::Counter/, e.message)
+    assert_match(/\Acan't modify frozen CleatExamples::Counter/, e.message)
     assert_same c, e.receiver
     assert_equal 3, c.value
   end

@@ -10,81 +10,81 @@ require "rbconfig"
 class TestDebug < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_missing_write_barrier_is_found_at_the_next_call,
+  cleat_skip_under_gc_stress :test_missing_write_barrier_is_found_at_the_next_call,
                               :test_missing_write_barrier_is_found_by_the_gc,
                               :test_immediates_need_no_barrier,
                               :test_hand_written_mark_that_forgets_a_field,
-                              :test_tether_called_from_a_free_immediately_free_callback,
+                              :test_cleat_called_from_a_free_immediately_free_callback,
                               :test_ruby_called_from_a_free_immediately_free_callback,
                               :test_exclusive_method_returning_while_lent_out,
-                              :test_tether_called_without_the_gvl,
+                              :test_cleat_called_without_the_gvl,
                               :test_continue_mode_reports_and_goes_on
 
-  LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "tether_test.so")) || dir.end_with?("/lib") }
+  LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_test.so")) || dir.end_with?("/lib") }
 
   def run_ruby(code, env = {})
-    Open3.capture3(env, RbConfig.ruby, *LIBS.map { |dir| "-I#{dir}" }, "-rtether_test", "-e", code)
+    Open3.capture3(env, RbConfig.ruby, *LIBS.map { |dir| "-I#{dir}" }, "-rcleat_test", "-e", code)
   end
 
   def assert_reported(message, code)
     _out, err, status = run_ruby(code)
-    assert_includes err, "[tether debug] #{message}", err
+    assert_includes err, "[cleat debug] #{message}", err
     refute status.success?, "the process should abort"
     assert_equal "ABRT", Signal.signame(status.termsig.to_i) if status.signaled?
   end
 
   def test_this_is_a_debug_build
-    assert TetherTest.debug_build?
+    assert CleatTest.debug_build?
   end
 
   def test_missing_write_barrier_is_found_at_the_next_call
-    assert_reported "TetherTest::NoBarrier: field item changed without tether_write (missing write barrier)",
-                    'n = TetherTest::NoBarrier.new; n.store(+"heap object"); n.item'
+    assert_reported "CleatTest::NoBarrier: field item changed without cleat_write (missing write barrier)",
+                    'n = CleatTest::NoBarrier.new; n.store(+"heap object"); n.item'
   end
 
   def test_missing_write_barrier_is_found_by_the_gc
-    assert_reported "TetherTest::NoBarrier: field item changed without tether_write",
-                    'n = TetherTest::NoBarrier.new; n.store(+"heap object"); GC.start'
+    assert_reported "CleatTest::NoBarrier: field item changed without cleat_write",
+                    'n = CleatTest::NoBarrier.new; n.store(+"heap object"); GC.start'
   end
 
   def test_immediates_need_no_barrier
-    _out, err, status = run_ruby('n = TetherTest::NoBarrier.new; n.store_nil; n.item; GC.start; n.store(42); n.item')
+    _out, err, status = run_ruby('n = CleatTest::NoBarrier.new; n.store_nil; n.item; GC.start; n.store(42); n.item')
     assert status.success?, err
     assert_empty err
   end
 
   def test_hand_written_mark_that_forgets_a_field
-    assert_reported "TetherTest::ForgetfulMark: the mark callback left field forgotten unmarked",
-                    'o = TetherTest::ForgetfulMark.new(+"kept", +"forgotten"); GC.start(full_mark: true)'
+    assert_reported "CleatTest::ForgetfulMark: the mark callback left field forgotten unmarked",
+                    'o = CleatTest::ForgetfulMark.new(+"kept", +"forgotten"); GC.start(full_mark: true)'
   end
 
-  def test_tether_called_from_a_free_immediately_free_callback
-    assert_reported "TetherTest::CallsFromFree: its free callback called tether_str_binary",
-                    'def make = TetherTest::CallsFromFree.new(false); 10.times { make }; ' \
+  def test_cleat_called_from_a_free_immediately_free_callback
+    assert_reported "CleatTest::CallsFromFree: its free callback called cleat_str_binary",
+                    'def make = CleatTest::CallsFromFree.new(false); 10.times { make }; ' \
                     '5.times { GC.start(full_mark: true, immediate_sweep: true) }'
   end
 
   def test_ruby_called_from_a_free_immediately_free_callback
-    _out, err, status = run_ruby('def make = TetherTest::CallsFromFree.new(true); 10.times { make }; ' \
+    _out, err, status = run_ruby('def make = CleatTest::CallsFromFree.new(true); 10.times { make }; ' \
                                  '5.times { GC.start(full_mark: true, immediate_sweep: true) }')
     refute status.success?
-    assert_includes err, "[tether debug] TetherTest::CallsFromFree: its free callback called the Ruby API", err
+    assert_includes err, "[cleat debug] CleatTest::CallsFromFree: its free callback called the Ruby API", err
   end
 
   def test_exclusive_method_returning_while_lent_out
-    assert_reported "TetherTest::Holder#leave_lent returned while the object is still lent out (by #yield_shared)",
-                    "TetherTest::Holder.new(1).leave_lent"
+    assert_reported "CleatTest::Holder#leave_lent returned while the object is still lent out (by #yield_shared)",
+                    "CleatTest::Holder.new(1).leave_lent"
   end
 
-  def test_tether_called_without_the_gvl
-    assert_reported "TetherTest::Holder: tether_str_binary called without the GVL",
-                    "TetherTest::Holder.new(1).tether_without_gvl"
+  def test_cleat_called_without_the_gvl
+    assert_reported "CleatTest::Holder: cleat_str_binary called without the GVL",
+                    "CleatTest::Holder.new(1).cleat_without_gvl"
   end
 
   def test_continue_mode_reports_and_goes_on
-    _out, err, status = run_ruby('n = TetherTest::NoBarrier.new; n.store(+"x"); n.item; puts :alive',
-                                 "TETHER_DEBUG_CONTINUE" => "1")
+    _out, err, status = run_ruby('n = CleatTest::NoBarrier.new; n.store(+"x"); n.item; puts :alive',
+                                 "CLEAT_DEBUG_CONTINUE" => "1")
     assert status.success?, err
-    assert_includes err, "[tether debug] TetherTest::NoBarrier: field item changed"
+    assert_includes err, "[cleat debug] CleatTest::NoBarrier: field item changed"
   end
 end

@@ -17,9 +17,9 @@ require "tmpdir"
 #   ```c runnable       also a complete translation unit, defining one
 #                       `void Init_<name>(void)`. Every runnable block becomes
 #                       one file of ONE extension (built with
-#                       create_tether_makefile, debug checks on, -Werror), whose
+#                       create_cleat_makefile, debug checks on, -Werror), whose
 #                       Init calls each block's Init_<name> in document order.
-#   ```c compile-fails  a mistake Tether turns into a compile error: the block
+#   ```c compile-fails  a mistake Cleat turns into a compile error: the block
 #                       must fail to compile, and must compile once the lines
 #                       marked `/* does not compile */` are removed (so it fails
 #                       for the reason the guide gives, not for a typo).
@@ -40,7 +40,7 @@ class TestDocs < Minitest::Test
   ROOT = File.expand_path("..", __dir__)
   GUIDE = File.join(ROOT, "docs/guide.md")
   API = File.join(ROOT, "docs/api.md")
-  HEADER = File.join(ROOT, "include/tether.h")
+  HEADER = File.join(ROOT, "include/cleat.h")
 
   Block = Struct.new(:info, :code, :line) do # line: of the block's first code line
     def lang = info.split.first.to_s
@@ -71,15 +71,15 @@ class TestDocs < Minitest::Test
   end
 
   def skip_unless_default_mode
-    mode = Tether::Testing::Mode.current
-    skip "TETHER_TEST_MODE=#{mode}: compiler and build subprocesses only run in the default suite" unless mode.empty?
+    mode = Cleat::Testing::Mode.current
+    skip "CLEAT_TEST_MODE=#{mode}: compiler and build subprocesses only run in the default suite" unless mode.empty?
   end
 
   # ---- compiling -----------------------------------------------------------
 
   def compiler
     [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
-     # Ruby's own headers are not -Wextra clean: -isystem; Tether's header is held to it.
+     # Ruby's own headers are not -Wextra clean: -isystem; Cleat's header is held to it.
      "-isystem", RbConfig::CONFIG["rubyarchhdrdir"], "-isystem", RbConfig::CONFIG["rubyhdrdir"], "-I#{ROOT}/include",
      "-x", "c", "-"]
   end
@@ -128,7 +128,7 @@ class TestDocs < Minitest::Test
 
   def test_runnable_blocks_build_and_the_ruby_blocks_run
     skip_unless_default_mode
-    Dir.mktmpdir("tether-guide") do |dir|
+    Dir.mktmpdir("cleat-guide") do |dir|
       build_guide_extension(dir)
       runs = blocks_tagged("ruby", "run").map { |b| { "code" => b.code, "line" => b.line } }
       File.write(File.join(dir, "blocks.json"), JSON.generate(runs))
@@ -148,7 +148,7 @@ class TestDocs < Minitest::Test
       File.write(File.join(dir, format("guide_%02d.c", i)), "#line #{block.line} \"#{GUIDE}\"\n#{block.code}")
     end
     File.write(File.join(dir, "guide_examples.c"), <<~C)
-      #include "tether.h"
+      #include "cleat.h"
       #{inits.map { |n| "void #{n}(void);" }.join("\n")}
       void Init_guide_examples(void)
       {
@@ -157,8 +157,8 @@ class TestDocs < Minitest::Test
     C
     File.write(File.join(dir, "extconf.rb"), <<~RUBY)
       $LOAD_PATH.unshift(#{File.join(ROOT, "lib").dump})
-      require "tether/mkmf"
-      create_tether_makefile("guide_examples", werror: true, debug: true)
+      require "cleat/mkmf"
+      create_cleat_makefile("guide_examples", werror: true, debug: true)
     RUBY
     out, status = Open3.capture2e(RbConfig.ruby, "extconf.rb", chdir: dir)
     assert status.success?, out
@@ -179,37 +179,37 @@ class TestDocs < Minitest::Test
 
   # ---- the API reference -----------------------------------------------------
 
-  # Public names: tether_* functions and variables, TETHER_* macros, types and
-  # enum constants, outside comments, except the internal tether__ / TETHER__
+  # Public names: cleat_* functions and variables, CLEAT_* macros, types and
+  # enum constants, outside comments, except the internal cleat__ / CLEAT__
   # ones, the macros' locals and the include guard.
   def self.public_names(header = File.read(HEADER))
     text = header.gsub(%r{/\*.*?\*/}m, "").gsub(%r{//[^\n]*}, "")
-    names = text.scan(/\b(?:tether|TETHER)_[A-Za-z0-9]\w*/).uniq
-    # tether_data_ and tether_ret_: locals of the door macros.
-    names.reject { |n| n.start_with?("tether__", "TETHER__") || n.end_with?("_") || n == "TETHER_H" }.sort
+    names = text.scan(/\b(?:cleat|CLEAT)_[A-Za-z0-9]\w*/).uniq
+    # cleat_data_ and cleat_ret_: locals of the door macros.
+    names.reject { |n| n.start_with?("cleat__", "CLEAT__") || n.end_with?("_") || n == "CLEAT_H" }.sort
   end
 
   def test_api_reference_names_every_public_function_and_macro
     names = TestDocs.public_names
     assert_operator names.size, :>, 60, "the header scan found too few names: #{names.inspect}"
-    %w[tether_write tether_unwrap TETHER_TYPE TETHER_SHARED TETHER_FIELD_VIEW tether_str_utf8].each do |n|
+    %w[cleat_write cleat_unwrap CLEAT_TYPE CLEAT_SHARED CLEAT_FIELD_VIEW cleat_str_utf8].each do |n|
       assert_includes names, n
     end
     # Named in code: an inline `span` or a fenced block.
     api = File.read(API)
     code = api.scan(/^```[^\n]*\n(.*?)^```$/m).flatten + api.gsub(/^```.*?^```$/m, "").scan(/`([^`\n]+)`/).flatten
-    documented = code.join("\n").scan(/\b(?:tether|TETHER)_\w+/).uniq
+    documented = code.join("\n").scan(/\b(?:cleat|CLEAT)_\w+/).uniq
     missing = names - documented
-    assert_empty missing, "docs/api.md does not document these public names of include/tether.h"
+    assert_empty missing, "docs/api.md does not document these public names of include/cleat.h"
   end
 
   def test_api_reference_names_nothing_the_header_lacks
-    api_names = File.read(API).scan(/\b(?:tether|TETHER)_[A-Za-z0-9]\w*/).uniq
-    extra = api_names - File.read(HEADER).scan(/\b(?:tether|TETHER)_[A-Za-z0-9]\w*/) # comments too
-    assert_empty extra, "docs/api.md names things include/tether.h does not declare"
+    api_names = File.read(API).scan(/\b(?:cleat|CLEAT)_[A-Za-z0-9]\w*/).uniq
+    extra = api_names - File.read(HEADER).scan(/\b(?:cleat|CLEAT)_[A-Za-z0-9]\w*/) # comments too
+    assert_empty extra, "docs/api.md names things include/cleat.h does not declare"
   end
 
   # Text processing, nothing about the GC: under GC.stress each of these took
   # two minutes.
-  tether_skip_under_gc_stress(*public_instance_methods(false).grep(/\Atest_/))
+  cleat_skip_under_gc_stress(*public_instance_methods(false).grep(/\Atest_/))
 end

@@ -2,15 +2,15 @@
 
 require "test_helper"
 
-# tether_write and tether_values through the test extension's Holder.
+# cleat_write and cleat_values through the test extension's Holder.
 class TestField < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_values_survive_gc_stress_while_growing,
+  cleat_skip_under_gc_stress :test_values_survive_gc_stress_while_growing,
                               :test_elements_replaced_in_an_old_holder_survive_minor_gcs,
                               :test_values_after_compaction
 
-  Holder = TetherTest::Holder
+  Holder = CleatTest::Holder
 
   def test_any_field_takes_anything
     h = Holder.new(nil)
@@ -24,7 +24,7 @@ class TestField < Minitest::Test
 
   def test_writing_an_undeclared_slot_is_an_argument_error
     e = assert_raises(ArgumentError) { Holder.new(1).write_undeclared(2) }
-    assert_equal "tether_write: the slot is not a declared VALUE field of TetherTest::Holder", e.message
+    assert_equal "cleat_write: the slot is not a declared VALUE field of CleatTest::Holder", e.message
   end
 
   def test_values_push_get_clear

@@ -10,9 +10,9 @@ require "tmpdir"
 # a hang fails the test instead of ending the suite. A failure prints the seed
 # and the shortest sequence of operations found that fails the same way:
 #
-#   TETHER_SEED=1234 bundle exec rake test TEST=test/test_fuzz.rb
+#   CLEAT_SEED=1234 bundle exec rake test TEST=test/test_fuzz.rb
 #
-# TETHER_FUZZ_OPS sets the number of operations (100,000 by default; fewer
+# CLEAT_FUZZ_OPS sets the number of operations (100,000 by default; fewer
 # under test:stress and test:compact, see FUZZ_OPS).
 class TestFuzz < Minitest::Test
   CHILD = File.expand_path("fuzz/child.rb", __dir__)
@@ -26,17 +26,17 @@ class TestFuzz < Minitest::Test
   # 5 minutes and 1.5 GB, not yet understood), so those modes run fewer.
   FUZZ_OPS = { "stress" => "1500", "compact" => "10000" }.freeze
 
-  tether_skip_in_mode :valgrind, :test_random_operations_match_the_model,
+  cleat_skip_in_mode :valgrind, :test_random_operations_match_the_model,
                       reason: "the child process would run outside valgrind"
   %i[stress compact asan valgrind].each do |mode|
-    tether_skip_in_mode mode, :test_a_mismatch_is_reported_with_the_shortest_sequence,
+    cleat_skip_in_mode mode, :test_a_mismatch_is_reported_with_the_shortest_sequence,
                         :test_a_crash_is_reported_with_the_shortest_sequence, :test_a_hang_is_reported,
                         reason: "the harness is tested in the default suite"
   end
 
   def test_random_operations_match_the_model
-    seed = Integer(ENV.fetch("TETHER_SEED", Random.new_seed.to_s))
-    count = Integer(ENV.fetch("TETHER_FUZZ_OPS", FUZZ_OPS.fetch(Tether::Testing::Mode.current, "100000")))
+    seed = Integer(ENV.fetch("CLEAT_SEED", Random.new_seed.to_s))
+    count = Integer(ENV.fetch("CLEAT_FUZZ_OPS", FUZZ_OPS.fetch(Cleat::Testing::Mode.current, "100000")))
     run = run_child(["#{seed}", "#{count}"], timeout: 900)
     return pass if run.outcome == :ok
 
@@ -60,7 +60,7 @@ class TestFuzz < Minitest::Test
     assert_includes kinds, :copy
     assert_empty kinds[1...-1] - %i[copy alias], shortest.inspect
     assert_operator kinds.size, :<=, 4
-    assert_match(/TETHER_SEED=42/, failure_report(seed, run, shortest))
+    assert_match(/CLEAT_SEED=42/, failure_report(seed, run, shortest))
   end
 
   # ...and so are a crash and a hang, each as its own kind of failure.
@@ -93,7 +93,7 @@ class TestFuzz < Minitest::Test
   private
 
   def tmpdir
-    @dir ||= Dir.mktmpdir("tether-fuzz")
+    @dir ||= Dir.mktmpdir("cleat-fuzz")
   end
 
   def dump(ops)
@@ -109,8 +109,8 @@ class TestFuzz < Minitest::Test
   # Runs the child with args; a run longer than timeout seconds is a hang.
   def run_child(args, inject: nil, timeout: 120)
     progress = File.join(tmpdir, "progress")
-    env = { "TETHER_FUZZ_PROGRESS" => progress, "TETHER_FUZZ_INJECT" => inject,
-            "TETHER_FUZZ_GC" => Tether::Testing::Mode.current }
+    env = { "CLEAT_FUZZ_PROGRESS" => progress, "CLEAT_FUZZ_INJECT" => inject,
+            "CLEAT_FUZZ_GC" => Cleat::Testing::Mode.current }
     command = [RbConfig.ruby, *$LOAD_PATH.map { |dir| "-I#{dir}" }, CHILD, *args]
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     output, status = capture(env, command, timeout)
@@ -167,7 +167,7 @@ class TestFuzz < Minitest::Test
 
   def failure_report(seed, run, shortest)
     <<~REPORT
-      The fuzzer found a #{run.outcome} at operation #{run.index} (TETHER_SEED=#{seed}).
+      The fuzzer found a #{run.outcome} at operation #{run.index} (CLEAT_SEED=#{seed}).
       #{run.output.lines.last(30).join}
       Shortest failing sequence (#{shortest.size} operations, replay with test/fuzz/child.rb --ops FILE):
       #{shortest.map(&:inspect).join("\n")}

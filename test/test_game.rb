@@ -5,12 +5,12 @@ require "test_helper"
 class TestGame < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_players_survive_gc_stress_and_compaction,
+  cleat_skip_under_gc_stress :test_players_survive_gc_stress_and_compaction,
                               :test_players_pushed_into_an_old_game_survive_minor_gcs,
                               :test_memsize_counts_the_players_array
 
-  Game = TetherExamples::Game
-  BORROWED = "TetherExamples::Game is borrowed by #each_player; " \
+  Game = CleatExamples::Game
+  BORROWED = "CleatExamples::Game is borrowed by #each_player; " \
              "%s needs it exclusively"
 
   def game_with(*names)
@@ -87,9 +87,9 @@ class TestGame < Minitest::Test
   def test_writes_inside_each_player_raise_borrow_error
     g = game_with("Alice", "Bob")
     g.each_player do
-      e = assert_raises(Tether::BorrowError) { g.add_player("Carol") }
+      e = assert_raises(Cleat::BorrowError) { g.add_player("Carol") }
       assert_equal format(BORROWED, "#add_player"), e.message
-      e = assert_raises(Tether::BorrowError) { g.next_player_scores(1) }
+      e = assert_raises(Cleat::BorrowError) { g.next_player_scores(1) }
       assert_equal format(BORROWED, "#next_player_scores"), e.message
     end
     assert_equal %w[Alice Bob], g.players
@@ -102,7 +102,7 @@ class TestGame < Minitest::Test
     pairs = []
     g.each_player { |a| g.each_player { |b| pairs << [a, b] } }
     assert_equal [%w[Alice Alice], %w[Alice Bob], %w[Bob Alice], %w[Bob Bob]], pairs
-    assert_raises(Tether::BorrowError) { g.each_player { g.each_player { g.add_player("X") } } }
+    assert_raises(Cleat::BorrowError) { g.each_player { g.each_player { g.add_player("X") } } }
     assert_equal 3, g.add_player("Carol")
   end
 
@@ -115,7 +115,7 @@ class TestGame < Minitest::Test
 
   def test_borrow_error_in_block_propagates_and_releases
     g = game_with("Alice")
-    assert_raises(Tether::BorrowError) { g.each_player { g.add_player("X") } }
+    assert_raises(Cleat::BorrowError) { g.each_player { g.add_player("X") } }
     assert_usable(g)
   end
 
@@ -148,10 +148,10 @@ class TestGame < Minitest::Test
       :done
     end
     assert_equal "Alice", fiber.resume
-    assert_raises(Tether::BorrowError) { g.add_player("Carol") }
+    assert_raises(Cleat::BorrowError) { g.add_player("Carol") }
     assert_equal %w[Alice Bob], g.players
     assert_equal "Bob", fiber.resume
-    assert_raises(Tether::BorrowError) { g.next_player_scores(1) }
+    assert_raises(Cleat::BorrowError) { g.next_player_scores(1) }
     assert_equal :done, fiber.resume
     assert_usable(g)
   end
@@ -160,7 +160,7 @@ class TestGame < Minitest::Test
     g = game_with("Alice")
     e = g.each_player
     assert_equal "Alice", e.next
-    assert_raises(Tether::BorrowError) { g.add_player("Bob") }
+    assert_raises(Cleat::BorrowError) { g.add_player("Bob") }
     assert_raises(StopIteration) { e.next }
     assert_usable(g)
   end
@@ -173,7 +173,7 @@ class TestGame < Minitest::Test
     f2.resume
     f1.resume
     assert_equal :f1, f1.resume
-    assert_raises(Tether::BorrowError) { g.add_player("Carol") }
+    assert_raises(Cleat::BorrowError) { g.add_player("Carol") }
     f2.resume
     assert_equal :f2, f2.resume
     assert_usable(g)
@@ -181,7 +181,7 @@ class TestGame < Minitest::Test
 
   def test_dup_and_clone_are_refused
     g = game_with("Alice")
-    assert_equal "can't copy TetherExamples::Game", assert_raises(TypeError) { g.dup }.message
+    assert_equal "can't copy CleatExamples::Game", assert_raises(TypeError) { g.dup }.message
     assert_raises(TypeError) { g.clone }
     assert_usable(g)
   end
@@ -218,10 +218,10 @@ class TestGame < Minitest::Test
   def test_borrow_behaviour_under_gc_stress
     with_gc_stress do
       g = game_with("Alice", "Bob")
-      assert_raises(Tether::BorrowError) { g.each_player { g.add_player("x") } }
+      assert_raises(Cleat::BorrowError) { g.each_player { g.add_player("x") } }
       fiber = Fiber.new { g.each_player { Fiber.yield }; :done }
       fiber.resume
-      assert_raises(Tether::BorrowError) { g.add_player("x") }
+      assert_raises(Cleat::BorrowError) { g.add_player("x") }
       fiber.resume
       fiber.resume
       assert_equal 3, g.add_player("Carol")

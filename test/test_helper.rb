@@ -2,14 +2,14 @@
 
 require "minitest/autorun"
 require "objspace"
-require "tether"
-require "tether/testing"
-require "tether_examples"
-require "tether_test"
+require "cleat"
+require "cleat/testing"
+require "cleat_examples"
+require "cleat_test"
 
-# Helpers shared by the suite, beyond Tether::Testing's.
-module TetherTestHelpers
-  include Tether::Testing
+# Helpers shared by the suite, beyond Cleat::Testing's.
+module CleatTestHelpers
+  include Cleat::Testing
 
   # Number of objects the last compaction moved.
   def objects_moved_by_last_compaction
@@ -41,7 +41,7 @@ module TetherTestHelpers
   end
 end
 
-Minitest::Test.include(TetherTestHelpers)
+Minitest::Test.include(CleatTestHelpers)
 
 # Gives every test of a class a twin that runs it with GC.stress on:
 #   class TestBorrow < Minitest::Test; ...; run_every_test_under_gc_stress; end
@@ -49,7 +49,7 @@ Minitest::Test.include(TetherTestHelpers)
 # forced GCs under stress only cost time.
 module GCStressTwins
   def run_every_test_under_gc_stress(except: [])
-    case Tether::Testing::Mode.current
+    case Cleat::Testing::Mode.current
     when "stress" then return # every test is, already
     when "valgrind" then return # a GC costs ~50x more there; test:stress covers the twins
     end

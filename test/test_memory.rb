@@ -7,15 +7,15 @@ Warning[:experimental] = false # IO::Buffer warns on Ruby 3.1
 class TestMemory < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_checksum_is_fnv1a,
+  cleat_skip_under_gc_stress :test_checksum_is_fnv1a,
                               :test_slices_and_memory_under_gc_stress_and_compaction,
                               :test_a_slice_keeps_its_memory_alive,
                               :test_random_operations_match_the_model,
                               :test_grow_during_checksum_raises_borrow_error_and_reads_proceed
 
-  Memory = TetherExamples::Memory
-  MemorySlice = TetherExamples::MemorySlice
-  Trap = TetherExamples::Trap
+  Memory = CleatExamples::Memory
+  MemorySlice = CleatExamples::MemorySlice
+  Trap = CleatExamples::Trap
   PAGE = 65_536
   STALE = "memory was resized, reference is no longer valid"
   # Reading bytes of a freed buffer: AllocationError on Ruby 3.1; on 3.3 a
@@ -98,7 +98,7 @@ class TestMemory < Minitest::Test
     assert_equal Encoding::ASCII_8BIT, s.to_str.encoding
     assert_equal "héllo", s.to_utf8_str
     assert_equal Encoding::UTF_8, s.to_utf8_str.encoding
-    assert_equal :valid, TetherTest.coderange(s.to_utf8_str)
+    assert_equal :valid, CleatTest.coderange(s.to_utf8_str)
     m.write(11, "\xFF")
     e = assert_raises(EncodingError) { s.to_utf8_str }
     assert_equal "invalid UTF-8 at byte offset 1", e.message
@@ -106,7 +106,7 @@ class TestMemory < Minitest::Test
 
   def test_slices_are_made_by_memory_only
     assert_raises(NoMethodError) { MemorySlice.new }
-    assert_equal "uninitialized TetherExamples::MemorySlice", assert_raises(TypeError) { MemorySlice.allocate.to_str }.message
+    assert_equal "uninitialized CleatExamples::MemorySlice", assert_raises(TypeError) { MemorySlice.allocate.to_str }.message
   end
 
   def test_every_slice_method_raises_after_grow
@@ -116,11 +116,11 @@ class TestMemory < Minitest::Test
     m.grow(1)
     %i[offset size to_str to_utf8_str to_buffer].each do |name|
       [s, copy].each do |slice|
-        e = assert_raises(Tether::StaleReferenceError) { slice.public_send(name) }
+        e = assert_raises(Cleat::StaleReferenceError) { slice.public_send(name) }
         assert_equal STALE, e.message
       end
     end
-    assert_operator Tether::StaleReferenceError, :<, RuntimeError
+    assert_operator Cleat::StaleReferenceError, :<, RuntimeError
     assert_equal 4, m.slice(0, 4).size # a new slice works
   end
 
@@ -193,10 +193,10 @@ class TestMemory < Minitest::Test
     error = wait_until(20) do
       m.grow(1)
       nil
-    rescue Tether::BorrowError => e
+    rescue Cleat::BorrowError => e
       e
     end
-    assert_equal "TetherExamples::Memory is borrowed by #checksum; #grow needs it exclusively", error.message
+    assert_equal "CleatExamples::Memory is borrowed by #checksum; #grow needs it exclusively", error.message
     assert_equal "\0\0", m.read(0, 2)
     running = false
     worker.join
@@ -205,7 +205,7 @@ class TestMemory < Minitest::Test
   end
 
   def test_memory_cannot_be_copied
-    assert_equal "can't copy TetherExamples::Memory", assert_raises(TypeError) { Memory.new(1).dup }.message
+    assert_equal "can't copy CleatExamples::Memory", assert_raises(TypeError) { Memory.new(1).dup }.message
   end
 
   def test_memsize_counts_the_pages
@@ -219,7 +219,7 @@ class TestMemory < Minitest::Test
     compact_heap
     assert_equal Array.new(8) { |i| "survives".byteslice(i, 8 - i) }, slices.map(&:to_str)
     with_gc_stress { m.grow(1) }
-    assert_raises(Tether::StaleReferenceError) { slices.first.to_str }
+    assert_raises(Cleat::StaleReferenceError) { slices.first.to_str }
   end
 
   # A plain-Ruby model of Memory; random operations must agree with it.
@@ -249,7 +249,7 @@ class TestMemory < Minitest::Test
   end
 
   def test_random_operations_match_the_model
-    seed = ENV.fetch("TETHER_SEED", Random.new_seed.to_s).to_i
+    seed = ENV.fetch("CLEAT_SEED", Random.new_seed.to_s).to_i
     rng = Random.new(seed)
     m = Memory.new(1, 4)
     model = Model.new(1, 4)
@@ -293,7 +293,7 @@ class TestMemory < Minitest::Test
 
         slice, offset, size, generation = slices.sample(random: rng)
         if generation != model.generation
-          assert_raises(Tether::StaleReferenceError) { slice.to_str }
+          assert_raises(Cleat::StaleReferenceError) { slice.to_str }
         elsif op == :to_str
           assert_equal model.bytes.byteslice(offset, size), slice.to_str
         elsif op == :utf8
@@ -318,15 +318,15 @@ class TestMemory < Minitest::Test
     end
     assert_equal model.bytes, m.read(0, m.data_size)
   rescue Minitest::Assertion => e
-    raise e.class, "#{e.message}\nTETHER_SEED=#{seed}, operations: #{log.last(20).inspect}"
+    raise e.class, "#{e.message}\nCLEAT_SEED=#{seed}, operations: #{log.last(20).inspect}"
   end
 end
 
 class TestTrap < Minitest::Test
-  Trap = TetherExamples::Trap
+  Trap = CleatExamples::Trap
 
   def trap_from_memory
-    TetherExamples::Memory.new(1).read(1 << 20, 1)
+    CleatExamples::Memory.new(1).read(1 << 20, 1)
   rescue Trap => e
     e
   end
@@ -335,7 +335,7 @@ class TestTrap < Minitest::Test
     t = trap_from_memory
     assert_equal :MEMORY_OUT_OF_BOUNDS, t.code
     assert_match(/\Aout of bounds memory access/, t.message)
-    assert_match(/\A#<TetherExamples::Trap:0x\h{16} @trap_code=MEMORY_OUT_OF_BOUNDS>\z/, t.inspect)
+    assert_match(/\A#<CleatExamples::Trap:0x\h{16} @trap_code=MEMORY_OUT_OF_BOUNDS>\z/, t.inspect)
     refute_nil t.backtrace
   end
 
@@ -357,10 +357,10 @@ class TestTrap < Minitest::Test
   end
 
   def test_types_without_references_are_not_marked
-    refute TetherTest.gc_marks?(trap_from_memory)
-    refute TetherTest.gc_marks?(TetherExamples::Counter.new(1))
-    assert TetherTest.gc_marks?(TetherExamples::Person.new("a", []))
-    assert TetherTest.gc_marks?(TetherExamples::Memory.new(0))
+    refute CleatTest.gc_marks?(trap_from_memory)
+    refute CleatTest.gc_marks?(CleatExamples::Counter.new(1))
+    assert CleatTest.gc_marks?(CleatExamples::Person.new("a", []))
+    assert CleatTest.gc_marks?(CleatExamples::Memory.new(0))
   end
 
   def test_traps_under_gc_stress

@@ -6,15 +6,15 @@ Warning[:experimental] = false # Ractor
 
 # What newer Rubies offer: declarative marking (3.3+) and Ractors.
 class TestModern < Minitest::Test
-  Person = TetherExamples::Person
+  Person = CleatExamples::Person
   DECLARATIVE = RUBY_VERSION >= "3.3" # the feature itself is detected by mkmf; this is the expectation
 
   def test_declarative_marking_where_ruby_has_it
-    assert_equal DECLARATIVE, TetherTest.declarative?(Person.new("a", []))
-    assert_equal DECLARATIVE, TetherTest.declarative?(TetherExamples::Memory.new(0)) # a region's buffers: fixed offset
-    refute TetherTest.declarative?(TetherExamples::Game.new) # counted players: callbacks
-    refute TetherTest.declarative?(TetherExamples::Counter.new(1)) # nothing to mark at all
-    refute TetherTest.gc_marks?(TetherExamples::Counter.new(1))
+    assert_equal DECLARATIVE, CleatTest.declarative?(Person.new("a", []))
+    assert_equal DECLARATIVE, CleatTest.declarative?(CleatExamples::Memory.new(0)) # a region's buffers: fixed offset
+    refute CleatTest.declarative?(CleatExamples::Game.new) # counted players: callbacks
+    refute CleatTest.declarative?(CleatExamples::Counter.new(1)) # nothing to mark at all
+    refute CleatTest.gc_marks?(CleatExamples::Counter.new(1))
   end
 
   def test_declaratively_marked_people_survive_stress_and_compaction
@@ -27,9 +27,9 @@ class TestModern < Minitest::Test
   end
 
   def test_no_decl_marking_keeps_the_callbacks
-    pairs = with_gc_stress { Array.new(20) { |i| TetherTest::CallbackPair.new("l#{i}", ["r#{i}"]) } }
-    refute TetherTest.declarative?(pairs.first)
-    assert TetherTest.gc_marks?(pairs.first)
+    pairs = with_gc_stress { Array.new(20) { |i| CleatTest::CallbackPair.new("l#{i}", ["r#{i}"]) } }
+    refute CleatTest.declarative?(pairs.first)
+    assert CleatTest.gc_marks?(pairs.first)
     compact_heap
     GC.start
     assert_equal Array.new(20) { |i| ["l#{i}", ["r#{i}"]] }, pairs.map(&:to_a)
@@ -51,8 +51,8 @@ class TestModern < Minitest::Test
   def test_unshareable_fields_and_types_refuse
     person = Person.new("Mallory", [Mutex.new])
     assert_raises(Ractor::Error) { Ractor.make_shareable(person) }
-    assert_raises(Ractor::Error) { Ractor.make_shareable(TetherExamples::Game.new) }
-    refute Ractor.shareable?(TetherExamples::Counter.new(1))
+    assert_raises(Ractor::Error) { Ractor.make_shareable(CleatExamples::Game.new) }
+    refute Ractor.shareable?(CleatExamples::Counter.new(1))
   end
 
   def test_another_ractor_reads_a_shared_person_and_cannot_write_it
@@ -69,23 +69,23 @@ class TestModern < Minitest::Test
     assert_equal ["Alice", ["chess"], FrozenError], result
   end
 
-  def test_tether_objects_live_in_other_ractors
+  def test_cleat_objects_live_in_other_ractors
     result = Ractor.new do
-      game = TetherExamples::Game.new
+      game = CleatExamples::Game.new
       game.add_player("Ractor")
       borrowed = begin
         game.each_player { game.add_player("again") }
-      rescue Tether::BorrowError => e
+      rescue Cleat::BorrowError => e
         e.message
       end
-      [game.players, borrowed, TetherExamples::Counter.new(1).increment(2)]
+      [game.players, borrowed, CleatExamples::Counter.new(1).increment(2)]
     end.take
-    assert_equal [["Ractor"], "TetherExamples::Game is borrowed by #each_player; #add_player needs it exclusively", 3],
+    assert_equal [["Ractor"], "CleatExamples::Game is borrowed by #each_player; #add_player needs it exclusively", 3],
                  result
   end
 
   def test_frozen_objects_take_no_loans
-    game = TetherExamples::Game.new
+    game = CleatExamples::Game.new
     game.add_player("A")
     game.freeze
     names = []

@@ -5,13 +5,13 @@ require "test_helper"
 class TestPerson < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_fields_read_correctly_after_compaction,
+  cleat_skip_under_gc_stress :test_fields_read_correctly_after_compaction,
                               :test_cycles_are_collected,
                               :test_write_barrier_keeps_young_objects_stored_in_an_old_person,
                               :test_fields_survive_gc_stress,
                               :test_friend_reachable_only_through_a_person_survives
 
-  Person = TetherExamples::Person
+  Person = CleatExamples::Person
 
   def test_accessors
     hobbies = %w[chess go]
@@ -23,11 +23,11 @@ class TestPerson < Minitest::Test
 
   def test_field_types_are_checked_when_written
     e = assert_raises(TypeError) { Person.new(1, []) }
-    assert_equal "wrong argument type Integer for name of TetherExamples::Person (expected String)", e.message
+    assert_equal "wrong argument type Integer for name of CleatExamples::Person (expected String)", e.message
     e = assert_raises(TypeError) { Person.new("A", "not an array") }
-    assert_equal "wrong argument type String for hobbies of TetherExamples::Person (expected Array)", e.message
+    assert_equal "wrong argument type String for hobbies of CleatExamples::Person (expected Array)", e.message
     e = assert_raises(TypeError) { Person.new(nil, []) }
-    assert_equal "wrong argument type nil for name of TetherExamples::Person (expected String)", e.message
+    assert_equal "wrong argument type nil for name of CleatExamples::Person (expected String)", e.message
   end
 
   def test_subclasses_of_the_declared_classes_are_accepted
@@ -41,15 +41,15 @@ class TestPerson < Minitest::Test
     bob = Person.new("Bob", [])
     assert_same alice, alice.add_friend(bob)
     assert_same bob, alice.friend
-    [nil, 1, "Bob", TetherExamples::Counter.new(1)].each do |bad|
+    [nil, 1, "Bob", CleatExamples::Counter.new(1)].each do |bad|
       assert_raises(TypeError) { alice.add_friend(bad) }
     end
-    e = assert_raises(TypeError) { alice.add_friend(TetherExamples::Counter.new(1)) }
-    assert_equal "wrong argument type TetherExamples::Counter (expected TetherExamples::Person)", e.message
-    assert_equal "wrong argument type nil (expected TetherExamples::Person)",
+    e = assert_raises(TypeError) { alice.add_friend(CleatExamples::Counter.new(1)) }
+    assert_equal "wrong argument type CleatExamples::Counter (expected CleatExamples::Person)", e.message
+    assert_equal "wrong argument type nil (expected CleatExamples::Person)",
                  assert_raises(TypeError) { alice.add_friend(nil) }.message
     e = assert_raises(TypeError) { alice.add_friend(Person.allocate) }
-    assert_equal "uninitialized TetherExamples::Person", e.message
+    assert_equal "uninitialized CleatExamples::Person", e.message
     assert_same bob, alice.friend
   end
 
@@ -92,7 +92,7 @@ class TestPerson < Minitest::Test
     p = Person.new("Alice", [])
     dump = ObjectSpace.dump(p)
     assert_match(/"wb_protected":true/, dump)
-    assert_match(/"struct":"TetherExamples::Person"/, dump)
+    assert_match(/"struct":"CleatExamples::Person"/, dump)
     assert_operator ObjectSpace.memsize_of(p), :>=, 3 * 8 + 8
   end
 
@@ -150,7 +150,7 @@ class TestPerson < Minitest::Test
   def test_uninitialized_person_raises_from_every_method
     p = Person.allocate
     %i[name hobbies friend].each do |m|
-      assert_equal "uninitialized TetherExamples::Person", assert_raises(TypeError) { p.public_send(m) }.message
+      assert_equal "uninitialized CleatExamples::Person", assert_raises(TypeError) { p.public_send(m) }.message
     end
     assert_raises(TypeError) { p.add_friend(Person.new("A", [])) }
   end

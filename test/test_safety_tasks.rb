@@ -4,8 +4,8 @@ require "test_helper"
 require "open3"
 require "rbconfig"
 require "tmpdir"
-require "tether/rake_tasks"
-require "tether/valgrind_report"
+require "cleat/rake_tasks"
+require "cleat/valgrind_report"
 
 # test:asan and test:valgrind are only worth their time if they fail on a
 # real bug in an extension. Each test here runs a tiny Ruby the way the task
@@ -14,60 +14,60 @@ require "tether/valgrind_report"
 # task's machinery must report it, and must stay quiet for a correct call.
 # They run in the mode whose build and tools they need.
 class TestSafetyTasks < Minitest::Test
-  LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "tether_test.so")) || dir.end_with?("/lib") }
+  LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_test.so")) || dir.end_with?("/lib") }
 
   def ruby_command(code)
-    [RbConfig.ruby, "--disable-gems", *LIBS.map { |dir| "-I#{dir}" }, "-rtether_test", "-e", code]
+    [RbConfig.ruby, "--disable-gems", *LIBS.map { |dir| "-I#{dir}" }, "-rcleat_test", "-e", code]
   end
 
   # ---- test:asan: the sanitized build, libasan preloaded, reports in files ----
 
   def run_sanitized(code)
-    skip "needs the sanitized build: runs under rake test:asan" unless Tether::Testing::Mode.current == "asan"
+    skip "needs the sanitized build: runs under rake test:asan" unless Cleat::Testing::Mode.current == "asan"
     Dir.mktmpdir do |dir|
-      out, status = Open3.capture2e(Tether::RakeTasks.sanitizer_env(dir), *ruby_command(code))
-      [status, Tether::RakeTasks.sanitizer_reports(dir).map(&:last).join, out]
+      out, status = Open3.capture2e(Cleat::RakeTasks.sanitizer_env(dir), *ruby_command(code))
+      [status, Cleat::RakeTasks.sanitizer_reports(dir).map(&:last).join, out]
     end
   end
 
   def test_asan_reports_a_heap_overflow_in_the_extension
-    status, reports, out = run_sanitized("TetherTest::Deliberate.heap_write(8, 8)")
+    status, reports, out = run_sanitized("CleatTest::Deliberate.heap_write(8, 8)")
     refute status.success?, out
-    assert_equal Tether::RakeTasks::ASAN_OPTIONS.fetch("exitcode"), status.exitstatus, out
+    assert_equal Cleat::RakeTasks::ASAN_OPTIONS.fetch("exitcode"), status.exitstatus, out
     assert_match(/ERROR: AddressSanitizer: heap-buffer-overflow/, reports)
-    assert_match(/in test_deliberate_heap_write .*tether_test\.c/, reports)
+    assert_match(/in test_deliberate_heap_write .*cleat_test\.c/, reports)
   end
 
-  # UBSan writes to stderr (see Tether::RakeTasks::ASAN_OPTIONS), and aborts.
+  # UBSan writes to stderr (see Cleat::RakeTasks::ASAN_OPTIONS), and aborts.
   def test_ubsan_reports_undefined_behaviour_in_the_extension
-    status, _reports, out = run_sanitized("TetherTest::Deliberate.signed_overflow(1)")
+    status, _reports, out = run_sanitized("CleatTest::Deliberate.signed_overflow(1)")
     refute status.success?, out
-    assert_match(/tether_test\.c:\d+:\d+: runtime error: signed integer overflow/, out)
-    assert_match Tether::RakeTasks::SANITIZER_REPORT, out
+    assert_match(/cleat_test\.c:\d+:\d+: runtime error: signed integer overflow/, out)
+    assert_match Cleat::RakeTasks::SANITIZER_REPORT, out
   end
 
   def test_sanitizers_stay_quiet_for_correct_calls
-    status, reports, out = run_sanitized("TetherTest::Deliberate.heap_write(8, 7); " \
-                                         "TetherTest::Deliberate.signed_overflow(-1); GC.start")
+    status, reports, out = run_sanitized("CleatTest::Deliberate.heap_write(8, 7); " \
+                                         "CleatTest::Deliberate.signed_overflow(-1); GC.start")
     assert status.success?, out + reports
     assert_empty reports
-    refute_match Tether::RakeTasks::SANITIZER_REPORT, out
+    refute_match Cleat::RakeTasks::SANITIZER_REPORT, out
   end
 
   # ---- test:valgrind: memcheck, XML, errors kept only through our objects ----
 
   def run_valgrind(code)
-    skip "needs valgrind: runs under rake test:valgrind" unless Tether::Testing::Mode.current == "valgrind"
+    skip "needs valgrind: runs under rake test:valgrind" unless Cleat::Testing::Mode.current == "valgrind"
     Dir.mktmpdir do |dir|
-      out, status = Open3.capture2e(*Tether::RakeTasks.valgrind_command(dir), *ruby_command(code))
+      out, status = Open3.capture2e(*Cleat::RakeTasks.valgrind_command(dir), *ruby_command(code))
       objects = LIBS.flat_map { |lib| Dir[File.join(File.expand_path(lib), "*.#{RbConfig::CONFIG["DLEXT"]}")] }
-      [status, Tether::ValgrindReport.new(Dir["#{dir}/*.xml"], objects), out]
+      [status, Cleat::ValgrindReport.new(Dir["#{dir}/*.xml"], objects), out]
     end
   end
 
   def test_valgrind_keeps_the_extensions_errors_and_filters_ruby_noise
-    status, report, out = run_valgrind("TetherTest::Deliberate.heap_write(8, 8); TetherTest::Deliberate.leak(64); " \
-                                       "TetherTest::Deliberate.uninitialised_branch(3)")
+    status, report, out = run_valgrind("CleatTest::Deliberate.heap_write(8, 8); CleatTest::Deliberate.leak(64); " \
+                                       "CleatTest::Deliberate.uninitialised_branch(3)")
     assert status.success?, out # memcheck reports; the task decides
     found = report.errors.to_h { |e| [e.kind, e.frames.map(&:fn)] }
     assert_equal %w[InvalidWrite Leak_DefinitelyLost UninitCondition], found.keys.sort, report.summary
@@ -78,8 +78,8 @@ class TestSafetyTasks < Minitest::Test
   end
 
   def test_valgrind_finds_nothing_in_correct_calls
-    status, report, out = run_valgrind("TetherTest::Deliberate.heap_write(8, 7); " \
-                                       "TetherTest::Holder.new(+'x').value; GC.start")
+    status, report, out = run_valgrind("CleatTest::Deliberate.heap_write(8, 7); " \
+                                       "CleatTest::Holder.new(+'x').value; GC.start")
     assert status.success?, out
     assert_empty report.errors, report.summary
   end

@@ -2,16 +2,16 @@
 
 require "test_helper"
 
-# tether_str_binary, tether_str_utf8 and the UTF-8 validator, every
+# cleat_str_binary, cleat_str_utf8 and the UTF-8 validator, every
 # implementation the CPU runs checked against Ruby's own UTF-8 rules.
 class TestString < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_errors_at_every_offset_across_block_edges,
+  cleat_skip_under_gc_stress :test_errors_at_every_offset_across_block_edges,
                               :test_random_inputs_agree_with_ruby,
                               :test_long_valid_inputs_of_every_kind
 
-  IMPLEMENTATIONS = TetherTest.utf8_implementations
+  IMPLEMENTATIONS = CleatTest.utf8_implementations
 
   # Ruby's answer: [:ascii | :valid | :invalid, byte offset of the first
   # invalid character or nil].
@@ -31,13 +31,13 @@ class TestString < Minitest::Test
   def check_everywhere(bytes, label = bytes.inspect)
     expected = reference(bytes)
     IMPLEMENTATIONS.each do |impl|
-      assert_equal expected, TetherTest.utf8_check(bytes, impl), "#{impl}: #{label[0, 200]}"
+      assert_equal expected, CleatTest.utf8_check(bytes, impl), "#{impl}: #{label[0, 200]}"
     end
   end
 
   def test_the_fastest_implementation_is_the_default
-    assert_includes %w[avx2 ssse3 portable], TetherTest.utf8_default
-    assert_equal IMPLEMENTATIONS.first, TetherTest.utf8_default
+    assert_includes %w[avx2 ssse3 portable], CleatTest.utf8_default
+    assert_equal IMPLEMENTATIONS.first, CleatTest.utf8_default
     assert_includes IMPLEMENTATIONS, "portable"
   end
 
@@ -51,7 +51,7 @@ class TestString < Minitest::Test
       "a\xC3(" => 1, "aé\xBF" => 3
     }
     invalid.each do |bytes, offset|
-      IMPLEMENTATIONS.each { |impl| assert_equal [:invalid, offset], TetherTest.utf8_check(bytes.b, impl), bytes.inspect }
+      IMPLEMENTATIONS.each { |impl| assert_equal [:invalid, offset], CleatTest.utf8_check(bytes.b, impl), bytes.inspect }
       check_everywhere(bytes.b)
     end
   end
@@ -74,7 +74,7 @@ class TestString < Minitest::Test
   end
 
   def test_random_inputs_agree_with_ruby
-    rng = Random.new(ENV.fetch("TETHER_SEED", "1234").to_i)
+    rng = Random.new(ENV.fetch("CLEAT_SEED", "1234").to_i)
     alphabet = ["a", "é", "日", "😀", "\x80", "\xBF", "\xC2", "\xE0", "\xED", "\xF0", "\xF4", "\xF5", "\xFF"].map(&:b)
     600.times do
       length = rng.rand(0..300)
@@ -95,23 +95,23 @@ class TestString < Minitest::Test
   end
 
   def test_str_utf8_records_the_coderange
-    ascii = TetherTest.str_utf8("plain ascii".b)
+    ascii = CleatTest.str_utf8("plain ascii".b)
     assert_equal Encoding::UTF_8, ascii.encoding
-    assert_equal :"7bit", TetherTest.coderange(ascii)
-    multi = TetherTest.str_utf8("日本語".b)
+    assert_equal :"7bit", CleatTest.coderange(ascii)
+    multi = CleatTest.str_utf8("日本語".b)
     assert_equal "日本語", multi
-    assert_equal :valid, TetherTest.coderange(multi)
+    assert_equal :valid, CleatTest.coderange(multi)
     refute_predicate multi, :frozen?
   end
 
   def test_str_utf8_names_the_offset
-    e = assert_raises(EncodingError) { TetherTest.str_utf8("héllo\xFFworld".b) }
+    e = assert_raises(EncodingError) { CleatTest.str_utf8("héllo\xFFworld".b) }
     assert_equal "invalid UTF-8 at byte offset 6", e.message
   end
 
   def test_str_binary_copies_bytes
     source = +"bytes \xFF\x00 here"
-    copy = TetherTest.str_binary(source)
+    copy = CleatTest.str_binary(source)
     assert_equal Encoding::ASCII_8BIT, copy.encoding
     assert_equal source.b, copy
     source.replace("changed")

@@ -2,21 +2,21 @@
 
 require "test_helper"
 
-# What Tether derives from a type description: allocation, initialisation
+# What Cleat derives from a type description: allocation, initialisation
 # state, copying, memsize, hand-written callbacks, alignment.
 class TestType < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  tether_skip_under_gc_stress :test_hand_written_mark_keeps_its_value
+  cleat_skip_under_gc_stress :test_hand_written_mark_keeps_its_value
 
-  Counter = TetherExamples::Counter
+  Counter = CleatExamples::Counter
 
   def test_allocated_objects_raise_from_every_method
     {
-      TetherExamples::Counter => [[:value], [:increment, 1]],
-      TetherExamples::MutCounter => [[:count], [:increment], [:add, 1]],
-      TetherExamples::Game => [[:players], [:score], [:add_player, "A"], [:next_player_scores, 1], [:each_player]],
-      TetherTest::Holder => [[:value], [:set, 1], [:yield_shared, 1]]
+      CleatExamples::Counter => [[:value], [:increment, 1]],
+      CleatExamples::MutCounter => [[:count], [:increment], [:add, 1]],
+      CleatExamples::Game => [[:players], [:score], [:add_player, "A"], [:next_player_scores, 1], [:each_player]],
+      CleatTest::Holder => [[:value], [:set, 1], [:yield_shared, 1]]
     }.each do |klass, calls|
       obj = klass.allocate
       calls.each do |name, *args|
@@ -29,7 +29,7 @@ class TestType < Minitest::Test
   def test_initialize_twice_is_refused
     c = Counter.new(1)
     e = assert_raises(TypeError) { c.send(:initialize, 5) }
-    assert_equal "already initialized TetherExamples::Counter", e.message
+    assert_equal "already initialized CleatExamples::Counter", e.message
     assert_equal 1, c.value
   end
 
@@ -47,18 +47,18 @@ class TestType < Minitest::Test
   end
 
   def test_copy_of_uninitialized_or_mismatched_objects
-    assert_equal "uninitialized TetherExamples::Counter", assert_raises(TypeError) { Counter.allocate.dup }.message
+    assert_equal "uninitialized CleatExamples::Counter", assert_raises(TypeError) { Counter.allocate.dup }.message
     c = Counter.new(1)
     e = assert_raises(TypeError) { c.send(:initialize_copy, Counter.new(2)) }
-    assert_equal "already initialized TetherExamples::Counter", e.message
-    e = assert_raises(TypeError) { Counter.allocate.send(:initialize_copy, TetherExamples::MutCounter.new(1)) }
+    assert_equal "already initialized CleatExamples::Counter", e.message
+    e = assert_raises(TypeError) { Counter.allocate.send(:initialize_copy, CleatExamples::MutCounter.new(1)) }
     assert_equal "initialize_copy should take same class object", e.message
     assert_same c, c.send(:initialize_copy, c)
   end
 
   def test_copy_callback_makes_an_independent_copy
     tag = +"tag"
-    n = TetherTest::Native.new(64, tag)
+    n = CleatTest::Native.new(64, tag)
     copy = n.dup
     assert_equal 64, copy.length
     assert_same tag, copy.tag
@@ -67,7 +67,7 @@ class TestType < Minitest::Test
   end
 
   def test_copyable_values_get_their_own_buffer
-    h = TetherTest::Holder.new(:v)
+    h = CleatTest::Holder.new(:v)
     3.times { |i| h.push(i) }
     copy = h.dup
     copy.push(:only_in_copy)
@@ -78,40 +78,40 @@ class TestType < Minitest::Test
   end
 
   def test_memsize_covers_struct_and_native_memory
-    n = TetherTest::Native.new(1_000_000, :tag)
+    n = CleatTest::Native.new(1_000_000, :tag)
     assert_operator ObjectSpace.memsize_of(n), :>=, 1_000_000 + 3 * 8
     assert_operator ObjectSpace.memsize_of(Counter.new(1)), :>=, 8
   end
 
   def test_hand_written_mark_keeps_its_value
-    n = TetherTest::Native.new(16, "tag #{rand(100)}")
-    with_gc_stress { 10.times { TetherTest::Native.new(8, +"junk") } }
+    n = CleatTest::Native.new(16, "tag #{rand(100)}")
+    with_gc_stress { 10.times { CleatTest::Native.new(8, +"junk") } }
     compact_heap
     GC.start
     assert_match(/\Atag \d+\z/, n.tag)
   end
 
   def test_struct_alignment_is_respected
-    5.times { assert_equal 0, TetherTest::Aligned.new.address_mod16 }
+    5.times { assert_equal 0, CleatTest::Aligned.new.address_mod16 }
   end
 
   def test_objects_made_from_c_are_initialized
-    h = TetherTest.make_holder(+"made in C")
+    h = CleatTest.make_holder(+"made in C")
     assert_equal "made in C", h.value
-    assert TetherTest.holder?(h)
-    refute TetherTest.holder?(Counter.new(1))
-    refute TetherTest.holder?(nil)
-    refute TetherTest.holder?("string")
+    assert CleatTest.holder?(h)
+    refute CleatTest.holder?(Counter.new(1))
+    refute CleatTest.holder?(nil)
+    refute CleatTest.holder?("string")
   end
 
   def test_inconsistent_descriptions_are_refused
-    e = assert_raises(ArgumentError) { TetherTest.define_copyable_with_free }
-    assert_match(/TetherTest::Leaky: TETHER_COPYABLE .* give the type a copy callback/, e.message)
+    e = assert_raises(ArgumentError) { CleatTest.define_copyable_with_free }
+    assert_match(/CleatTest::Leaky: CLEAT_COPYABLE .* give the type a copy callback/, e.message)
   end
 
   def test_every_example_type_is_wb_protected
-    [Counter.new(1), TetherExamples::MutCounter.new(1), TetherExamples::Person.new("a", []),
-     TetherExamples::Game.new, TetherTest::Holder.new(1)].each do |obj|
+    [Counter.new(1), CleatExamples::MutCounter.new(1), CleatExamples::Person.new("a", []),
+     CleatExamples::Game.new, CleatTest::Holder.new(1)].each do |obj|
       assert_match(/"wb_protected":true/, ObjectSpace.dump(obj), obj.class.name)
     end
   end

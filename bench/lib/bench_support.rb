@@ -81,17 +81,17 @@ module BenchSupport
   def count(number) = number.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
 
   # One measured row, the same shape from every benchmark (and in the JSON
-  # each Ruby's run writes): Tether's figure against a baseline's, the ratio
-  # as text (default Tether / baseline: below 1x Tether takes less), speedup
-  # for the chart (above 1 Tether is better; default baseline / Tether),
+  # each Ruby's run writes): Cleat's figure against a baseline's, the ratio
+  # as text (default Cleat / baseline: below 1x Cleat takes less), speedup
+  # for the chart (above 1 Cleat is better; default baseline / Cleat),
   # target for the summary table, chart: its label in the chart (nil: not
   # charted), na: why there is no figure on this Ruby.
-  def row(measure, baseline, tether, base, ratio: nil, speedup: nil, target: nil, chart: nil, na: nil, note: nil)
+  def row(measure, baseline, cleat, base, ratio: nil, speedup: nil, target: nil, chart: nil, na: nil, note: nil)
     unless na
-      ratio ||= ratio(tether / base)
-      speedup ||= base / tether
+      ratio ||= ratio(cleat / base)
+      speedup ||= base / cleat
     end
-    { "measure" => measure, "baseline" => baseline, "tether" => tether, "base" => base, "ratio" => ratio,
+    { "measure" => measure, "baseline" => baseline, "cleat" => cleat, "base" => base, "ratio" => ratio,
       "speedup" => speedup, "target" => target, "chart" => chart, "na" => na, "note" => note }
   end
 
@@ -108,13 +108,13 @@ module BenchSupport
   def cell(row, note: true)
     return row["na"] if row["na"]
 
-    text = "#{figure(row['tether'])} vs #{figure(row['base'])} (#{row['ratio']})"
+    text = "#{figure(row['cleat'])} vs #{figure(row['base'])} (#{row['ratio']})"
     note && row["note"] ? "#{text}; #{row['note']}" : text
   end
 
   # The rows of one Ruby as a Markdown table.
   def rows_table(rows)
-    markdown_table(["measure", "baseline", "Tether vs baseline"], rows.map { |r| [r["measure"], r["baseline"], cell(r)] })
+    markdown_table(["measure", "baseline", "Cleat vs baseline"], rows.map { |r| [r["measure"], r["baseline"], cell(r)] })
   end
 
   def header(title)

@@ -6,9 +6,9 @@
 #   ruby child.rb SEED COUNT    the operations the seed generates
 #   ruby child.rb --ops FILE    a Marshal dump of operations (shrinking)
 #
-# Environment: TETHER_FUZZ_PROGRESS, a file that gets the index of every
-# operation as it starts (4 bytes each); TETHER_FUZZ_GC, "stress" to run with
-# GC.stress on, "compact" with GC.auto_compact; TETHER_FUZZ_INJECT, a
+# Environment: CLEAT_FUZZ_PROGRESS, a file that gets the index of every
+# operation as it starts (4 bytes each); CLEAT_FUZZ_GC, "stress" to run with
+# GC.stress on, "compact" with GC.auto_compact; CLEAT_FUZZ_INJECT, a
 # deliberate fault to prove the harness ("mismatch", "crash", "hang").
 # Exit status: 0 when every operation matched the model, 1 on a mismatch or
 # an exception the model did not predict (described on stdout).
@@ -20,14 +20,14 @@ ops = if ARGV[0] == "--ops"
         Fuzz.generate(Random.new(Integer(ARGV[0])), Integer(ARGV[1]))
       end
 
-progress = ENV["TETHER_FUZZ_PROGRESS"]&.then { |path| File.open(path, "wb") }
-case ENV.fetch("TETHER_FUZZ_GC", "")
+progress = ENV["CLEAT_FUZZ_PROGRESS"]&.then { |path| File.open(path, "wb") }
+case ENV.fetch("CLEAT_FUZZ_GC", "")
 when "stress" then GC.stress = true
-when "compact" then GC.auto_compact = true unless Tether::Testing.sweep_time_compaction?
+when "compact" then GC.auto_compact = true unless Cleat::Testing.sweep_time_compaction?
 end
 
 begin
-  Fuzz::World.new(inject: ENV["TETHER_FUZZ_INJECT"]).run(ops, progress: progress)
+  Fuzz::World.new(inject: ENV["CLEAT_FUZZ_INJECT"]).run(ops, progress: progress)
 rescue Fuzz::Mismatch => e
   GC.stress = false
   puts "FUZZ MISMATCH #{e.message}"

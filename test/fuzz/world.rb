@@ -11,12 +11,12 @@
 # runs the world in a child process (test/fuzz/child.rb), so a crash or a hang
 # is a failure too, and shrinks failing sequences.
 
-require "tether"
-require "tether_examples"
-require "tether/testing"
+require "cleat"
+require "cleat_examples"
+require "cleat/testing"
 
 module Fuzz
-  E = TetherExamples
+  E = CleatExamples
   SLOTS = 8
   PAGE = E::Memory::PAGE_SIZE
   INT64 = (-(2**63)..(2**63) - 1)
@@ -301,7 +301,7 @@ module Fuzz
       case kind
       when :minor then GC.start(full_mark: false, immediate_sweep: true)
       when :major then GC.start(full_mark: true, immediate_sweep: true)
-      when :compact then Tether::Testing.compact_heap if GC.respond_to?(:verify_compaction_references)
+      when :compact then Cleat::Testing.compact_heap if GC.respond_to?(:verify_compaction_references)
       when :stress then @stress_next = true
       end
     end
@@ -382,7 +382,7 @@ module Fuzz
     end
 
     # A thread holds the game lent inside each_player while this thread calls
-    # add_player on it: Tether::BorrowError, until the block returns.
+    # add_player on it: Cleat::BorrowError, until the block returns.
     def op_thread_each_player(s, name)
       entry = @slots[s] or return
       m = entry.model
@@ -420,7 +420,7 @@ module Fuzz
       grown = begin
         entry.real.grow(delta)
         true
-      rescue Tether::BorrowError
+      rescue Cleat::BorrowError
         false
       rescue FrozenError
         raise Mismatch, "grow of an unfrozen memory raised FrozenError" unless m.frozen
@@ -459,7 +459,7 @@ module Fuzz
       @slots[s] = Entry.new(raised, Model.new(:trap, m.klass, init: true, state: m.state.merge(message: message)))
     end
 
-    # A Trap made by Tether: Memory#read out of bounds.
+    # A Trap made by Cleat: Memory#read out of bounds.
     def op_trap_from_memory(s, d)
       entry = @slots[s] or return
       m = entry.model
@@ -496,7 +496,7 @@ module Fuzz
         raise Expected.new(TypeError, "uninitialized #{name}")
       end
       raise Expected.new(FrozenError, /can't modify frozen #{Regexp.escape(name)}/) if doorway != :shared && m.frozen
-      raise Expected.new(Tether::BorrowError, /\A#{Regexp.escape(name)} is borrowed/) if doorway != :shared && m.lent.positive?
+      raise Expected.new(Cleat::BorrowError, /\A#{Regexp.escape(name)} is borrowed/) if doorway != :shared && m.lent.positive?
     end
 
     ARITY = { counter: 1, mut_counter: 1, person: 2, game: 0, memory: 1..2, trap: 0..1 }.freeze
@@ -526,7 +526,7 @@ module Fuzz
     def check_field(value, klass, field)
       return if value.is_a?(klass)
 
-      raise Expected.new(TypeError, "wrong argument type #{describe(value)} for #{field} of TetherExamples::Person " \
+      raise Expected.new(TypeError, "wrong argument type #{describe(value)} for #{field} of CleatExamples::Person " \
                                     "(expected #{klass})")
     end
 
@@ -626,7 +626,7 @@ module Fuzz
 
     def person_arg(other, friend)
       unless other.is_a?(E::Person)
-        raise Expected.new(TypeError, "wrong argument type #{describe(other)} (expected TetherExamples::Person)")
+        raise Expected.new(TypeError, "wrong argument type #{describe(other)} (expected CleatExamples::Person)")
       end
       raise Expected.new(TypeError, "uninitialized #{other.class}") unless friend&.model&.init
     end
@@ -683,7 +683,7 @@ module Fuzz
 
       slice = check(-> { "#{m.klass}#slice(#{offset.inspect}, #{size.inspect})" }, lambda {
         door(m, :shared)
-        start = to_size_or_nil(offset) # (Tether does not look at size when offset is out of range)
+        start = to_size_or_nil(offset) # (Cleat does not look at size when offset is out of range)
         length = start && to_size_or_nil(size)
         unless start && length && start + length <= m.state[:bytes].bytesize
           raise Expected.new(RangeError, "memory slice out of bounds")
@@ -699,7 +699,7 @@ module Fuzz
 
     def slice_call(st, name)
       memory = st[:memory].state
-      raise Expected.new(Tether::StaleReferenceError, "memory was resized, reference is no longer valid") if st[:generation] != memory[:generation]
+      raise Expected.new(Cleat::StaleReferenceError, "memory was resized, reference is no longer valid") if st[:generation] != memory[:generation]
 
       bytes = memory[:bytes].byteslice(st[:offset], st[:size])
       case name
@@ -725,7 +725,7 @@ module Fuzz
       offset
     end
 
-    # ---- conversions, as Tether documents them ----
+    # ---- conversions, as Cleat documents them ----
 
     def describe(value)
       case value

@@ -1,8 +1,8 @@
-/* tether_bench.c - the same Counter twice, compiled side by side: once the
+/* cleat_bench.c - the same Counter twice, compiled side by side: once the
  * way a careful author writes it with the raw C API (TypedData_Get_Struct in
- * every method), once through Tether's door. Benchmarks compare the two in
+ * every method), once through Cleat's door. Benchmarks compare the two in
  * one process. */
-#include "tether.h"
+#include "cleat.h"
 
 #include <ruby/debug.h>
 #include <ruby/encoding.h>
@@ -24,7 +24,7 @@ static size_t raw_counter_memsize(const void *p)
 }
 
 static const rb_data_type_t raw_counter_type = {
-    .wrap_struct_name = "TetherBench::RawCounter",
+    .wrap_struct_name = "CleatBench::RawCounter",
     .function = {.dmark = NULL, .dfree = RUBY_TYPED_DEFAULT_FREE, .dsize = raw_counter_memsize},
     .flags = RUBY_TYPED_FREE_IMMEDIATELY | RUBY_TYPED_WB_PROTECTED,
 };
@@ -84,7 +84,7 @@ static size_t raw_person_memsize(const void *p)
 /* Stores without write barriers, so it may not be WB-protected: every minor
  * GC must mark every one of these objects again. */
 static const rb_data_type_t raw_person_type = {
-    .wrap_struct_name = "TetherBench::RawPerson",
+    .wrap_struct_name = "CleatBench::RawPerson",
     .function = {.dmark = raw_person_mark, .dfree = RUBY_TYPED_DEFAULT_FREE, .dsize = raw_person_memsize},
     .flags = RUBY_TYPED_FREE_IMMEDIATELY,
 };
@@ -121,42 +121,42 @@ static VALUE raw_person_name(VALUE self)
     return p->name;
 }
 
-/* ---- full-GC marking: the same Person declared to Tether twice ---- */
+/* ---- full-GC marking: the same Person declared to Cleat twice ---- */
 
-/* One struct, one field list, two types: TetherBench::Person is marked the
- * way Tether chooses (declaratively where Ruby has it, 3.3+) and
- * TetherBench::CallbackPerson by Tether's mark and compaction callbacks
- * (TETHER_NO_DECL_MARKING). RawWBPerson is the careful hand-written twin:
+/* One struct, one field list, two types: CleatBench::Person is marked the
+ * way Cleat chooses (declaratively where Ruby has it, 3.3+) and
+ * CleatBench::CallbackPerson by Cleat's mark and compaction callbacks
+ * (CLEAT_NO_DECL_MARKING). RawWBPerson is the careful hand-written twin:
  * WB-protected, RB_OBJ_WRITE, rb_gc_mark_movable and a compaction callback. */
 typedef struct bench_person {
     VALUE name, hobbies, friend;
 } bench_person_t;
 
-static tether_type decl_person_type, callback_person_type;
+static cleat_type decl_person_type, callback_person_type;
 #define BENCH_PERSON_FIELDS(self_type)                                                                   \
     {                                                                                                    \
-        TETHER_FIELD(bench_person_t, name, &rb_cString), TETHER_FIELD(bench_person_t, hobbies, &rb_cArray), \
-            TETHER_FIELD_OR_NIL(bench_person_t, friend, &self_type), TETHER_FIELDS_END                   \
+        CLEAT_FIELD(bench_person_t, name, &rb_cString), CLEAT_FIELD(bench_person_t, hobbies, &rb_cArray), \
+            CLEAT_FIELD_OR_NIL(bench_person_t, friend, &self_type), CLEAT_FIELDS_END                   \
     }
-static const tether_field decl_person_fields[] = BENCH_PERSON_FIELDS(decl_person_type);
-static const tether_field callback_person_fields[] = BENCH_PERSON_FIELDS(callback_person_type);
-TETHER_TYPE(decl_person_type, "TetherBench::Person", bench_person_t, decl_person_fields);
-TETHER_TYPE(callback_person_type, "TetherBench::CallbackPerson", bench_person_t, callback_person_fields,
-            .flags = TETHER_NO_DECL_MARKING);
+static const cleat_field decl_person_fields[] = BENCH_PERSON_FIELDS(decl_person_type);
+static const cleat_field callback_person_fields[] = BENCH_PERSON_FIELDS(callback_person_type);
+CLEAT_TYPE(decl_person_type, "CleatBench::Person", bench_person_t, decl_person_fields);
+CLEAT_TYPE(callback_person_type, "CleatBench::CallbackPerson", bench_person_t, callback_person_fields,
+            .flags = CLEAT_NO_DECL_MARKING);
 
 #define BENCH_PERSON_METHODS(prefix, type)                                     \
-    TETHER_INIT(prefix##_initialize, type, bench_person_t *p, name, hobbies)   \
+    CLEAT_INIT(prefix##_initialize, type, bench_person_t *p, name, hobbies)   \
     {                                                                          \
-        tether_write(self, &p->name, name);                                    \
-        tether_write(self, &p->hobbies, hobbies);                              \
+        cleat_write(self, &p->name, name);                                    \
+        cleat_write(self, &p->hobbies, hobbies);                              \
         p->friend = Qnil;                                                      \
         return self;                                                           \
     }                                                                          \
-    TETHER_SHARED(prefix##_name, type, bench_person_t *p) { return p->name; } \
-    TETHER_EXCLUSIVE(prefix##_add_friend, type, bench_person_t *p, other)      \
+    CLEAT_SHARED(prefix##_name, type, bench_person_t *p) { return p->name; } \
+    CLEAT_EXCLUSIVE(prefix##_add_friend, type, bench_person_t *p, other)      \
     {                                                                          \
-        tether_unwrap(other, &type);                                           \
-        tether_write(self, &p->friend, other);                                 \
+        cleat_unwrap(other, &type);                                           \
+        cleat_write(self, &p->friend, other);                                 \
         return self;                                                           \
     }
 BENCH_PERSON_METHODS(decl_person, decl_person_type)
@@ -164,10 +164,10 @@ BENCH_PERSON_METHODS(callback_person, callback_person_type)
 
 #define DEFINE_BENCH_PERSON(prefix, type)                               \
     do {                                                                \
-        VALUE klass = tether_type_define_class(&type, rb_cObject);      \
-        TETHER_DEFINE_METHOD(klass, "initialize", prefix##_initialize); \
-        TETHER_DEFINE_METHOD(klass, "name", prefix##_name);             \
-        TETHER_DEFINE_METHOD(klass, "add_friend", prefix##_add_friend); \
+        VALUE klass = cleat_type_define_class(&type, rb_cObject);      \
+        CLEAT_DEFINE_METHOD(klass, "initialize", prefix##_initialize); \
+        CLEAT_DEFINE_METHOD(klass, "name", prefix##_name);             \
+        CLEAT_DEFINE_METHOD(klass, "add_friend", prefix##_add_friend); \
     } while (0)
 
 static void raw_wb_person_mark(void *p)
@@ -187,7 +187,7 @@ static void raw_wb_person_compact(void *p)
 }
 
 static const rb_data_type_t raw_wb_person_type = {
-    .wrap_struct_name = "TetherBench::RawWBPerson",
+    .wrap_struct_name = "CleatBench::RawWBPerson",
     .function = {.dmark = raw_wb_person_mark,
                  .dfree = RUBY_TYPED_DEFAULT_FREE,
                  .dsize = raw_person_memsize,
@@ -231,7 +231,7 @@ static VALUE raw_wb_person_name(VALUE self)
 static VALUE bench_declarative_marking_p(VALUE mod)
 {
     (void)mod;
-    return tether_type_declarative(&decl_person_type) ? Qtrue : Qfalse;
+    return cleat_type_declarative(&decl_person_type) ? Qtrue : Qfalse;
 }
 
 /* ---- GC mark time: from the start of a GC to the end of its marking ---- */
@@ -275,7 +275,7 @@ static VALUE gc_timer_stop(VALUE unused)
     return Qnil;
 }
 
-/* TetherBench.gc_mark_ns { GC.start } -> [CPU ns spent marking, number of
+/* CleatBench.gc_mark_ns { GC.start } -> [CPU ns spent marking, number of
  * GCs that marked] while the block ran: from each GC's start event to its
  * end-of-marking event. */
 static VALUE bench_gc_mark_ns(VALUE mod)
@@ -295,7 +295,7 @@ static VALUE bench_gc_mark_ns(VALUE mod)
 
 /* ---- for the ffi gem: the same increment as a plain exported C function ---- */
 
-__attribute__((visibility("default"))) int64_t tether_bench_ffi_increment(int64_t *count, int64_t amount)
+__attribute__((visibility("default"))) int64_t cleat_bench_ffi_increment(int64_t *count, int64_t amount)
 {
     int64_t sum;
     if (__builtin_add_overflow(*count, amount, &sum)) return *count;
@@ -317,26 +317,26 @@ static VALUE bench_rss_bytes(VALUE mod)
     return LONG2NUM(pages_resident * sysconf(_SC_PAGESIZE));
 }
 
-/* ---- Tether ---- */
+/* ---- Cleat ---- */
 
-TETHER_TYPE(counter_type, "TetherBench::Counter", counter_t, NULL);
+CLEAT_TYPE(counter_type, "CleatBench::Counter", counter_t, NULL);
 
-TETHER_INIT(counter_initialize, counter_type, counter_t *c, initial)
+CLEAT_INIT(counter_initialize, counter_type, counter_t *c, initial)
 {
-    c->count = tether_to_int64(initial);
+    c->count = cleat_to_int64(initial);
     return self;
 }
 
-TETHER_EXCLUSIVE(counter_increment, counter_type, counter_t *c, amount)
+CLEAT_EXCLUSIVE(counter_increment, counter_type, counter_t *c, amount)
 {
     int64_t sum;
-    if (__builtin_add_overflow(c->count, tether_to_int64(amount), &sum))
+    if (__builtin_add_overflow(c->count, cleat_to_int64(amount), &sum))
         rb_raise(rb_eRangeError, "result too large");
     c->count = sum;
     return LL2NUM(sum);
 }
 
-TETHER_SHARED(counter_value, counter_type, counter_t *c) { return LL2NUM(c->count); }
+CLEAT_SHARED(counter_value, counter_type, counter_t *c) { return LL2NUM(c->count); }
 
 /* ---- strings: raw rb_str_new and Ruby's scan on the same bytes ---- */
 
@@ -363,16 +363,16 @@ static VALUE bench_ruby_scan(VALUE mod, VALUE str)
     return INT2FIX(rb_enc_str_coderange(str));
 }
 
-/* Tether's validator alone, with the named implementation. */
-static VALUE bench_tether_validate(VALUE mod, VALUE buffer, VALUE implementation)
+/* Cleat's validator alone, with the named implementation. */
+static VALUE bench_cleat_validate(VALUE mod, VALUE buffer, VALUE implementation)
 {
     (void)mod;
     const void *base;
     size_t size, offset;
     buffer_bytes(buffer, &base, &size);
-    if (!tether_str_utf8_use(StringValueCStr(implementation))) return Qnil;
-    tether_utf8_result r = tether_str_utf8_check(base, size, &offset);
-    tether_str_utf8_use(NULL);
+    if (!cleat_str_utf8_use(StringValueCStr(implementation))) return Qnil;
+    cleat_utf8_result r = cleat_str_utf8_check(base, size, &offset);
+    cleat_str_utf8_use(NULL);
     return INT2FIX(r);
 }
 
@@ -382,56 +382,56 @@ static VALUE bench_utf8_implementations(VALUE mod)
     VALUE list = rb_ary_new();
     const char *names[] = {"avx2", "ssse3", "portable"};
     for (int i = 0; i < 3; i++) {
-        if (tether_str_utf8_use(names[i])) rb_ary_push(list, rb_str_new_cstr(names[i]));
+        if (cleat_str_utf8_use(names[i])) rb_ary_push(list, rb_str_new_cstr(names[i]));
     }
-    tether_str_utf8_use(NULL);
+    cleat_str_utf8_use(NULL);
     return list;
 }
 
 /* ---- views: a checked access against a raw pointer read ---- */
 
 typedef struct bench_region {
-    tether_region region;
+    cleat_region region;
 } bench_region_t;
-static const tether_field bench_region_fields[] = {TETHER_FIELD_REGION(bench_region_t, region), TETHER_FIELDS_END};
-TETHER_TYPE(bench_region_type, "TetherBench::Region", bench_region_t, bench_region_fields);
+static const cleat_field bench_region_fields[] = {CLEAT_FIELD_REGION(bench_region_t, region), CLEAT_FIELDS_END};
+CLEAT_TYPE(bench_region_type, "CleatBench::Region", bench_region_t, bench_region_fields);
 
 typedef struct bench_view {
-    tether_view view;
+    cleat_view view;
 } bench_view_t;
-static const tether_field bench_view_fields[] = {TETHER_FIELD_VIEW(bench_view_t, view, &bench_region_type),
-                                                 TETHER_FIELDS_END};
-TETHER_TYPE(bench_view_type, "TetherBench::View", bench_view_t, bench_view_fields);
+static const cleat_field bench_view_fields[] = {CLEAT_FIELD_VIEW(bench_view_t, view, &bench_region_type),
+                                                 CLEAT_FIELDS_END};
+CLEAT_TYPE(bench_view_type, "CleatBench::View", bench_view_t, bench_view_fields);
 
-TETHER_INIT(bench_region_initialize, bench_region_type, bench_region_t *r, size)
+CLEAT_INIT(bench_region_initialize, bench_region_type, bench_region_t *r, size)
 {
-    tether_region_resize(self, &r->region, tether_to_size(size));
+    cleat_region_resize(self, &r->region, cleat_to_size(size));
     for (size_t i = 0; i < r->region.size; i++) r->region.base[i] = (unsigned char)i;
     return self;
 }
 
-TETHER_SHARED(bench_region_view, bench_region_type, bench_region_t *r)
+CLEAT_SHARED(bench_region_view, bench_region_type, bench_region_t *r)
 {
     VALUE obj;
-    bench_view_t *v = tether_type_new(&bench_view_type, &obj);
-    tether_view_init(obj, &v->view, self, &r->region, 0, r->region.size);
+    bench_view_t *v = cleat_type_new(&bench_view_type, &obj);
+    cleat_view_init(obj, &v->view, self, &r->region, 0, r->region.size);
     return obj;
 }
 
 /* One access each, kept out of line so the check cannot be hoisted out of
  * the measuring loop: the difference is what every access pays. */
-__attribute__((noinline)) static unsigned char checked_read(const tether_view *v, size_t i)
+__attribute__((noinline)) static unsigned char checked_read(const cleat_view *v, size_t i)
 {
-    return tether_view_bytes(v)[i];
+    return cleat_view_bytes(v)[i];
 }
 __attribute__((noinline)) static unsigned char raw_read(const unsigned char *p, size_t i) { return p[i]; }
 
 /* [ns per checked access, ns per raw access] over n reads. */
-TETHER_SHARED(bench_view_access_ns, bench_view_type, bench_view_t *v, iterations)
+CLEAT_SHARED(bench_view_access_ns, bench_view_type, bench_view_t *v, iterations)
 {
-    size_t n = tether_to_size(iterations), len = v->view.length;
+    size_t n = cleat_to_size(iterations), len = v->view.length;
     if (!len) rb_raise(rb_eArgError, "empty view");
-    const unsigned char *p = tether_view_bytes(&v->view);
+    const unsigned char *p = cleat_view_bytes(&v->view);
     unsigned sum = 0;
     double t0 = thread_cpu_ns();
     for (size_t i = 0; i < n; i++) sum += checked_read(&v->view, i % len);
@@ -442,9 +442,9 @@ TETHER_SHARED(bench_view_access_ns, bench_view_type, bench_view_t *v, iterations
     return rb_ary_new_from_args(3, DBL2NUM((t1 - t0) / (double)n), DBL2NUM((t2 - t1) / (double)n), UINT2NUM(sum));
 }
 
-void Init_tether_bench(void)
+void Init_cleat_bench(void)
 {
-    VALUE mod = rb_define_module("TetherBench");
+    VALUE mod = rb_define_module("CleatBench");
 
     VALUE raw = rb_define_class_under(mod, "RawCounter", rb_cObject);
     rb_define_alloc_func(raw, raw_counter_alloc);
@@ -452,10 +452,10 @@ void Init_tether_bench(void)
     rb_define_method(raw, "increment", raw_counter_increment, 1);
     rb_define_method(raw, "value", raw_counter_value, 0);
 
-    VALUE counter = tether_type_define_class(&counter_type, rb_cObject);
-    TETHER_DEFINE_METHOD(counter, "initialize", counter_initialize);
-    TETHER_DEFINE_METHOD(counter, "increment", counter_increment);
-    TETHER_DEFINE_METHOD(counter, "value", counter_value);
+    VALUE counter = cleat_type_define_class(&counter_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(counter, "initialize", counter_initialize);
+    CLEAT_DEFINE_METHOD(counter, "increment", counter_increment);
+    CLEAT_DEFINE_METHOD(counter, "value", counter_value);
 
     VALUE raw_person = rb_define_class_under(mod, "RawPerson", rb_cObject);
     rb_define_alloc_func(raw_person, raw_person_alloc);
@@ -476,12 +476,12 @@ void Init_tether_bench(void)
 
     rb_define_module_function(mod, "raw_str_new", bench_raw_str_new, 1);
     rb_define_module_function(mod, "ruby_scan", bench_ruby_scan, 1);
-    rb_define_module_function(mod, "tether_validate", bench_tether_validate, 2);
+    rb_define_module_function(mod, "cleat_validate", bench_cleat_validate, 2);
     rb_define_module_function(mod, "utf8_implementations", bench_utf8_implementations, 0);
 
-    VALUE region = tether_type_define_class(&bench_region_type, rb_cObject);
-    TETHER_DEFINE_METHOD(region, "initialize", bench_region_initialize);
-    TETHER_DEFINE_METHOD(region, "view", bench_region_view);
-    VALUE view = tether_type_define_class(&bench_view_type, rb_cObject);
-    TETHER_DEFINE_METHOD(view, "access_ns", bench_view_access_ns);
+    VALUE region = cleat_type_define_class(&bench_region_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(region, "initialize", bench_region_initialize);
+    CLEAT_DEFINE_METHOD(region, "view", bench_region_view);
+    VALUE view = cleat_type_define_class(&bench_view_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(view, "access_ns", bench_view_access_ns);
 }

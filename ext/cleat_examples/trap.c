@@ -17,17 +17,17 @@ static const char *const trap_code_names[] = {
 
 /* Zeroed is valid: Trap.new("message") from Ruby is a trap without a code.
  * Copyable: `raise trap, "other message"` clones it. */
-TETHER_TYPE(trap_type, "TetherExamples::Trap", trap_t, NULL,
-            .flags = TETHER_ZERO_IS_VALID | TETHER_COPYABLE);
+CLEAT_TYPE(trap_type, "CleatExamples::Trap", trap_t, NULL,
+            .flags = CLEAT_ZERO_IS_VALID | CLEAT_COPYABLE);
 
-void tether_examples_raise_trap(enum trap_code code, const char *format, ...)
+void cleat_examples_raise_trap(enum trap_code code, const char *format, ...)
 {
     va_list args;
     va_start(args, format);
     VALUE message = rb_vsprintf(format, args);
     va_end(args);
     VALUE exc;
-    trap_t *t = tether_exception_new(&trap_type, message, &exc);
+    trap_t *t = cleat_exception_new(&trap_type, message, &exc);
     t->code = code;
     rb_exc_raise(exc);
 }
@@ -43,30 +43,30 @@ static VALUE code_symbol(const trap_t *t)
  *   trap.code -> symbol or nil
  *
  *   begin
- *     TetherExamples::Memory.new(1).read(65536, 1)
- *   rescue TetherExamples::Trap => e
+ *     CleatExamples::Memory.new(1).read(65536, 1)
+ *   rescue CleatExamples::Trap => e
  *     e.code #=> :MEMORY_OUT_OF_BOUNDS
  *   end
  */
-TETHER_SHARED(trap_code, trap_type, trap_t *t) { return code_symbol(t); }
+CLEAT_SHARED(trap_code, trap_type, trap_t *t) { return code_symbol(t); }
 
 /*
  * call-seq:
  *   trap.inspect -> string
  *
- *   #<TetherExamples::Trap:0x00007f0123456789 @trap_code=MEMORY_OUT_OF_BOUNDS>
+ *   #<CleatExamples::Trap:0x00007f0123456789 @trap_code=MEMORY_OUT_OF_BOUNDS>
  */
-TETHER_SHARED(trap_inspect, trap_type, trap_t *t)
+CLEAT_SHARED(trap_inspect, trap_type, trap_t *t)
 {
     VALUE code = code_symbol(t);
     return rb_sprintf("#<%" PRIsVALUE ":0x%016" PRIxVALUE " @trap_code=%" PRIsVALUE ">", rb_obj_class(self),
                       self, NIL_P(code) ? rb_str_new_cstr("nil") : rb_sym2str(code));
 }
 
-void tether_examples_init_trap(VALUE mod)
+void cleat_examples_init_trap(VALUE mod)
 {
     (void)mod;
-    VALUE trap = tether_type_define_class(&trap_type, rb_eStandardError);
-    TETHER_DEFINE_METHOD(trap, "code", trap_code);
-    TETHER_DEFINE_METHOD(trap, "inspect", trap_inspect);
+    VALUE trap = cleat_type_define_class(&trap_type, rb_eStandardError);
+    CLEAT_DEFINE_METHOD(trap, "code", trap_code);
+    CLEAT_DEFINE_METHOD(trap, "inspect", trap_inspect);
 }

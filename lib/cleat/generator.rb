@@ -4,10 +4,10 @@ require "fileutils"
 require "optparse"
 require_relative "version"
 
-module Tether
-  # Writes a complete gem skeleton whose C extension uses Tether: gemspec,
-  # extconf through tether/mkmf, one Tether type with a declared field and
-  # shared and exclusive methods, minitest tests using Tether::Testing, a
+module Cleat
+  # Writes a complete gem skeleton whose C extension uses Cleat: gemspec,
+  # extconf through cleat/mkmf, one Cleat type with a declared field and
+  # shared and exclusive methods, minitest tests using Cleat::Testing, a
   # Rakefile with compile, test and the safety tasks, and a README.
   class Generator
     class Error < StandardError; end
@@ -17,8 +17,8 @@ module Tether
     attr_reader :name, :root
 
     # name: the gem's name (snake_case); dir: where to create it;
-    # tether_path: a Tether checkout to build against instead of the gem.
-    def initialize(name, dir: Dir.pwd, tether_path: nil)
+    # cleat_path: a Cleat checkout to build against instead of the gem.
+    def initialize(name, dir: Dir.pwd, cleat_path: nil)
       unless name.is_a?(String) && NAME.match?(name)
         raise Error, "invalid gem name #{name.inspect}: use lowercase letters, digits and underscores, " \
                      "starting with a letter (it becomes the module #{camelize(name.to_s)})"
@@ -26,7 +26,7 @@ module Tether
       @name = name
       @module = camelize(name)
       @root = File.expand_path(name, dir)
-      @tether_path = tether_path && File.expand_path(tether_path)
+      @cleat_path = cleat_path && File.expand_path(cleat_path)
       raise Error, "#{@root} already exists" if File.exist?(@root)
     end
 
@@ -75,26 +75,26 @@ module Tether
         Gem::Specification.new do |spec|
           spec.name = "#{name}"
           spec.version = #{@module}::VERSION
-          spec.summary = "#{@module}: a C extension built with Tether"
+          spec.summary = "#{@module}: a C extension built with Cleat"
           spec.authors = ["#{@module} authors"]
           spec.license = "MIT"
           spec.required_ruby_version = ">= 3.1"
           spec.files = Dir["lib/**/*.rb", "ext/**/*.{c,h,rb}", "README.md"]
           spec.extensions = ["ext/#{name}/extconf.rb"]
-          spec.add_dependency "tether", "~> #{Tether::VERSION.split('.').first(2).join('.')}"
+          spec.add_dependency "cleat", "~> #{Cleat::VERSION.split('.').first(2).join('.')}"
         end
       RUBY
     end
 
     def gemfile
-      tether = @tether_path ? %(gem "tether", path: #{@tether_path.inspect}\n) : ""
+      cleat = @cleat_path ? %(gem "cleat", path: #{@cleat_path.inspect}\n) : ""
       <<~RUBY
         # frozen_string_literal: true
 
         source "https://rubygems.org"
 
         gemspec
-        #{tether}
+        #{cleat}
         gem "minitest", "~> 5.16"
         gem "rake", "~> 13.0"
         gem "rake-compiler", "~> 1.2"
@@ -107,7 +107,7 @@ module Tether
 
         require "rake/extensiontask"
         require "rake/testtask"
-        require "tether/rake_tasks"
+        require "cleat/rake_tasks"
 
         Rake::ExtensionTask.new("#{name}") do |ext|
           ext.lib_dir = "lib/#{name}"
@@ -120,7 +120,7 @@ module Tether
         task test: :compile
 
         # test:stress, test:compact, test:asan, test:valgrind
-        Tether::RakeTasks.new(extensions: [["ext/#{name}/extconf.rb", "lib/#{name}"]])
+        Cleat::RakeTasks.new(extensions: [["ext/#{name}/extconf.rb", "lib/#{name}"]])
 
         task default: :test
       RUBY
@@ -149,68 +149,68 @@ module Tether
       <<~RUBY
         # frozen_string_literal: true
 
-        require "tether/mkmf"
+        require "cleat/mkmf"
 
-        # Debug checks on while developing: TETHER_DEBUG=1 (or --enable-tether-debug).
-        create_tether_makefile("#{name}/#{name}")
+        # Debug checks on while developing: CLEAT_DEBUG=1 (or --enable-cleat-debug).
+        create_cleat_makefile("#{name}/#{name}")
       RUBY
     end
 
     def extension
       <<~C
-        /* #{name}.c - #{@module}::Tally, a label and a count, built with Tether. */
-        #include "tether.h"
+        /* #{name}.c - #{@module}::Tally, a label and a count, built with Cleat. */
+        #include "cleat.h"
 
         typedef struct tally {
-            VALUE label;   /* a String: declared, so Tether marks and moves it */
+            VALUE label;   /* a String: declared, so Cleat marks and moves it */
             int64_t count;
         } tally_t;
 
-        static const tether_field tally_fields[] = {
-            TETHER_FIELD(tally_t, label, &rb_cString),
-            TETHER_FIELDS_END,
+        static const cleat_field tally_fields[] = {
+            CLEAT_FIELD(tally_t, label, &rb_cString),
+            CLEAT_FIELDS_END,
         };
 
-        TETHER_TYPE(tally_type, "#{@module}::Tally", tally_t, tally_fields, .flags = TETHER_COPYABLE);
+        CLEAT_TYPE(tally_type, "#{@module}::Tally", tally_t, tally_fields, .flags = CLEAT_COPYABLE);
 
         /* call-seq: Tally.new(label) -> tally */
-        TETHER_INIT(tally_initialize, tally_type, tally_t *t, label)
+        CLEAT_INIT(tally_initialize, tally_type, tally_t *t, label)
         {
-            tether_write(self, &t->label, label); /* TypeError unless a String */
+            cleat_write(self, &t->label, label); /* TypeError unless a String */
             return self;
         }
 
         /* call-seq: tally.label -> string */
-        TETHER_SHARED(tally_label, tally_type, tally_t *t) { return t->label; }
+        CLEAT_SHARED(tally_label, tally_type, tally_t *t) { return t->label; }
 
         /* call-seq: tally.count -> integer */
-        TETHER_SHARED(tally_count, tally_type, tally_t *t) { return LL2NUM(t->count); }
+        CLEAT_SHARED(tally_count, tally_type, tally_t *t) { return LL2NUM(t->count); }
 
         /* call-seq: tally.add(n) -> new count   (RangeError on overflow, count unchanged) */
-        TETHER_EXCLUSIVE(tally_add, tally_type, tally_t *t, n)
+        CLEAT_EXCLUSIVE(tally_add, tally_type, tally_t *t, n)
         {
             int64_t sum;
-            if (__builtin_add_overflow(t->count, tether_to_int64(n), &sum)) rb_raise(rb_eRangeError, "result too large");
+            if (__builtin_add_overflow(t->count, cleat_to_int64(n), &sum)) rb_raise(rb_eRangeError, "result too large");
             t->count = sum;
             return LL2NUM(sum);
         }
 
         /* call-seq: tally.each_step { |i| ... } -> tally   (yields 1..count; the tally is lent meanwhile) */
-        TETHER_SHARED(tally_each_step, tally_type, tally_t *t)
+        CLEAT_SHARED(tally_each_step, tally_type, tally_t *t)
         {
-            for (int64_t i = 1; i <= t->count; i++) TETHER_YIELD(LL2NUM(i));
+            for (int64_t i = 1; i <= t->count; i++) CLEAT_YIELD(LL2NUM(i));
             return self;
         }
 
         void Init_#{name}(void)
         {
             rb_define_module("#{@module}");
-            VALUE klass = tether_type_define_class(&tally_type, rb_cObject);
-            TETHER_DEFINE_METHOD(klass, "initialize", tally_initialize);
-            TETHER_DEFINE_METHOD(klass, "label", tally_label);
-            TETHER_DEFINE_METHOD(klass, "count", tally_count);
-            TETHER_DEFINE_METHOD(klass, "add", tally_add);
-            TETHER_DEFINE_METHOD(klass, "each_step", tally_each_step);
+            VALUE klass = cleat_type_define_class(&tally_type, rb_cObject);
+            CLEAT_DEFINE_METHOD(klass, "initialize", tally_initialize);
+            CLEAT_DEFINE_METHOD(klass, "label", tally_label);
+            CLEAT_DEFINE_METHOD(klass, "count", tally_count);
+            CLEAT_DEFINE_METHOD(klass, "add", tally_add);
+            CLEAT_DEFINE_METHOD(klass, "each_step", tally_each_step);
         }
       C
     end
@@ -220,7 +220,7 @@ module Tether
         # frozen_string_literal: true
 
         require "minitest/autorun"
-        require "tether/testing"
+        require "cleat/testing"
         require "#{name}"
       RUBY
     end
@@ -232,7 +232,7 @@ module Tether
         require "test_helper"
 
         class Test#{@module} < Minitest::Test
-          include Tether::Testing
+          include Cleat::Testing
 
           def test_counts
             tally = #{@module}::Tally.new("apples")
@@ -250,7 +250,7 @@ module Tether
           def test_borrowed_while_yielding
             tally = #{@module}::Tally.new("pears")
             tally.add(2)
-            assert_raises(Tether::BorrowError) { tally.each_step { tally.add(1) } }
+            assert_raises(Cleat::BorrowError) { tally.each_step { tally.add(1) } }
             assert_equal [1, 2], tally.enum_for(:each_step).to_a
           end
 
@@ -269,9 +269,9 @@ module Tether
       <<~MD
         # #{@module}
 
-        A Ruby C extension built with [Tether](https://rubygems.org/gems/tether): its struct is
-        described once (`ext/#{name}/#{name}.c`) and Tether derives marking, compaction, write
-        barriers and memsize, checks every method's receiver, and raises `Tether::BorrowError`
+        A Ruby C extension built with [Cleat](https://rubygems.org/gems/cleat): its struct is
+        described once (`ext/#{name}/#{name}.c`) and Cleat derives marking, compaction, write
+        barriers and memsize, checks every method's receiver, and raises `Cleat::BorrowError`
         instead of corrupting memory.
 
         ```sh
@@ -283,38 +283,38 @@ module Tether
         bundle exec rake test:valgrind # under valgrind memcheck
         ```
 
-        `TETHER_DEBUG=1 bundle exec rake clobber test` builds with Tether's debug checks.
+        `CLEAT_DEBUG=1 bundle exec rake clobber test` builds with Cleat's debug checks.
       MD
     end
   end
 
-  # The `tether` command.
+  # The `cleat` command.
   module CLI
     USAGE = <<~TEXT
-      Usage: tether new NAME [--tether-path DIR]
-             tether version
+      Usage: cleat new NAME [--cleat-path DIR]
+             cleat version
 
-      new NAME       write a gem skeleton NAME/ whose C extension uses Tether
-      --tether-path  build against a Tether checkout (Gemfile path: dependency)
+      new NAME       write a gem skeleton NAME/ whose C extension uses Cleat
+      --cleat-path  build against a Cleat checkout (Gemfile path: dependency)
     TEXT
 
     def self.run(argv, out: $stdout, err: $stderr)
       command = argv.first
       case command
       when "new" then generate(argv.drop(1), out, err)
-      when "version", "--version" then out.puts(Tether::VERSION) || 0
+      when "version", "--version" then out.puts(Cleat::VERSION) || 0
       when nil, "help", "-h", "--help" then out.puts(USAGE) || 0
       else
-        err.puts "tether: unknown command #{command.inspect}\n\n#{USAGE}"
+        err.puts "cleat: unknown command #{command.inspect}\n\n#{USAGE}"
         1
       end
     end
 
     def self.generate(args, out, err)
       options = {}
-      names = OptionParser.new { |o| o.on("--tether-path DIR") { |dir| options[:tether_path] = dir } }.parse(args)
+      names = OptionParser.new { |o| o.on("--cleat-path DIR") { |dir| options[:cleat_path] = dir } }.parse(args)
       unless names.size == 1
-        err.puts "tether new: give exactly one gem name\n\n#{USAGE}"
+        err.puts "cleat new: give exactly one gem name\n\n#{USAGE}"
         return 1
       end
       generator = Generator.new(names.first, **options)
@@ -322,7 +322,7 @@ module Tether
       out.puts "\nNext: cd #{names.first} && bundle install && bundle exec rake test"
       0
     rescue Generator::Error, OptionParser::ParseError => e
-      err.puts "tether new: #{e.message}"
+      err.puts "cleat new: #{e.message}"
       1
     end
   end

@@ -1,14 +1,14 @@
 # frozen_string_literal: true
 
-require_relative "tether/version"
+require_relative "cleat/version"
 
-# Tether: Ruby native extensions in C that cannot crash the interpreter.
+# Cleat: Ruby native extensions in C that cannot crash the interpreter.
 #
-# The C library (include/tether.h) defines the same classes when an
+# The C library (include/cleat.h) defines the same classes when an
 # extension loads, looking them up first, so they exist once per process
 # whichever side comes first.
-module Tether
-  # Base class for Tether's own errors that are not borrow conflicts.
+module Cleat
+  # Base class for Cleat's own errors that are not borrow conflicts.
   class Error < StandardError; end
 
   # An object was used while another part of the program had borrowed it:

@@ -6,22 +6,22 @@ require "fileutils"
 require "etc"
 require "open3"
 
-module Tether
-  # The safety tasks, for any gem whose extensions use Tether. One line in
+module Cleat
+  # The safety tasks, for any gem whose extensions use Cleat. One line in
   # the Rakefile (after the rake-compiler tasks):
   #
-  #   require "tether/rake_tasks"; Tether::RakeTasks.new
+  #   require "cleat/rake_tasks"; Cleat::RakeTasks.new
   #
   # defines
   #   test:stress   - the suite with GC.stress on in every test it allows;
   #   test:compact  - the suite with GC.auto_compact and a verified compaction
   #                   after every test;
   #   test:asan     - extensions rebuilt with AddressSanitizer, UBSan and the
-  #                   Tether debug checks, the suite run with the sanitizer
+  #                   Cleat debug checks, the suite run with the sanitizer
   #                   runtime preloaded into Ruby, failing on any report;
   #   test:valgrind - the suite under valgrind memcheck, keeping only errors and
   #                   definite leaks whose stacks pass through the extensions.
-  # Test files must `require "tether/testing"` (the test helper usually does).
+  # Test files must `require "cleat/testing"` (the test helper usually does).
   class RakeTasks
     include Rake::DSL
 
@@ -33,7 +33,7 @@ module Tether
     # suite test:valgrind runs (default: the whole suite).
     def initialize(libs: %w[lib test], test_files: FileList["test/**/test_*.rb"],
                    extensions: Dir["ext/**/extconf.rb"].sort.map { |c| [c, "lib"] },
-                   valgrind_files: nil, build_dir: "tmp/tether")
+                   valgrind_files: nil, build_dir: "tmp/cleat")
       @libs = libs
       @test_files = test_files
       @extensions = extensions
@@ -50,12 +50,12 @@ module Tether
       namespace :test do
         desc "Run the tests with GC.stress on"
         task stress: compile_prerequisites do
-          run_suite(test_files, { "TETHER_TEST_MODE" => "stress" })
+          run_suite(test_files, { "CLEAT_TEST_MODE" => "stress" })
         end
 
         desc "Run the tests with automatic and verified compaction"
         task compact: compile_prerequisites do
-          run_suite(test_files, { "TETHER_TEST_MODE" => "compact" })
+          run_suite(test_files, { "CLEAT_TEST_MODE" => "compact" })
         end
 
         desc "Rebuild the extensions with AddressSanitizer and UBSan and run the tests"
@@ -121,7 +121,7 @@ module Tether
         "LD_PRELOAD" => sanitizer_runtime,
         "ASAN_OPTIONS" => options.call(ASAN_OPTIONS.merge("log_path" => File.join(report_dir, "asan"))),
         "UBSAN_OPTIONS" => options.call(UBSAN_OPTIONS),
-        "TETHER_TEST_MODE" => "asan"
+        "CLEAT_TEST_MODE" => "asan"
       }
     end
 
@@ -138,7 +138,7 @@ module Tether
       FileUtils.mkdir_p([lib, report_dir])
       # The debug checks too: a sanitizer run is where a report is wanted.
       extensions.each do |extconf, _lib_dir|
-        build_variant(extconf, lib, { "TETHER_SANITIZE" => "1", "TETHER_DEBUG" => "1" })
+        build_variant(extconf, lib, { "CLEAT_SANITIZE" => "1", "CLEAT_DEBUG" => "1" })
       end
       ok, output = run_streaming(RakeTasks.sanitizer_env(report_dir), ruby_test_command(test_files, [lib, *libs]))
       reports = RakeTasks.sanitizer_reports(report_dir)
@@ -160,7 +160,7 @@ module Tether
       [status.success?, output]
     end
 
-    # Builds the extension of extconf with env (TETHER_SANITIZE, TETHER_DEBUG)
+    # Builds the extension of extconf with env (CLEAT_SANITIZE, CLEAT_DEBUG)
     # in a directory of its own and installs it into lib, for this Ruby or the
     # one at `ruby` (each Ruby needs a lib of its own).
     def build_variant(extconf, lib, env, ruby: RbConfig.ruby)
@@ -168,7 +168,7 @@ module Tether
       dir = File.join(File.dirname(lib), "build", name)
       # make rebuilds on source changes, not on flag changes: start afresh
       # when the build environment differs from last time.
-      stamp = File.join(dir, ".tether-build-env")
+      stamp = File.join(dir, ".cleat-build-env")
       FileUtils.rm_rf(dir) if File.exist?(stamp) && File.read(stamp) != env.inspect
       FileUtils.mkdir_p([dir, lib])
       File.write(stamp, env.inspect)
@@ -194,7 +194,7 @@ module Tether
       FileUtils.rm_rf(dir)
       FileUtils.mkdir_p(dir)
       # RUBY_FREE_AT_EXIT: Ruby 3.3+ frees its memory at exit (fewer leaks to filter).
-      env = { "TETHER_TEST_MODE" => "valgrind", "RUBY_FREE_AT_EXIT" => "1" }
+      env = { "CLEAT_TEST_MODE" => "valgrind", "RUBY_FREE_AT_EXIT" => "1" }
       ok = system(env, *RakeTasks.valgrind_command(dir),
                   *ruby_test_command(@valgrind_files, libs))
       require_relative "valgrind_report"

@@ -2,12 +2,12 @@
 
 require "objspace"
 
-module Tether
+module Cleat
   # Minitest helpers for proving a C extension safe, usable from any gem:
   #
-  #   require "tether/testing"
+  #   require "cleat/testing"
   #   class TestThing < Minitest::Test
-  #     include Tether::Testing
+  #     include Cleat::Testing
   #     def test_survives_stress
   #       with_gc_stress { Thing.new("x" * 10) }
   #       with_compaction { assert_equal "x" * 10, thing.name }
@@ -16,7 +16,7 @@ module Tether
   #   end
   #
   # The same file drives the suite-wide modes of `rake test:stress` and
-  # `rake test:compact` (TETHER_TEST_MODE, see Tether::Testing::Mode).
+  # `rake test:compact` (CLEAT_TEST_MODE, see Cleat::Testing::Mode).
   module Testing
     # Runs the block with GC.stress on (a GC at every allocation point) and
     # returns its value.
@@ -80,26 +80,26 @@ module Tether
       end
     end
 
-    # Suite-wide modes, chosen by TETHER_TEST_MODE (set by the rake tasks):
+    # Suite-wide modes, chosen by CLEAT_TEST_MODE (set by the rake tasks):
     #   stress   - every test runs with GC.stress on, except those its class
-    #              excludes with `tether_skip_under_gc_stress :test_name`;
+    #              excludes with `cleat_skip_under_gc_stress :test_name`;
     #   compact  - GC.auto_compact is on (Ruby 3.2+) and a verified compaction
     #              runs after every test;
     #   asan     - the extensions are sanitized builds, libasan is preloaded;
     #   valgrind - the suite runs under valgrind memcheck.
     # In any mode, a class skips the tests that cannot work there with
-    # `tether_skip_in_mode :valgrind, :test_name, reason: "..."`.
+    # `cleat_skip_in_mode :valgrind, :test_name, reason: "..."`.
     module Mode
-      def self.current = ENV.fetch("TETHER_TEST_MODE", "")
+      def self.current = ENV.fetch("CLEAT_TEST_MODE", "")
 
       # Hooks into each test; included into Minitest::Test when a mode is set.
       module Hooks
         def before_setup
           super
-          if (reason = self.class.tether_skip_reason(name))
-            skip "not under TETHER_TEST_MODE=#{Mode.current}: #{reason}"
+          if (reason = self.class.cleat_skip_reason(name))
+            skip "not under CLEAT_TEST_MODE=#{Mode.current}: #{reason}"
           end
-          return unless Mode.current == "stress" && !self.class.tether_skipped_under_gc_stress?(name)
+          return unless Mode.current == "stress" && !self.class.cleat_skipped_under_gc_stress?(name)
 
           GC.stress = true
         end
@@ -114,31 +114,31 @@ module Tether
       # Class-level opt-out for tests that are about the GC itself or too slow
       # to run under GC.stress.
       module ClassMethods
-        def tether_skip_under_gc_stress(*names)
-          tether_stress_skips.concat(names.map(&:to_s))
+        def cleat_skip_under_gc_stress(*names)
+          cleat_stress_skips.concat(names.map(&:to_s))
         end
 
-        def tether_stress_skips
-          @tether_stress_skips ||= []
+        def cleat_stress_skips
+          @cleat_stress_skips ||= []
         end
 
         # Tests that cannot work in one of the modes (say a timing test under
         # valgrind), skipped there with the reason:
-        #   tether_skip_in_mode :valgrind, :test_rss_stays_flat, reason: "measures RSS"
-        def tether_skip_in_mode(mode, *names, reason:)
-          names.each { |test_name| tether_mode_skips[[mode.to_s, test_name.to_s]] = reason }
+        #   cleat_skip_in_mode :valgrind, :test_rss_stays_flat, reason: "measures RSS"
+        def cleat_skip_in_mode(mode, *names, reason:)
+          names.each { |test_name| cleat_mode_skips[[mode.to_s, test_name.to_s]] = reason }
         end
 
-        def tether_mode_skips
-          @tether_mode_skips ||= {}
+        def cleat_mode_skips
+          @cleat_mode_skips ||= {}
         end
 
-        def tether_skip_reason(test_name)
-          tether_mode_skips[[Mode.current, test_name.to_s]]
+        def cleat_skip_reason(test_name)
+          cleat_mode_skips[[Mode.current, test_name.to_s]]
         end
 
-        def tether_skipped_under_gc_stress?(test_name)
-          tether_stress_skips.include?(test_name.to_s.sub(/_under_gc_stress\z/, "")) ||
+        def cleat_skipped_under_gc_stress?(test_name)
+          cleat_stress_skips.include?(test_name.to_s.sub(/_under_gc_stress\z/, "")) ||
             test_name.to_s.end_with?("_under_gc_stress")
         end
       end
@@ -155,7 +155,7 @@ module Tether
         if Testing.sweep_time_compaction?
           # Ruby < 3.2's sweep-time compactor crashes inside its own GC on
           # this suite (see with_gc_stress); compact between tests only.
-          warn "tether/testing: Ruby #{RUBY_VERSION}: automatic compaction left off, " \
+          warn "cleat/testing: Ruby #{RUBY_VERSION}: automatic compaction left off, " \
                "verified compaction runs after every test"
         else
           GC.auto_compact = true
@@ -165,4 +165,4 @@ module Tether
   end
 end
 
-Tether::Testing::Mode.install
+Cleat::Testing::Mode.install

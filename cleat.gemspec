@@ -1,16 +1,16 @@
 # frozen_string_literal: true
 
-require_relative "lib/tether/version"
+require_relative "lib/cleat/version"
 
 Gem::Specification.new do |spec|
-  spec.name = "tether"
-  spec.version = Tether::VERSION
-  spec.authors = ["Tether developers"]
+  spec.name = "cleat"
+  spec.version = Cleat::VERSION
+  spec.authors = ["Cleat developers"]
   spec.summary = "Ruby C extensions that cannot crash the interpreter, at the speed of hand-written C"
   spec.description = <<~DESC
     A C library for writing Ruby native extensions: declarative TypedData types from
     which mark, compaction, write barriers and memsize are derived; type-checked
-    unwrapping; borrow checks that raise Tether::BorrowError instead of corrupting
+    unwrapping; borrow checks that raise Cleat::BorrowError instead of corrupting
     memory; and the tools to prove an extension safe.
   DESC
   spec.license = "MIT"
@@ -20,6 +20,6 @@ Gem::Specification.new do |spec|
                    "README.md", "docs/**/*.md", "LICENSE"]
   spec.require_paths = ["lib"]
   spec.bindir = "exe"
-  spec.executables = ["tether"]
-  spec.extensions = ["ext/tether_examples/extconf.rb"]
+  spec.executables = ["cleat"]
+  spec.extensions = ["ext/cleat_examples/extconf.rb"]
 end

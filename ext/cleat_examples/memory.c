@@ -1,10 +1,10 @@
 /* memory.c - the chapter's wasmtime Memory and MemorySlice: Ruby objects
  * pointing into native memory that grows.
  *
- * Memory owns a tether_region; growing it always moves the bytes to a new
- * allocation. A MemorySlice holds a tether_view: every method checks the
+ * Memory owns a cleat_region; growing it always moves the bytes to a new
+ * allocation. A MemorySlice holds a cleat_view: every method checks the
  * view first, so a slice taken before a grow raises
- * Tether::StaleReferenceError instead of reading freed memory (the chapter's
+ * Cleat::StaleReferenceError instead of reading freed memory (the chapter's
  * MemoryGuard compared sizes; a generation also catches moves that keep the
  * size). */
 #include "examples.h"
@@ -13,34 +13,34 @@
 #define MAX_PAGES ((size_t)65536) /* 4 GiB, the wasm32 limit */
 
 typedef struct memory {
-    tether_region region;
+    cleat_region region;
     size_t pages;
     size_t maximum; /* pages; MAX_PAGES when none was given */
 } memory_t;
 
-static const tether_field memory_fields[] = {
-    TETHER_FIELD_REGION(memory_t, region),
-    TETHER_FIELDS_END,
+static const cleat_field memory_fields[] = {
+    CLEAT_FIELD_REGION(memory_t, region),
+    CLEAT_FIELDS_END,
 };
 
 /* No copy: a Memory is one piece of memory, so dup and clone raise TypeError. */
-TETHER_TYPE(memory_type, "TetherExamples::Memory", memory_t, memory_fields);
+CLEAT_TYPE(memory_type, "CleatExamples::Memory", memory_t, memory_fields);
 
 typedef struct memory_slice {
-    tether_view view;
+    cleat_view view;
 } memory_slice_t;
 
-static const tether_field memory_slice_fields[] = {
-    TETHER_FIELD_VIEW(memory_slice_t, view, &memory_type),
-    TETHER_FIELDS_END,
+static const cleat_field memory_slice_fields[] = {
+    CLEAT_FIELD_VIEW(memory_slice_t, view, &memory_type),
+    CLEAT_FIELDS_END,
 };
 
-TETHER_TYPE(memory_slice_type, "TetherExamples::MemorySlice", memory_slice_t, memory_slice_fields,
-            .flags = TETHER_COPYABLE);
+CLEAT_TYPE(memory_slice_type, "CleatExamples::MemorySlice", memory_slice_t, memory_slice_fields,
+            .flags = CLEAT_COPYABLE);
 
 static size_t page_count(VALUE pages, const char *what)
 {
-    size_t n = tether_to_size(pages);
+    size_t n = cleat_to_size(pages);
     if (n > MAX_PAGES) rb_raise(rb_eRangeError, "%s %zu exceeds the limit of %zu pages", what, n, MAX_PAGES);
     return n;
 }
@@ -51,9 +51,9 @@ static size_t page_count(VALUE pages, const char *what)
  *
  * Zeroed memory of initial_pages pages of Memory::PAGE_SIZE bytes.
  *
- *   TetherExamples::Memory.new(1, 4).data_size #=> 65536
+ *   CleatExamples::Memory.new(1, 4).data_size #=> 65536
  */
-TETHER_INIT_ARGV(memory_initialize, memory_type, memory_t *m)
+CLEAT_INIT_ARGV(memory_initialize, memory_type, memory_t *m)
 {
     VALUE initial, maximum;
     rb_scan_args(argc, argv, "11", &initial, &maximum);
@@ -61,16 +61,16 @@ TETHER_INIT_ARGV(memory_initialize, memory_type, memory_t *m)
     m->maximum = NIL_P(maximum) ? MAX_PAGES : page_count(maximum, "maximum pages");
     if (pages > m->maximum)
         rb_raise(rb_eRangeError, "initial pages %zu exceed the maximum of %zu", pages, m->maximum);
-    tether_region_resize(self, &m->region, pages * PAGE_SIZE); /* <= 2**32: no overflow */
+    cleat_region_resize(self, &m->region, pages * PAGE_SIZE); /* <= 2**32: no overflow */
     m->pages = pages;
     return self;
 }
 
 /* call-seq: memory.size -> pages */
-TETHER_SHARED(memory_size, memory_type, memory_t *m) { return SIZET2NUM(m->pages); }
+CLEAT_SHARED(memory_size, memory_type, memory_t *m) { return SIZET2NUM(m->pages); }
 
 /* call-seq: memory.data_size -> bytes */
-TETHER_SHARED(memory_data_size, memory_type, memory_t *m) { return SIZET2NUM(m->region.size); }
+CLEAT_SHARED(memory_data_size, memory_type, memory_t *m) { return SIZET2NUM(m->region.size); }
 
 /*
  * call-seq:
@@ -80,14 +80,14 @@ TETHER_SHARED(memory_data_size, memory_type, memory_t *m) { return SIZET2NUM(m->
  * MemorySlice and IO::Buffer taken before goes stale. RangeError past the
  * maximum (nothing changes).
  */
-TETHER_EXCLUSIVE(memory_grow, memory_type, memory_t *m, delta)
+CLEAT_EXCLUSIVE(memory_grow, memory_type, memory_t *m, delta)
 {
-    size_t extra = tether_to_size(delta), previous = m->pages;
+    size_t extra = cleat_to_size(delta), previous = m->pages;
     if (extra > m->maximum - m->pages)
         rb_raise(rb_eRangeError, "cannot grow memory by %" PRIsVALUE " pages: it has %zu of at most %zu",
                  delta, m->pages, m->maximum);
     if (extra) {
-        tether_region_resize(self, &m->region, (m->pages + extra) * PAGE_SIZE);
+        cleat_region_resize(self, &m->region, (m->pages + extra) * PAGE_SIZE);
         m->pages += extra;
     }
     return SIZET2NUM(previous);
@@ -96,8 +96,8 @@ TETHER_EXCLUSIVE(memory_grow, memory_type, memory_t *m, delta)
 /* The bytes [offset, offset + length) or a Trap MEMORY_OUT_OF_BOUNDS. */
 static unsigned char *checked_range(memory_t *m, VALUE offset, size_t length, size_t *start)
 {
-    if (!tether_try_to_size(offset, start) || !tether_region_contains(&m->region, *start, length))
-        tether_examples_raise_trap(TRAP_MEMORY_OUT_OF_BOUNDS,
+    if (!cleat_try_to_size(offset, start) || !cleat_region_contains(&m->region, *start, length))
+        cleat_examples_raise_trap(TRAP_MEMORY_OUT_OF_BOUNDS,
                                    "out of bounds memory access: offset %" PRIsVALUE ", length %zu, "
                                    "memory size %zu",
                                    offset, length, m->region.size);
@@ -109,14 +109,14 @@ static unsigned char *checked_range(memory_t *m, VALUE offset, size_t length, si
  *   memory.read(offset, length) -> binary string
  *
  * A copy of the bytes. Out of bounds (negative and huge values included)
- * raises TetherExamples::Trap with code :MEMORY_OUT_OF_BOUNDS.
+ * raises CleatExamples::Trap with code :MEMORY_OUT_OF_BOUNDS.
  */
-TETHER_SHARED(memory_read, memory_type, memory_t *m, offset, length)
+CLEAT_SHARED(memory_read, memory_type, memory_t *m, offset, length)
 {
     size_t len = 0, start;
-    if (!tether_try_to_size(length, &len)) len = SIZE_MAX; /* out of bounds below */
+    if (!cleat_try_to_size(length, &len)) len = SIZE_MAX; /* out of bounds below */
     const unsigned char *bytes = checked_range(m, offset, len, &start);
-    return tether_str_binary(bytes, len);
+    return cleat_str_binary(bytes, len);
 }
 
 /*
@@ -126,9 +126,9 @@ TETHER_SHARED(memory_read, memory_type, memory_t *m, offset, length)
  * Copies the string's bytes in. Out of bounds raises a Trap and writes
  * nothing; a non-String raises TypeError.
  */
-TETHER_EXCLUSIVE(memory_write, memory_type, memory_t *m, offset, string)
+CLEAT_EXCLUSIVE(memory_write, memory_type, memory_t *m, offset, string)
 {
-    tether_check_kind(string, rb_cString);
+    cleat_check_kind(string, rb_cString);
     size_t len = (size_t)RSTRING_LEN(string), start;
     unsigned char *bytes = checked_range(m, offset, len, &start);
     memcpy(bytes, RSTRING_PTR(string), len);
@@ -144,15 +144,15 @@ TETHER_EXCLUSIVE(memory_write, memory_type, memory_t *m, offset, string)
  * out of bounds" when it does not fit (negative, huge and overflowing values
  * included).
  */
-TETHER_SHARED(memory_slice, memory_type, memory_t *m, offset, size)
+CLEAT_SHARED(memory_slice, memory_type, memory_t *m, offset, size)
 {
     size_t start, length;
-    if (!tether_try_to_size(offset, &start) || !tether_try_to_size(size, &length) ||
-        !tether_region_contains(&m->region, start, length))
+    if (!cleat_try_to_size(offset, &start) || !cleat_try_to_size(size, &length) ||
+        !cleat_region_contains(&m->region, start, length))
         rb_raise(rb_eRangeError, "memory slice out of bounds");
     VALUE slice;
-    memory_slice_t *s = tether_type_new(&memory_slice_type, &slice);
-    tether_view_init(slice, &s->view, self, &m->region, start, length);
+    memory_slice_t *s = cleat_type_new(&memory_slice_type, &slice);
+    cleat_view_init(slice, &s->view, self, &m->region, start, length);
     return slice;
 }
 
@@ -163,12 +163,12 @@ typedef struct checksum_job {
 } checksum_job;
 
 /* FNV-1a, 64 bits, without the GVL; restartable, polls for cancellation. */
-static bool fnv1a(void *arg, const tether_cancel *cancel)
+static bool fnv1a(void *arg, const cleat_cancel *cancel)
 {
     checksum_job *job = arg;
     uint64_t hash = UINT64_C(0xcbf29ce484222325);
     for (size_t i = 0; i < job->length; i++) {
-        if ((i & 0xFFFF) == 0 && tether_cancelled(cancel)) return false;
+        if ((i & 0xFFFF) == 0 && cleat_cancelled(cancel)) return false;
         hash = (hash ^ job->bytes[i]) * UINT64_C(0x100000001b3);
     }
     job->hash = hash;
@@ -181,28 +181,28 @@ static bool fnv1a(void *arg, const tether_cancel *cancel)
  *
  * The 64-bit FNV-1a hash of the whole memory, computed without the GVL while
  * the memory is borrowed shared: another thread's grow raises
- * Tether::BorrowError meanwhile, reads proceed.
+ * Cleat::BorrowError meanwhile, reads proceed.
  */
-TETHER_SHARED(memory_checksum, memory_type, memory_t *m)
+CLEAT_SHARED(memory_checksum, memory_type, memory_t *m)
 {
     checksum_job job = {m->region.base, m->region.size, 0};
-    TETHER_WITHOUT_GVL(fnv1a, &job);
+    CLEAT_WITHOUT_GVL(fnv1a, &job);
     return ULL2NUM(job.hash);
 }
 
 /* ---- MemorySlice ---- */
 
 /* call-seq: slice.offset -> integer */
-TETHER_SHARED(slice_offset, memory_slice_type, memory_slice_t *s)
+CLEAT_SHARED(slice_offset, memory_slice_type, memory_slice_t *s)
 {
-    tether_view_bytes(&s->view); /* stale slices raise from every method */
+    cleat_view_bytes(&s->view); /* stale slices raise from every method */
     return SIZET2NUM(s->view.offset);
 }
 
 /* call-seq: slice.size -> integer */
-TETHER_SHARED(slice_size, memory_slice_type, memory_slice_t *s)
+CLEAT_SHARED(slice_size, memory_slice_type, memory_slice_t *s)
 {
-    tether_view_bytes(&s->view);
+    cleat_view_bytes(&s->view);
     return SIZET2NUM(s->view.length);
 }
 
@@ -213,9 +213,9 @@ TETHER_SHARED(slice_size, memory_slice_type, memory_slice_t *s)
  * The bytes, copied once into a new String (a Ruby String owns its bytes:
  * there is no zero-copy String; see #to_buffer).
  */
-TETHER_SHARED(slice_to_str, memory_slice_type, memory_slice_t *s)
+CLEAT_SHARED(slice_to_str, memory_slice_type, memory_slice_t *s)
 {
-    return tether_str_binary(tether_view_bytes(&s->view), s->view.length);
+    return cleat_str_binary(cleat_view_bytes(&s->view), s->view.length);
 }
 
 /*
@@ -225,9 +225,9 @@ TETHER_SHARED(slice_to_str, memory_slice_type, memory_slice_t *s)
  * The bytes as a UTF-8 String, validated in one pass. EncodingError "invalid
  * UTF-8 at byte offset N" otherwise.
  */
-TETHER_SHARED(slice_to_utf8_str, memory_slice_type, memory_slice_t *s)
+CLEAT_SHARED(slice_to_utf8_str, memory_slice_type, memory_slice_t *s)
 {
-    return tether_str_utf8(tether_view_bytes(&s->view), s->view.length);
+    return cleat_str_utf8(cleat_view_bytes(&s->view), s->view.length);
 }
 
 /*
@@ -238,27 +238,27 @@ TETHER_SHARED(slice_to_utf8_str, memory_slice_type, memory_slice_t *s)
  * grows the buffer is freed: it becomes a null buffer, and reading any of
  * its former bytes raises instead of reading freed memory.
  */
-TETHER_SHARED(slice_to_buffer, memory_slice_type, memory_slice_t *s) { return tether_view_buffer(&s->view); }
+CLEAT_SHARED(slice_to_buffer, memory_slice_type, memory_slice_t *s) { return cleat_view_buffer(&s->view); }
 
-void tether_examples_init_memory(VALUE mod)
+void cleat_examples_init_memory(VALUE mod)
 {
     (void)mod;
-    VALUE memory = tether_type_define_class(&memory_type, rb_cObject);
+    VALUE memory = cleat_type_define_class(&memory_type, rb_cObject);
     rb_define_const(memory, "PAGE_SIZE", SIZET2NUM(PAGE_SIZE));
-    TETHER_DEFINE_METHOD(memory, "initialize", memory_initialize);
-    TETHER_DEFINE_METHOD(memory, "size", memory_size);
-    TETHER_DEFINE_METHOD(memory, "data_size", memory_data_size);
-    TETHER_DEFINE_METHOD(memory, "grow", memory_grow);
-    TETHER_DEFINE_METHOD(memory, "read", memory_read);
-    TETHER_DEFINE_METHOD(memory, "write", memory_write);
-    TETHER_DEFINE_METHOD(memory, "slice", memory_slice);
-    TETHER_DEFINE_METHOD(memory, "checksum", memory_checksum);
+    CLEAT_DEFINE_METHOD(memory, "initialize", memory_initialize);
+    CLEAT_DEFINE_METHOD(memory, "size", memory_size);
+    CLEAT_DEFINE_METHOD(memory, "data_size", memory_data_size);
+    CLEAT_DEFINE_METHOD(memory, "grow", memory_grow);
+    CLEAT_DEFINE_METHOD(memory, "read", memory_read);
+    CLEAT_DEFINE_METHOD(memory, "write", memory_write);
+    CLEAT_DEFINE_METHOD(memory, "slice", memory_slice);
+    CLEAT_DEFINE_METHOD(memory, "checksum", memory_checksum);
 
-    VALUE slice = tether_type_define_class(&memory_slice_type, rb_cObject);
+    VALUE slice = cleat_type_define_class(&memory_slice_type, rb_cObject);
     rb_undef_method(rb_singleton_class(slice), "new"); /* made by Memory#slice only */
-    TETHER_DEFINE_METHOD(slice, "offset", slice_offset);
-    TETHER_DEFINE_METHOD(slice, "size", slice_size);
-    TETHER_DEFINE_METHOD(slice, "to_str", slice_to_str);
-    TETHER_DEFINE_METHOD(slice, "to_utf8_str", slice_to_utf8_str);
-    TETHER_DEFINE_METHOD(slice, "to_buffer", slice_to_buffer);
+    CLEAT_DEFINE_METHOD(slice, "offset", slice_offset);
+    CLEAT_DEFINE_METHOD(slice, "size", slice_size);
+    CLEAT_DEFINE_METHOD(slice, "to_str", slice_to_str);
+    CLEAT_DEFINE_METHOD(slice, "to_utf8_str", slice_to_utf8_str);
+    CLEAT_DEFINE_METHOD(slice, "to_buffer", slice_to_buffer);
 }

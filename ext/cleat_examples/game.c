@@ -4,27 +4,27 @@
  * In Rust the danger was a RefCell borrow still alive when a mutable one
  * began. In C the danger is worse: each_player walks the players array while
  * the block runs, and a block that called add_player would grow (move) that
- * array under the loop. Tether lends the game, shared, for each yield, so
- * add_player from the block raises Tether::BorrowError instead. */
+ * array under the loop. Cleat lends the game, shared, for each yield, so
+ * add_player from the block raises Cleat::BorrowError instead. */
 #include "examples.h"
 
 typedef struct game {
-    tether_values players; /* frozen Strings */
+    cleat_values players; /* frozen Strings */
     size_t current_player;
     int64_t score;
 } game_t;
 
-static const tether_field game_fields[] = {
-    TETHER_FIELD_VALUES(game_t, players, &rb_cString),
-    TETHER_FIELDS_END,
+static const cleat_field game_fields[] = {
+    CLEAT_FIELD_VALUES(game_t, players, &rb_cString),
+    CLEAT_FIELDS_END,
 };
 
 /* No copy callback: a game in progress has an identity, so dup and clone
  * raise TypeError. */
-TETHER_TYPE(game_type, "TetherExamples::Game", game_t, game_fields);
+CLEAT_TYPE(game_type, "CleatExamples::Game", game_t, game_fields);
 
 /* call-seq: Game.new -> game */
-TETHER_INIT(game_initialize, game_type, game_t *g)
+CLEAT_INIT(game_initialize, game_type, game_t *g)
 {
     (void)g; /* allocation zeroed it: no players, score 0 */
     return self;
@@ -37,18 +37,18 @@ TETHER_INIT(game_initialize, game_type, game_t *g)
  * Keeps a frozen copy of name, so later changes to the caller's string do
  * not rename the player.
  */
-TETHER_EXCLUSIVE(game_add_player, game_type, game_t *g, name)
+CLEAT_EXCLUSIVE(game_add_player, game_type, game_t *g, name)
 {
-    tether_check_kind(name, rb_cString);
-    size_t count = tether_values_push(self, &g->players, rb_str_new_frozen(name));
+    cleat_check_kind(name, rb_cString);
+    size_t count = cleat_values_push(self, &g->players, rb_str_new_frozen(name));
     return SIZET2NUM(count);
 }
 
 /* call-seq: game.players -> array of names */
-TETHER_SHARED(game_players, game_type, game_t *g) { return tether_values_to_ary(&g->players); }
+CLEAT_SHARED(game_players, game_type, game_t *g) { return cleat_values_to_ary(&g->players); }
 
 /* call-seq: game.score -> integer */
-TETHER_SHARED(game_score, game_type, game_t *g) { return LL2NUM(g->score); }
+CLEAT_SHARED(game_score, game_type, game_t *g) { return LL2NUM(g->score); }
 
 /*
  * call-seq:
@@ -60,10 +60,10 @@ TETHER_SHARED(game_score, game_type, game_t *g) { return LL2NUM(g->score); }
  *
  *   game.next_player_scores(10) #=> "Alice scored 10 points! New total: 10"
  */
-TETHER_EXCLUSIVE(game_next_player_scores, game_type, game_t *g, points)
+CLEAT_EXCLUSIVE(game_next_player_scores, game_type, game_t *g, points)
 {
     if (g->players.len == 0) rb_raise(rb_eRuntimeError, "No players in game");
-    int64_t earned = tether_to_int64(points), total;
+    int64_t earned = cleat_to_int64(points), total;
     if (__builtin_add_overflow(g->score, earned, &total)) rb_raise(rb_eRangeError, "result too large");
     /* The name is copied, not formatted: rb_sprintf raised ArgumentError
      * "string contains null byte" for such names (found by the fuzzer). */
@@ -77,7 +77,7 @@ TETHER_EXCLUSIVE(game_next_player_scores, game_type, game_t *g, points)
 static VALUE game_player_count(VALUE self, VALUE args, VALUE enumerator)
 {
     (void)args, (void)enumerator;
-    const game_t *g = tether_unwrap(self, &game_type);
+    const game_t *g = cleat_unwrap(self, &game_type);
     return SIZET2NUM(g->players.len);
 }
 
@@ -88,24 +88,24 @@ static VALUE game_player_count(VALUE self, VALUE args, VALUE enumerator)
  *
  * Yields every player's name with the game lent shared: inside the block
  * players and score work, add_player and next_player_scores raise
- * Tether::BorrowError.
+ * Cleat::BorrowError.
  */
-TETHER_SHARED(game_each_player, game_type, game_t *g)
+CLEAT_SHARED(game_each_player, game_type, game_t *g)
 {
     RETURN_SIZED_ENUMERATOR(self, 0, 0, game_player_count);
     /* The loan keeps the array from changing while the block runs. */
-    for (size_t i = 0; i < g->players.len; i++) TETHER_YIELD(g->players.ptr[i]);
+    for (size_t i = 0; i < g->players.len; i++) CLEAT_YIELD(g->players.ptr[i]);
     return self;
 }
 
-void tether_examples_init_game(VALUE mod)
+void cleat_examples_init_game(VALUE mod)
 {
     (void)mod;
-    VALUE game = tether_type_define_class(&game_type, rb_cObject);
-    TETHER_DEFINE_METHOD(game, "initialize", game_initialize);
-    TETHER_DEFINE_METHOD(game, "add_player", game_add_player);
-    TETHER_DEFINE_METHOD(game, "players", game_players);
-    TETHER_DEFINE_METHOD(game, "score", game_score);
-    TETHER_DEFINE_METHOD(game, "next_player_scores", game_next_player_scores);
-    TETHER_DEFINE_METHOD(game, "each_player", game_each_player);
+    VALUE game = cleat_type_define_class(&game_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(game, "initialize", game_initialize);
+    CLEAT_DEFINE_METHOD(game, "add_player", game_add_player);
+    CLEAT_DEFINE_METHOD(game, "players", game_players);
+    CLEAT_DEFINE_METHOD(game, "score", game_score);
+    CLEAT_DEFINE_METHOD(game, "next_player_scores", game_next_player_scores);
+    CLEAT_DEFINE_METHOD(game, "each_player", game_each_player);
 }

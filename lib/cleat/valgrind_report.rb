@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-module Tether
+module Cleat
   # Reads valgrind memcheck XML files and keeps what concerns the extensions,
   # the way Shopify's ruby_memcheck does: an error or definite leak counts
   # only when its stack passes through one of the extensions' shared objects.

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
 $LOAD_PATH.unshift(File.expand_path("../../../lib", __dir__))
-require "tether/mkmf"
+require "cleat/mkmf"
 
-create_tether_makefile("tether_test", werror: true)
+create_cleat_makefile("cleat_bench", werror: true)

@@ -1,0 +1,723 @@
+/*
+ * cleat.h - Ruby native extensions in C that cannot crash the interpreter.
+ *
+ * This header is the manual. It is grouped by area; every public function
+ * says what it does, what it raises and who owns what.
+ *
+ *   1. Set-up             cleat_init
+ *   2. Types              cleat_type, CLEAT_TYPE, CLEAT_FIELD*, cleat_type_*
+ *   3. Fields             cleat_write, cleat_values_*
+ *   4. Unwrapping         cleat_unwrap, cleat_unwrap_mut, cleat_is
+ *   5. Methods (the door) CLEAT_SHARED, CLEAT_EXCLUSIVE, CLEAT_INIT,
+ *                         CLEAT_DEFINE_METHOD
+ *   6. Borrowing          cleat_borrow_*, CLEAT_YIELD, CLEAT_CALL, CLEAT_LEND
+ *   7. Without the GVL    cleat_without_gvl, CLEAT_WITHOUT_GVL
+ *   8. Arguments          cleat_to_int64, cleat_to_uint64, cleat_to_size,
+ *                         cleat_check_kind
+ *   9. Errors             cleat_eError, cleat_eBorrowError, cleat_eStaleReferenceError,
+ *                         cleat_exception_new
+ *  10. GC helpers         cleat_gc_*
+ *  11. Guarded memory     cleat_region_*, cleat_view_*
+ *  12. Strings            cleat_str_*
+ *  13. Debug builds       CLEAT_DEBUG, cleat_mark_field
+ *
+ * Everything here is compiled into the extension that uses it (no shared
+ * library): symbols are hidden, so several Cleat-based gems coexist.
+ */
+#ifndef CLEAT_H
+#define CLEAT_H 1
+
+#include <ruby.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLEAT_VERSION "0.1.0"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CLEAT_API __attribute__((visibility("hidden")))
+#define CLEAT_NORETURN __attribute__((noreturn))
+#define CLEAT_UNUSED __attribute__((unused))
+#define CLEAT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CLEAT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CLEAT_INLINE static inline __attribute__((always_inline))
+#else
+#define CLEAT_API
+#define CLEAT_NORETURN
+#define CLEAT_UNUSED
+#define CLEAT_LIKELY(x) (x)
+#define CLEAT_UNLIKELY(x) (x)
+#define CLEAT_INLINE static inline
+#endif
+
+/* ======================================================================
+ * 1. Set-up
+ * ====================================================================== */
+
+/* Defines (or finds, when another Cleat-based extension got there first)
+ * the module Cleat and its exception classes. Idempotent; called for you by
+ * cleat_type_define_class, so an Init_ function rarely needs it. */
+CLEAT_API void cleat_init(void);
+
+/* ======================================================================
+ * 2. Types: a C struct described once, everything else derived
+ * ======================================================================
+ *
+ *   typedef struct { VALUE name, hobbies, friend; } person_t;
+ *   static cleat_type person_type;
+ *   static const cleat_field person_fields[] = {
+ *       CLEAT_FIELD(person_t, name, &rb_cString),           // a String
+ *       CLEAT_FIELD(person_t, hobbies, &rb_cArray),         // an Array
+ *       CLEAT_FIELD_OR_NIL(person_t, friend, &person_type), // a Person or nil
+ *       CLEAT_FIELDS_END};
+ *   CLEAT_TYPE(person_type, "CleatExamples::Person", person_t, person_fields);
+ *
+ * From the description Cleat derives mark (rb_gc_mark_movable), compaction
+ * (rb_gc_location), memsize, allocation (zeroed), free and dup/clone. Types
+ * are RUBY_TYPED_FREE_IMMEDIATELY and RUBY_TYPED_WB_PROTECTED unless a flag
+ * says otherwise; every VALUE field is stored with cleat_write.
+ */
+
+typedef struct cleat_type cleat_type;
+
+/* A counted array of VALUEs that the struct owns: declare it with
+ * CLEAT_FIELD_VALUES and Cleat marks, moves, sizes and frees it. Grow it
+ * only with cleat_values_push (GC-safe at every step). */
+typedef struct cleat_values {
+    VALUE *ptr;  /* ptr[0..len) are live and marked */
+    size_t len;
+    size_t capa; /* allocated slots, capa >= len */
+} cleat_values;
+
+enum cleat_field_kind {
+    CLEAT_KIND_END = 0,
+    CLEAT_KIND_VALUE = 1,  /* one VALUE */
+    CLEAT_KIND_VALUES = 2, /* a cleat_values */
+    CLEAT_KIND_REGION = 3, /* a cleat_region (section 11) */
+};
+
+/* One declared field. Build these with the CLEAT_FIELD* macros. */
+typedef struct cleat_field {
+    const char *name;
+    size_t offset;
+    int kind;                /* enum cleat_field_kind */
+    bool nil_ok;             /* nil accepted even when a class is checked */
+    const VALUE *klass;      /* values must be kind_of?(*klass), or NULL */
+    const cleat_type *type; /* values must be this Cleat type, or NULL */
+} cleat_field;
+
+/* Type flags (cleat_type.flags). */
+enum cleat_type_flag {
+    CLEAT_COPYABLE = 1u << 0,          /* dup/clone copy the struct member by member */
+    CLEAT_NOT_WB_PROTECTED = 1u << 1,  /* for hand-written marks that store without cleat_write */
+    CLEAT_DEFERRED_FREE = 1u << 2,     /* free callback may use the Ruby API (not free_immediately) */
+    CLEAT_ZERO_IS_VALID = 1u << 3,     /* a zeroed struct is a usable object: allocate initialises */
+    CLEAT_MARK_BY_HAND = 1u << 4,      /* the mark callback marks the declared fields itself
+                                           (rb_gc_mark: pinned); debug builds check it does */
+    CLEAT_FROZEN_SHAREABLE = 1u << 5,  /* Ractor.make_shareable may deep-freeze and share it:
+                                           its fields must then hold shareable values */
+    CLEAT_NO_DECL_MARKING = 1u << 6,   /* keep Cleat's mark and compaction callbacks even
+                                           where Ruby could mark the fields declaratively
+                                           (3.3+): for comparing the two, or for debugging */
+};
+
+/* Per-type functions generated by CLEAT_TYPE; not for direct use. */
+typedef struct cleat_type_hooks {
+    void (*mark)(void *data);
+    void (*free)(void *data);
+    size_t (*memsize)(const void *data);
+    void (*compact)(void *data);
+    VALUE (*alloc)(VALUE klass);
+    VALUE (*init_copy)(VALUE self, VALUE orig);
+} cleat_type_hooks;
+
+struct cleat_type {
+    /* --- described by the user (CLEAT_TYPE fills the first four) --- */
+    const char *class_path;     /* "Outer::Inner::Name" */
+    size_t size;                /* sizeof the struct */
+    size_t align;               /* _Alignof the struct, at most 16 */
+    const cleat_field *fields; /* ends with CLEAT_FIELDS_END; NULL for none */
+
+    /* Optional callbacks, given as designated initializers to CLEAT_TYPE. */
+    /* Releases memory the struct owns (not cleat_values: Cleat frees those).
+     * Runs during GC: no Ruby API unless CLEAT_DEFERRED_FREE. */
+    void (*free)(void *data);
+    /* Bytes the struct owns beyond itself and its cleat_values. */
+    size_t (*memsize)(const void *data);
+    /* Marks what fields cannot express. Use rb_gc_mark (pins), or
+     * rb_gc_mark_movable together with a compact callback. */
+    void (*mark)(void *data);
+    /* After compaction: update what mark marked movable with rb_gc_location. */
+    void (*compact)(void *data);
+    /* dup/clone: dst is zeroed; store VALUEs with cleat_write(self, ...).
+     * Without it (and without CLEAT_COPYABLE) dup/clone raise TypeError. */
+    void (*copy)(VALUE self, void *dst, const void *src);
+    unsigned int flags; /* enum cleat_type_flag */
+
+    /* --- filled by Cleat --- */
+    cleat_type_hooks hooks;
+    rb_data_type_t rb; /* what Ruby sees; valid once the class is defined */
+    VALUE klass;       /* the class, once defined */
+    size_t prefix;     /* bytes allocated before the struct: header (and debug shadow) */
+    size_t value_fields; /* number of CLEAT_KIND_VALUE fields */
+    size_t *references;  /* Ruby >= 3.3: offsets Ruby marks itself (declarative), or NULL */
+};
+
+/* Declares a field holding one VALUE, checked when written: `check` is the
+ * address of a class (&rb_cString, &my_class) or of a cleat_type. nil is
+ * refused unless the _OR_NIL form is used. */
+#define CLEAT_FIELD(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), false, check)
+#define CLEAT_FIELD_OR_NIL(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), true, check)
+/* A field holding any VALUE. */
+#define CLEAT_FIELD_ANY(T, f) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), true, NULL)
+/* A cleat_values field; elements are checked like CLEAT_FIELD's. */
+#define CLEAT_FIELD_VALUES(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUES(T, f), false, check)
+#define CLEAT_FIELD_VALUES_ANY(T, f) CLEAT__FIELD(T, f, CLEAT__IS_VALUES(T, f), true, NULL)
+/* A cleat_region field (section 11): Cleat frees its memory, counts it in
+ * memsize and marks the IO::Buffers lent over it. */
+#define CLEAT_FIELD_REGION(T, f) CLEAT__FIELD(T, f, CLEAT__IS_REGION(T, f), true, NULL)
+/* A cleat_view field (section 11) whose owner must be of owner_type. */
+#define CLEAT_FIELD_VIEW(T, f, owner_type) \
+    CLEAT__FIELD(T, f.owner, CLEAT__IS_VALUE(T, f.owner), false, owner_type)
+#define CLEAT_FIELDS_END {NULL, 0, CLEAT_KIND_END, false, NULL, NULL}
+
+/* Defines `static cleat_type var` for struct T and the per-type functions
+ * Ruby calls. Optional members follow as designated initializers:
+ *   CLEAT_TYPE(mem_type, "M::Memory", mem_t, mem_fields,
+ *               .free = mem_free, .memsize = mem_size, .flags = CLEAT_COPYABLE); */
+#define CLEAT_TYPE(var, path, T, field_list, ...)                                        \
+    static cleat_type var;                                                               \
+    static void var##__mark(void *p) { cleat__type_mark(&var, p); }                      \
+    static void var##__free(void *p) { cleat__type_free(&var, p); }                      \
+    static size_t var##__memsize(const void *p) { return cleat__type_memsize(&var, p); } \
+    static void var##__compact(void *p) { cleat__type_compact(&var, p); }                \
+    static VALUE var##__alloc(VALUE klass) { return cleat__type_alloc(&var, klass); }    \
+    static VALUE var##__init_copy(VALUE self, VALUE orig)                                 \
+    {                                                                                     \
+        return cleat__type_init_copy(&var, self, orig);                                  \
+    }                                                                                     \
+    _Static_assert(_Alignof(T) <= 16, "Cleat types need alignment of at most 16");       \
+    static cleat_type var = {.class_path = (path),                                       \
+                              .size = sizeof(T),                                          \
+                              .align = _Alignof(T),                                       \
+                              .fields = (field_list),                                     \
+                              .hooks = {var##__mark, var##__free, var##__memsize,         \
+                                        var##__compact, var##__alloc, var##__init_copy},  \
+                              __VA_ARGS__}
+
+/* Defines the class named by type->class_path (creating missing outer
+ * modules) as a subclass of `super`, with Cleat's allocator and
+ * initialize_copy. Returns the class. Raises TypeError when the name is taken
+ * by something else, ArgumentError for an inconsistent description (a
+ * CLEAT_COPYABLE type with a free callback but no copy callback). */
+CLEAT_API VALUE cleat_type_define_class(cleat_type *type, VALUE super);
+
+/* Makes a new, initialised object of `type` with a zeroed struct, stores it
+ * in *obj and returns the struct for the caller to fill. The object is
+ * owned by Ruby; keep it in a local VALUE while you fill it. */
+CLEAT_API void *cleat_type_new(const cleat_type *type, VALUE *obj);
+
+/* The Cleat type of obj, or NULL when obj is not a Cleat object. */
+CLEAT_API const cleat_type *cleat_type_of(VALUE obj);
+
+/* True when Ruby marks and moves the type's references itself from a list
+ * of offsets (RUBY_TYPED_DECL_MARKING, Ruby 3.3+), with no mark or
+ * compaction callback: what Cleat chooses for types whose references are
+ * all declared VALUE fields. */
+CLEAT_API bool cleat_type_declarative(const cleat_type *type);
+
+/* Declares the calling extension Ractor-safe (rb_ext_ractor_safe), so its
+ * methods may run in any Ractor. Call first thing in Init_. Cleat's own
+ * state is Ractor-safe; loans are not taken on frozen objects, so a
+ * CLEAT_FROZEN_SHAREABLE object shared between Ractors is only read. */
+CLEAT_API void cleat_ractor_safe(void);
+
+/* ======================================================================
+ * 3. Fields: the one way to store a VALUE
+ * ====================================================================== */
+
+/* Stores value into *slot, a declared VALUE field of self's struct or an
+ * element of one of its cleat_values, with the write barrier. Raises
+ * TypeError "X#field: wrong argument type A (expected B)" when the field's
+ * check refuses the value, ArgumentError when slot is not declared. */
+CLEAT_API void cleat_write(VALUE self, VALUE *slot, VALUE value);
+
+/* Appends value to vals, a declared cleat_values field of self's struct,
+ * checking it like cleat_write. Returns the new length. Raises TypeError,
+ * ArgumentError (undeclared), NoMemoryError. */
+CLEAT_API size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value);
+
+/* Element i of vals. Raises IndexError when i >= len. */
+CLEAT_API VALUE cleat_values_get(const cleat_values *vals, size_t i);
+
+/* A new Array holding vals' elements (the elements are shared, not copied). */
+CLEAT_API VALUE cleat_values_to_ary(const cleat_values *vals);
+
+/* Forgets every element (keeps the allocation). */
+CLEAT_API void cleat_values_clear(cleat_values *vals);
+
+/* ======================================================================
+ * 4. Unwrapping: from a VALUE to its struct, checked
+ * ====================================================================== */
+
+/* The state word before every struct (not for direct use). */
+typedef struct cleat_header {
+    uint32_t state;  /* CLEAT__INIT | CLEAT__LENT_EXCL | shared count * CLEAT__SHARED_ONE */
+    uint32_t holder; /* ID of the method that lent the object, 0 if unknown */
+} cleat_header;
+
+#define CLEAT__INIT 1u
+#define CLEAT__LENT_EXCL 2u
+#define CLEAT__SHARED_ONE 4u
+
+typedef enum cleat_borrow_mode {
+    CLEAT_BORROW_SHARED = 1,    /* reads: other shared users may run alongside */
+    CLEAT_BORROW_EXCLUSIVE = 2, /* writes: nobody else may touch the object */
+} cleat_borrow_mode;
+
+CLEAT_API CLEAT_NORETURN void cleat__enter_failed(VALUE obj, const cleat_type *type,
+                                                     int mode);
+
+CLEAT_INLINE cleat_header *cleat__header(void *data) { return (cleat_header *)data - 1; }
+
+/* The hot path: a type, frozen, initialised and borrow check in four loads.
+ * mode is CLEAT_BORROW_SHARED, CLEAT_BORROW_EXCLUSIVE or 0 (initialize). */
+CLEAT_INLINE void *cleat__enter(VALUE obj, const cleat_type *type, int mode)
+{
+    if (CLEAT_LIKELY(!RB_SPECIAL_CONST_P(obj))) {
+        VALUE mask = mode == CLEAT_BORROW_SHARED ? (VALUE)RUBY_T_MASK
+                                                  : (VALUE)(RUBY_T_MASK | RUBY_FL_FREEZE);
+        if (CLEAT_LIKELY((RBASIC(obj)->flags & mask) == RUBY_T_DATA &&
+                          RTYPEDDATA_TYPE(obj) == &type->rb)) {
+            void *data = RTYPEDDATA_DATA(obj);
+            uint32_t s = cleat__header(data)->state;
+            if (mode == CLEAT_BORROW_SHARED) {
+                if (CLEAT_LIKELY((s & (CLEAT__INIT | CLEAT__LENT_EXCL)) == CLEAT__INIT))
+                    return data;
+            } else if (CLEAT_LIKELY(s == (mode ? CLEAT__INIT : 0u))) {
+                return data;
+            }
+        }
+    }
+    cleat__enter_failed(obj, type, mode);
+}
+
+/* The struct of obj for reading. Raises TypeError "wrong argument type A
+ * (expected B)" or "uninitialized B", Cleat::BorrowError when obj is lent
+ * exclusively. The pointer is valid until the next call into Ruby. */
+CLEAT_INLINE void *cleat_unwrap(VALUE obj, const cleat_type *type)
+{
+    return cleat__enter(obj, type, CLEAT_BORROW_SHARED);
+}
+
+/* The struct of obj for writing: as cleat_unwrap, and also FrozenError when
+ * obj is frozen, Cleat::BorrowError when obj is lent at all. */
+CLEAT_INLINE void *cleat_unwrap_mut(VALUE obj, const cleat_type *type)
+{
+    return cleat__enter(obj, type, CLEAT_BORROW_EXCLUSIVE);
+}
+
+/* True when obj is an object of `type` (initialised or not). Never raises. */
+CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
+{
+    return !RB_SPECIAL_CONST_P(obj) && RB_BUILTIN_TYPE(obj) == RUBY_T_DATA &&
+           RTYPEDDATA_P(obj) && RTYPEDDATA_TYPE(obj) == &type->rb;
+}
+
+/* ======================================================================
+ * 5. Methods: the door
+ * ======================================================================
+ *
+ *   CLEAT_SHARED(counter_value, counter_type, counter_t *c) {
+ *       return LL2NUM(c->count);
+ *   }
+ *   CLEAT_EXCLUSIVE(counter_increment, counter_type, counter_t *c, amount) { ... }
+ *   CLEAT_INIT(counter_initialize, counter_type, counter_t *c, initial) { ... }
+ *   ...
+ *   CLEAT_DEFINE_METHOD(klass, "value", counter_value);
+ *
+ * Each macro defines the Ruby-facing function `name` (arity 0..15, taken from
+ * the argument names after the struct pointer) and opens the body, which
+ * receives `self`, the checked struct pointer and the arguments as VALUEs.
+ * The door checks the receiver's type, that it was initialised, its borrow
+ * state, and (exclusive) that it is not frozen; nothing else, and nothing on
+ * the way out. Bodies that call Ruby code (yield, call a method, release the
+ * GVL) do it through CLEAT_YIELD, CLEAT_CALL, CLEAT_LEND and
+ * CLEAT_WITHOUT_GVL, which lend the object for the duration.
+ *
+ * CLEAT_INIT is for `initialize`: it refuses objects already initialised
+ * (TypeError "already initialized X") and marks the object initialised when
+ * the body returns normally; until then every other method raises TypeError
+ * "uninitialized X". The _ARGV forms take (int argc, const VALUE *argv).
+ */
+#define CLEAT_SHARED(name, type, ...) CLEAT__DOOR_N(CLEAT_BORROW_SHARED, name, type, __VA_ARGS__)
+#define CLEAT_EXCLUSIVE(name, type, ...) \
+    CLEAT__DOOR_N(CLEAT_BORROW_EXCLUSIVE, name, type, __VA_ARGS__)
+#define CLEAT_INIT(name, type, ...) CLEAT__DOOR_N(0, name, type, __VA_ARGS__)
+#define CLEAT_SHARED_ARGV(name, type, decl) CLEAT__DOOR_ARGV(CLEAT_BORROW_SHARED, name, type, decl)
+#define CLEAT_EXCLUSIVE_ARGV(name, type, decl) \
+    CLEAT__DOOR_ARGV(CLEAT_BORROW_EXCLUSIVE, name, type, decl)
+#define CLEAT_INIT_ARGV(name, type, decl) CLEAT__DOOR_ARGV(0, name, type, decl)
+
+/* rb_define_method with the arity the door macro recorded. */
+#define CLEAT_DEFINE_METHOD(klass, ruby_name, name) \
+    rb_define_method((klass), (ruby_name), (name), name##__arity)
+
+/* Marks obj initialised after CLEAT_INIT's body returned (not for direct use). */
+CLEAT_INLINE void cleat__initialized(void *data) { cleat__header(data)->state |= CLEAT__INIT; }
+
+#define CLEAT__STRIP(...) __VA_ARGS__
+#define CLEAT__CAT(a, b) CLEAT__CAT_(a, b)
+#define CLEAT__CAT_(a, b) a##b
+#define CLEAT__NARG(...) \
+    CLEAT__NARG_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define CLEAT__NARG_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, \
+                      ...)                                                                      \
+    N
+#define CLEAT__DOOR_N(m, f, t, ...) CLEAT__CAT(CLEAT__DOOR_, CLEAT__NARG(__VA_ARGS__))(m, f, t, __VA_ARGS__)
+
+/* The body's hidden `cleat_mode` parameter is how CLEAT_YIELD and friends
+ * know whether to lend the object shared or exclusively. */
+#define CLEAT__BODY_PARAMS(decl) \
+    CLEAT_UNUSED VALUE self, CLEAT_UNUSED cleat_borrow_mode cleat_mode, decl
+/* Debug builds check each call on the way in and out (section 13). */
+#ifdef CLEAT_DEBUG
+#define CLEAT__DEBUG_ENTRY(t, m) cleat__debug_enter(self, &(t));
+#define CLEAT__DEBUG_EXIT(t, m) cleat__debug_exit(self, &(t), (m));
+#else
+#define CLEAT__DEBUG_ENTRY(t, m)
+#define CLEAT__DEBUG_EXIT(t, m)
+#endif
+#define CLEAT__DOOR(m, f, t, decl, n, params, fwd)                                            \
+    enum { f##__arity = n };                                                                   \
+    static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params);                    \
+    static VALUE f(VALUE self CLEAT__STRIP params)                                            \
+    {                                                                                          \
+        void *cleat_data_ = cleat__enter(self, &(t), (m));                                   \
+        CLEAT__DEBUG_ENTRY(t, m)                                                              \
+        VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                      \
+                                                : CLEAT_BORROW_EXCLUSIVE,                     \
+                                      cleat_data_ CLEAT__STRIP fwd);                         \
+        if (!(m)) cleat__initialized(cleat_data_);                                           \
+        CLEAT__DEBUG_EXIT(t, m)                                                               \
+        return cleat_ret_;                                                                    \
+    }                                                                                          \
+    static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params)
+#define CLEAT__DOOR_ARGV(m, f, t, decl)                                                       \
+    enum { f##__arity = -1 };                                                                  \
+    static VALUE f##__body(CLEAT__BODY_PARAMS(decl), int argc, const VALUE *argv);            \
+    static VALUE f(int argc, VALUE *argv, VALUE self)                                          \
+    {                                                                                          \
+        void *cleat_data_ = cleat__enter(self, &(t), (m));                                   \
+        CLEAT__DEBUG_ENTRY(t, m)                                                              \
+        VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                      \
+                                                : CLEAT_BORROW_EXCLUSIVE,                     \
+                                      cleat_data_, argc, argv);                               \
+        if (!(m)) cleat__initialized(cleat_data_);                                           \
+        CLEAT__DEBUG_EXIT(t, m)                                                               \
+        return cleat_ret_;                                                                    \
+    }                                                                                          \
+    static VALUE f##__body(CLEAT__BODY_PARAMS(decl), int argc, const VALUE *argv)
+
+#define CLEAT__DOOR_1(m, f, t, decl) \
+    CLEAT__DOOR(m, f, t, decl, 0, (), ())
+#define CLEAT__DOOR_2(m, f, t, decl, a1) \
+    CLEAT__DOOR(m, f, t, decl, 1, (, VALUE a1), (, a1))
+#define CLEAT__DOOR_3(m, f, t, decl, a1, a2) \
+    CLEAT__DOOR(m, f, t, decl, 2, (, VALUE a1, VALUE a2), (, a1, a2))
+#define CLEAT__DOOR_4(m, f, t, decl, a1, a2, a3) \
+    CLEAT__DOOR(m, f, t, decl, 3, (, VALUE a1, VALUE a2, VALUE a3), (, a1, a2, a3))
+#define CLEAT__DOOR_5(m, f, t, decl, a1, a2, a3, a4) \
+    CLEAT__DOOR(m, f, t, decl, 4, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4), (, a1, a2, a3, a4))
+#define CLEAT__DOOR_6(m, f, t, decl, a1, a2, a3, a4, a5) \
+    CLEAT__DOOR(m, f, t, decl, 5, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5), (, a1, a2, a3, a4, a5))
+#define CLEAT__DOOR_7(m, f, t, decl, a1, a2, a3, a4, a5, a6) \
+    CLEAT__DOOR(m, f, t, decl, 6, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6), (, a1, a2, a3, a4, a5, a6))
+#define CLEAT__DOOR_8(m, f, t, decl, a1, a2, a3, a4, a5, a6, a7) \
+    CLEAT__DOOR(m, f, t, decl, 7, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7), (, a1, a2, a3, a4, a5, a6, a7))
+#define CLEAT__DOOR_9(m, f, t, decl, a1, a2, a3, a4, a5, a6, a7, a8) \
+    CLEAT__DOOR(m, f, t, decl, 8, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8), (, a1, a2, a3, a4, a5, a6, a7, a8))
+#define CLEAT__DOOR_10(m, f, t, decl, a1, a2, a3, a4, a5, a6, a7, a8, a9) \
+    CLEAT__DOOR(m, f, t, decl, 9, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9), (, a1, a2, a3, a4, a5, a6, a7, a8, a9))
+#define CLEAT__DOOR_11(m, f, t, decl, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) \
+    CLEAT__DOOR(m, f, t, decl, 10, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10), (, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10))
+#define CLEAT__DOOR_12(m, f, t, decl, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) \
+    CLEAT__DOOR(m, f, t, decl, 11, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11), (, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11))
+#define CLEAT__DOOR_13(m, f, t, decl, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) \
+    CLEAT__DOOR(m, f, t, decl, 12, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11, VALUE a12), (, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12))
+#define CLEAT__DOOR_14(m, f, t, decl, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13) \
+    CLEAT__DOOR(m, f, t, decl, 13, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11, VALUE a12, VALUE a13), (, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13))
+#define CLEAT__DOOR_15(m, f, t, decl, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14) \
+    CLEAT__DOOR(m, f, t, decl, 14, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11, VALUE a12, VALUE a13, VALUE a14), (, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14))
+#define CLEAT__DOOR_16(m, f, t, decl, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) \
+    CLEAT__DOOR(m, f, t, decl, 15, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11, VALUE a12, VALUE a13, VALUE a14, VALUE a15), (, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15))
+
+/* ======================================================================
+ * 6. Borrowing: lending the object while other code runs
+ * ======================================================================
+ *
+ * Inside a door body nothing else can reach the object until the body calls
+ * Ruby code. These functions are those calls: they mark `self` as lent
+ * (shared or exclusively, as the running method was declared) for exactly
+ * as long as the Ruby code runs, and restore it on return, exception,
+ * break or throw. Meanwhile a conflicting method on the object raises
+ * Cleat::BorrowError "X is borrowed by #holder; #needer needs it
+ * exclusively". A Fiber that suspends inside keeps the loan until it is
+ * resumed to its end. Pass the `self` and `cleat_mode` of the running
+ * door; the CLEAT_* macros below do that for you. */
+
+/* Runs func(arg) with self lent; returns what func returns. */
+CLEAT_API VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE),
+                                    VALUE arg);
+/* Yields value to the block with self lent; returns the block's value.
+ * Raises LocalJumpError without a block, and whatever the block raises. */
+CLEAT_API VALUE cleat_borrow_yield(VALUE self, cleat_borrow_mode mode, VALUE value);
+/* Calls recv.mid(*argv) (public or private) with self lent. */
+CLEAT_API VALUE cleat_borrow_call(VALUE self, cleat_borrow_mode mode, VALUE recv, ID mid,
+                                    int argc, const VALUE *argv);
+
+#define CLEAT_LEND(func, arg) cleat_borrow_lend(self, cleat_mode, (func), (arg))
+#define CLEAT_YIELD(value) cleat_borrow_yield(self, cleat_mode, (value))
+#define CLEAT_CALL(recv, mid, argc, argv) \
+    cleat_borrow_call(self, cleat_mode, (recv), (mid), (argc), (argv))
+
+/* ======================================================================
+ * 7. Without the GVL
+ * ====================================================================== */
+
+/* Set when Ruby wants the thread back (Thread#kill, Ctrl-C, a signal). */
+typedef struct cleat_cancel {
+    atomic_int requested;
+} cleat_cancel;
+
+/* True once the running GVL-free function should stop early. Safe to call
+ * without the GVL; poll it in long loops. */
+CLEAT_INLINE bool cleat_cancelled(const cleat_cancel *cancel)
+{
+    return atomic_load_explicit(&((cleat_cancel *)cancel)->requested, memory_order_relaxed) != 0;
+}
+
+/* Runs func(arg, cancel) without the GVL while self stays lent (shared or
+ * exclusive as mode says), so no other thread can use it in a conflicting
+ * way. func must not touch Ruby objects or call the Ruby API; it returns true
+ * when it finished and false when it stopped because cleat_cancelled(cancel).
+ * On an interrupt Cleat lets Ruby handle it (Thread#kill and Interrupt raise
+ * here, the loan is returned); if Ruby carries on, func is run again from
+ * the start, so it must be restartable. */
+CLEAT_API void cleat_without_gvl(VALUE self, cleat_borrow_mode mode,
+                                   bool (*func)(void *arg, const cleat_cancel *cancel), void *arg);
+
+#define CLEAT_WITHOUT_GVL(func, arg) cleat_without_gvl(self, cleat_mode, (func), (arg))
+
+/* ======================================================================
+ * 8. Arguments
+ * ====================================================================== */
+
+/* An Integer as int64_t. Raises TypeError "wrong argument type Float
+ * (expected Integer)" for anything but an Integer (no Float truncation, no
+ * nil), RangeError "integer N out of range of int64" when it does not fit
+ * ("integer too big for int64" when N has more than 256 bits: the message
+ * does not print a number that long). The other conversions say the same
+ * with their own type name. */
+CLEAT_API int64_t cleat__to_int64_slow(VALUE v);
+CLEAT_INLINE int64_t cleat_to_int64(VALUE v)
+{
+    return CLEAT_LIKELY(RB_FIXNUM_P(v)) ? (int64_t)RB_FIX2LONG(v) : cleat__to_int64_slow(v);
+}
+/* An Integer as uint64_t; negative numbers raise RangeError. */
+CLEAT_API uint64_t cleat_to_uint64(VALUE v);
+/* An Integer as size_t; negative numbers raise RangeError. */
+CLEAT_API size_t cleat_to_size(VALUE v);
+/* An Integer as size_t in *out, returning false (no exception) when it is
+ * negative or too large: for offsets whose out-of-range is the caller's own
+ * error (a Trap, say). Non-Integers still raise TypeError. */
+CLEAT_API bool cleat_try_to_size(VALUE v, size_t *out);
+/* Raises TypeError "wrong argument type A (expected B)" unless v.kind_of?(klass). */
+CLEAT_API void cleat_check_kind(VALUE v, VALUE klass);
+
+/* ======================================================================
+ * 9. Errors
+ * ====================================================================== */
+
+/* Cleat::Error < StandardError, Cleat::BorrowError < RuntimeError and
+ * Cleat::StaleReferenceError < RuntimeError; defined once per process
+ * however many Cleat-based extensions load. Valid after cleat_init. */
+CLEAT_API extern VALUE cleat_eError;
+CLEAT_API extern VALUE cleat_eBorrowError;
+CLEAT_API extern VALUE cleat_eStaleReferenceError;
+
+/* Structured errors: an exception class that is a Cleat type, so each
+ * exception carries a struct (a code, say). Define the type with
+ * CLEAT_ZERO_IS_VALID (Klass.new("message") from Ruby then works too) and
+ * its class under an exception class. Returns a new exception with the given
+ * message (a String) in *exc and its zeroed struct to fill; raise it with
+ * rb_exc_raise(*exc). Raises TypeError when type's class is not an
+ * exception class or message is not a String, ArgumentError when the type
+ * lacks CLEAT_ZERO_IS_VALID. */
+CLEAT_API void *cleat_exception_new(const cleat_type *type, VALUE message, VALUE *exc);
+
+/* ======================================================================
+ * 10. GC helpers
+ * ====================================================================== */
+
+/* Makes the C global at address a GC root: its value is marked (and pinned)
+ * for the rest of the process. Assign it freely afterwards. */
+CLEAT_API void cleat_gc_root(VALUE *address);
+/* Tells the GC that the extension took (grew) or gave back (shrank) bytes
+ * of native memory it allocated with plain malloc, so GC pressure stays
+ * honest. Not needed for ruby_xmalloc memory, which Ruby already counts. */
+CLEAT_API void cleat_gc_memory_grew(size_t bytes);
+CLEAT_API void cleat_gc_memory_shrank(size_t bytes);
+
+/* ======================================================================
+ * 11. Guarded memory: regions that move, views that notice
+ * ======================================================================
+ *
+ * A region is native memory owned by a Cleat object that may move, shrink
+ * or be freed (a Wasm memory, a resizable buffer). Its generation changes
+ * whenever that happens. A view (an offset and length into a region, held by
+ * another Ruby object) remembers the generation it was made at; every access
+ * checks generation and bounds first and raises
+ * Cleat::StaleReferenceError "memory was resized, reference is no longer
+ * valid" instead of reading freed memory.
+ *
+ *   typedef struct { cleat_region region; } memory_t;
+ *   CLEAT_FIELD_REGION(memory_t, region)                   // in memory's fields
+ *   typedef struct { cleat_view view; } slice_t;
+ *   CLEAT_FIELD_VIEW(slice_t, view, &memory_type)          // in slice's fields
+ */
+typedef struct cleat_region {
+    unsigned char *base; /* never NULL while allocated */
+    size_t size;         /* bytes */
+    uint64_t generation; /* changes whenever base or size does; 0 = never allocated */
+    VALUE buffers;       /* the IO::Buffers lent over the region (a WeakMap), or 0 */
+} cleat_region;
+
+typedef struct cleat_view {
+    VALUE owner;                 /* the object holding the region: kept alive */
+    const cleat_region *region; /* inside owner's struct, which never moves */
+    size_t offset, length;
+    uint64_t generation; /* the region's generation when the view was made */
+} cleat_view;
+
+/* Gives the region `size` zeroed bytes in a fresh allocation, copying what
+ * fits of the old contents, then frees the old memory. Every view and lent
+ * IO::Buffer over the old memory goes stale. owner is the object whose struct
+ * holds r. Raises NoMemoryError (nothing changed). */
+CLEAT_API void cleat_region_resize(VALUE owner, cleat_region *r, size_t size);
+/* Frees the region's memory; views and buffers go stale. */
+CLEAT_API void cleat_region_release(VALUE owner, cleat_region *r);
+
+/* True when [offset, offset + length) lies inside the region; never overflows. */
+CLEAT_INLINE bool cleat_region_contains(const cleat_region *r, size_t offset, size_t length)
+{
+    return r->base && length <= r->size && offset <= r->size - length;
+}
+
+/* Makes *v (a declared CLEAT_FIELD_VIEW of self) a view of
+ * r[offset, offset + length), r being a region of owner's struct. Raises
+ * RangeError "view out of bounds" when it does not fit, StaleReferenceError
+ * when the region was released, ArgumentError when r is not owner's. */
+CLEAT_API void cleat_view_init(VALUE self, cleat_view *v, VALUE owner, const cleat_region *r,
+                                 size_t offset, size_t length);
+
+CLEAT_API CLEAT_NORETURN void cleat__view_failed(const cleat_view *v);
+
+/* The view's first byte, after checking it: StaleReferenceError when the
+ * region changed since the view was made, Cleat::BorrowError when the owner
+ * is lent exclusively. Valid until the next call into Ruby. */
+CLEAT_INLINE const unsigned char *cleat_view_bytes(const cleat_view *v)
+{
+    const cleat_region *r = v->region;
+    if (CLEAT_LIKELY(r->generation == v->generation && v->length <= r->size &&
+                      v->offset <= r->size - v->length &&
+                      !(cleat__header(RTYPEDDATA_DATA(v->owner))->state & CLEAT__LENT_EXCL)))
+        return r->base + v->offset;
+    cleat__view_failed(v);
+}
+
+/* A read-only IO::Buffer over the view's bytes, without copying. Cleat
+ * frees it (IO::Buffer#get_string and friends then raise) when the region
+ * changes; the buffer keeps the owner alive, and is locked so Ruby code can
+ * neither free nor transfer it. Raises as cleat_view_bytes. */
+CLEAT_API VALUE cleat_view_buffer(const cleat_view *v);
+
+/* ======================================================================
+ * 12. Strings from native memory
+ * ====================================================================== */
+
+/* A new binary (ASCII-8BIT) String holding a copy of ptr[0, len): the one
+ * copy a Ruby String needs. Raises ArgumentError when len exceeds LONG_MAX. */
+CLEAT_API VALUE cleat_str_binary(const void *ptr, size_t len);
+
+/* A new UTF-8 String holding a copy of ptr[0, len), validated in one pass:
+ * EncodingError "invalid UTF-8 at byte offset N" names the first invalid
+ * sequence. The coderange is recorded, so Ruby never scans it again. */
+CLEAT_API VALUE cleat_str_utf8(const void *ptr, size_t len);
+
+typedef enum cleat_utf8_result {
+    CLEAT_UTF8_ASCII = 0,   /* valid, every byte < 0x80 */
+    CLEAT_UTF8_VALID = 1,   /* valid, with multibyte characters */
+    CLEAT_UTF8_INVALID = 2, /* *error_offset is the first invalid sequence */
+} cleat_utf8_result;
+
+/* Validates ptr[0, len) as UTF-8 (RFC 3629: no surrogates, no overlongs,
+ * nothing above U+10FFFF) with the fastest code the CPU runs (AVX2, SSSE3,
+ * or portable C). Never raises. */
+CLEAT_API cleat_utf8_result cleat_str_utf8_check(const void *ptr, size_t len,
+                                                    size_t *error_offset);
+/* Which implementation cleat_str_utf8_check uses: "avx2", "ssse3" or "portable". */
+CLEAT_API const char *cleat_str_utf8_implementation(void);
+/* Switches to the named implementation (NULL: the fastest this CPU runs), for
+ * tests and benchmarks. Returns false, changing nothing, when the CPU cannot
+ * run it. */
+CLEAT_API bool cleat_str_utf8_use(const char *name);
+
+/* ======================================================================
+ * 13. Debug builds
+ * ======================================================================
+ *
+ * Compiled with CLEAT_DEBUG (create_cleat_makefile(debug: true),
+ * CLEAT_DEBUG=1 or --enable-cleat-debug), Cleat checks what it cannot
+ * make impossible, and reports "[cleat debug] <class>: <what>" on stderr,
+ * then aborts (like a sanitizer; CLEAT_DEBUG_CONTINUE=1 keeps going):
+ *  - a declared VALUE field that changed without cleat_write (a missing
+ *    write barrier), found at the next method call or GC;
+ *  - a CLEAT_MARK_BY_HAND mark callback that left a declared field unmarked;
+ *  - a free callback of a free_immediately type calling Cleat (or, caught
+ *    when Ruby aborts, the Ruby API);
+ *  - an exclusive method that returns while the object is still lent out
+ *    (an external enumerator left suspended inside it, say);
+ *  - a Cleat function that needs the GVL called without it.
+ * Release builds compile none of it. */
+
+/* For CLEAT_MARK_BY_HAND mark callbacks: marks *slot (pinned). */
+CLEAT_INLINE void cleat_mark_field(VALUE *slot) { rb_gc_mark(*slot); }
+
+CLEAT_API void cleat__debug_enter(VALUE self, const cleat_type *type);
+CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode);
+
+/* ======================================================================
+ * Internals used by the macros above
+ * ====================================================================== */
+CLEAT_API void cleat__type_mark(const cleat_type *type, void *data);
+CLEAT_API void cleat__type_free(const cleat_type *type, void *data);
+CLEAT_API size_t cleat__type_memsize(const cleat_type *type, const void *data);
+CLEAT_API void cleat__type_compact(const cleat_type *type, void *data);
+CLEAT_API VALUE cleat__type_alloc(const cleat_type *type, VALUE klass);
+CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig);
+
+/* Each yields the field's kind, and fails to compile when the member has another type. */
+#define CLEAT__IS_VALUE(T, f) _Generic(((T *)0)->f, VALUE: CLEAT_KIND_VALUE)
+#define CLEAT__IS_VALUES(T, f) _Generic(((T *)0)->f, cleat_values: CLEAT_KIND_VALUES)
+#define CLEAT__IS_REGION(T, f) _Generic(((T *)0)->f, cleat_region: CLEAT_KIND_REGION)
+#define CLEAT__KLASS(check) \
+    _Generic((check), VALUE *: (check), const VALUE *: (check), default: (const VALUE *)0)
+#define CLEAT__TYPE(check)                                                                  \
+    _Generic((check), cleat_type *: (check), const cleat_type *: (check), default: \
+                 (const cleat_type *)0)
+#define CLEAT__FIELD(T, f, kind, nil_ok, check) \
+    {#f, offsetof(T, f), (kind), (nil_ok), CLEAT__KLASS(check), CLEAT__TYPE(check)}
+
+#endif /* CLEAT_H */

@@ -1,0 +1,605 @@
+/* cleat_test.c - types that exist only to test the library: GVL-free
+ * sections, explicit loans, hand-written callbacks, odd alignment and
+ * descriptions the library must refuse. */
+#include "cleat.h"
+
+#include <ruby/encoding.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- Holder: one declared VALUE, one cleat_values, loans of every kind ---- */
+
+typedef struct holder {
+    VALUE value;
+    cleat_values list;
+    uint64_t spins; /* touched only without the GVL while lent */
+} holder_t;
+
+static const cleat_field holder_fields[] = {
+    CLEAT_FIELD_ANY(holder_t, value),
+    CLEAT_FIELD_VALUES_ANY(holder_t, list),
+    CLEAT_FIELDS_END,
+};
+CLEAT_TYPE(holder_type, "CleatTest::Holder", holder_t, holder_fields, .flags = CLEAT_COPYABLE);
+
+CLEAT_INIT(holder_initialize, holder_type, holder_t *h, value)
+{
+    cleat_write(self, &h->value, value);
+    return self;
+}
+CLEAT_SHARED(holder_value, holder_type, holder_t *h) { return h->value; }
+CLEAT_EXCLUSIVE(holder_set, holder_type, holder_t *h, value)
+{
+    cleat_write(self, &h->value, value);
+    return value;
+}
+CLEAT_EXCLUSIVE(holder_push, holder_type, holder_t *h, value)
+{
+    return SIZET2NUM(cleat_values_push(self, &h->list, value));
+}
+CLEAT_SHARED(holder_list, holder_type, holder_t *h) { return cleat_values_to_ary(&h->list); }
+CLEAT_SHARED(holder_at, holder_type, holder_t *h, index)
+{
+    return cleat_values_get(&h->list, cleat_to_size(index));
+}
+CLEAT_EXCLUSIVE(holder_clear, holder_type, holder_t *h)
+{
+    cleat_values_clear(&h->list);
+    return self;
+}
+CLEAT_EXCLUSIVE(holder_replace_element, holder_type, holder_t *h, index, value)
+{
+    size_t i = cleat_to_size(index);
+    cleat_values_get(&h->list, i); /* IndexError when out of range */
+    cleat_write(self, &h->list.ptr[i], value);
+    return value;
+}
+CLEAT_EXCLUSIVE(holder_write_undeclared, holder_type, holder_t *h, value)
+{
+    (void)h;
+    VALUE not_a_field = Qnil;
+    cleat_write(self, &not_a_field, value);
+    return value;
+}
+
+CLEAT_SHARED(holder_yield_shared, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return CLEAT_YIELD(value);
+}
+CLEAT_EXCLUSIVE(holder_yield_exclusive, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return CLEAT_YIELD(value);
+}
+
+static VALUE call_with_args(VALUE self, cleat_borrow_mode mode, int argc, const VALUE *argv)
+{
+    if (argc < 2) rb_raise(rb_eArgError, "wrong number of arguments (given %d, expected 2+)", argc);
+    return cleat_borrow_call(self, mode, argv[0], rb_to_id(argv[1]), argc - 2, argv + 2);
+}
+CLEAT_SHARED_ARGV(holder_call_shared, holder_type, holder_t *h)
+{
+    (void)h;
+    return call_with_args(self, cleat_mode, argc, argv);
+}
+CLEAT_EXCLUSIVE_ARGV(holder_call_exclusive, holder_type, holder_t *h)
+{
+    (void)h;
+    return call_with_args(self, cleat_mode, argc, argv);
+}
+
+/* An exclusive loan inside another one (same method): the inner end must
+ * leave the outer loan standing. */
+static VALUE yield_twice(VALUE self)
+{
+    VALUE first = cleat_borrow_yield(self, CLEAT_BORROW_EXCLUSIVE, ID2SYM(rb_intern("inner")));
+    return rb_ary_new_from_args(2, first, rb_yield(ID2SYM(rb_intern("outer"))));
+}
+CLEAT_EXCLUSIVE(holder_nested_loans, holder_type, holder_t *h)
+{
+    (void)h;
+    return CLEAT_LEND(yield_twice, self);
+}
+
+/* ---- GVL-free sections ---- */
+
+typedef struct hold_args {
+    holder_t *holder;
+    double seconds;
+} hold_args;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Busy for `seconds` without the GVL, polling for cancellation. */
+static bool hold(void *arg, const cleat_cancel *cancel)
+{
+    hold_args *a = arg;
+    double until = now() + a->seconds;
+    while (now() < until) {
+        if (cleat_cancelled(cancel)) return false;
+        a->holder->spins++;
+        struct timespec pause = {0, 200000};
+        nanosleep(&pause, NULL);
+    }
+    return true;
+}
+
+static double seconds_arg(VALUE seconds)
+{
+    double s = NUM2DBL(seconds);
+    if (!(s >= 0 && s <= 3600)) rb_raise(rb_eArgError, "seconds must be between 0 and 3600");
+    return s;
+}
+
+CLEAT_SHARED(holder_hold_shared, holder_type, holder_t *h, seconds)
+{
+    hold_args a = {h, seconds_arg(seconds)};
+    CLEAT_WITHOUT_GVL(hold, &a);
+    return ID2SYM(rb_intern("finished"));
+}
+CLEAT_EXCLUSIVE(holder_hold_exclusive, holder_type, holder_t *h, seconds)
+{
+    hold_args a = {h, seconds_arg(seconds)};
+    CLEAT_WITHOUT_GVL(hold, &a);
+    return ID2SYM(rb_intern("finished"));
+}
+static bool gives_up(void *arg, const cleat_cancel *cancel)
+{
+    (void)arg, (void)cancel;
+    return false;
+}
+CLEAT_SHARED(holder_misuse_without_gvl, holder_type, holder_t *h)
+{
+    (void)h;
+    CLEAT_WITHOUT_GVL(gives_up, NULL);
+    return Qnil;
+}
+
+/* ---- Native: memory of its own, a hand-written mark, a copy callback ---- */
+
+typedef struct native_extra {
+    VALUE tag; /* a VALUE fields cannot describe: it lives in malloc'ed memory */
+} native_extra;
+
+typedef struct native {
+    unsigned char *bytes;
+    size_t length;
+    native_extra *extra;
+} native_t;
+
+static void native_free(void *data)
+{
+    native_t *n = data;
+    free(n->bytes);
+    cleat_gc_memory_shrank(n->length);
+    free(n->extra);
+}
+static size_t native_memsize(const void *data)
+{
+    const native_t *n = data;
+    return n->length + (n->extra ? sizeof *n->extra : 0);
+}
+static void native_mark(void *data)
+{
+    const native_t *n = data;
+    if (n->extra) rb_gc_mark(n->extra->tag); /* pinned: no compact callback needed */
+}
+static void native_fill(native_t *n, size_t length, VALUE tag, const unsigned char *from)
+{
+    n->extra = calloc(1, sizeof *n->extra);
+    n->bytes = malloc(length ? length : 1);
+    if (!n->extra || !n->bytes) rb_raise(rb_eNoMemError, "failed to allocate %zu bytes", length);
+    n->length = length;
+    cleat_gc_memory_grew(length);
+    if (from) memcpy(n->bytes, from, length);
+    else memset(n->bytes, 0xab, length);
+    n->extra->tag = tag;
+}
+static void native_copy(VALUE self, void *dst, const void *src)
+{
+    (void)self;
+    const native_t *from = src;
+    native_fill(dst, from->length, from->extra->tag, from->bytes);
+}
+CLEAT_TYPE(native_type, "CleatTest::Native", native_t, NULL, .free = native_free,
+            .memsize = native_memsize, .mark = native_mark, .copy = native_copy);
+
+CLEAT_INIT(native_initialize, native_type, native_t *n, length, tag)
+{
+    size_t len = cleat_to_size(length);
+    if (len > (size_t)1 << 30) rb_raise(rb_eArgError, "length too large");
+    native_fill(n, len, tag, NULL);
+    return self;
+}
+CLEAT_SHARED(native_tag, native_type, native_t *n) { return n->extra->tag; }
+CLEAT_SHARED(native_length, native_type, native_t *n) { return SIZET2NUM(n->length); }
+CLEAT_SHARED(native_same_bytes_p, native_type, native_t *n, other)
+{
+    const native_t *o = cleat_unwrap(other, &native_type);
+    return n->bytes == o->bytes ? Qtrue : Qfalse;
+}
+
+/* ---- Aligned: a struct that needs 16-byte alignment ---- */
+
+typedef struct aligned {
+    _Alignas(16) unsigned char block[16];
+} aligned_t;
+CLEAT_TYPE(aligned_type, "CleatTest::Aligned", aligned_t, NULL);
+CLEAT_INIT(aligned_initialize, aligned_type, aligned_t *a)
+{
+    (void)a;
+    return self;
+}
+CLEAT_SHARED(aligned_address_mod16, aligned_type, aligned_t *a) { return SIZET2NUM((uintptr_t)a % 16); }
+
+/* ---- Made from C: cleat_type_new ---- */
+
+static VALUE test_make_holder(VALUE mod, VALUE value)
+{
+    (void)mod;
+    VALUE obj;
+    holder_t *h = cleat_type_new(&holder_type, &obj);
+    cleat_write(obj, &h->value, value);
+    return obj;
+}
+
+/* ---- Descriptions Cleat must refuse ---- */
+
+typedef struct leaky {
+    char *buffer;
+} leaky_t;
+static void leaky_free(void *data) { free(((leaky_t *)data)->buffer); }
+CLEAT_TYPE(leaky_type, "CleatTest::Leaky", leaky_t, NULL, .free = leaky_free,
+            .flags = CLEAT_COPYABLE);
+
+static VALUE test_define_copyable_with_free(VALUE mod)
+{
+    (void)mod;
+    return cleat_type_define_class(&leaky_type, rb_cObject);
+}
+
+/* ---- Argument helpers ---- */
+
+static VALUE test_to_int64(VALUE mod, VALUE v)
+{
+    (void)mod;
+    return LL2NUM(cleat_to_int64(v));
+}
+static VALUE test_to_uint64(VALUE mod, VALUE v)
+{
+    (void)mod;
+    return ULL2NUM(cleat_to_uint64(v));
+}
+static VALUE test_to_size(VALUE mod, VALUE v)
+{
+    (void)mod;
+    return SIZET2NUM(cleat_to_size(v));
+}
+static VALUE test_check_kind(VALUE mod, VALUE v, VALUE klass)
+{
+    (void)mod;
+    cleat_check_kind(v, klass);
+    return Qtrue;
+}
+static VALUE test_holder_p(VALUE mod, VALUE v)
+{
+    (void)mod;
+    return cleat_is(v, &holder_type) ? Qtrue : Qfalse;
+}
+static VALUE test_debug_build_p(VALUE mod)
+{
+    (void)mod;
+#ifdef CLEAT_DEBUG
+    return Qtrue;
+#else
+    return Qfalse;
+#endif
+}
+static VALUE test_header_version(VALUE mod)
+{
+    (void)mod;
+    return rb_str_new_cstr(CLEAT_VERSION);
+}
+
+/* ---- Pair: fixed-offset fields only, but marked by Cleat's callbacks ---- */
+
+/* What would be marked declaratively on Ruby 3.3, kept on the callbacks by
+ * CLEAT_NO_DECL_MARKING (test_modern.rb; the benchmarks compare the two). */
+typedef struct pair {
+    VALUE left, right;
+} pair_t;
+static const cleat_field pair_fields[] = {CLEAT_FIELD_ANY(pair_t, left), CLEAT_FIELD_ANY(pair_t, right),
+                                           CLEAT_FIELDS_END};
+CLEAT_TYPE(pair_type, "CleatTest::CallbackPair", pair_t, pair_fields, .flags = CLEAT_NO_DECL_MARKING);
+CLEAT_INIT(pair_initialize, pair_type, pair_t *p, left, right)
+{
+    cleat_write(self, &p->left, left);
+    cleat_write(self, &p->right, right);
+    return self;
+}
+CLEAT_SHARED(pair_to_a, pair_type, pair_t *p) { return rb_assoc_new(p->left, p->right); }
+
+/* ---- Deliberately broken: each trips one debug check (test_debug.rb) ---- */
+
+/* Stores a heap object without cleat_write: no write barrier. */
+typedef struct no_barrier {
+    VALUE item;
+    cleat_values more; /* counted: Cleat's mark runs (no declarative marking), so the GC checks too */
+} no_barrier_t;
+static const cleat_field no_barrier_fields[] = {CLEAT_FIELD_ANY(no_barrier_t, item),
+                                                 CLEAT_FIELD_VALUES_ANY(no_barrier_t, more), CLEAT_FIELDS_END};
+CLEAT_TYPE(no_barrier_type, "CleatTest::NoBarrier", no_barrier_t, no_barrier_fields, .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(no_barrier_store, no_barrier_type, no_barrier_t *n, item)
+{
+    n->item = item; /* the bug */
+    return item;
+}
+CLEAT_SHARED(no_barrier_item, no_barrier_type, no_barrier_t *n) { return n->item; }
+CLEAT_EXCLUSIVE(no_barrier_store_nil, no_barrier_type, no_barrier_t *n)
+{
+    n->item = Qnil; /* an immediate needs no barrier: not a bug */
+    return Qnil;
+}
+
+/* Marks by hand and forgets a field. */
+typedef struct forgetful {
+    VALUE kept, forgotten;
+} forgetful_t;
+static void forgetful_mark(void *data)
+{
+    forgetful_t *f = data;
+    cleat_mark_field(&f->kept); /* the bug: no cleat_mark_field(&f->forgotten) */
+}
+static const cleat_field forgetful_fields[] = {CLEAT_FIELD_ANY(forgetful_t, kept),
+                                                CLEAT_FIELD_ANY(forgetful_t, forgotten), CLEAT_FIELDS_END};
+CLEAT_TYPE(forgetful_type, "CleatTest::ForgetfulMark", forgetful_t, forgetful_fields,
+            .mark = forgetful_mark, .flags = CLEAT_MARK_BY_HAND);
+CLEAT_INIT(forgetful_initialize, forgetful_type, forgetful_t *f, kept, forgotten)
+{
+    cleat_write(self, &f->kept, kept);
+    cleat_write(self, &f->forgotten, forgotten);
+    return self;
+}
+
+/* Calls Cleat, then Ruby, from the free callback of a free_immediately type. */
+typedef struct cleat_in_free {
+    int calls_ruby;
+} cleat_in_free_t;
+static void cleat_in_free_free(void *data)
+{
+    cleat_in_free_t *t = data;
+    if (t->calls_ruby) rb_str_new_cstr("allocating during GC"); /* the bug, Ruby's API */
+    else cleat_str_binary("x", 1);                             /* the bug, Cleat's API */
+}
+CLEAT_TYPE(cleat_in_free_type, "CleatTest::CallsFromFree", cleat_in_free_t, NULL, .free = cleat_in_free_free);
+CLEAT_INIT(cleat_in_free_initialize, cleat_in_free_type, cleat_in_free_t *t, calls_ruby)
+{
+    t->calls_ruby = RTEST(calls_ruby);
+    return self;
+}
+
+/* Leaves itself lent out: an external enumerator suspended inside a loan,
+ * started with rb_funcall (not CLEAT_CALL) from an exclusive method. */
+CLEAT_EXCLUSIVE(holder_leave_lent, holder_type, holder_t *h)
+{
+    (void)h;
+    VALUE args[2] = {ID2SYM(rb_intern("yield_shared")), INT2FIX(1)};
+    VALUE enumerator = rb_funcallv(self, rb_intern("enum_for"), 2, args);
+    return rb_funcall(enumerator, rb_intern("next"), 0);
+}
+
+/* Calls Cleat without the GVL. */
+static bool makes_a_string(void *arg, const cleat_cancel *cancel)
+{
+    (void)arg, (void)cancel;
+    cleat_str_binary("no GVL", 6); /* the bug */
+    return true;
+}
+CLEAT_SHARED(holder_cleat_without_gvl, holder_type, holder_t *h)
+{
+    (void)h;
+    CLEAT_WITHOUT_GVL(makes_a_string, NULL);
+    return Qnil;
+}
+
+/* ---- Strings ---- */
+
+static VALUE test_utf8_check(VALUE mod, VALUE str, VALUE implementation)
+{
+    (void)mod;
+    StringValue(str);
+    if (!cleat_str_utf8_use(StringValueCStr(implementation)))
+        rb_raise(rb_eArgError, "this CPU cannot run %" PRIsVALUE, implementation);
+    size_t offset = 0;
+    cleat_utf8_result r = cleat_str_utf8_check(RSTRING_PTR(str), (size_t)RSTRING_LEN(str), &offset);
+    cleat_str_utf8_use(NULL);
+    static const char *const names[] = {"ascii", "valid", "invalid"};
+    return rb_assoc_new(ID2SYM(rb_intern(names[r])), r == CLEAT_UTF8_INVALID ? SIZET2NUM(offset) : Qnil);
+}
+static VALUE test_utf8_implementations(VALUE mod)
+{
+    (void)mod;
+    VALUE list = rb_ary_new();
+    const char *names[] = {"avx2", "ssse3", "portable"};
+    for (size_t i = 0; i < 3; i++) {
+        if (cleat_str_utf8_use(names[i])) rb_ary_push(list, rb_str_new_cstr(names[i]));
+    }
+    cleat_str_utf8_use(NULL);
+    return list;
+}
+static VALUE test_utf8_default(VALUE mod)
+{
+    (void)mod;
+    return rb_str_new_cstr(cleat_str_utf8_implementation());
+}
+static VALUE test_str_utf8(VALUE mod, VALUE str)
+{
+    (void)mod;
+    StringValue(str);
+    return cleat_str_utf8(RSTRING_PTR(str), (size_t)RSTRING_LEN(str));
+}
+static VALUE test_str_binary(VALUE mod, VALUE str)
+{
+    (void)mod;
+    StringValue(str);
+    return cleat_str_binary(RSTRING_PTR(str), (size_t)RSTRING_LEN(str));
+}
+/* 0 unknown, 1 7bit, 2 valid, 3 broken: what Ruby has recorded, without scanning. */
+static VALUE test_coderange(VALUE mod, VALUE str)
+{
+    (void)mod;
+    switch (RB_ENC_CODERANGE(str)) {
+    case RUBY_ENC_CODERANGE_7BIT: return ID2SYM(rb_intern("7bit"));
+    case RUBY_ENC_CODERANGE_VALID: return ID2SYM(rb_intern("valid"));
+    case RUBY_ENC_CODERANGE_BROKEN: return ID2SYM(rb_intern("broken"));
+    default: return ID2SYM(rb_intern("unknown"));
+    }
+}
+/* Whether Ruby marks obj's type declaratively (flag and offsets, Ruby 3.3+). */
+static VALUE test_declarative_p(VALUE mod, VALUE obj)
+{
+    (void)mod;
+    const cleat_type *type = cleat_type_of(obj);
+    if (!type) rb_raise(rb_eTypeError, "not a Cleat object");
+#ifdef HAVE_CONST_RUBY_TYPED_DECL_MARKING
+    bool flag = RTYPEDDATA_TYPE(obj)->flags & RUBY_TYPED_DECL_MARKING;
+#else
+    bool flag = false;
+#endif
+    if (flag != cleat_type_declarative(type)) rb_raise(rb_eRuntimeError, "flag and type disagree");
+    return flag ? Qtrue : Qfalse;
+}
+static VALUE test_gc_marks_p(VALUE mod, VALUE obj)
+{
+    (void)mod;
+    if (!cleat_type_of(obj)) rb_raise(rb_eTypeError, "not a Cleat object");
+    return RTYPEDDATA_TYPE(obj)->function.dmark ? Qtrue : Qfalse;
+}
+
+/* ---- Deliberate bugs: proof that test:asan and test:valgrind catch ours ----
+ * Only test_safety_tasks.rb calls these, each in a Ruby of its own. The
+ * index and operand come from Ruby, so the compiler cannot see (or warn
+ * about, or fold away) what happens. */
+
+/* Writes byte index of a malloc(length) buffer: a heap overflow when
+ * index >= length. */
+static VALUE test_deliberate_heap_write(VALUE mod, VALUE length, VALUE index)
+{
+    (void)mod;
+    size_t n = NUM2SIZET(length), i = NUM2SIZET(index);
+    volatile unsigned char *bytes = malloc(n); /* volatile: the store must stay */
+    if (!bytes) rb_raise(rb_eNoMemError, "malloc");
+    bytes[i] = 1; /* the bug when i >= n */
+    free((void *)bytes);
+    return Qnil;
+}
+static VALUE test_deliberate_leak(VALUE mod, VALUE size)
+{
+    (void)mod;
+    volatile unsigned char *lost = malloc(NUM2SIZET(size)); /* the bug: never freed */
+    if (!lost) rb_raise(rb_eNoMemError, "malloc");
+    lost[0] = 1;
+    return Qnil;
+}
+/* Branches (a call on one side: no conditional move) on byte index of a
+ * malloc(8) buffer that was never written. */
+static VALUE test_deliberate_uninitialised_branch(VALUE mod, VALUE index)
+{
+    (void)mod;
+    size_t i = NUM2SIZET(index);
+    volatile unsigned char *bytes = malloc(8);
+    if (!bytes) rb_raise(rb_eNoMemError, "malloc");
+    if (i > 7) i = 7;
+    VALUE result = Qnil;
+    if (bytes[i]) result = rb_str_new_cstr("set"); /* the bug: bytes[i] was never written */
+    free((void *)bytes);
+    return result;
+}
+static VALUE test_deliberate_signed_overflow(VALUE mod, VALUE addend)
+{
+    (void)mod;
+    volatile int big = INT_MAX;
+    return INT2NUM(big + NUM2INT(addend)); /* the bug when addend > 0 */
+}
+
+void Init_cleat_test(void)
+{
+    cleat_ractor_safe();
+    VALUE mod = rb_define_module("CleatTest");
+
+    VALUE holder = cleat_type_define_class(&holder_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(holder, "initialize", holder_initialize);
+    CLEAT_DEFINE_METHOD(holder, "value", holder_value);
+    CLEAT_DEFINE_METHOD(holder, "set", holder_set);
+    CLEAT_DEFINE_METHOD(holder, "push", holder_push);
+    CLEAT_DEFINE_METHOD(holder, "list", holder_list);
+    CLEAT_DEFINE_METHOD(holder, "at", holder_at);
+    CLEAT_DEFINE_METHOD(holder, "clear", holder_clear);
+    CLEAT_DEFINE_METHOD(holder, "replace_element", holder_replace_element);
+    CLEAT_DEFINE_METHOD(holder, "write_undeclared", holder_write_undeclared);
+    CLEAT_DEFINE_METHOD(holder, "yield_shared", holder_yield_shared);
+    CLEAT_DEFINE_METHOD(holder, "yield_exclusive", holder_yield_exclusive);
+    CLEAT_DEFINE_METHOD(holder, "call_shared", holder_call_shared);
+    CLEAT_DEFINE_METHOD(holder, "call_exclusive", holder_call_exclusive);
+    CLEAT_DEFINE_METHOD(holder, "nested_loans", holder_nested_loans);
+    CLEAT_DEFINE_METHOD(holder, "hold_shared", holder_hold_shared);
+    CLEAT_DEFINE_METHOD(holder, "hold_exclusive", holder_hold_exclusive);
+    CLEAT_DEFINE_METHOD(holder, "misuse_without_gvl", holder_misuse_without_gvl);
+
+    VALUE native = cleat_type_define_class(&native_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(native, "initialize", native_initialize);
+    CLEAT_DEFINE_METHOD(native, "tag", native_tag);
+    CLEAT_DEFINE_METHOD(native, "length", native_length);
+    CLEAT_DEFINE_METHOD(native, "same_bytes?", native_same_bytes_p);
+
+    VALUE aligned = cleat_type_define_class(&aligned_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(aligned, "initialize", aligned_initialize);
+    CLEAT_DEFINE_METHOD(aligned, "address_mod16", aligned_address_mod16);
+
+    CLEAT_DEFINE_METHOD(holder, "leave_lent", holder_leave_lent);
+    CLEAT_DEFINE_METHOD(holder, "cleat_without_gvl", holder_cleat_without_gvl);
+
+    VALUE pair = cleat_type_define_class(&pair_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(pair, "initialize", pair_initialize);
+    CLEAT_DEFINE_METHOD(pair, "to_a", pair_to_a);
+
+    VALUE no_barrier = cleat_type_define_class(&no_barrier_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(no_barrier, "store", no_barrier_store);
+    CLEAT_DEFINE_METHOD(no_barrier, "store_nil", no_barrier_store_nil);
+    CLEAT_DEFINE_METHOD(no_barrier, "item", no_barrier_item);
+    VALUE forgetful = cleat_type_define_class(&forgetful_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(forgetful, "initialize", forgetful_initialize);
+    VALUE calls_from_free = cleat_type_define_class(&cleat_in_free_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(calls_from_free, "initialize", cleat_in_free_initialize);
+    rb_define_module_function(mod, "debug_build?", test_debug_build_p, 0);
+
+    rb_define_module_function(mod, "make_holder", test_make_holder, 1);
+    rb_define_module_function(mod, "define_copyable_with_free", test_define_copyable_with_free, 0);
+    rb_define_module_function(mod, "to_int64", test_to_int64, 1);
+    rb_define_module_function(mod, "to_uint64", test_to_uint64, 1);
+    rb_define_module_function(mod, "to_size", test_to_size, 1);
+    rb_define_module_function(mod, "check_kind", test_check_kind, 2);
+    rb_define_module_function(mod, "holder?", test_holder_p, 1);
+    rb_define_module_function(mod, "header_version", test_header_version, 0);
+    rb_define_module_function(mod, "utf8_check", test_utf8_check, 2);
+    rb_define_module_function(mod, "utf8_implementations", test_utf8_implementations, 0);
+    rb_define_module_function(mod, "utf8_default", test_utf8_default, 0);
+    rb_define_module_function(mod, "str_utf8", test_str_utf8, 1);
+    rb_define_module_function(mod, "str_binary", test_str_binary, 1);
+    rb_define_module_function(mod, "coderange", test_coderange, 1);
+    rb_define_module_function(mod, "gc_marks?", test_gc_marks_p, 1);
+    rb_define_module_function(mod, "declarative?", test_declarative_p, 1);
+    VALUE deliberate = rb_define_module_under(mod, "Deliberate");
+    rb_define_module_function(deliberate, "heap_write", test_deliberate_heap_write, 2);
+    rb_define_module_function(deliberate, "leak", test_deliberate_leak, 1);
+    rb_define_module_function(deliberate, "signed_overflow", test_deliberate_signed_overflow, 1);
+    rb_define_module_function(deliberate, "uninitialised_branch", test_deliberate_uninitialised_branch, 1);
+}
