@@ -16,7 +16,7 @@ Gem::Specification.new do |spec|
     cleat itself compiles nothing.
   DESC
   spec.license = "MIT"
-  spec.homepage = "https://github.com/cleat-rb/cleat"
+  spec.homepage = Cleat::HOMEPAGE
   spec.metadata = {
     "homepage_uri" => spec.homepage,
     "source_code_uri" => spec.homepage,

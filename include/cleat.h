@@ -34,6 +34,11 @@
 #include <stdint.h>
 
 #define CLEAT_VERSION "0.1.0"
+/* The layout of cleat_type and of the per-object header. Objects of a type
+ * built against another CLEAT_ABI are foreign to this extension:
+ * cleat_type_of returns NULL for them (docs/api.md, "ABI"). Bumped whenever
+ * either layout changes, whatever CLEAT_VERSION does. */
+#define CLEAT_ABI 1
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CLEAT_API __attribute__((visibility("hidden")))
@@ -56,8 +61,10 @@
  * ====================================================================== */
 
 /* Defines (or finds, when another Cleat-based extension got there first)
- * the module Cleat and its exception classes. Idempotent; called for you by
- * cleat_type_define_class, so an Init_ function rarely needs it. */
+ * the module Cleat, Cleat::VERSION (this CLEAT_VERSION, unless defined
+ * already) and its exception classes. Idempotent; called for you by
+ * cleat_type_define_class, so an Init_ function rarely needs it. Raises
+ * TypeError when Cleat::Error or a sibling exists with another superclass. */
 CLEAT_API void cleat_init(void);
 
 /* ======================================================================
@@ -157,6 +164,8 @@ struct cleat_type {
 
     /* --- filled by Cleat --- */
     cleat_type_hooks hooks;
+    unsigned int abi;  /* CLEAT_ABI of the Cleat that defined the class; just
+                          before rb, so cleat_type_of can read it safely */
     rb_data_type_t rb; /* what Ruby sees; valid once the class is defined */
     VALUE klass;       /* the class, once defined */
     size_t prefix;     /* bytes allocated before the struct: header (and debug shadow) */
@@ -218,7 +227,10 @@ CLEAT_API VALUE cleat_type_define_class(cleat_type *type, VALUE super);
  * owned by Ruby; keep it in a local VALUE while you fill it. */
 CLEAT_API void *cleat_type_new(const cleat_type *type, VALUE *obj);
 
-/* The Cleat type of obj, or NULL when obj is not a Cleat object. */
+/* The Cleat type of obj, or NULL when obj is not a Cleat object of this
+ * CLEAT_ABI: any extension's types built with the same ABI are recognised
+ * (and then refused by cleat_unwrap as another type); another ABI's objects
+ * are foreign. Never raises. */
 CLEAT_API const cleat_type *cleat_type_of(VALUE obj);
 
 /* True when Ruby marks and moves the type's references itself from a list

@@ -12,6 +12,10 @@ void cleat_init(void)
     /* rb_define_class_under returns the class another extension (or
      * lib/cleat.rb) already defined with the same superclass. */
     VALUE mCleat = rb_define_module("Cleat");
+    /* The first Cleat in the process names the version; lib/cleat/version.rb
+     * keeps it when it loads later. */
+    if (!rb_const_defined_at(mCleat, rb_intern("VERSION")))
+        rb_define_const(mCleat, "VERSION", rb_obj_freeze(rb_str_new_cstr(CLEAT_VERSION)));
     cleat_eError = rb_define_class_under(mCleat, "Error", rb_eStandardError);
     cleat_eBorrowError = rb_define_class_under(mCleat, "BorrowError", rb_eRuntimeError);
     cleat_eStaleReferenceError = rb_define_class_under(mCleat, "StaleReferenceError", rb_eRuntimeError);
