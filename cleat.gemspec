@@ -18,8 +18,7 @@ Gem::Specification.new do |spec|
   spec.license = "MIT"
   spec.homepage = Cleat::HOMEPAGE
   spec.metadata = {
-    "homepage_uri" => spec.homepage,
-    "source_code_uri" => spec.homepage,
+    "source_code_uri" => "#{spec.homepage}/tree/main",
     "changelog_uri" => "#{spec.homepage}/blob/main/CHANGELOG.md",
     "documentation_uri" => "#{spec.homepage}/blob/main/docs/guide.md",
     "bug_tracker_uri" => "#{spec.homepage}/issues",
