@@ -591,7 +591,8 @@ typedef struct cleat_region {
     unsigned char *base; /* never NULL while allocated */
     size_t size;         /* bytes */
     uint64_t generation; /* changes whenever base or size does; 0 = never allocated */
-    VALUE buffers;       /* the IO::Buffers lent over the region (a WeakMap), or 0 */
+    VALUE buffers;       /* the IO::Buffers lent over the region (a hidden Array, marked
+                            strongly until the region changes), or 0 */
 } cleat_region;
 
 typedef struct cleat_view {
@@ -604,9 +605,12 @@ typedef struct cleat_view {
 /* Gives the region `size` zeroed bytes in a fresh allocation, copying what
  * fits of the old contents, then frees the old memory. Every view and lent
  * IO::Buffer over the old memory goes stale. owner is the object whose struct
- * holds r. Raises NoMemoryError (nothing changed). */
+ * holds r. Raises NoMemoryError (nothing changed). Calls no Ruby code, so
+ * nothing can re-enter the owner meanwhile. Compute `size` overflow-checked:
+ * it is taken as given. */
 CLEAT_API void cleat_region_resize(VALUE owner, cleat_region *r, size_t size);
-/* Frees the region's memory; views and buffers go stale. */
+/* Frees the region's memory; views and buffers go stale. Never raises,
+ * calls no Ruby code. */
 CLEAT_API void cleat_region_release(VALUE owner, cleat_region *r);
 
 /* True when [offset, offset + length) lies inside the region; never overflows. */
@@ -640,8 +644,19 @@ CLEAT_INLINE const unsigned char *cleat_view_bytes(const cleat_view *v)
 /* A read-only IO::Buffer over the view's bytes, without copying. Cleat
  * frees it (IO::Buffer#get_string and friends then raise) when the region
  * changes; the buffer keeps the owner alive, and is locked so Ruby code can
- * neither free nor transfer it. Raises as cleat_view_bytes. */
+ * neither free nor transfer it. The same bytes lent again before the region
+ * changes give the same buffer. On a Ruby whose IO::Buffer#slice drops the
+ * read-only flag (3.1: probed once at load, see cleat_view_buffer_zero_copy)
+ * the buffer holds a private copy of the bytes instead, so nothing written
+ * through it or its slices reaches the region; such a copy is not freed
+ * when the region changes. Raises as cleat_view_bytes, NoMemoryError. Calls
+ * no Ruby code. */
 CLEAT_API VALUE cleat_view_buffer(const cleat_view *v);
+
+/* True when cleat_view_buffer lends the memory itself (this Ruby's
+ * IO::Buffer#slice keeps read-only), false when it lends copies. Never
+ * raises, runs no Ruby code. */
+CLEAT_API bool cleat_view_buffer_zero_copy(void);
 
 /* ======================================================================
  * 12. Strings from native memory

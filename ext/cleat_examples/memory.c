@@ -236,7 +236,9 @@ CLEAT_SHARED(slice_to_utf8_str, memory_slice_type, memory_slice_t *s)
  *
  * A read-only IO::Buffer over the memory itself, no copy. When the memory
  * grows the buffer is freed: it becomes a null buffer, and reading any of
- * its former bytes raises instead of reading freed memory.
+ * its former bytes raises instead of reading freed memory. On a Ruby whose
+ * IO::Buffer#slice drops read-only (3.1) it is a read-only copy instead, so
+ * that no slice of it can write to the memory.
  */
 CLEAT_SHARED(slice_to_buffer, memory_slice_type, memory_slice_t *s) { return cleat_view_buffer(&s->view); }
 
@@ -261,4 +263,7 @@ void cleat_examples_init_memory(VALUE mod)
     CLEAT_DEFINE_METHOD(slice, "to_str", slice_to_str);
     CLEAT_DEFINE_METHOD(slice, "to_utf8_str", slice_to_utf8_str);
     CLEAT_DEFINE_METHOD(slice, "to_buffer", slice_to_buffer);
+    /* Whether #to_buffer lends the memory itself (false: read-only copies,
+     * on a Ruby whose IO::Buffer#slice drops read-only). */
+    rb_define_const(slice, "ZERO_COPY_BUFFERS", cleat_view_buffer_zero_copy() ? Qtrue : Qfalse);
 }
