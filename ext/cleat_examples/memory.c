@@ -84,13 +84,21 @@ CLEAT_EXCLUSIVE(memory_grow, memory_type, memory_t *m, delta)
 {
     size_t extra = cleat_to_size(delta), previous = m->pages;
     if (extra > m->maximum - m->pages)
-        rb_raise(rb_eRangeError, "cannot grow memory by %" PRIsVALUE " pages: it has %zu of at most %zu",
-                 delta, m->pages, m->maximum);
+        rb_raise(rb_eRangeError, "cannot grow memory by %zu pages: it has %zu of at most %zu", extra,
+                 m->pages, m->maximum);
     if (extra) {
         cleat_region_resize(self, &m->region, (m->pages + extra) * PAGE_SIZE);
         m->pages += extra;
     }
     return SIZET2NUM(previous);
+}
+
+/* An Integer's decimal digits without calling Integer#to_s (which Ruby code
+ * may redefine: formatting it with PRIsVALUE inside a door would run that
+ * code while the object is not lent). */
+static VALUE integer_digits(VALUE integer)
+{
+    return RB_FIXNUM_P(integer) ? rb_fix2str(integer, 10) : rb_big2str(integer, 10);
 }
 
 /* The bytes [offset, offset + length) or a Trap MEMORY_OUT_OF_BOUNDS. */
@@ -100,7 +108,7 @@ static unsigned char *checked_range(memory_t *m, VALUE offset, size_t length, si
         cleat_examples_raise_trap(TRAP_MEMORY_OUT_OF_BOUNDS,
                                    "out of bounds memory access: offset %" PRIsVALUE ", length %zu, "
                                    "memory size %zu",
-                                   offset, length, m->region.size);
+                                   integer_digits(offset), length, m->region.size);
     return m->region.base + *start;
 }
 
