@@ -61,7 +61,10 @@ CLEAT_INIT_ARGV(memory_initialize, memory_type, memory_t *m)
     m->maximum = NIL_P(maximum) ? MAX_PAGES : page_count(maximum, "maximum pages");
     if (pages > m->maximum)
         rb_raise(rb_eRangeError, "initial pages %zu exceed the maximum of %zu", pages, m->maximum);
-    cleat_region_resize(self, &m->region, pages * PAGE_SIZE); /* <= 2**32: no overflow */
+    size_t bytes;
+    if (__builtin_mul_overflow(pages, PAGE_SIZE, &bytes))
+        rb_raise(rb_eRangeError, "%zu pages do not fit in memory", pages);
+    cleat_region_resize(self, &m->region, bytes);
     m->pages = pages;
     return self;
 }
@@ -82,13 +85,16 @@ CLEAT_SHARED(memory_data_size, memory_type, memory_t *m) { return SIZET2NUM(m->r
  */
 CLEAT_EXCLUSIVE(memory_grow, memory_type, memory_t *m, delta)
 {
-    size_t extra = cleat_to_size(delta), previous = m->pages;
-    if (extra > m->maximum - m->pages)
+    size_t extra = cleat_to_size(delta), previous = m->pages, pages, bytes;
+    /* Every sum and product checked: (pages + extra) * PAGE_SIZE wraps to 0
+     * for extra = 2**48 - pages on 64 bits. */
+    if (__builtin_add_overflow(previous, extra, &pages) || pages > m->maximum ||
+        __builtin_mul_overflow(pages, PAGE_SIZE, &bytes))
         rb_raise(rb_eRangeError, "cannot grow memory by %zu pages: it has %zu of at most %zu", extra,
-                 m->pages, m->maximum);
+                 previous, m->maximum);
     if (extra) {
-        cleat_region_resize(self, &m->region, (m->pages + extra) * PAGE_SIZE);
-        m->pages += extra;
+        cleat_region_resize(self, &m->region, bytes); /* runs no Ruby code: nothing re-enters */
+        m->pages = pages; /* set, not added: always what the region holds */
     }
     return SIZET2NUM(previous);
 }
