@@ -503,8 +503,13 @@ CLEAT_INLINE bool cleat_cancelled(const cleat_cancel *cancel)
  * way. func must not touch Ruby objects or call the Ruby API; it returns true
  * when it finished and false when it stopped because cleat_cancelled(cancel).
  * On an interrupt Cleat lets Ruby handle it (Thread#kill and Interrupt raise
- * here, the loan is returned); if Ruby carries on, func is run again from
- * the start, so it must be restartable. */
+ * here, the loan is returned; trap handlers run, with self still lent); if
+ * Ruby carries on, func is called again with the same arg and must resume
+ * where it stopped, keeping its progress in arg. Interrupts may come faster
+ * than any amount of work (Thread#wakeup in a loop, a signal storm): to be
+ * sure to finish, func does some work before each poll, never only polls.
+ * A func that starts over instead may never finish. Raises what interrupts
+ * raise, Cleat::Error when func returns false uncancelled, BorrowError. */
 CLEAT_API void cleat_without_gvl(VALUE self, cleat_borrow_mode mode,
                                    bool (*func)(void *arg, const cleat_cancel *cancel), void *arg);
 

@@ -173,18 +173,26 @@ CLEAT_SHARED(memory_slice, memory_type, memory_t *m, offset, size)
 typedef struct checksum_job {
     const unsigned char *bytes;
     size_t length;
+    size_t done; /* bytes hashed so far: a cancelled run resumes here */
     uint64_t hash;
 } checksum_job;
 
-/* FNV-1a, 64 bits, without the GVL; restartable, polls for cancellation. */
+/* FNV-1a, 64 bits, without the GVL. Resumable: the position and the hash so
+ * far live in the job, and every run hashes a chunk before it polls for
+ * cancellation, so it finishes however often it is interrupted. */
 static bool fnv1a(void *arg, const cleat_cancel *cancel)
 {
     checksum_job *job = arg;
-    uint64_t hash = UINT64_C(0xcbf29ce484222325);
-    for (size_t i = 0; i < job->length; i++) {
-        if ((i & 0xFFFF) == 0 && cleat_cancelled(cancel)) return false;
+    uint64_t hash = job->hash;
+    for (size_t i = job->done; i < job->length; i++) {
+        if (i > job->done && (i & 0xFFFF) == 0 && cleat_cancelled(cancel)) {
+            job->done = i;
+            job->hash = hash;
+            return false;
+        }
         hash = (hash ^ job->bytes[i]) * UINT64_C(0x100000001b3);
     }
+    job->done = job->length;
     job->hash = hash;
     return true;
 }
@@ -199,7 +207,7 @@ static bool fnv1a(void *arg, const cleat_cancel *cancel)
  */
 CLEAT_SHARED(memory_checksum, memory_type, memory_t *m)
 {
-    checksum_job job = {m->region.base, m->region.size, 0};
+    checksum_job job = {m->region.base, m->region.size, 0, UINT64_C(0xcbf29ce484222325)};
     CLEAT_WITHOUT_GVL(fnv1a, &job);
     return ULL2NUM(job.hash);
 }
