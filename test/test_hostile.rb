@@ -106,9 +106,11 @@ class TestHostile < Minitest::Test
       errors << ($m.grow(2**70) rescue $!.message)
       errors << ($m.slice(0, 1).to_buffer && CleatExamples::Memory.new(1).read(-1, 1) rescue $!.message)
       errors << $m.read(70_000, 1) rescue errors << $!.inspect
+      errors << (CleatExamples::Memory.allocate.size rescue $!.message)
+      errors << ($m.send(:initialize, 1) rescue $!.message)
       $stdout.write [$calls, $m.size, errors.size].inspect
     RUBY
-    assert_equal "[0, 1, 5]", out
+    assert_equal "[0, 1, 7]", out
   end
 
   # ---- item 3: nothing handed out writes to frozen or lent memory ----
