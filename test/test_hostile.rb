@@ -91,6 +91,28 @@ class TestHostile < Minitest::Test
     assert_equal 2, m.size
   end
 
+  # The C list of lent buffers: bounded by the distinct ranges lent, kept
+  # through compaction, emptied (buffers freed) when the memory moves.
+  def test_lent_buffers_are_listed_in_c_and_survive_compaction
+    m = Memory.new(1, 3)
+    m.write(0, "abcdefgh")
+    slice = m.slice(0, 8)
+    buffers = Array.new(50) { slice.to_buffer }
+    others = Array.new(8) { |i| m.slice(i, 1).to_buffer }
+    if CleatExamples::MemorySlice::ZERO_COPY_BUFFERS
+      assert_equal 1, buffers.map(&:object_id).uniq.size # lent again: the same buffer
+    end
+    compact_heap
+    assert_equal ["abcdefgh"], buffers.map(&:get_string).uniq
+    assert_equal %w[a b c d e f g h], others.map(&:get_string)
+    m.grow(1)
+    if CleatExamples::MemorySlice::ZERO_COPY_BUFFERS
+      assert (buffers + others).all?(&:null?)
+      refute_same buffers.first, m.slice(0, 8).to_buffer
+    end
+    assert_equal "abcdefgh", m.slice(0, 8).to_buffer.get_string
+  end
+
   # Formatting an Integer with PRIsVALUE called Integer#to_s (and a class
   # with PRIsVALUE its #to_s) inside the door, with the memory not lent.
   def test_error_messages_call_no_redefinable_to_s
