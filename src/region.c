@@ -116,6 +116,8 @@ void cleat_region_release(VALUE owner, cleat_region *r)
 }
 
 #ifdef HAVE_RUBY_IO_BUFFER_H
+enum { REUSE_WINDOW = 16 }; /* lent buffers compared for reuse, newest first */
+
 /* A read-only buffer over a private copy: what a Ruby whose slices drop
  * read-only gets. Writes through its slices change only the copy. */
 static VALUE copied_buffer(const unsigned char *bytes, size_t length)
@@ -148,8 +150,10 @@ VALUE cleat_view_buffer(const cleat_view *v)
     if (list) {
         /* The same bytes lent again get the same buffer: the list (marked
          * strongly until the region changes) then grows with the distinct
-         * ranges lent, not with the number of calls. */
-        for (long i = 0; i < RARRAY_LEN(list); i++) {
+         * ranges lent, not with the number of calls. Only the latest few
+         * are compared, so lending stays O(1) however many ranges are out. */
+        long len = RARRAY_LEN(list);
+        for (long i = len - 1; i >= 0 && i >= len - REUSE_WINDOW; i--) {
             VALUE lent = RARRAY_AREF(list, i);
             void *base = NULL;
             size_t size = 0;
