@@ -50,11 +50,15 @@ void cleat__region_init(void)
     static unsigned char probe_byte;
     if (!rb_method_basic_definition_p(rb_cIOBuffer, rb_intern("slice"))) return;
     VALUE root = rb_io_buffer_new(&probe_byte, 1, RB_IO_BUFFER_EXTERNAL | RB_IO_BUFFER_READONLY);
-    int state = 0;
+    int root_refused = 0, state = 0;
+    rb_protect(probe_writable, root, &root_refused); /* the buffer itself must refuse */
     VALUE part = rb_protect(probe_slice, root, &state);
-    if (!state) {
-        rb_protect(probe_writable, part, &state);
-        slices_keep_readonly = state != 0; /* writing it raised: still read-only */
+    if (root_refused && !state) {
+        void *base = NULL;
+        size_t size = 0;
+        rb_io_buffer_get_bytes(part, &base, &size); /* a valid slice of our byte... */
+        rb_protect(probe_writable, part, &state);   /* ...that refuses to be written */
+        slices_keep_readonly = base == &probe_byte && size == 1 && state != 0;
         rb_io_buffer_free(part);
     }
     rb_set_errinfo(Qnil);

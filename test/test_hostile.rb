@@ -20,8 +20,8 @@ class TestHostile < Minitest::Test
 
   # Runs code in a child Ruby with the examples loaded; kills it after
   # `timeout` seconds. Returns [stdout, stderr].
-  def run_child(code, timeout: 60)
-    command = [RbConfig.ruby, "-W0", *LIBS.uniq.map { |dir| "-I#{dir}" }, "-rcleat_examples", "-e", code]
+  def run_child(code, timeout: 60, preload: ["-rcleat_examples"])
+    command = [RbConfig.ruby, "-W0", *LIBS.uniq.map { |dir| "-I#{dir}" }, *preload, "-e", code]
     Open3.popen3(*command) do |stdin, out, err, wait|
       stdin.close
       readers = [Thread.new { out.read }, Thread.new { err.read }]
@@ -184,6 +184,21 @@ class TestHostile < Minitest::Test
     end
     assert_equal [expected], worker.value.uniq
     assert_equal [0, "original"], [writes, m.read(0, 8)]
+  end
+
+  # The probe asks Ruby's own IO::Buffer#slice only: one redefined before
+  # Cleat loads could lie, so Cleat then lends copies, whatever the Ruby.
+  def test_a_redefined_slice_makes_buffers_copies
+    out, = run_child(<<~RUBY, preload: [])
+      IO::Buffer.prepend(Module.new { def slice(*) = super })
+      require "cleat_examples"
+      m = CleatExamples::Memory.new(1)
+      m.freeze
+      b = m.slice(0, 4).to_buffer
+      (b.slice(0, 4).set_string("PWND") rescue nil)
+      $stdout.write [CleatExamples::MemorySlice::ZERO_COPY_BUFFERS, m.read(0, 4)].inspect
+    RUBY
+    assert_equal [false, "\0\0\0\0".b].inspect, out
   end
 
   # ---- item 4: GVL-free sections progress under any rate of interrupts ----
