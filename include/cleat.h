@@ -558,8 +558,9 @@ CLEAT_API extern VALUE cleat_eStaleReferenceError;
  * its class under an exception class. Returns a new exception with the given
  * message (a String) in *exc and its zeroed struct to fill; raise it with
  * rb_exc_raise(*exc). Raises TypeError when type's class is not an
- * exception class or message is not a String, ArgumentError when the type
- * lacks CLEAT_ZERO_IS_VALID. */
+ * exception class or message is not a String (no to_str), ArgumentError
+ * when the type lacks CLEAT_ZERO_IS_VALID. Runs the class's initialize,
+ * which Ruby code may redefine: call it only right before raising. */
 CLEAT_API void *cleat_exception_new(const cleat_type *type, VALUE message, VALUE *exc);
 
 /* ======================================================================
