@@ -104,7 +104,10 @@ CLEAT_EXCLUSIVE(memory_grow, memory_type, memory_t *m, delta)
  * code while the object is not lent). */
 static VALUE integer_digits(VALUE integer)
 {
-    return RB_FIXNUM_P(integer) ? rb_fix2str(integer, 10) : rb_big2str(integer, 10);
+    if (RB_FIXNUM_P(integer)) return rb_fix2str(integer, 10);
+    /* Like cleat_to_size's message: no megabyte of digits for a huge offset. */
+    if (rb_absint_size(integer, NULL) > 32) return rb_str_new_cstr("(too big to print)");
+    return rb_big2str(integer, 10);
 }
 
 /* The bytes [offset, offset + length) or a Trap MEMORY_OUT_OF_BOUNDS. */
