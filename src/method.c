@@ -14,6 +14,10 @@ void cleat__enter_failed(VALUE obj, const cleat_type *type, int mode)
     } else if (!(h->state & CLEAT__INIT)) {
         rb_raise(rb_eTypeError, "uninitialized %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
     }
-    if (mode != CLEAT_BORROW_SHARED && OBJ_FROZEN(obj)) rb_error_frozen_object(obj);
+    /* Not rb_error_frozen_object: it calls obj.inspect and the class's to_s,
+     * Ruby code, while obj may be inside a shared method (a frozen object
+     * takes no loans). Same class of error, same receiver. */
+    if (mode != CLEAT_BORROW_SHARED && OBJ_FROZEN(obj))
+        rb_frozen_error_raise(obj, "can't modify frozen %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
     cleat__borrow_conflict(obj, h, mode);
 }

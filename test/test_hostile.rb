@@ -130,9 +130,12 @@ class TestHostile < Minitest::Test
       errors << $m.read(70_000, 1) rescue errors << $!.inspect
       errors << (CleatExamples::Memory.allocate.size rescue $!.message)
       errors << ($m.send(:initialize, 1) rescue $!.message)
+      frozen = CleatExamples::Memory.new(1).freeze
+      CleatExamples::Memory.prepend(Module.new { def inspect = ($calls += 1; super) })
+      errors << (frozen.grow(1) rescue $!.receiver.equal?(frozen))
       $stdout.write [$calls, $m.size, errors.size].inspect
     RUBY
-    assert_equal "[0, 1, 7]", out
+    assert_equal "[0, 1, 8]", out
   end
 
   # ---- item 3: nothing handed out writes to frozen or lent memory ----
