@@ -22,6 +22,7 @@ void cleat_init(void)
     rb_gc_register_address(&cleat_eError);
     rb_gc_register_address(&cleat_eBorrowError);
     rb_gc_register_address(&cleat_eStaleReferenceError);
+    cleat__region_init();
 #ifdef CLEAT_DEBUG
     cleat__debug_install();
 #endif
@@ -49,7 +50,8 @@ void *cleat_exception_new(const cleat_type *type, VALUE message, VALUE *exc)
         rb_raise(rb_eTypeError, "%s is not an exception class", type->class_path);
     if (!(type->flags & CLEAT_ZERO_IS_VALID))
         rb_raise(rb_eArgError, "%s: an exception type needs CLEAT_ZERO_IS_VALID", type->class_path);
-    StringValue(message);
+    /* No StringValue: its to_str is Ruby code, run inside the caller's door. */
+    if (!RB_TYPE_P(message, T_STRING)) cleat__raise_wrong_type(message, "String");
     *exc = rb_exc_new_str(type->klass, message);
     if (!cleat_is(*exc, type)) cleat__raise_wrong_type(*exc, type->class_path);
     return RTYPEDDATA_DATA(*exc);

@@ -6,12 +6,18 @@ void cleat__enter_failed(VALUE obj, const cleat_type *type, int mode)
 {
     if (!cleat_is(obj, type)) cleat__raise_wrong_type(obj, type->class_path);
     const cleat_header *h = cleat__header(RTYPEDDATA_DATA(obj));
+    /* Class names from rb_class_name: PRIsVALUE of a class calls its to_s,
+     * Ruby code, and obj may be inside another door (an initialize running). */
     if (mode == 0) { /* initialize and initialize_copy */
         if (h->state & CLEAT__INIT)
-            rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_obj_class(obj));
+            rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
     } else if (!(h->state & CLEAT__INIT)) {
-        rb_raise(rb_eTypeError, "uninitialized %" PRIsVALUE, rb_obj_class(obj));
+        rb_raise(rb_eTypeError, "uninitialized %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
     }
-    if (mode != CLEAT_BORROW_SHARED && OBJ_FROZEN(obj)) rb_error_frozen_object(obj);
+    /* Not rb_error_frozen_object: it calls obj.inspect and the class's to_s,
+     * Ruby code, while obj may be inside a shared method (a frozen object
+     * takes no loans). Same class of error, same receiver. */
+    if (mode != CLEAT_BORROW_SHARED && OBJ_FROZEN(obj))
+        rb_frozen_error_raise(obj, "can't modify frozen %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
     cleat__borrow_conflict(obj, h, mode);
 }

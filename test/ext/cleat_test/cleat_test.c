@@ -109,6 +109,7 @@ CLEAT_EXCLUSIVE(holder_nested_loans, holder_type, holder_t *h)
 typedef struct hold_args {
     holder_t *holder;
     double seconds;
+    double until; /* 0 until the first run: later runs resume, not restart */
 } hold_args;
 
 static double now(void)
@@ -122,12 +123,12 @@ static double now(void)
 static bool hold(void *arg, const cleat_cancel *cancel)
 {
     hold_args *a = arg;
-    double until = now() + a->seconds;
-    while (now() < until) {
-        if (cleat_cancelled(cancel)) return false;
+    if (a->until == 0) a->until = now() + a->seconds;
+    while (now() < a->until) {
         a->holder->spins++;
         struct timespec pause = {0, 200000};
         nanosleep(&pause, NULL);
+        if (cleat_cancelled(cancel)) return false;
     }
     return true;
 }
@@ -141,13 +142,13 @@ static double seconds_arg(VALUE seconds)
 
 CLEAT_SHARED(holder_hold_shared, holder_type, holder_t *h, seconds)
 {
-    hold_args a = {h, seconds_arg(seconds)};
+    hold_args a = {h, seconds_arg(seconds), 0};
     CLEAT_WITHOUT_GVL(hold, &a);
     return ID2SYM(rb_intern("finished"));
 }
 CLEAT_EXCLUSIVE(holder_hold_exclusive, holder_type, holder_t *h, seconds)
 {
-    hold_args a = {h, seconds_arg(seconds)};
+    hold_args a = {h, seconds_arg(seconds), 0};
     CLEAT_WITHOUT_GVL(hold, &a);
     return ID2SYM(rb_intern("finished"));
 }
