@@ -2,6 +2,7 @@
  * class definition, allocation, mark, compaction, memsize, free, copy. */
 #include "internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- the class ---------------------------------------------------------- */
@@ -43,6 +44,18 @@ static void check_description(const cleat_type *type)
     }
     if ((type->flags & CLEAT_MARK_BY_HAND) && !type->mark)
         rb_raise(rb_eArgError, "%s: CLEAT_MARK_BY_HAND needs a mark callback", path);
+    if (type->flags & CLEAT_ZERO_IS_VALID) {
+        /* Such objects are usable from allocation on, when every VALUE
+         * field is nil: a field that refuses nil could be read as nil. */
+        CLEAT__EACH_FIELD(type, f)
+        {
+            if (f->kind == CLEAT_KIND_VALUE && !f->nil_ok)
+                rb_raise(rb_eArgError,
+                         "%s: CLEAT_ZERO_IS_VALID objects start with nil in every field, but field %s "
+                         "refuses nil; declare it CLEAT_FIELD_OR_NIL",
+                         path, f->name);
+        }
+    }
     if ((type->flags & CLEAT_COPYABLE) && (type->free || owns_region) && !type->copy)
         rb_raise(rb_eArgError,
                  "%s: CLEAT_COPYABLE copies member by member, which would share the memory "
@@ -156,6 +169,75 @@ const cleat_type *cleat_type_of(VALUE obj)
 
 /* ---- allocation ---------------------------------------------------------- */
 
+/* What allocation gives every struct: zero bytes, and nil (not the zero
+ * word, which Ruby reads as false) in every declared VALUE field. nil is an
+ * immediate: no write barrier, nothing to mark. */
+static void fill_nil(const cleat_type *type, void *data)
+{
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE) *cleat__field_slot(data, f) = Qnil;
+    }
+}
+
+/* The declared VALUE field starting at byte `offset` of the struct, or NULL. */
+static const cleat_field *value_field_at(const cleat_type *type, size_t offset)
+{
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE && f->offset == offset) return f;
+    }
+    return NULL;
+}
+
+/* True when the struct is still as allocation left it (fill_nil). */
+static bool pristine(const cleat_type *type, const unsigned char *data)
+{
+    for (size_t i = 0; i < type->size;) {
+        if (value_field_at(type, i)) {
+            VALUE v;
+            memcpy(&v, data + i, sizeof v);
+            if (v != Qnil) return false;
+            i += sizeof(VALUE);
+        } else {
+            if (data[i]) return false;
+            i++;
+        }
+    }
+    return true;
+}
+
+static VALUE expected_class(const cleat_field *f)
+{
+    if (f->klass) return rb_class_name(*f->klass);
+    return rb_str_new_cstr(f->type ? f->type->class_path : "a value");
+}
+
+/* Marks the object initialised, the last step of every way to make one
+ * (initialize, cleat_type_ready, dup/clone), once every field that refuses
+ * nil holds a value: a reader may trust the declaration. Raises TypeError
+ * naming `by` and the field otherwise, and the object stays uninitialised. */
+static void finish(const cleat_type *type, VALUE self, void *data, const char *by)
+{
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE && !f->nil_ok && NIL_P(*cleat__field_slot(data, f)))
+            rb_raise(rb_eTypeError, "%s: %s left field %s nil (declared %" PRIsVALUE ", not nil)",
+                     type->class_path, by, f->name, expected_class(f));
+    }
+    cleat__initialized(data);
+}
+
+void cleat__init_done(const cleat_type *type, VALUE self, void *data)
+{
+    /* The door's own method name ("#initialize", usually). */
+    ID id = rb_frame_this_func();
+    const char *name = id ? rb_id2name(id) : NULL;
+    char by[128];
+    snprintf(by, sizeof by, "#%s", name ? name : "initialize");
+    finish(type, self, data, by);
+}
+
 VALUE cleat__type_alloc(const cleat_type *type, VALUE klass)
 {
     size_t header = cleat__header_bytes(type), total;
@@ -165,6 +247,7 @@ VALUE cleat__type_alloc(const cleat_type *type, VALUE klass)
      * or raises, Ruby sees an empty object and skips mark and free. */
     VALUE obj = rb_data_typed_object_wrap(klass, NULL, &type->rb);
     char *base = ruby_xcalloc(1, total);
+    fill_nil(type, base + header);
     DATA_PTR(obj) = base + header;
 #ifdef CLEAT_DEBUG
     cleat__debug_sync(type, base + header);
@@ -178,9 +261,18 @@ void *cleat_type_new(const cleat_type *type, VALUE *obj)
     CLEAT__NEEDS_GVL();
     if (!type->klass) rb_raise(rb_eArgError, "%s: class not defined yet", type->class_path);
     *obj = cleat__type_alloc(type, type->klass);
-    void *data = RTYPEDDATA_DATA(*obj);
-    cleat__initialized(data);
-    return data;
+    return RTYPEDDATA_DATA(*obj); /* initialised by cleat_type_ready, once filled */
+}
+
+void cleat_type_ready(VALUE obj)
+{
+    CLEAT__NEEDS_GVL();
+    const cleat_type *type = cleat_type_of(obj);
+    if (!type) cleat__raise_wrong_type(obj, "a Cleat object");
+    void *data = RTYPEDDATA_DATA(obj);
+    if (cleat__header(data)->state & CLEAT__INIT)
+        rb_raise(rb_eTypeError, "already initialized %s", type->class_path);
+    finish(type, obj, data, "cleat_type_ready");
 }
 
 /* ---- what the GC calls ---------------------------------------------------- */
@@ -299,14 +391,15 @@ static void copy_fields(const cleat_type *type, VALUE self, void *dst, const voi
 
 /* The struct of self if nothing was ever stored in it: an uninitialised
  * object, or for CLEAT_ZERO_IS_VALID types (initialised when allocated) one
- * whose struct is still all zero. Raises TypeError "already initialized". */
+ * still as allocated, which is then marked uninitialised until the copy is
+ * complete: a copy that raises half-way leaves nothing usable behind.
+ * Raises TypeError "already initialized". */
 static void *fresh_copy_target(const cleat_type *type, VALUE self)
 {
     if (!(type->flags & CLEAT_ZERO_IS_VALID)) return cleat__enter(self, type, 0);
     unsigned char *data = cleat_unwrap_mut(self, type);
-    for (size_t i = 0; i < type->size; i++) {
-        if (data[i]) rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_obj_class(self));
-    }
+    if (!pristine(type, data)) rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_obj_class(self));
+    cleat__header(data)->state &= ~CLEAT__INIT;
     return data;
 }
 
@@ -321,6 +414,6 @@ VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig)
     void *dst = fresh_copy_target(type, self);
     if (type->copy) type->copy(self, dst, src);
     else copy_fields(type, self, dst, src);
-    cleat__initialized(dst);
+    finish(type, self, dst, type->copy ? "the copy callback" : "the copy");
     return self;
 }
