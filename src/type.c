@@ -2,6 +2,7 @@
  * class definition, allocation, mark, compaction, memsize, free, copy. */
 #include "internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -358,6 +359,91 @@ void cleat__type_free(const cleat_type *type, void *data)
     ruby_xfree((char *)data - cleat__header_bytes(type));
 }
 
+/* ---- copies for another Ractor -------------------------------------------- */
+
+/* Ractor#send, Ractor.yield, Ractor.new's arguments, Ractor.select's
+ * yield_value and Ractor.make_shareable(copy: true) copy an object that is
+ * not shareable with Kernel#clone, that is through initialize_copy. Ruby
+ * 3.3 then refuses a T_DATA copy that still refers to an object that is not
+ * shareable; Ruby 3.1 means to but does not (its check counts nothing), so
+ * the receiving Ractor got a Person sharing the sender's hobbies Array, or a
+ * MemorySlice over the sender's memory: double frees and use after free.
+ * Cleat makes the same check itself, so every Ruby behaves like 3.3: a copy
+ * for another Ractor that refers only to shareable objects (a Counter, a
+ * Memory copied by its callback) goes; any other raises Ractor::Error "can
+ * not copy X object.". Plain dup and clone are not affected. */
+#ifdef HAVE_RB_RACTOR_SHAREABLE_P
+#include <ruby/debug.h>
+#include <ruby/ractor.h>
+
+static bool shareable(VALUE v) { return RB_SPECIAL_CONST_P(v) || rb_ractor_shareable_p(v); }
+
+/* What Ruby 3.3 asks of a T_DATA copy: does it refer only to shareable
+ * objects? A hand-written mark may mark anything: assume it does not. */
+static bool refers_only_to_shareables(const cleat_type *type, void *data)
+{
+    if (type->mark) return false;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE) {
+            if (!shareable(*cleat__field_slot(data, f))) return false;
+        } else if (f->kind == CLEAT_KIND_VALUES) {
+            const cleat_values *vals = cleat__field_values(data, f);
+            for (size_t i = 0; i < vals->len; i++)
+                if (!shareable(vals->ptr[i])) return false;
+        } else if (!shareable(*cleat__region_buffers_slot(data, f))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool is_cstr(VALUE str, const char *s)
+{
+    size_t len = strlen(s);
+    return RB_TYPE_P(str, T_STRING) && (size_t)RSTRING_LEN(str) == len && memcmp(RSTRING_PTR(str), s, len) == 0;
+}
+
+/* Whether a frame of Ruby's own ractor.rb (path "<internal:ractor>") is on
+ * the stack: every Ractor copy runs inside one. Ruby code cannot run inside
+ * one, except the block of Ractor.receive_if, whose frame is skipped; a
+ * fake path given to eval only makes a false alarm, which refuses a copy.
+ * The whole stack is searched: a Ruby-level initialize_clone may recurse
+ * before it copies. Only copies that refer to something unshareable pay. */
+static bool copying_for_a_ractor(void)
+{
+    VALUE small[64], *frames = small;
+    int small_lines[64], *lines = small_lines, limit = 64;
+    bool found = false;
+    for (;;) {
+        int n = rb_profile_frames(0, limit, frames, lines);
+        for (int i = 0; i < n && !found; i++) {
+            found = is_cstr(rb_profile_frame_path(frames[i]), "<internal:ractor>") &&
+                    !is_cstr(rb_profile_frame_method_name(frames[i]), "receive_if");
+        }
+        if (found || n < limit || limit > INT_MAX / 2) break;
+        limit *= 2;
+        if (frames != small) ruby_xfree(frames), ruby_xfree(lines);
+        frames = NULL, lines = NULL;
+        frames = ruby_xmalloc2((size_t)limit, sizeof(VALUE));
+        lines = ruby_xmalloc2((size_t)limit, sizeof(int));
+    }
+    if (frames != small) ruby_xfree(frames), ruby_xfree(lines);
+    return found;
+}
+
+static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)
+{
+    if (refers_only_to_shareables(type, copy) || !copying_for_a_ractor()) return;
+    rb_raise(rb_path2class("Ractor::Error"), "can not copy %" PRIsVALUE " object.", rb_obj_class(self));
+}
+#else
+static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)
+{
+    (void)type, (void)self, (void)copy; /* no Ractors */
+}
+#endif
+
 /* ---- dup and clone --------------------------------------------------------- */
 
 /* Member by member: VALUE fields get their write barrier, cleat_values get
@@ -414,6 +500,7 @@ VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig)
     void *dst = fresh_copy_target(type, self);
     if (type->copy) type->copy(self, dst, src);
     else copy_fields(type, self, dst, src);
+    refuse_ractor_copy_unless_independent(type, self, dst);
     finish(type, self, dst, type->copy ? "the copy callback" : "the copy");
     return self;
 }
