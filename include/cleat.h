@@ -251,7 +251,12 @@ CLEAT_API bool cleat_type_declarative(const cleat_type *type);
 /* Declares the calling extension Ractor-safe (rb_ext_ractor_safe), so its
  * methods may run in any Ractor. Call first thing in Init_. Cleat's own
  * state is Ractor-safe; loans are not taken on frozen objects, so a
- * CLEAT_FROZEN_SHAREABLE object shared between Ractors is only read. */
+ * CLEAT_FROZEN_SHAREABLE object shared between Ractors is only read. An
+ * object that is not shareable, sent to another Ractor, is copied by clone:
+ * on every Ruby the copy goes only if all it refers to is shareable, and
+ * Ractor::Error "can not copy X object." is raised otherwise (Ruby 3.3
+ * checks this itself; on 3.1 Cleat's initialize_copy does). A .copy
+ * callback must therefore make copies independent of the original. */
 CLEAT_API void cleat_ractor_safe(void);
 
 /* ======================================================================
