@@ -291,6 +291,7 @@ CLEAT_API void cleat_values_clear(cleat_values *vals);
 typedef struct cleat_header {
     uint32_t state;  /* CLEAT__INIT | CLEAT__LENT_EXCL | shared count * CLEAT__SHARED_ONE */
     uint32_t holder; /* ID of the method that lent the object, 0 if unknown */
+    struct cleat__loan *loans; /* the loans out now, newest first (borrow.c); state sums them */
 } cleat_header;
 
 #define CLEAT__INIT 1u
@@ -302,8 +303,9 @@ typedef enum cleat_borrow_mode {
     CLEAT_BORROW_EXCLUSIVE = 2, /* writes: nobody else may touch the object */
 } cleat_borrow_mode;
 
-CLEAT_API CLEAT_NORETURN void cleat__enter_failed(VALUE obj, const cleat_type *type,
-                                                     int mode);
+/* The door's slow path: raises why obj was refused, or returns its struct
+ * when the refusal was a loan whose holder can no longer run (returned now). */
+CLEAT_API void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode);
 
 CLEAT_INLINE cleat_header *cleat__header(void *data) { return (cleat_header *)data - 1; }
 
@@ -326,7 +328,7 @@ CLEAT_INLINE void *cleat__enter(VALUE obj, const cleat_type *type, int mode)
             }
         }
     }
-    cleat__enter_failed(obj, type, mode);
+    return cleat__enter_slow(obj, type, mode);
 }
 
 /* The struct of obj for reading. Raises TypeError "wrong argument type A

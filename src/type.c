@@ -351,6 +351,7 @@ void cleat__type_free(const cleat_type *type, void *data)
 #ifdef CLEAT_DEBUG
     cleat__debug_free_end();
 #endif
+    cleat__release_loans(cleat__header(data));
     CLEAT__EACH_FIELD(type, f)
     {
         if (f->kind == CLEAT_KIND_VALUES) ruby_xfree(cleat__field_values(data, f)->ptr);
