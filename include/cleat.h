@@ -495,7 +495,9 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
  * break or throw. Meanwhile a conflicting method on the object raises
  * Cleat::BorrowError "X is borrowed by #holder; #needer needs it
  * exclusively". A Fiber that suspends inside keeps the loan until it is
- * resumed to its end. Pass the `self` and `cleat_mode` of the running
+ * resumed to its end, or until the GC collects it (an external enumerator
+ * dropped after #next); a thread gone in a child after fork returns its
+ * loans the same way. The next conflicting call then goes in. Pass the `self` and `cleat_mode` of the running
  * door; the CLEAT_* macros below do that for you. */
 
 /* Runs func(arg) with self lent; returns what func returns. */
