@@ -433,8 +433,19 @@ static bool copying_for_a_ractor(void)
     return found;
 }
 
+#ifdef HAVE_RUBY_SINGLE_MAIN_RACTOR
+/* Non-NULL until the VM makes a second Ractor (vm_core.h; never reset). */
+extern struct rb_ractor_struct *ruby_single_main_ractor;
+#endif
+
 static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)
 {
+#ifdef HAVE_RUBY_SINGLE_MAIN_RACTOR
+    /* No other Ractor yet: nothing is copied into one. (A copy made by
+     * Ractor.make_shareable(copy: true) now is deep-frozen, so what it
+     * shares with the original can only be read.) */
+    if (ruby_single_main_ractor) return;
+#endif
     if (refers_only_to_shareables(type, copy) || !copying_for_a_ractor()) return;
     rb_raise(rb_path2class("Ractor::Error"), "can not copy %" PRIsVALUE " object.", rb_obj_class(self));
 }
