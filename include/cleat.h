@@ -584,7 +584,7 @@ CLEAT_API extern VALUE cleat_eStaleReferenceError;
  * exception carries a struct (a code, say). Define the type with
  * CLEAT_ZERO_IS_VALID (Klass.new("message") from Ruby then works too) and
  * its class under an exception class. Returns a new exception with the given
- * message (a String) in *exc and its zeroed struct to fill; raise it with
+ * message (a String) in *exc and its struct (zeroed, VALUE fields nil) to fill; raise it with
  * rb_exc_raise(*exc). Raises TypeError when type's class is not an
  * exception class or message is not a String, ArgumentError when the type
  * lacks CLEAT_ZERO_IS_VALID. */
