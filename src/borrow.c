@@ -74,6 +74,53 @@ static const rb_data_type_t token_type = {
     .flags = RUBY_TYPED_FREE_IMMEDIATELY,
 };
 
+/* Tokens of loans that ended normally wait in a small pool for the next
+ * loan, each with its record: a loan then allocates nothing. The pool is
+ * per Ractor (a hidden Array the Ractor marks): only the Ractor owning an
+ * object lends it. A token of a loan whose holder died never comes back. */
+enum { POOL_SIZE = 32 };
+#ifdef HAVE_RB_RACTOR_SHAREABLE_P
+#include <ruby/ractor.h>
+static rb_ractor_local_key_t pool_key;
+static VALUE pool(void)
+{
+    VALUE ary;
+    if (rb_ractor_local_storage_value_lookup(pool_key, &ary) && RB_TYPE_P(ary, T_ARRAY)) return ary;
+    ary = rb_obj_hide(rb_ary_new_capa(POOL_SIZE));
+    rb_ractor_local_storage_value_set(pool_key, ary);
+    return ary;
+}
+void cleat__borrow_init(void) { pool_key = rb_ractor_local_storage_value_newkey(); }
+#else
+static VALUE pool_ary = Qfalse;
+static VALUE pool(void)
+{
+    if (!pool_ary) pool_ary = rb_obj_hide(rb_ary_new_capa(POOL_SIZE));
+    return pool_ary;
+}
+void cleat__borrow_init(void) { rb_gc_register_address(&pool_ary); }
+#endif
+
+/* A token with its record (refs 1: the token's), from the pool `ary` or new. */
+static VALUE token_take(VALUE ary)
+{
+    if (RARRAY_LEN(ary) > 0) return rb_ary_pop(ary);
+    VALUE token = rb_data_typed_object_wrap(0, NULL, &token_type);
+    struct cleat__loan *r = ruby_xmalloc(sizeof *r);
+    r->next = r->prev = NULL;
+    atomic_init(&r->holder_gone, false);
+    atomic_init(&r->refs, 1);
+    DATA_PTR(token) = r;
+    return token;
+}
+
+/* Back to the pool, unless full (then the GC frees it). Never allocates:
+ * it runs in an ensure. */
+static void token_give_back(VALUE ary, VALUE token)
+{
+    if (RARRAY_LEN(ary) < POOL_SIZE) rb_ary_push(ary, token);
+}
+
 /* The state word and holder as the list says: INIT kept, exclusive if any
  * loan is, one shared count per shared loan, holder of the newest loan. */
 static void recompute(cleat_header *h)
@@ -118,6 +165,8 @@ void cleat__release_loans(cleat_header *h)
 typedef struct loan {
     cleat_header *header;
     struct cleat__loan *record;
+    VALUE token;
+    VALUE pool; /* the Ractor's, where the token goes back */
 } loan;
 
 /* Returns false, taking no loan, for a frozen object: no exclusive method
@@ -134,22 +183,22 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, VALUE *token
     cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
     if (mode == CLEAT_BORROW_SHARED && h->state > UINT32_MAX - CLEAT__SHARED_ONE)
         rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_obj_class(self));
-    /* Both allocations first (either may raise or run the GC), the token
-     * empty until the record exists, so nothing leaks and nothing changes. */
-    *token = rb_data_typed_object_wrap(0, NULL, &token_type);
-    struct cleat__loan *r = ruby_xmalloc(sizeof *r);
+    /* Allocation first (it may raise or run the GC): nothing changes before. */
+    VALUE ary = pool();
+    *token = token_take(ary);
+    struct cleat__loan *r = DATA_PTR(*token);
     r->next = h->loans;
     r->prev = NULL;
     r->mode = mode;
     r->holder = cleat__current_method();
-    atomic_init(&r->holder_gone, false);
-    atomic_init(&r->refs, 2);
-    DATA_PTR(*token) = r;
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); /* the list's */
     if (h->loans) h->loans->prev = r;
     h->loans = r;
     recompute(h);
     l->header = h;
     l->record = r;
+    l->token = *token;
+    l->pool = ary;
     return true;
 }
 
@@ -159,6 +208,7 @@ static VALUE loan_end(VALUE arg)
     cleat_header *h = l->header;
     unlink_loan(h, l->record);
     recompute(h);
+    token_give_back(l->pool, l->token);
     return Qnil;
 }
 

@@ -18,6 +18,7 @@ void cleat_init(void)
     rb_gc_register_address(&cleat_eError);
     rb_gc_register_address(&cleat_eBorrowError);
     rb_gc_register_address(&cleat_eStaleReferenceError);
+    cleat__borrow_init();
 #ifdef CLEAT_DEBUG
     cleat__debug_install();
 #endif
