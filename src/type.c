@@ -405,6 +405,30 @@ static bool is_cstr(VALUE str, const char *s)
     return RB_TYPE_P(str, T_STRING) && (size_t)RSTRING_LEN(str) == len && memcmp(RSTRING_PTR(str), s, len) == 0;
 }
 
+static bool is_copy_hook(VALUE name)
+{
+    return is_cstr(name, "initialize_copy") || is_cstr(name, "initialize_clone") || is_cstr(name, "initialize_dup");
+}
+
+/* The cheap answer for what nearly every copy is: Kernel#dup or #clone
+ * (a C function, or <internal:kernel>) right below the initialize_* hooks.
+ * Those allocate the object being initialised, so it is not the copy a
+ * Ractor makes (which calls rb_obj_clone from C, below a ractor.rb frame). */
+static bool asked_by_dup_or_clone(void)
+{
+    VALUE frames[8];
+    int lines[8];
+    int n = rb_profile_frames(0, 8, frames, lines);
+    for (int i = 0; i < n; i++) {
+        VALUE name = rb_profile_frame_method_name(frames[i]);
+        if (is_copy_hook(name)) continue;
+        if (!is_cstr(name, "dup") && !is_cstr(name, "clone")) return false;
+        VALUE path = rb_profile_frame_path(frames[i]);
+        return NIL_P(path) || is_cstr(path, "<internal:kernel>");
+    }
+    return false;
+}
+
 /* Whether a frame of Ruby's own ractor.rb (path "<internal:ractor>") is on
  * the stack: every Ractor copy runs inside one. Ruby code cannot run inside
  * one, except the block of Ractor.receive_if, whose frame is skipped; a
@@ -413,6 +437,7 @@ static bool is_cstr(VALUE str, const char *s)
  * before it copies. Only copies that refer to something unshareable pay. */
 static bool copying_for_a_ractor(void)
 {
+    if (asked_by_dup_or_clone()) return false;
     VALUE small[64], *frames = small;
     int small_lines[64], *lines = small_lines, limit = 64;
     bool found = false;
@@ -433,19 +458,8 @@ static bool copying_for_a_ractor(void)
     return found;
 }
 
-#ifdef HAVE_RUBY_SINGLE_MAIN_RACTOR
-/* Non-NULL until the VM makes a second Ractor (vm_core.h; never reset). */
-extern struct rb_ractor_struct *ruby_single_main_ractor;
-#endif
-
 static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)
 {
-#ifdef HAVE_RUBY_SINGLE_MAIN_RACTOR
-    /* No other Ractor yet: nothing is copied into one. (A copy made by
-     * Ractor.make_shareable(copy: true) now is deep-frozen, so what it
-     * shares with the original can only be read.) */
-    if (ruby_single_main_ractor) return;
-#endif
     if (refers_only_to_shareables(type, copy) || !copying_for_a_ractor()) return;
     rb_raise(rb_path2class("Ractor::Error"), "can not copy %" PRIsVALUE " object.", rb_obj_class(self));
 }

@@ -68,6 +68,41 @@ class TestRactor < Minitest::Test
     assert_equal '["chess", "go"]', lines[7]
   end
 
+  # Before any other Ractor exists: the first Ractor.new's arguments, and a
+  # copy made shareable, are copies for a Ractor too.
+  def test_the_first_ractor_and_make_shareable_copy_are_refused
+    refused = "Ractor::Error: can not copy CleatExamples::Person object.\n"
+    out = run_child(<<~RUBY)
+      alice = CleatExamples::Person.new(+"Alice", [+"chess"])
+      #{outcome("Ractor.make_shareable(alice, copy: true)")}
+      p alice.hobbies.frozen?
+    RUBY
+    assert_equal "#{refused}false\n", out
+    out = run_child(<<~RUBY)
+      alice = CleatExamples::Person.new(+"Alice", [+"chess"])
+      #{outcome("Ractor.new(alice) { |p| p.hobbies << 'go' }.take")}
+      p alice.hobbies
+    RUBY
+    assert_equal "#{refused}[\"chess\"]\n", out
+  end
+
+  # Ruby code between the Ractor and Cleat's initialize_copy (a redefined
+  # initialize_clone that calls helpers, deep) does not hide the Ractor.
+  def test_redefined_initialize_clone_does_not_hide_the_ractor
+    out = run_child(<<~RUBY)
+      class CleatExamples::Person
+        def initialize_clone(orig, **kw) = helper(orig, 300)
+        def helper(orig, n) = n.zero? ? Kernel.instance_method(:initialize_clone).bind_call(self, orig) : helper(orig, n - 1)
+      end
+      alice = CleatExamples::Person.new(+"Alice", [+"chess"])
+      p alice.clone.name
+      r = Ractor.new { Ractor.receive.hobbies << "go" }
+      #{outcome("r.send(alice)")}
+      p alice.hobbies
+    RUBY
+    assert_equal "\"Alice\"\nRactor::Error: can not copy CleatExamples::Person object.\n[\"chess\"]\n", out
+  end
+
   def test_two_ractors_pushing_to_the_hobbies_of_a_sent_person
     out = run_child(<<~RUBY)
       person = CleatExamples::Person.new(+"Alice", [])

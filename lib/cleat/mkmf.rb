@@ -45,14 +45,6 @@ module Cleat
       have_func("rb_ext_ractor_safe", "ruby.h")
       # Ractor copies (Ruby 3.0+): refused by Cleat where the copy would not be independent.
       have_func("rb_ractor_shareable_p", ["ruby.h", "ruby/ractor.h"])
-      # Where libruby exports it (3.1), the VM's "no Ractor but the main one
-      # so far" pointer: until then no copy can reach another Ractor, so
-      # dup and clone skip the check above.
-      $defs << "-DHAVE_RUBY_SINGLE_MAIN_RACTOR" if try_link(<<~C)
-        #include <ruby.h>
-        extern struct rb_ractor_struct *ruby_single_main_ractor;
-        int main(void) { return ruby_single_main_ractor != 0; }
-      C
       if debug
         # Exported by libruby without a public declaration; used only by the
         # debug checks, which do without them where a Ruby lacks them.
