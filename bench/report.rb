@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # Runs every benchmark and writes the report. `bundle exec rake bench` runs
-# this once per Ruby (3.1; 3.3; 3.3 with YJIT), each with its own release
+# this once per Ruby (3.1; 3.3 and 3.4, each with and without YJIT), each with its own release
 # build, and then combines their results into one table with a column per Ruby:
 #   ruby bench/report.rb --json FILE --label LABEL   measure in this Ruby, write FILE
 #   ruby bench/report.rb --combine [--readme README.md] LABEL=FILE|LABEL=-why ...
@@ -109,7 +109,7 @@ module BenchReport
              "benchmarks against raw C API twins built into the same release extension, in one process, as " \
              "medians of interleaved rounds, timed in the thread's CPU time (the machine is shared); RSS is " \
              "measured in a fresh process per kind, full-GC marking in two processes per kind taking turns. " \
-             "Ruby 3.1 marks every Cleat type with Cleat's callbacks; Ruby 3.3 marks types whose references " \
+             "Ruby 3.1 marks every Cleat type with Cleat's callbacks; Ruby 3.3 and 3.4 mark types whose references " \
              "are all fixed-offset fields (Person) declaratively; YJIT compiles the Ruby side (the loops, the " \
              "calls into C, plain Ruby methods), not the C code. Regenerate with `bundle exec rake bench`.#{elapsed_note}\n",
              "### Summary\n", summary_table(runs), ""]

@@ -34,6 +34,11 @@
 #include <stdint.h>
 
 #define CLEAT_VERSION "0.1.0"
+/* The layout of cleat_type and of the per-object header. Objects of a type
+ * built against another CLEAT_ABI are foreign to this extension:
+ * cleat_type_of returns NULL for them (docs/api.md, "ABI"). Bumped whenever
+ * either layout changes, whatever CLEAT_VERSION does. */
+#define CLEAT_ABI 1
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CLEAT_API __attribute__((visibility("hidden")))
@@ -56,8 +61,10 @@
  * ====================================================================== */
 
 /* Defines (or finds, when another Cleat-based extension got there first)
- * the module Cleat and its exception classes. Idempotent; called for you by
- * cleat_type_define_class, so an Init_ function rarely needs it. */
+ * the module Cleat, Cleat::VERSION (this CLEAT_VERSION, unless defined
+ * already) and its exception classes. Idempotent; called for you by
+ * cleat_type_define_class, so an Init_ function rarely needs it. Raises
+ * TypeError when Cleat::Error or a sibling exists with another superclass. */
 CLEAT_API void cleat_init(void);
 
 /* ======================================================================
@@ -166,6 +173,8 @@ struct cleat_type {
 
     /* --- filled by Cleat --- */
     cleat_type_hooks hooks;
+    unsigned int abi;  /* CLEAT_ABI of the Cleat that defined the class; just
+                          before rb, so cleat_type_of can read it safely */
     rb_data_type_t rb; /* what Ruby sees; valid once the class is defined */
     VALUE klass;       /* the class, once defined */
     size_t prefix;     /* bytes allocated before the struct: header (and debug shadow) */
@@ -239,7 +248,10 @@ CLEAT_API void *cleat_type_new(const cleat_type *type, VALUE *obj);
  * then stays uninitialised). Runs no Ruby code. */
 CLEAT_API void cleat_type_ready(VALUE obj);
 
-/* The Cleat type of obj, or NULL when obj is not a Cleat object. */
+/* The Cleat type of obj, or NULL when obj is not a Cleat object of this
+ * CLEAT_ABI: any extension's types built with the same ABI are recognised
+ * (and then refused by cleat_unwrap as another type); another ABI's objects
+ * are foreign. Never raises. */
 CLEAT_API const cleat_type *cleat_type_of(VALUE obj);
 
 /* True when Ruby marks and moves the type's references itself from a list
@@ -536,8 +548,13 @@ CLEAT_INLINE bool cleat_cancelled(const cleat_cancel *cancel)
  * way. func must not touch Ruby objects or call the Ruby API; it returns true
  * when it finished and false when it stopped because cleat_cancelled(cancel).
  * On an interrupt Cleat lets Ruby handle it (Thread#kill and Interrupt raise
- * here, the loan is returned); if Ruby carries on, func is run again from
- * the start, so it must be restartable. */
+ * here, the loan is returned; trap handlers run, with self still lent); if
+ * Ruby carries on, func is called again with the same arg and must resume
+ * where it stopped, keeping its progress in arg. Interrupts may come faster
+ * than any amount of work (Thread#wakeup in a loop, a signal storm): to be
+ * sure to finish, func does some work before each poll, never only polls.
+ * A func that starts over instead may never finish. Raises what interrupts
+ * raise, Cleat::Error when func returns false uncancelled, BorrowError. */
 CLEAT_API void cleat_without_gvl(VALUE self, cleat_borrow_mode mode,
                                    bool (*func)(void *arg, const cleat_cancel *cancel), void *arg);
 
@@ -586,8 +603,9 @@ CLEAT_API extern VALUE cleat_eStaleReferenceError;
  * its class under an exception class. Returns a new exception with the given
  * message (a String) in *exc and its struct (zeroed, VALUE fields nil) to fill; raise it with
  * rb_exc_raise(*exc). Raises TypeError when type's class is not an
- * exception class or message is not a String, ArgumentError when the type
- * lacks CLEAT_ZERO_IS_VALID. */
+ * exception class or message is not a String (no to_str), ArgumentError
+ * when the type lacks CLEAT_ZERO_IS_VALID. Runs the class's initialize,
+ * which Ruby code may redefine: call it only right before raising. */
 CLEAT_API void *cleat_exception_new(const cleat_type *type, VALUE message, VALUE *exc);
 
 /* ======================================================================
@@ -624,7 +642,8 @@ typedef struct cleat_region {
     unsigned char *base; /* never NULL while allocated */
     size_t size;         /* bytes */
     uint64_t generation; /* changes whenever base or size does; 0 = never allocated */
-    VALUE buffers;       /* the IO::Buffers lent over the region (a WeakMap), or 0 */
+    VALUE buffers;       /* the IO::Buffers lent over the region (a hidden Array, marked
+                            strongly until the region changes), or 0 */
 } cleat_region;
 
 typedef struct cleat_view {
@@ -637,9 +656,12 @@ typedef struct cleat_view {
 /* Gives the region `size` zeroed bytes in a fresh allocation, copying what
  * fits of the old contents, then frees the old memory. Every view and lent
  * IO::Buffer over the old memory goes stale. owner is the object whose struct
- * holds r. Raises NoMemoryError (nothing changed). */
+ * holds r. Raises NoMemoryError (nothing changed). Calls no Ruby code, so
+ * nothing can re-enter the owner meanwhile. Compute `size` overflow-checked:
+ * it is taken as given. */
 CLEAT_API void cleat_region_resize(VALUE owner, cleat_region *r, size_t size);
-/* Frees the region's memory; views and buffers go stale. */
+/* Frees the region's memory; views and buffers go stale. Never raises,
+ * calls no Ruby code. */
 CLEAT_API void cleat_region_release(VALUE owner, cleat_region *r);
 
 /* True when [offset, offset + length) lies inside the region; never overflows. */
@@ -673,8 +695,19 @@ CLEAT_INLINE const unsigned char *cleat_view_bytes(const cleat_view *v)
 /* A read-only IO::Buffer over the view's bytes, without copying. Cleat
  * frees it (IO::Buffer#get_string and friends then raise) when the region
  * changes; the buffer keeps the owner alive, and is locked so Ruby code can
- * neither free nor transfer it. Raises as cleat_view_bytes. */
+ * neither free nor transfer it. The same bytes lent again before the region
+ * changes give the same buffer. On a Ruby whose IO::Buffer#slice drops the
+ * read-only flag (3.1: probed once at load, see cleat_view_buffer_zero_copy)
+ * the buffer holds a private copy of the bytes instead, so nothing written
+ * through it or its slices reaches the region; such a copy is not freed
+ * when the region changes. Raises as cleat_view_bytes, NoMemoryError. Calls
+ * no Ruby code. */
 CLEAT_API VALUE cleat_view_buffer(const cleat_view *v);
+
+/* True when cleat_view_buffer lends the memory itself (this Ruby's
+ * IO::Buffer#slice keeps read-only), false when it lends copies. Never
+ * raises, runs no Ruby code. */
+CLEAT_API bool cleat_view_buffer_zero_copy(void);
 
 /* ======================================================================
  * 12. Strings from native memory

@@ -20,7 +20,10 @@ static int integer_magnitude(VALUE v, uint64_t *magnitude, bool *fits)
 CLEAT_NORETURN static void out_of_range(VALUE v, const char *type)
 {
     if (rb_absint_size(v, NULL) > 32) rb_raise(rb_eRangeError, "integer too big for %s", type);
-    rb_raise(rb_eRangeError, "integer %" PRIsVALUE " out of range of %s", v, type);
+    /* The digits from C: PRIsVALUE would call Integer#to_s, which Ruby code
+     * may redefine, while the caller's object is not lent. */
+    VALUE digits = RB_FIXNUM_P(v) ? rb_fix2str(v, 10) : rb_big2str(v, 10);
+    rb_raise(rb_eRangeError, "integer %" PRIsVALUE " out of range of %s", digits, type);
 }
 
 int64_t cleat__to_int64_slow(VALUE v)

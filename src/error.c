@@ -12,12 +12,17 @@ void cleat_init(void)
     /* rb_define_class_under returns the class another extension (or
      * lib/cleat.rb) already defined with the same superclass. */
     VALUE mCleat = rb_define_module("Cleat");
+    /* The first Cleat in the process names the version; lib/cleat/version.rb
+     * keeps it when it loads later. */
+    if (!rb_const_defined_at(mCleat, rb_intern("VERSION")))
+        rb_define_const(mCleat, "VERSION", rb_obj_freeze(rb_str_new_cstr(CLEAT_VERSION)));
     cleat_eError = rb_define_class_under(mCleat, "Error", rb_eStandardError);
     cleat_eBorrowError = rb_define_class_under(mCleat, "BorrowError", rb_eRuntimeError);
     cleat_eStaleReferenceError = rb_define_class_under(mCleat, "StaleReferenceError", rb_eRuntimeError);
     rb_gc_register_address(&cleat_eError);
     rb_gc_register_address(&cleat_eBorrowError);
     rb_gc_register_address(&cleat_eStaleReferenceError);
+    cleat__region_init();
     cleat__borrow_init();
 #ifdef CLEAT_DEBUG
     cleat__debug_install();
@@ -46,7 +51,8 @@ void *cleat_exception_new(const cleat_type *type, VALUE message, VALUE *exc)
         rb_raise(rb_eTypeError, "%s is not an exception class", type->class_path);
     if (!(type->flags & CLEAT_ZERO_IS_VALID))
         rb_raise(rb_eArgError, "%s: an exception type needs CLEAT_ZERO_IS_VALID", type->class_path);
-    StringValue(message);
+    /* No StringValue: its to_str is Ruby code, run inside the caller's door. */
+    if (!RB_TYPE_P(message, T_STRING)) cleat__raise_wrong_type(message, "String");
     *exc = rb_exc_new_str(type->klass, message);
     if (!cleat_is(*exc, type)) cleat__raise_wrong_type(*exc, type->class_path);
     return RTYPEDDATA_DATA(*exc);

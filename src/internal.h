@@ -44,6 +44,9 @@ static inline VALUE *cleat__region_buffers_slot(void *data, const cleat_field *f
     return &cleat__field_region(data, f)->buffers;
 }
 
+/* Probes how this Ruby's IO::Buffer behaves (region.c); from cleat_init. */
+CLEAT_API void cleat__region_init(void);
+
 /* Ruby's way of naming what it got: "nil", "true", "false" or the class name. */
 CLEAT_API VALUE cleat__describe_class(VALUE obj);
 /* TypeError "wrong argument type A (expected B)". */

@@ -7,13 +7,19 @@ void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode)
     if (!cleat_is(obj, type)) cleat__raise_wrong_type(obj, type->class_path);
     void *data = RTYPEDDATA_DATA(obj);
     cleat_header *h = cleat__header(data);
+    /* Class names from rb_class_name: PRIsVALUE of a class calls its to_s,
+     * Ruby code, and obj may be inside another door (an initialize running). */
     if (mode == 0) { /* initialize and initialize_copy */
         if (h->state & CLEAT__INIT)
-            rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_obj_class(obj));
+            rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
     } else if (!(h->state & CLEAT__INIT)) {
-        rb_raise(rb_eTypeError, "uninitialized %" PRIsVALUE, rb_obj_class(obj));
+        rb_raise(rb_eTypeError, "uninitialized %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
     }
-    if (mode != CLEAT_BORROW_SHARED && OBJ_FROZEN(obj)) rb_error_frozen_object(obj);
+    /* Not rb_error_frozen_object: it calls obj.inspect and the class's to_s,
+     * Ruby code, while obj may be inside a shared method (a frozen object
+     * takes no loans). Same class of error, same receiver. */
+    if (mode != CLEAT_BORROW_SHARED && OBJ_FROZEN(obj))
+        rb_frozen_error_raise(obj, "can't modify frozen %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
     /* Lent: perhaps only by holders that can no longer run. */
     if (cleat__reclaim_loans(h)) {
         uint32_t s = h->state;

@@ -1,5 +1,11 @@
 /* region.c - native memory that moves: resizing it, and the IO::Buffers
- * lent over it, which must be freed before the memory they show. */
+ * lent over it, which must be freed before the memory they show.
+ *
+ * The lent buffers are listed in C, in a hidden Array (no class: Ruby code
+ * cannot find it through ObjectSpace, call methods on it or change it) that
+ * the owner marks strongly through the region's `buffers` field. Nothing
+ * here calls a method Ruby code could redefine: the object is inside a door
+ * (not lent) whenever these functions run. */
 #include "internal.h"
 
 #include <string.h>
@@ -7,32 +13,78 @@
 #include <ruby/io/buffer.h>
 #endif
 
-static ID id_keys, id_aset, id_owner;
+static ID id_owner;
 
-static void intern_ids(void)
+/* Decided once, at load (cleat__region_init): true when this Ruby's
+ * IO::Buffer#slice keeps a buffer read-only. Ruby 3.1's drops the flag, so a
+ * slice of a read-only buffer over our memory would be writable: there we
+ * lend copies instead. Written before any Ruby code can use a buffer, read
+ * only afterwards. */
+static bool slices_keep_readonly = false;
+
+#ifdef HAVE_RUBY_IO_BUFFER_H
+static VALUE probe_slice(VALUE root)
 {
-    if (id_owner) return;
-    id_keys = rb_intern("keys");
-    id_aset = rb_intern("[]=");
-    id_owner = rb_intern("__cleat_owner"); /* no @: invisible to Ruby code */
+    VALUE args[2] = {INT2FIX(0), INT2FIX(1)};
+    return rb_funcallv(root, rb_intern("slice"), 2, args);
 }
 
-/* Frees every IO::Buffer lent over r, then forgets them (the next buffer
- * starts a new map), so later resizes do not visit freed buffers again.
- * If this raises (it allocates) the region is as it was, minus some buffers,
- * and the rest are still listed. */
+static VALUE probe_writable(VALUE buffer)
+{
+    void *base;
+    size_t size;
+    rb_io_buffer_get_bytes_for_writing(buffer, &base, &size); /* raises when read-only */
+    return Qtrue;
+}
+#endif
+
+void cleat__region_init(void)
+{
+    if (id_owner) return;
+    id_owner = rb_intern("__cleat_owner"); /* no @: invisible to Ruby code */
+#ifdef HAVE_RUBY_IO_BUFFER_H
+    /* Ask this Ruby, not its version number: slice a read-only buffer and
+     * see whether the slice is writable. Only Ruby's own slice is asked (a
+     * redefined one could say anything): if it was replaced before we
+     * loaded, assume the worst and copy. */
+    static unsigned char probe_byte;
+    if (!rb_method_basic_definition_p(rb_cIOBuffer, rb_intern("slice"))) return;
+    VALUE root = rb_io_buffer_new(&probe_byte, 1, RB_IO_BUFFER_EXTERNAL | RB_IO_BUFFER_READONLY);
+    int root_refused = 0, state = 0;
+    rb_protect(probe_writable, root, &root_refused); /* the buffer itself must refuse */
+    VALUE part = rb_protect(probe_slice, root, &state);
+    if (root_refused && !state) {
+        void *base = NULL;
+        size_t size = 0;
+        rb_io_buffer_get_bytes(part, &base, &size); /* a valid slice of our byte... */
+        rb_protect(probe_writable, part, &state);   /* ...that refuses to be written */
+        slices_keep_readonly = base == &probe_byte && size == 1 && state != 0;
+        rb_io_buffer_free(part);
+    }
+    rb_set_errinfo(Qnil);
+    rb_io_buffer_free(root);
+    RB_GC_GUARD(root);
+#endif
+}
+
+bool cleat_view_buffer_zero_copy(void) { return slices_keep_readonly; }
+
+/* Frees every IO::Buffer lent over r, then forgets them. Calls no Ruby code
+ * and raises nothing: our buffers are locked only by us (Ruby code cannot
+ * lock a locked buffer), and freeing an external buffer releases nothing.
+ * Slices Ruby code made of them see their source freed and raise too. */
 static void free_lent_buffers(cleat_region *r)
 {
 #ifdef HAVE_RUBY_IO_BUFFER_H
-    if (!r->buffers) return;
-    intern_ids();
-    VALUE buffers = rb_funcall(r->buffers, id_keys, 0);
-    for (long i = 0; i < RARRAY_LEN(buffers); i++) {
-        VALUE buffer = RARRAY_AREF(buffers, i);
+    VALUE list = r->buffers;
+    if (!list) return;
+    r->buffers = 0; /* an immediate: no write barrier needed */
+    for (long i = 0; i < RARRAY_LEN(list); i++) {
+        VALUE buffer = RARRAY_AREF(list, i);
         rb_io_buffer_try_unlock(buffer);
         rb_io_buffer_free(buffer);
     }
-    r->buffers = 0; /* an immediate: no write barrier needed */
+    RB_GC_GUARD(list);
 #else
     (void)r;
 #endif
@@ -41,11 +93,12 @@ static void free_lent_buffers(cleat_region *r)
 void cleat_region_resize(VALUE owner, cleat_region *r, size_t size)
 {
     CLEAT__NEEDS_GVL();
-    free_lent_buffers(r);
     /* A fresh allocation every time: a stale pointer into the old memory is
-     * then a use-after-free that sanitizers catch, never a silent misread. */
+     * then a use-after-free that sanitizers catch, never a silent misread.
+     * Allocated first, so NoMemoryError leaves everything as it was. */
     unsigned char *base = ruby_xcalloc(1, size ? size : 1);
     if (r->base) memcpy(base, r->base, r->size < size ? r->size : size);
+    free_lent_buffers(r);
     unsigned char *old = r->base;
     r->base = base;
     r->size = size;
@@ -66,21 +119,59 @@ void cleat_region_release(VALUE owner, cleat_region *r)
     RB_GC_GUARD(owner);
 }
 
+#ifdef HAVE_RUBY_IO_BUFFER_H
+enum { REUSE_WINDOW = 16 }; /* lent buffers compared for reuse, newest first */
+
+/* A read-only buffer over a private copy: what a Ruby whose slices drop
+ * read-only gets. Writes through its slices change only the copy. */
+static VALUE copied_buffer(const unsigned char *bytes, size_t length)
+{
+    /* An empty buffer over a static byte, not a null one (whose reads raise),
+     * like an empty view of the memory itself. */
+    static unsigned char no_bytes;
+    VALUE buffer = length ? rb_io_buffer_new(NULL, length, RB_IO_BUFFER_INTERNAL | RB_IO_BUFFER_READONLY)
+                          : rb_io_buffer_new(&no_bytes, 0, RB_IO_BUFFER_EXTERNAL | RB_IO_BUFFER_READONLY);
+    if (length) {
+        void *base = NULL;
+        size_t size = 0;
+        rb_io_buffer_get_bytes(buffer, &base, &size); /* read-only to Ruby code, not to us */
+        if (!base || size != length) rb_raise(rb_eNoMemError, "cannot copy %zu bytes into an IO::Buffer", length);
+        memcpy(base, bytes, length);
+    }
+    rb_io_buffer_lock(buffer); /* as a lent buffer: Ruby code may not free or transfer it */
+    return buffer;
+}
+#endif
+
 VALUE cleat_view_buffer(const cleat_view *v)
 {
     CLEAT__NEEDS_GVL();
 #ifdef HAVE_RUBY_IO_BUFFER_H
     const unsigned char *bytes = cleat_view_bytes(v);
-    intern_ids();
+    if (!slices_keep_readonly) return copied_buffer(bytes, v->length);
     cleat_region *r = (cleat_region *)v->region; /* the owner's own, mutable memory */
-    if (!r->buffers) {
-        VALUE weak_map = rb_class_new_instance(0, NULL, rb_path2class("ObjectSpace::WeakMap"));
-        cleat_write(v->owner, &r->buffers, weak_map);
+    VALUE list = r->buffers;
+    if (list) {
+        /* The same bytes lent again get the same buffer: the list (marked
+         * strongly until the region changes) then grows with the distinct
+         * ranges lent, not with the number of calls. Only the latest few
+         * are compared, so lending stays O(1) however many ranges are out. */
+        long len = RARRAY_LEN(list);
+        for (long i = len - 1; i >= 0 && i >= len - REUSE_WINDOW; i--) {
+            VALUE lent = RARRAY_AREF(list, i);
+            void *base = NULL;
+            size_t size = 0;
+            rb_io_buffer_get_bytes(lent, &base, &size);
+            if (base == bytes && size == v->length) return lent;
+        }
+    } else {
+        list = rb_obj_hide(rb_ary_new());
+        cleat_write(v->owner, &r->buffers, list);
     }
     VALUE buffer = rb_io_buffer_new((void *)bytes, v->length, RB_IO_BUFFER_EXTERNAL | RB_IO_BUFFER_READONLY);
     rb_ivar_set(buffer, id_owner, v->owner); /* the memory outlives the buffer */
     rb_io_buffer_lock(buffer);               /* Ruby code may not free or transfer it */
-    rb_funcall(r->buffers, id_aset, 2, buffer, Qtrue);
+    rb_ary_push(list, buffer);
     return buffer;
 #else
     (void)v;

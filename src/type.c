@@ -140,6 +140,7 @@ VALUE cleat_type_define_class(cleat_type *type, VALUE super)
     rb->function.dcompact = references ? type->hooks.compact : NULL;
     rb->parent = NULL;
     rb->data = type; /* lets cleat_type_of recognise Cleat objects */
+    type->abi = CLEAT_ABI;
     rb->flags = 0;
     if (!(type->flags & CLEAT_DEFERRED_FREE)) rb->flags |= RUBY_TYPED_FREE_IMMEDIATELY;
     if (!(type->flags & CLEAT_NOT_WB_PROTECTED)) rb->flags |= RUBY_TYPED_WB_PROTECTED;
@@ -165,7 +166,11 @@ const cleat_type *cleat_type_of(VALUE obj)
         return NULL;
     const rb_data_type_t *rb = RTYPEDDATA_TYPE(obj);
     const cleat_type *type = rb->data;
-    return type && &type->rb == rb && RTYPEDDATA_DATA(obj) ? type : NULL;
+    /* Only pointer arithmetic until the layout is known to match: when rb
+     * sits at our offset in the struct that data points to, the abi word
+     * just before it is inside that struct too, and says whose layout it is. */
+    if (!type || &type->rb != rb || type->abi != CLEAT_ABI) return NULL;
+    return RTYPEDDATA_DATA(obj) ? type : NULL;
 }
 
 /* ---- allocation ---------------------------------------------------------- */
@@ -461,7 +466,7 @@ static bool copying_for_a_ractor(void)
 static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)
 {
     if (refers_only_to_shareables(type, copy) || !copying_for_a_ractor()) return;
-    rb_raise(rb_path2class("Ractor::Error"), "can not copy %" PRIsVALUE " object.", rb_obj_class(self));
+    rb_raise(rb_path2class("Ractor::Error"), "can not copy %" PRIsVALUE " object.", rb_class_name(rb_obj_class(self)));
 }
 #else
 static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)

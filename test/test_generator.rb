@@ -30,10 +30,53 @@ class TestGenerator < Minitest::Test
       assert_equal ["cleat"], spec.runtime_dependencies.map(&:name)
       assert_includes File.read(File.join(gem, "Gemfile")), %(gem "cleat", path: #{ROOT.inspect})
 
+      assert_match(/MIT License/, File.read(File.join(gem, "LICENSE")))
+      assert_includes spec.files, "LICENSE"
+
       env = { "RUBYLIB" => File.join(ROOT, "lib"), "CLEAT_DEBUG" => "1" }
       out, status = Open3.capture2e(env, RbConfig.ruby, "-S", "rake", "compile", "test", "test:stress", chdir: gem)
       assert status.success?, out
-      assert_equal 2, out.scan(/4 runs, \d+ assertions, 0 failures, 0 errors, 0 skips/).size, out
+      assert_equal 2, out.scan(/5 runs, \d+ assertions, 0 failures, 0 errors, 0 skips/).size, out
+
+      # A .c file added after the first build is compiled by the next one
+      # (extconf runs again): before, loading failed on an undefined symbol.
+      add_source_file(gem)
+      out, status = Open3.capture2e(env, RbConfig.ruby, "-S", "rake", "compile", chdir: gem)
+      assert status.success?, out
+      assert_match(/compiling .*extra\.c/, out)
+      out, status = Open3.capture2e(env, RbConfig.ruby, "-Ilib", "-e", 'require "word_tally"; p WordTally::EXTRA',
+                                    chdir: gem)
+      assert status.success?, out
+      assert_equal "42\n", out
+    end
+  end
+
+  def add_source_file(gem)
+    ext = File.join(gem, "ext", "word_tally")
+    File.write(File.join(ext, "extra.c"), <<~C)
+      #include <ruby.h>
+      void word_tally_init_extra(VALUE mod) { rb_define_const(mod, "EXTRA", INT2FIX(42)); }
+    C
+    main = File.join(ext, "word_tally.c")
+    code = File.read(main)
+    code.sub!("void Init_word_tally(void)", "void word_tally_init_extra(VALUE mod);\n\nvoid Init_word_tally(void)")
+    code.sub!(/rb_define_module\("WordTally"\);/, 'word_tally_init_extra(rb_define_module("WordTally"));')
+    File.write(main, code)
+  end
+
+  def test_bad_names_say_what_would_work
+    Dir.mktmpdir do |dir|
+      _out, err, _status = cleat("new", "My-Shapes", chdir: dir)
+      assert_equal "cleat new: invalid gem name \"My-Shapes\": a gem with a C extension is named in lowercase " \
+                   "letters, digits and underscores, starting with a letter (it names the extension, its Init_ " \
+                   "function and, camelized, its module): try \"my_shapes\"\n", err
+      _out, err, _status = cleat("new", "MyShapes", chdir: dir)
+      assert_match(/try "my_shapes"/, err)
+      _out, err, _status = cleat("new", "", chdir: dir)
+      assert_equal "cleat new: a gem name is needed\n", err
+      _out, err, _status = cleat("new", "cleat", chdir: dir)
+      assert_match(/the name cleat is Cleat's own/, err)
+      assert_empty Dir.children(dir)
     end
   end
 
@@ -42,7 +85,7 @@ class TestGenerator < Minitest::Test
       ["My Gem", "1gem", "gem-name", "Gem", ""].each do |bad|
         _out, err, status = cleat("new", bad, chdir: dir)
         refute status.success?
-        assert_match(/cleat new: invalid gem name/, err)
+        assert_match(/cleat new: (invalid gem name|a gem name is needed)/, err)
       end
       assert_empty Dir.children(dir)
     end

@@ -8,6 +8,9 @@
  * add_player from the block raises Cleat::BorrowError instead. */
 #include "examples.h"
 
+#include <ruby/encoding.h>
+#include <stdio.h>
+
 typedef struct game {
     cleat_values players; /* frozen Strings */
     size_t current_player;
@@ -65,10 +68,19 @@ CLEAT_EXCLUSIVE(game_next_player_scores, game_type, game_t *g, points)
     if (g->players.len == 0) rb_raise(rb_eRuntimeError, "No players in game");
     int64_t earned = cleat_to_int64(points), total;
     if (__builtin_add_overflow(g->score, earned, &total)) rb_raise(rb_eRangeError, "result too large");
-    /* The name is copied, not formatted: rb_sprintf raised ArgumentError
-     * "string contains null byte" for such names (found by the fuzzer). */
-    VALUE message = rb_str_dup(g->players.ptr[g->current_player]);
-    rb_str_catf(message, " scored %" PRId64 " points! New total: %" PRId64, earned, total);
+    /* As Ruby's "#{name} scored #{earned} points! New total: #{total}":
+     * the name's bytes and encoding, then UTF-8 text appended with Ruby's
+     * own encoding check, so a name in an encoding that is not ASCII
+     * compatible (UTF-16LE) raises Encoding::CompatibilityError instead of
+     * making mojibake. The name is copied, not formatted: rb_sprintf raised
+     * ArgumentError "string contains null byte" for such names (found by
+     * the fuzzer). All before the game changes, so an error changes nothing. */
+    VALUE name = g->players.ptr[g->current_player];
+    VALUE message = rb_enc_str_new(RSTRING_PTR(name), RSTRING_LEN(name), rb_enc_get(name));
+    char text[96];
+    int n = snprintf(text, sizeof text, " scored %" PRId64 " points! New total: %" PRId64, earned, total);
+    rb_str_buf_append(message, rb_utf8_str_new(text, n));
+    RB_GC_GUARD(name);
     g->score = total;
     g->current_player = (g->current_player + 1) % g->players.len;
     return message;

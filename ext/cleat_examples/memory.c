@@ -61,7 +61,10 @@ CLEAT_INIT_ARGV(memory_initialize, memory_type, memory_t *m)
     m->maximum = NIL_P(maximum) ? MAX_PAGES : page_count(maximum, "maximum pages");
     if (pages > m->maximum)
         rb_raise(rb_eRangeError, "initial pages %zu exceed the maximum of %zu", pages, m->maximum);
-    cleat_region_resize(self, &m->region, pages * PAGE_SIZE); /* <= 2**32: no overflow */
+    size_t bytes;
+    if (__builtin_mul_overflow(pages, PAGE_SIZE, &bytes))
+        rb_raise(rb_eRangeError, "%zu pages do not fit in memory", pages);
+    cleat_region_resize(self, &m->region, bytes);
     m->pages = pages;
     return self;
 }
@@ -82,15 +85,29 @@ CLEAT_SHARED(memory_data_size, memory_type, memory_t *m) { return SIZET2NUM(m->r
  */
 CLEAT_EXCLUSIVE(memory_grow, memory_type, memory_t *m, delta)
 {
-    size_t extra = cleat_to_size(delta), previous = m->pages;
-    if (extra > m->maximum - m->pages)
-        rb_raise(rb_eRangeError, "cannot grow memory by %" PRIsVALUE " pages: it has %zu of at most %zu",
-                 delta, m->pages, m->maximum);
+    size_t extra = cleat_to_size(delta), previous = m->pages, pages, bytes;
+    /* Every sum and product checked: (pages + extra) * PAGE_SIZE wraps to 0
+     * for extra = 2**48 - pages on 64 bits. */
+    if (__builtin_add_overflow(previous, extra, &pages) || pages > m->maximum ||
+        __builtin_mul_overflow(pages, PAGE_SIZE, &bytes))
+        rb_raise(rb_eRangeError, "cannot grow memory by %zu pages: it has %zu of at most %zu", extra,
+                 previous, m->maximum);
     if (extra) {
-        cleat_region_resize(self, &m->region, (m->pages + extra) * PAGE_SIZE);
-        m->pages += extra;
+        cleat_region_resize(self, &m->region, bytes); /* runs no Ruby code: nothing re-enters */
+        m->pages = pages; /* set, not added: always what the region holds */
     }
     return SIZET2NUM(previous);
+}
+
+/* An Integer's decimal digits without calling Integer#to_s (which Ruby code
+ * may redefine: formatting it with PRIsVALUE inside a door would run that
+ * code while the object is not lent). */
+static VALUE integer_digits(VALUE integer)
+{
+    if (RB_FIXNUM_P(integer)) return rb_fix2str(integer, 10);
+    /* Like cleat_to_size's message: no megabyte of digits for a huge offset. */
+    if (rb_absint_size(integer, NULL) > 32) return rb_str_new_cstr("(too big to print)");
+    return rb_big2str(integer, 10);
 }
 
 /* The bytes [offset, offset + length) or a Trap MEMORY_OUT_OF_BOUNDS. */
@@ -100,7 +117,7 @@ static unsigned char *checked_range(memory_t *m, VALUE offset, size_t length, si
         cleat_examples_raise_trap(TRAP_MEMORY_OUT_OF_BOUNDS,
                                    "out of bounds memory access: offset %" PRIsVALUE ", length %zu, "
                                    "memory size %zu",
-                                   offset, length, m->region.size);
+                                   integer_digits(offset), length, m->region.size);
     return m->region.base + *start;
 }
 
@@ -160,18 +177,26 @@ CLEAT_SHARED(memory_slice, memory_type, memory_t *m, offset, size)
 typedef struct checksum_job {
     const unsigned char *bytes;
     size_t length;
+    size_t done; /* bytes hashed so far: a cancelled run resumes here */
     uint64_t hash;
 } checksum_job;
 
-/* FNV-1a, 64 bits, without the GVL; restartable, polls for cancellation. */
+/* FNV-1a, 64 bits, without the GVL. Resumable: the position and the hash so
+ * far live in the job, and every run hashes a chunk before it polls for
+ * cancellation, so it finishes however often it is interrupted. */
 static bool fnv1a(void *arg, const cleat_cancel *cancel)
 {
     checksum_job *job = arg;
-    uint64_t hash = UINT64_C(0xcbf29ce484222325);
-    for (size_t i = 0; i < job->length; i++) {
-        if ((i & 0xFFFF) == 0 && cleat_cancelled(cancel)) return false;
+    uint64_t hash = job->hash;
+    for (size_t i = job->done; i < job->length; i++) {
+        if (i > job->done && (i & 0xFFFF) == 0 && cleat_cancelled(cancel)) {
+            job->done = i;
+            job->hash = hash;
+            return false;
+        }
         hash = (hash ^ job->bytes[i]) * UINT64_C(0x100000001b3);
     }
+    job->done = job->length;
     job->hash = hash;
     return true;
 }
@@ -186,7 +211,7 @@ static bool fnv1a(void *arg, const cleat_cancel *cancel)
  */
 CLEAT_SHARED(memory_checksum, memory_type, memory_t *m)
 {
-    checksum_job job = {m->region.base, m->region.size, 0};
+    checksum_job job = {m->region.base, m->region.size, 0, UINT64_C(0xcbf29ce484222325)};
     CLEAT_WITHOUT_GVL(fnv1a, &job);
     return ULL2NUM(job.hash);
 }
@@ -237,7 +262,9 @@ CLEAT_SHARED(slice_to_utf8_str, memory_slice_type, memory_slice_t *s)
  *
  * A read-only IO::Buffer over the memory itself, no copy. When the memory
  * grows the buffer is freed: it becomes a null buffer, and reading any of
- * its former bytes raises instead of reading freed memory.
+ * its former bytes raises instead of reading freed memory. On a Ruby whose
+ * IO::Buffer#slice drops read-only (3.1) it is a read-only copy instead, so
+ * that no slice of it can write to the memory.
  */
 CLEAT_SHARED(slice_to_buffer, memory_slice_type, memory_slice_t *s) { return cleat_view_buffer(&s->view); }
 
@@ -262,4 +289,7 @@ void cleat_examples_init_memory(VALUE mod)
     CLEAT_DEFINE_METHOD(slice, "to_str", slice_to_str);
     CLEAT_DEFINE_METHOD(slice, "to_utf8_str", slice_to_utf8_str);
     CLEAT_DEFINE_METHOD(slice, "to_buffer", slice_to_buffer);
+    /* Whether #to_buffer lends the memory itself (false: read-only copies,
+     * on a Ruby whose IO::Buffer#slice drops read-only). */
+    rb_define_const(slice, "ZERO_COPY_BUFFERS", cleat_view_buffer_zero_copy() ? Qtrue : Qfalse);
 }

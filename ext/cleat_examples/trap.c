@@ -59,7 +59,9 @@ CLEAT_SHARED(trap_code, trap_type, trap_t *t) { return code_symbol(t); }
 CLEAT_SHARED(trap_inspect, trap_type, trap_t *t)
 {
     VALUE code = code_symbol(t);
-    return rb_sprintf("#<%" PRIsVALUE ":0x%016" PRIxVALUE " @trap_code=%" PRIsVALUE ">", rb_obj_class(self),
+    /* rb_class_name, a String: PRIsVALUE of the class would call its to_s. */
+    return rb_sprintf("#<%" PRIsVALUE ":0x%016" PRIxVALUE " @trap_code=%" PRIsVALUE ">",
+                      rb_class_name(rb_obj_class(self)),
                       self, NIL_P(code) ? rb_str_new_cstr("nil") : rb_sym2str(code));
 }
 

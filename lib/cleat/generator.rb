@@ -19,15 +19,30 @@ module Cleat
     # name: the gem's name (snake_case); dir: where to create it;
     # cleat_path: a Cleat checkout to build against instead of the gem.
     def initialize(name, dir: Dir.pwd, cleat_path: nil)
-      unless name.is_a?(String) && NAME.match?(name)
-        raise Error, "invalid gem name #{name.inspect}: use lowercase letters, digits and underscores, " \
-                     "starting with a letter (it becomes the module #{camelize(name.to_s)})"
-      end
+      problem = Generator.name_problem(name)
+      raise Error, problem if problem
+
       @name = name
       @module = camelize(name)
       @root = File.expand_path(name, dir)
       @cleat_path = cleat_path && File.expand_path(cleat_path)
       raise Error, "#{@root} already exists" if File.exist?(@root)
+    end
+
+    # Why +name+ cannot name a generated gem, or nil when it can. The name
+    # is also the extension's file and Init_ function, and camelized, its
+    # module: lowercase letters, digits and underscores only.
+    def self.name_problem(name)
+      return "a gem name is needed" if name.to_s.empty?
+      return "the name cleat is Cleat's own: choose another" if name == "cleat"
+      return nil if NAME.match?(name)
+
+      rule = "invalid gem name #{name.inspect}: a gem with a C extension is named in lowercase letters, " \
+             "digits and underscores, starting with a letter (it names the extension, its Init_ function " \
+             "and, camelized, its module)"
+      suggestion = name.to_s.gsub(/([a-z0-9])([A-Z])/, '\1_\2').downcase.gsub(/[^a-z0-9]+/, "_")
+                       .sub(/\A[^a-z]+/, "").sub(/_+\z/, "")
+      NAME.match?(suggestion) ? "#{rule}: try #{suggestion.inspect}" : rule
     end
 
     def camelize(text) = text.split("_").map(&:capitalize).join
@@ -54,6 +69,7 @@ module Cleat
         "Gemfile" => gemfile,
         "Rakefile" => rakefile,
         "README.md" => readme,
+        "LICENSE" => license,
         "lib/#{name}.rb" => lib_main,
         "lib/#{name}/version.rb" => version,
         "ext/#{name}/extconf.rb" => extconf,
@@ -79,7 +95,7 @@ module Cleat
           spec.authors = ["#{@module} authors"]
           spec.license = "MIT"
           spec.required_ruby_version = ">= 3.1"
-          spec.files = Dir["lib/**/*.rb", "ext/**/*.{c,h,rb}", "README.md"]
+          spec.files = Dir["lib/**/*.rb", "ext/**/*.{c,h,rb}", "README.md", "LICENSE"]
           spec.extensions = ["ext/#{name}/extconf.rb"]
           spec.add_dependency "cleat", "~> #{Cleat::VERSION.split('.').first(2).join('.')}"
         end
@@ -109,9 +125,11 @@ module Cleat
         require "rake/testtask"
         require "cleat/rake_tasks"
 
-        Rake::ExtensionTask.new("#{name}") do |ext|
+        extension = Rake::ExtensionTask.new("#{name}") do |ext|
           ext.lib_dir = "lib/#{name}"
         end
+        # A .c file added to ext/#{name}/ reruns extconf (which lists the sources).
+        Cleat::RakeTasks.reconfigure_when_files_change(extension)
 
         Rake::TestTask.new(:test) do |t|
           t.libs << "test" << "lib"
@@ -195,6 +213,16 @@ module Cleat
             return LL2NUM(sum);
         }
 
+        /* call-seq: tally.merge(other) -> new count   (adds other's count; TypeError unless other is a Tally) */
+        CLEAT_EXCLUSIVE(tally_merge, tally_type, tally_t *t, other)
+        {
+            const tally_t *o = cleat_unwrap(other, &tally_type);
+            int64_t sum;
+            if (__builtin_add_overflow(t->count, o->count, &sum)) rb_raise(rb_eRangeError, "result too large");
+            t->count = sum;
+            return LL2NUM(sum);
+        }
+
         /* call-seq: tally.each_step { |i| ... } -> tally   (yields 1..count; the tally is lent meanwhile) */
         CLEAT_SHARED(tally_each_step, tally_type, tally_t *t)
         {
@@ -210,6 +238,7 @@ module Cleat
             CLEAT_DEFINE_METHOD(klass, "label", tally_label);
             CLEAT_DEFINE_METHOD(klass, "count", tally_count);
             CLEAT_DEFINE_METHOD(klass, "add", tally_add);
+            CLEAT_DEFINE_METHOD(klass, "merge", tally_merge);
             CLEAT_DEFINE_METHOD(klass, "each_step", tally_each_step);
         }
       C
@@ -243,6 +272,13 @@ module Cleat
             assert_equal 3, tally.count
           end
 
+          def test_merge_takes_only_tallies
+            tally = #{@module}::Tally.new("apples")
+            tally.add(2)
+            assert_equal 3, tally.merge(#{@module}::Tally.new("pears").tap { |t| t.add(1) })
+            assert_raises(TypeError) { tally.merge("pears") }
+          end
+
           def test_uninitialized_objects_raise
             assert_raises(TypeError) { #{@module}::Tally.allocate.count }
           end
@@ -269,10 +305,11 @@ module Cleat
       <<~MD
         # #{@module}
 
-        A Ruby C extension built with [Cleat](https://rubygems.org/gems/cleat): its struct is
-        described once (`ext/#{name}/#{name}.c`) and Cleat derives marking, compaction, write
-        barriers and memsize, checks every method's receiver, and raises `Cleat::BorrowError`
-        instead of corrupting memory.
+        A Ruby C extension built with [Cleat](#{Cleat::HOMEPAGE}): its struct is described once
+        (`ext/#{name}/#{name}.c`) and Cleat derives marking, compaction, write barriers and
+        memsize, checks every method's receiver, and raises `Cleat::BorrowError` instead of
+        corrupting memory. Cleat's [guide](#{Cleat::HOMEPAGE}/blob/main/docs/guide.md) explains each
+        part; its [API reference](#{Cleat::HOMEPAGE}/blob/main/docs/api.md) lists every function.
 
         ```sh
         bundle install
@@ -283,8 +320,15 @@ module Cleat
         bundle exec rake test:valgrind # under valgrind memcheck
         ```
 
-        `CLEAT_DEBUG=1 bundle exec rake clobber test` builds with Cleat's debug checks.
+        `CLEAT_DEBUG=1 bundle exec rake clobber test` builds with Cleat's debug checks. A new `.c`
+        file in `ext/#{name}/` is picked up by the next `rake compile`.
       MD
+    end
+
+    # Cleat's own MIT license, with the gem's authors in the copyright line.
+    def license
+      File.read(File.expand_path("../../LICENSE", __dir__))
+          .sub(/^Copyright .*$/, "Copyright (c) #{Time.now.year} The #{@module} authors")
     end
   end
 

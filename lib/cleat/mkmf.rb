@@ -47,9 +47,16 @@ module Cleat
       have_func("rb_ractor_shareable_p", ["ruby.h", "ruby/ractor.h"])
       if debug
         # Exported by libruby without a public declaration; used only by the
-        # debug checks, which do without them where a Ruby lacks them.
-        have_func("ruby_thread_has_gvl_p")
-        have_func("rb_objspace_marked_object_p")
+        # debug checks. Where a Ruby lacks one, its check says so, here and
+        # at run time: it is never off in silence.
+        {
+          "ruby_thread_has_gvl_p" => "Cleat calls without the GVL",
+          "rb_objspace_reachable_objects_from" => "hand-written marks (CLEAT_MARK_BY_HAND)"
+        }.each do |function, check|
+          next if have_func(function)
+
+          warn "cleat: this Ruby does not export #{function}: debug builds cannot check #{check}"
+        end
         $defs << "-DCLEAT_DEBUG=1"
       end
       $CFLAGS << " -Werror" if werror

@@ -42,6 +42,16 @@ module Cleat
       define
     end
 
+    # rake-compiler runs extconf.rb once, and extconf lists the C sources:
+    # a .c file added later is not compiled ("undefined symbol" at load).
+    # Makes the extension's Makefile depend on its source directory (whose
+    # mtime changes when a file is added or removed) and on +more+ files or
+    # directories, so extconf runs again. +ext+ is a Rake::ExtensionTask.
+    def self.reconfigure_when_files_change(ext, *more)
+      makefile = File.join(ext.tmp_dir, ext.platform, ext.name, RUBY_VERSION, "Makefile")
+      Rake::FileTask.define_task(makefile => [ext.ext_dir, *more])
+    end
+
     def compile_prerequisites
       Rake::Task.task_defined?(:compile) ? [:compile] : []
     end

@@ -37,15 +37,19 @@ module Cleat
     # the life of the process (classes, methods, constants, symbols), new
     # objects (the class's allocator, when it is ours, is a frame of ours
     # nearer the allocation), and calls back into Ruby code (blocks, methods,
-    # raising). Ruby 3.1 leaks some at exit (method definitions) and some for
-    # good (every ObjectSpace::WeakMap's struct).
+    # raising), and the collections an allocation of ours triggers: the GC
+    # walks its tables (rb_st_foreach, the rb_gc_mark family) and Ruby 3.1
+    # loses some of its mark stack chunks there. Ruby 3.1 leaks some at exit
+    # (method definitions) and some for good (every ObjectSpace::WeakMap's
+    # struct).
     RUBY_KEEPS = /\A(rb_define_|rb_add_method|rb_method_definition_create|rb_method_entry_make|rb_alias|
                      rb_attr\b|rb_class_new\b|rb_module_new|rb_class_boot|rb_singleton_class|rb_intern|rb_sym|
                      rb_const_set|rb_gv_|rb_global_variable|rb_gc_register|rb_ivar_set|rb_include_module|
                      rb_extend_object|rb_prepend_module|rb_undef|rb_ext_ractor_safe|rb_class_new_instance|
                      rb_obj_alloc|rb_obj_call_init|rb_check_funcall|rb_funcall|rb_respond_to|rb_raise|
                      rb_exc_raise|rb_enc_raise|rb_error_|rb_frozen_error_raise|rb_rescue|rb_ensure|rb_protect|
-                     rb_yield|rb_block_call|rb_thread_create)/x
+                     rb_yield|rb_block_call|rb_thread_create|
+                     rb_st_foreach|rb_gc\b|rb_gc_start|rb_gc_mark|rb_objspace_)/x
     UNINIT = /\AUninit/
     SYSTEM_OBJECT = %r{/(libc\.so|libc-|ld-linux|vgpreload_|libpthread)}
 

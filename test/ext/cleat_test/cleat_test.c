@@ -109,6 +109,7 @@ CLEAT_EXCLUSIVE(holder_nested_loans, holder_type, holder_t *h)
 typedef struct hold_args {
     holder_t *holder;
     double seconds;
+    double until; /* 0 until the first run: later runs resume, not restart */
 } hold_args;
 
 static double now(void)
@@ -122,12 +123,12 @@ static double now(void)
 static bool hold(void *arg, const cleat_cancel *cancel)
 {
     hold_args *a = arg;
-    double until = now() + a->seconds;
-    while (now() < until) {
-        if (cleat_cancelled(cancel)) return false;
+    if (a->until == 0) a->until = now() + a->seconds;
+    while (now() < a->until) {
         a->holder->spins++;
         struct timespec pause = {0, 200000};
         nanosleep(&pause, NULL);
+        if (cleat_cancelled(cancel)) return false;
     }
     return true;
 }
@@ -141,13 +142,13 @@ static double seconds_arg(VALUE seconds)
 
 CLEAT_SHARED(holder_hold_shared, holder_type, holder_t *h, seconds)
 {
-    hold_args a = {h, seconds_arg(seconds)};
+    hold_args a = {h, seconds_arg(seconds), 0};
     CLEAT_WITHOUT_GVL(hold, &a);
     return ID2SYM(rb_intern("finished"));
 }
 CLEAT_EXCLUSIVE(holder_hold_exclusive, holder_type, holder_t *h, seconds)
 {
-    hold_args a = {h, seconds_arg(seconds)};
+    hold_args a = {h, seconds_arg(seconds), 0};
     CLEAT_WITHOUT_GVL(hold, &a);
     return ID2SYM(rb_intern("finished"));
 }
@@ -308,6 +309,35 @@ static VALUE test_header_version(VALUE mod)
 {
     (void)mod;
     return rb_str_new_cstr(CLEAT_VERSION);
+}
+
+/* ---- ABI: what cleat_type_of says of another Cleat's objects ---- */
+
+/* The class path of obj's Cleat type, or nil when cleat_type_of says it is
+ * not a Cleat object of this ABI. */
+static VALUE test_type_path(VALUE mod, VALUE obj)
+{
+    (void)mod;
+    const cleat_type *type = cleat_type_of(obj);
+    return type ? rb_str_new_cstr(type->class_path) : Qnil;
+}
+
+/* An object laid out exactly as a Cleat object, whose type was defined by a
+ * Cleat with another CLEAT_ABI: what an extension built against another
+ * Cleat version hands this one. */
+static cleat_type other_abi_type;
+static VALUE test_other_abi_object(VALUE mod)
+{
+    (void)mod;
+    if (!other_abi_type.class_path) {
+        other_abi_type.class_path = "CleatTest::OtherAbi";
+        other_abi_type.abi = CLEAT_ABI + 1;
+        other_abi_type.rb.wrap_struct_name = "CleatTest::OtherAbi";
+        other_abi_type.rb.function.dfree = RUBY_TYPED_DEFAULT_FREE;
+        other_abi_type.rb.data = &other_abi_type;
+        other_abi_type.rb.flags = RUBY_TYPED_FREE_IMMEDIATELY;
+    }
+    return rb_data_typed_object_wrap(rb_cObject, ruby_xcalloc(1, 32), &other_abi_type.rb);
 }
 
 /* ---- Pair: fixed-offset fields only, but marked by Cleat's callbacks ---- */
@@ -689,6 +719,8 @@ void Init_cleat_test(void)
     rb_define_module_function(mod, "check_kind", test_check_kind, 2);
     rb_define_module_function(mod, "holder?", test_holder_p, 1);
     rb_define_module_function(mod, "header_version", test_header_version, 0);
+    rb_define_module_function(mod, "type_path", test_type_path, 1);
+    rb_define_module_function(mod, "other_abi_object", test_other_abi_object, 0);
     rb_define_module_function(mod, "utf8_check", test_utf8_check, 2);
     rb_define_module_function(mod, "utf8_implementations", test_utf8_implementations, 0);
     rb_define_module_function(mod, "utf8_default", test_utf8_default, 0);

@@ -1,0 +1,309 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "open3"
+require "rbconfig"
+
+Warning[:experimental] = false # IO::Buffer warns on Ruby 3.1
+
+# Issue 14, items 2, 3, 4 and 6: hostile programs that crashed, hung,
+# corrupted or mis-answered. Programs that monkeypatch core classes or could
+# crash run in a child Ruby: its exit status must be 0, with no "[BUG]" and no
+# signal, and it prints what the parent checks.
+class TestHostile < Minitest::Test
+  cleat_skip_under_gc_stress :test_checksum_finishes_under_a_wakeup_storm,
+                              :test_checksum_finishes_under_a_signal_storm
+
+  Memory = CleatExamples::Memory
+  PAGE = Memory::PAGE_SIZE
+  LIBS = $LOAD_PATH.select { |dir| %w[cleat_examples.so cleat_test.so].any? { |so| File.exist?(File.join(dir, so)) } || dir.end_with?("/lib") }
+
+  # Runs code in a child Ruby with the examples loaded; kills it after
+  # `timeout` seconds. Returns [stdout, stderr].
+  def run_child(code, timeout: 60, preload: ["-rcleat_examples"])
+    command = [RbConfig.ruby, "-W0", *LIBS.uniq.map { |dir| "-I#{dir}" }, *preload, "-e", code]
+    Open3.popen3(*command) do |stdin, out, err, wait|
+      stdin.close
+      readers = [Thread.new { out.read }, Thread.new { err.read }]
+      unless wait.join(timeout)
+        Process.kill(:KILL, wait.pid)
+        readers.each(&:join) # the pipes close with the child
+        flunk "the child was still running after #{timeout}s (hung?)"
+      end
+      stdout, stderr = readers.map(&:value)
+      status = wait.value
+      refute status.signaled?, "the child died of SIG#{Signal.signame(status.termsig.to_i) if status.signaled?}:\n#{stderr}"
+      refute_match(/\[BUG\]|Segmentation fault|double free|AddressSanitizer/, stderr)
+      assert status.success?, "the child failed:\n#{stderr}"
+      [stdout, stderr]
+    end
+  end
+
+  # ---- item 2: no Ruby-level call inside a door ----
+
+  # WeakMap#initialize, #[]= and #keys were called by to_buffer and grow:
+  # keys returning nil crashed, an initialize that grew the memory got a
+  # buffer over freed memory. None may run now.
+  def test_lending_and_growing_call_no_weak_map_method
+    out, = run_child(<<~RUBY)
+      $calls = []
+      $m = CleatExamples::Memory.new(1, 8)
+      ObjectSpace::WeakMap.prepend(Module.new do
+        def initialize(*)
+          $calls << :initialize
+          $m.grow(1) rescue nil
+          super
+        end
+
+        def []=(*)
+          $calls << :aset
+          super
+        end
+
+        def keys
+          $calls << :keys
+          nil
+        end
+      end)
+      $m.write(0, "abc")
+      b = $m.slice(0, 3).to_buffer
+      got = b.get_string
+      $m.grow(1)
+      3.times { $m.slice(0, 3).to_buffer; $m.grow(1) }
+      GC.start
+      $stdout.write [$calls, got, b.null?, $m.size].inspect
+    RUBY
+    freed = CleatExamples::MemorySlice::ZERO_COPY_BUFFERS # a copy lives on
+    assert_equal [[], "abc", freed, 5].inspect, out
+  end
+
+  # The internal WeakMap was reachable through ObjectSpace: a String put in
+  # it broke every later grow, a foreign buffer put in it got freed by us.
+  def test_lent_buffers_are_not_reachable_through_object_space
+    m = Memory.new(1, 2)
+    buffer = m.slice(0, 4).to_buffer
+    holders = ObjectSpace.each_object(ObjectSpace::WeakMap).select { |map| map.key?(buffer) }
+    assert_empty holders
+    foreign = IO::Buffer.new(4)
+    ObjectSpace.each_object(ObjectSpace::WeakMap) { |map| map[foreign] = true unless map.frozen? }
+    m.grow(1)
+    refute_predicate foreign, :null?
+    assert_equal 2, m.size
+  end
+
+  # The C list of lent buffers: bounded by the distinct ranges lent, kept
+  # through compaction, emptied (buffers freed) when the memory moves.
+  def test_lent_buffers_are_listed_in_c_and_survive_compaction
+    m = Memory.new(1, 3)
+    m.write(0, "abcdefgh")
+    slice = m.slice(0, 8)
+    buffers = Array.new(50) { slice.to_buffer }
+    others = Array.new(8) { |i| m.slice(i, 1).to_buffer }
+    if CleatExamples::MemorySlice::ZERO_COPY_BUFFERS
+      assert_equal 1, buffers.map(&:object_id).uniq.size # lent again: the same buffer
+    end
+    compact_heap
+    assert_equal ["abcdefgh"], buffers.map(&:get_string).uniq
+    assert_equal %w[a b c d e f g h], others.map(&:get_string)
+    m.grow(1)
+    if CleatExamples::MemorySlice::ZERO_COPY_BUFFERS
+      assert (buffers + others).all?(&:null?)
+      refute_same buffers.first, m.slice(0, 8).to_buffer
+    end
+    assert_equal "abcdefgh", m.slice(0, 8).to_buffer.get_string
+  end
+
+  # Formatting an Integer with PRIsVALUE called Integer#to_s (and a class
+  # with PRIsVALUE its #to_s) inside the door, with the memory not lent.
+  def test_error_messages_call_no_redefinable_to_s
+    out, = run_child(<<~RUBY)
+      $calls = 0
+      $m = CleatExamples::Memory.new(1, 4)
+      [Integer, Module].each do |klass|
+        klass.prepend(Module.new { def to_s(*) = ($calls += 1; ($m.grow(1) rescue nil); super) })
+      end
+      errors = []
+      errors << ($m.read(2**70, 1) rescue $!.message)
+      errors << ($m.read(70_000, 1) rescue $!.message)
+      errors << ($m.grow(2**70) rescue $!.message)
+      errors << ($m.slice(0, 1).to_buffer && CleatExamples::Memory.new(1).read(-1, 1) rescue $!.message)
+      errors << $m.read(70_000, 1) rescue errors << $!.inspect
+      errors << (CleatExamples::Memory.allocate.size rescue $!.message)
+      errors << ($m.send(:initialize, 1) rescue $!.message)
+      frozen = CleatExamples::Memory.new(1).freeze
+      CleatExamples::Memory.prepend(Module.new { def inspect = ($calls += 1; super) })
+      errors << (frozen.grow(1) rescue $!.receiver.equal?(frozen))
+      $stdout.write [$calls, $m.size, errors.size].inspect
+    RUBY
+    assert_equal "[0, 1, 8]", out
+  end
+
+  # ---- item 3: nothing handed out writes to frozen or lent memory ----
+
+  WRITES = {
+    set_string: ->(b) { b.set_string("PWNED") },
+    set_value: ->(b) { b.set_value(:U8, 0, 1) },
+    clear: ->(b) { b.clear(1) },
+    copy: ->(b) { b.copy(IO::Buffer.for("PWNED"), 0) },
+    pread: ->(b) { File.open(__FILE__) { |f| b.pread(f, 0, 4) } }
+  }.freeze
+
+  def each_handed_out_buffer(m)
+    b = m.slice(0, 8).to_buffer
+    [b, b.slice(0, 8), b.slice(1, 4), b.slice(0, 8).slice(0, 4), b.dup]
+  end
+
+  def test_buffers_and_their_slices_cannot_write_to_frozen_memory
+    m = Memory.new(1)
+    m.write(0, "original")
+    m.freeze
+    each_handed_out_buffer(m).each do |buffer|
+      WRITES.each_value do |write|
+        write.call(buffer)
+      rescue StandardError # refused: what matters is the memory below
+        nil
+      end
+    end
+    assert_equal "original", m.read(0, 8)
+  end
+
+  def test_buffers_and_their_slices_cannot_write_to_lent_memory
+    m = Memory.new(64)
+    m.write(0, "original")
+    buffers = each_handed_out_buffer(m)
+    expected = m.checksum
+    worker = Thread.new { Array.new(20) { m.checksum } }
+    writes = 0
+    loop do # at least once, however fast the worker is
+      buffers.each do |buffer|
+        WRITES.each_value do |write|
+          write.call(buffer)
+          writes += 1 if m.read(0, 8) != "original"
+        rescue StandardError
+          nil
+        end
+      end
+      break unless worker.alive?
+    end
+    assert_equal [expected], worker.value.uniq
+    assert_equal [0, "original"], [writes, m.read(0, 8)]
+  end
+
+  # The probe asks Ruby's own IO::Buffer#slice only: one redefined before
+  # Cleat loads could lie, so Cleat then lends copies, whatever the Ruby.
+  def test_a_redefined_slice_makes_buffers_copies
+    out, = run_child(<<~RUBY, preload: [])
+      IO::Buffer.prepend(Module.new { def slice(*) = super })
+      require "cleat_examples"
+      m = CleatExamples::Memory.new(1)
+      m.freeze
+      b = m.slice(0, 4).to_buffer
+      (b.slice(0, 4).set_string("PWND") rescue nil)
+      $stdout.write [CleatExamples::MemorySlice::ZERO_COPY_BUFFERS, m.read(0, 4)].inspect
+    RUBY
+    assert_equal [false, "\0\0\0\0".b].inspect, out
+  end
+
+  # ---- item 4: GVL-free sections progress under any rate of interrupts ----
+
+  def checksum_under(pages)
+    m = Memory.new(pages)
+    m.write(12_345, "x")
+    quiet = m.checksum
+    [m, quiet]
+  end
+
+  def test_checksum_finishes_under_a_wakeup_storm
+    m, expected = checksum_under(512) # 32 MiB: tens of ms alone, far longer than 2 ms
+    worker = Thread.new { m.checksum }
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
+    while worker.alive? && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+      begin
+        worker.wakeup
+      rescue ThreadError # it just finished
+        nil
+      end
+      sleep 0.002
+    end
+    finished = !worker.alive?
+    worker.kill.join unless finished
+    assert finished, "checksum did not finish within 20 s of Thread#wakeup every 2 ms"
+    assert_equal expected, worker.value
+  end
+
+  def test_checksum_finishes_under_a_signal_storm
+    out, = run_child(<<~RUBY, timeout: 40)
+      m = CleatExamples::Memory.new(512)
+      m.write(12_345, "x")
+      expected = m.checksum
+      handled = 0
+      trap("USR1") { handled += 1 }
+      pid = $$
+      storm = Thread.new { loop { Process.kill(:USR1, pid); sleep 0.002 } }
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      got = m.checksum
+      took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+      storm.kill.join
+      $stdout.write [got == expected, took < 20].inspect
+    RUBY
+    assert_equal "[true, true]", out
+  end
+
+  # ---- item 6: right results ----
+
+  # A grow re-entered from a WeakMap hook left a Memory of maximum 3 at 5
+  # pages over 3 pages of data, after which grow(2**48 - 5) wrapped the size
+  # to 0. Pages and bytes must agree, within the maximum, whatever runs.
+  def test_grow_respects_the_maximum_even_when_hooks_reenter
+    out, = run_child(<<~RUBY)
+      $m = CleatExamples::Memory.new(1, 3)
+      $m.slice(0, 1).to_buffer
+      $reentered = false
+      ObjectSpace::WeakMap.prepend(Module.new do
+        def keys
+          unless $reentered
+            $reentered = true
+            $m.grow(2) rescue nil
+          end
+          super
+        end
+      end)
+      $m.grow(2) rescue nil
+      first = [$m.size, $m.data_size]
+      huge = ($m.grow(2**48 - 5) rescue $!.class)
+      $stdout.write [first, huge, $m.size, $m.data_size].inspect
+    RUBY
+    assert_equal [[3, 3 * PAGE], RangeError, 3, 3 * PAGE].inspect, out
+  end
+
+  def test_sizes_that_overflow_raise_range_error
+    m = Memory.new(1, 3)
+    [2**48 - 1, 2**64 - 1, 2**63, 2**48 - 5].each do |delta|
+      assert_raises(RangeError) { m.grow(delta) }
+    end
+    assert_equal [1, PAGE], [m.size, m.data_size]
+  end
+
+  # Plain Ruby raises Encoding::CompatibilityError for
+  # "#{utf16_name} scored ..."; next_player_scores returned mojibake.
+  def test_player_names_join_the_message_as_ruby_interpolation_does
+    ["Ann", "Zoë", "".encode("UTF-16LE"), "Ann".encode("UTF-16LE"), "Zoë".encode("UTF-16BE"),
+     "Zoë".encode("EUC-JP"), "\xFF".b, "bad \xFF"].each do |name|
+      g = CleatExamples::Game.new
+      g.add_player(name)
+      expected = begin
+        "#{name} scored 7 points! New total: 7"
+      rescue Encoding::CompatibilityError => e
+        e
+      end
+      if expected.is_a?(Exception)
+        e = assert_raises(Encoding::CompatibilityError) { g.next_player_scores(7) }
+        assert_equal expected.message, e.message
+        assert_equal 0, g.score # nothing changed
+      else
+        got = g.next_player_scores(7)
+        assert_equal [expected.encoding, expected.b], [got.encoding, got.b], name.inspect
+      end
+    end
+  end
+end
