@@ -81,7 +81,12 @@ CLEAT_API void cleat_init(void);
  *   CLEAT_TYPE(person_type, "CleatExamples::Person", person_t, person_fields);
  *
  * From the description Cleat derives mark (rb_gc_mark_movable), compaction
- * (rb_gc_location), memsize, allocation (zeroed), free and dup/clone. Types
+ * (rb_gc_location), memsize, allocation, free and dup/clone. Allocation
+ * zeroes the struct and sets every declared VALUE field to nil (never the
+ * zero word, which Ruby reads as false). A field declared with CLEAT_FIELD
+ * (no _OR_NIL) is nil only until the object is initialised: initialize,
+ * cleat_type_ready and dup/clone raise TypeError when they would leave one
+ * nil, so methods may trust the declaration. Types
  * are RUBY_TYPED_FREE_IMMEDIATELY and RUBY_TYPED_WB_PROTECTED unless a flag
  * says otherwise; every VALUE field is stored with cleat_write.
  */
@@ -119,7 +124,9 @@ enum cleat_type_flag {
     CLEAT_COPYABLE = 1u << 0,          /* dup/clone copy the struct member by member */
     CLEAT_NOT_WB_PROTECTED = 1u << 1,  /* for hand-written marks that store without cleat_write */
     CLEAT_DEFERRED_FREE = 1u << 2,     /* free callback may use the Ruby API (not free_immediately) */
-    CLEAT_ZERO_IS_VALID = 1u << 3,     /* a zeroed struct is a usable object: allocate initialises */
+    CLEAT_ZERO_IS_VALID = 1u << 3,     /* a struct as allocated (zeroes, nil fields) is a usable
+                                           object: allocate initialises. Every VALUE field must
+                                           then accept nil (ArgumentError at definition) */
     CLEAT_MARK_BY_HAND = 1u << 4,      /* the mark callback marks the declared fields itself
                                            (rb_gc_mark: pinned); debug builds check it does */
     CLEAT_FROZEN_SHAREABLE = 1u << 5,  /* Ractor.make_shareable may deep-freeze and share it:
@@ -157,8 +164,10 @@ struct cleat_type {
     void (*mark)(void *data);
     /* After compaction: update what mark marked movable with rb_gc_location. */
     void (*compact)(void *data);
-    /* dup/clone: dst is zeroed; store VALUEs with cleat_write(self, ...).
-     * Without it (and without CLEAT_COPYABLE) dup/clone raise TypeError. */
+    /* dup/clone: dst is as allocated (zeroed, VALUE fields nil); store
+     * VALUEs with cleat_write(self, ...). A field declared without _OR_NIL
+     * that is still nil afterwards makes dup/clone raise TypeError. Without
+     * it (and without CLEAT_COPYABLE) dup/clone raise TypeError. */
     void (*copy)(VALUE self, void *dst, const void *src);
     unsigned int flags; /* enum cleat_type_flag */
 
@@ -222,10 +231,22 @@ struct cleat_type {
  * CLEAT_COPYABLE type with a free callback but no copy callback). */
 CLEAT_API VALUE cleat_type_define_class(cleat_type *type, VALUE super);
 
-/* Makes a new, initialised object of `type` with a zeroed struct, stores it
- * in *obj and returns the struct for the caller to fill. The object is
- * owned by Ruby; keep it in a local VALUE while you fill it. */
+/* Makes a new object of `type`, stores it in *obj and returns its struct
+ * (zeroed, every declared VALUE field nil) for the caller to fill; then
+ * cleat_type_ready(*obj) makes it usable. Until then every method raises
+ * TypeError "uninitialized X", so an exception while filling it (a
+ * RangeError from cleat_view_init, say) leaves nothing half-built behind,
+ * even for code that finds the object through ObjectSpace. A
+ * CLEAT_ZERO_IS_VALID object is usable at once. The object is owned by
+ * Ruby; keep it in a local VALUE while you fill it. Raises ArgumentError
+ * when the class is not defined yet, NoMemoryError. Runs no Ruby code. */
 CLEAT_API void *cleat_type_new(const cleat_type *type, VALUE *obj);
+
+/* Marks an object made by cleat_type_new initialised: its methods work from
+ * now on. Raises TypeError when obj is not a Cleat object, is already
+ * initialised, or a field declared without _OR_NIL is still nil (the object
+ * then stays uninitialised). Runs no Ruby code. */
+CLEAT_API void cleat_type_ready(VALUE obj);
 
 /* The Cleat type of obj, or NULL when obj is not a Cleat object of this
  * CLEAT_ABI: any extension's types built with the same ABI are recognised
@@ -242,7 +263,12 @@ CLEAT_API bool cleat_type_declarative(const cleat_type *type);
 /* Declares the calling extension Ractor-safe (rb_ext_ractor_safe), so its
  * methods may run in any Ractor. Call first thing in Init_. Cleat's own
  * state is Ractor-safe; loans are not taken on frozen objects, so a
- * CLEAT_FROZEN_SHAREABLE object shared between Ractors is only read. */
+ * CLEAT_FROZEN_SHAREABLE object shared between Ractors is only read. An
+ * object that is not shareable, sent to another Ractor, is copied by clone:
+ * on every Ruby the copy goes only if all it refers to is shareable, and
+ * Ractor::Error "can not copy X object." is raised otherwise (Ruby 3.3
+ * checks this itself; on 3.1 Cleat's initialize_copy does). A .copy
+ * callback must therefore make copies independent of the original. */
 CLEAT_API void cleat_ractor_safe(void);
 
 /* ======================================================================
@@ -277,6 +303,7 @@ CLEAT_API void cleat_values_clear(cleat_values *vals);
 typedef struct cleat_header {
     uint32_t state;  /* CLEAT__INIT | CLEAT__LENT_EXCL | shared count * CLEAT__SHARED_ONE */
     uint32_t holder; /* ID of the method that lent the object, 0 if unknown */
+    struct cleat__loan *loans; /* the loans out now, newest first (borrow.c); state sums them */
 } cleat_header;
 
 #define CLEAT__INIT 1u
@@ -288,8 +315,9 @@ typedef enum cleat_borrow_mode {
     CLEAT_BORROW_EXCLUSIVE = 2, /* writes: nobody else may touch the object */
 } cleat_borrow_mode;
 
-CLEAT_API CLEAT_NORETURN void cleat__enter_failed(VALUE obj, const cleat_type *type,
-                                                     int mode);
+/* The door's slow path: raises why obj was refused, or returns its struct
+ * when the refusal was a loan whose holder can no longer run (returned now). */
+CLEAT_API void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode);
 
 CLEAT_INLINE cleat_header *cleat__header(void *data) { return (cleat_header *)data - 1; }
 
@@ -312,7 +340,7 @@ CLEAT_INLINE void *cleat__enter(VALUE obj, const cleat_type *type, int mode)
             }
         }
     }
-    cleat__enter_failed(obj, type, mode);
+    return cleat__enter_slow(obj, type, mode);
 }
 
 /* The struct of obj for reading. Raises TypeError "wrong argument type A
@@ -376,8 +404,11 @@ CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
 #define CLEAT_DEFINE_METHOD(klass, ruby_name, name) \
     rb_define_method((klass), (ruby_name), (name), name##__arity)
 
-/* Marks obj initialised after CLEAT_INIT's body returned (not for direct use). */
+/* Marks obj initialised (not for direct use). */
 CLEAT_INLINE void cleat__initialized(void *data) { cleat__header(data)->state |= CLEAT__INIT; }
+/* After CLEAT_INIT's body returned: checks that no field refusing nil is nil
+ * (TypeError), then marks the object initialised (not for direct use). */
+CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 
 #define CLEAT__STRIP(...) __VA_ARGS__
 #define CLEAT__CAT(a, b) CLEAT__CAT_(a, b)
@@ -411,7 +442,7 @@ CLEAT_INLINE void cleat__initialized(void *data) { cleat__header(data)->state |=
         VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                      \
                                                 : CLEAT_BORROW_EXCLUSIVE,                     \
                                       cleat_data_ CLEAT__STRIP fwd);                         \
-        if (!(m)) cleat__initialized(cleat_data_);                                           \
+        if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                 \
         CLEAT__DEBUG_EXIT(t, m)                                                               \
         return cleat_ret_;                                                                    \
     }                                                                                          \
@@ -426,7 +457,7 @@ CLEAT_INLINE void cleat__initialized(void *data) { cleat__header(data)->state |=
         VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                      \
                                                 : CLEAT_BORROW_EXCLUSIVE,                     \
                                       cleat_data_, argc, argv);                               \
-        if (!(m)) cleat__initialized(cleat_data_);                                           \
+        if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                  \
         CLEAT__DEBUG_EXIT(t, m)                                                               \
         return cleat_ret_;                                                                    \
     }                                                                                          \
@@ -476,7 +507,9 @@ CLEAT_INLINE void cleat__initialized(void *data) { cleat__header(data)->state |=
  * break or throw. Meanwhile a conflicting method on the object raises
  * Cleat::BorrowError "X is borrowed by #holder; #needer needs it
  * exclusively". A Fiber that suspends inside keeps the loan until it is
- * resumed to its end. Pass the `self` and `cleat_mode` of the running
+ * resumed to its end, or until the GC collects it (an external enumerator
+ * dropped after #next); a thread gone in a child after fork returns its
+ * loans the same way. The next conflicting call then goes in. Pass the `self` and `cleat_mode` of the running
  * door; the CLEAT_* macros below do that for you. */
 
 /* Runs func(arg) with self lent; returns what func returns. */
@@ -568,7 +601,7 @@ CLEAT_API extern VALUE cleat_eStaleReferenceError;
  * exception carries a struct (a code, say). Define the type with
  * CLEAT_ZERO_IS_VALID (Klass.new("message") from Ruby then works too) and
  * its class under an exception class. Returns a new exception with the given
- * message (a String) in *exc and its zeroed struct to fill; raise it with
+ * message (a String) in *exc and its struct (zeroed, VALUE fields nil) to fill; raise it with
  * rb_exc_raise(*exc). Raises TypeError when type's class is not an
  * exception class or message is not a String (no to_str), ArgumentError
  * when the type lacks CLEAT_ZERO_IS_VALID. Runs the class's initialize,

@@ -29,36 +29,176 @@ void cleat__borrow_conflict(VALUE obj, const cleat_header *h, int mode)
              mode == CLEAT_BORROW_SHARED ? "shared" : "exclusively");
 }
 
+/* ---- loans and their holders ------------------------------------------------
+ *
+ * Every loan is a record in the object's list (header->loans), and the
+ * state word is recomputed from the list whenever it changes, so loans may
+ * end in any order (fibers finish them so).
+ *
+ * A loan normally ends in rb_ensure. But a fiber suspended inside a loan
+ * (an external enumerator after #next or #peek, then dropped or rewound)
+ * may be collected without ever resuming, and after fork the threads other
+ * than the forking one are gone: their ensures never run. So each loan also
+ * gets a token, a hidden object (no class: unreachable from Ruby code, even
+ * through ObjectSpace) that only the lending C frame refers to. While the
+ * fiber or thread holding the loan can still run, its stack is scanned by
+ * the GC and keeps the token alive; once the GC collects the fiber (or, in
+ * a forked child, no longer scans a dead thread's stack), it collects the
+ * token, whose free function flags the record. The next conflicting entry
+ * (the door's slow path, never its fast path) returns flagged loans. */
+struct cleat__loan {
+    struct cleat__loan *next, *prev;
+    cleat_borrow_mode mode;
+    uint32_t holder;         /* method ID for messages */
+    atomic_bool holder_gone; /* set by the token's free function */
+    atomic_int refs;         /* the list's and the token's */
+};
+
+static void loan_release(struct cleat__loan *r)
+{
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) ruby_xfree(r);
+}
+
+/* During GC (any Ractor's thread): nothing but the record's atomics. */
+static void token_free(void *data)
+{
+    struct cleat__loan *r = data;
+    if (!r) return;
+    atomic_store_explicit(&r->holder_gone, true, memory_order_release);
+    loan_release(r);
+}
+
+static const rb_data_type_t token_type = {
+    .wrap_struct_name = "cleat/loan",
+    .function = {.dmark = NULL, .dfree = token_free, .dsize = NULL},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
+/* Tokens of loans that ended normally wait in a small pool for the next
+ * loan, each with its record: a loan then allocates nothing. The pool is
+ * per Ractor (a hidden Array the Ractor marks): only the Ractor owning an
+ * object lends it. A token of a loan whose holder died never comes back. */
+enum { POOL_SIZE = 32 };
+#ifdef HAVE_RB_RACTOR_SHAREABLE_P
+#include <ruby/ractor.h>
+static rb_ractor_local_key_t pool_key;
+static VALUE pool(void)
+{
+    VALUE ary;
+    if (rb_ractor_local_storage_value_lookup(pool_key, &ary) && RB_TYPE_P(ary, T_ARRAY)) return ary;
+    ary = rb_obj_hide(rb_ary_new_capa(POOL_SIZE));
+    rb_ractor_local_storage_value_set(pool_key, ary);
+    return ary;
+}
+void cleat__borrow_init(void) { pool_key = rb_ractor_local_storage_value_newkey(); }
+#else
+static VALUE pool_ary = Qfalse;
+static VALUE pool(void)
+{
+    if (!pool_ary) pool_ary = rb_obj_hide(rb_ary_new_capa(POOL_SIZE));
+    return pool_ary;
+}
+void cleat__borrow_init(void) { rb_gc_register_address(&pool_ary); }
+#endif
+
+/* A token with its record (refs 1: the token's), from the pool `ary` or new. */
+static VALUE token_take(VALUE ary)
+{
+    if (RARRAY_LEN(ary) > 0) return rb_ary_pop(ary);
+    VALUE token = rb_data_typed_object_wrap(0, NULL, &token_type);
+    struct cleat__loan *r = ruby_xmalloc(sizeof *r);
+    r->next = r->prev = NULL;
+    atomic_init(&r->holder_gone, false);
+    atomic_init(&r->refs, 1);
+    DATA_PTR(token) = r;
+    return token;
+}
+
+/* Back to the pool, unless full (then the GC frees it). Never allocates:
+ * it runs in an ensure. */
+static void token_give_back(VALUE ary, VALUE token)
+{
+    if (RARRAY_LEN(ary) < POOL_SIZE) rb_ary_push(ary, token);
+}
+
+/* The state word and holder as the list says: INIT kept, exclusive if any
+ * loan is, one shared count per shared loan, holder of the newest loan. */
+static void recompute(cleat_header *h)
+{
+    uint32_t state = h->state & CLEAT__INIT;
+    for (struct cleat__loan *r = h->loans; r; r = r->next) {
+        if (r->mode == CLEAT_BORROW_EXCLUSIVE) state |= CLEAT__LENT_EXCL;
+        else state += CLEAT__SHARED_ONE; /* bounded when the loan began */
+    }
+    h->state = state;
+    h->holder = h->loans ? h->loans->holder : 0;
+}
+
+static void unlink_loan(cleat_header *h, struct cleat__loan *r)
+{
+    if (r->prev) r->prev->next = r->next;
+    else h->loans = r->next;
+    if (r->next) r->next->prev = r->prev;
+    r->next = r->prev = NULL;
+    loan_release(r);
+}
+
+bool cleat__reclaim_loans(cleat_header *h)
+{
+    bool any = false;
+    for (struct cleat__loan *r = h->loans, *next; r; r = next) {
+        next = r->next;
+        if (atomic_load_explicit(&r->holder_gone, memory_order_acquire)) {
+            unlink_loan(h, r);
+            any = true;
+        }
+    }
+    if (any) recompute(h);
+    return any;
+}
+
+void cleat__release_loans(cleat_header *h)
+{
+    while (h->loans) unlink_loan(h, h->loans);
+}
+
 typedef struct loan {
     cleat_header *header;
-    cleat_borrow_mode mode;
-    uint32_t holder, previous_holder;
-    bool set_exclusive; /* false when an outer loan of the same method holds it */
+    struct cleat__loan *record;
+    VALUE token;
+    VALUE pool; /* the Ractor's, where the token goes back */
 } loan;
 
 /* Returns false, taking no loan, for a frozen object: no exclusive method
  * can run on it, so there is nothing to keep out, and a frozen object may be
- * shared between Ractors, whose loans would race on the state word. */
-static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode)
+ * shared between Ractors, whose loans would race on the state word.
+ * Otherwise *token is the loan's token, for the caller to keep on its stack
+ * for as long as the loan lasts. */
+static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, VALUE *token)
 {
     if (mode != CLEAT_BORROW_SHARED && mode != CLEAT_BORROW_EXCLUSIVE)
         rb_raise(rb_eArgError, "borrow mode must be CLEAT_BORROW_SHARED or CLEAT_BORROW_EXCLUSIVE");
     if (!cleat_type_of(self)) cleat__raise_wrong_type(self, "a Cleat object");
     if (OBJ_FROZEN(self)) return false;
     cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
+    if (mode == CLEAT_BORROW_SHARED && h->state > UINT32_MAX - CLEAT__SHARED_ONE)
+        rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_obj_class(self));
+    /* Allocation first (it may raise or run the GC): nothing changes before. */
+    VALUE ary = pool();
+    *token = token_take(ary);
+    struct cleat__loan *r = DATA_PTR(*token);
+    r->next = h->loans;
+    r->prev = NULL;
+    r->mode = mode;
+    r->holder = cleat__current_method();
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); /* the list's */
+    if (h->loans) h->loans->prev = r;
+    h->loans = r;
+    recompute(h);
     l->header = h;
-    l->mode = mode;
-    l->holder = cleat__current_method();
-    l->previous_holder = h->holder;
-    if (mode == CLEAT_BORROW_EXCLUSIVE) {
-        l->set_exclusive = !(h->state & CLEAT__LENT_EXCL);
-        h->state |= CLEAT__LENT_EXCL;
-    } else {
-        if (h->state > UINT32_MAX - CLEAT__SHARED_ONE)
-            rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_obj_class(self));
-        h->state += CLEAT__SHARED_ONE;
-    }
-    h->holder = l->holder;
+    l->record = r;
+    l->token = *token;
+    l->pool = ary;
     return true;
 }
 
@@ -66,14 +206,9 @@ static VALUE loan_end(VALUE arg)
 {
     loan *l = (loan *)arg;
     cleat_header *h = l->header;
-    if (l->mode == CLEAT_BORROW_EXCLUSIVE) {
-        if (l->set_exclusive) h->state &= ~CLEAT__LENT_EXCL;
-        h->holder = l->previous_holder;
-    } else {
-        h->state -= CLEAT__SHARED_ONE;
-        if (h->state < CLEAT__SHARED_ONE && !(h->state & CLEAT__LENT_EXCL)) h->holder = 0;
-        else if (h->holder == l->holder) h->holder = l->previous_holder;
-    }
+    unlink_loan(h, l->record);
+    recompute(h);
+    token_give_back(l->pool, l->token);
     return Qnil;
 }
 
@@ -81,8 +216,14 @@ VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE)
 {
     CLEAT__NEEDS_GVL();
     loan l;
-    if (!loan_begin(&l, self, mode)) return func(arg);
-    return rb_ensure(func, arg, loan_end, (VALUE)&l);
+    VALUE token = Qnil;
+    if (!loan_begin(&l, self, mode, &token)) return func(arg);
+    VALUE result = rb_ensure(func, arg, loan_end, (VALUE)&l);
+    /* On this stack for as long as the loan lasts: alive while the fiber or
+     * thread running it can still run (see above). */
+    RB_GC_GUARD(token);
+    RB_GC_GUARD(self);
+    return result;
 }
 
 static VALUE yield_value(VALUE value) { return rb_yield(value); }

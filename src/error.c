@@ -23,6 +23,7 @@ void cleat_init(void)
     rb_gc_register_address(&cleat_eBorrowError);
     rb_gc_register_address(&cleat_eStaleReferenceError);
     cleat__region_init();
+    cleat__borrow_init();
 #ifdef CLEAT_DEBUG
     cleat__debug_install();
 #endif

@@ -54,6 +54,13 @@ CLEAT_API CLEAT_NORETURN void cleat__raise_wrong_type(VALUE obj, const char *exp
 /* Cleat::BorrowError naming the class, the holder and the method in need. */
 CLEAT_API CLEAT_NORETURN void cleat__borrow_conflict(VALUE obj, const cleat_header *h,
                                                         int mode);
+/* Returns the loans whose holder can no longer run (its fiber collected, its
+ * thread gone after fork); true when there were any. */
+CLEAT_API bool cleat__reclaim_loans(cleat_header *h);
+/* Sets up the pool of loan tokens; called by cleat_init. */
+CLEAT_API void cleat__borrow_init(void);
+/* Forgets every loan record of an object being freed. */
+CLEAT_API void cleat__release_loans(cleat_header *h);
 /* The current method's ID squeezed into the header's 32 bits (0 if it won't fit). */
 CLEAT_API uint32_t cleat__current_method(void);
 

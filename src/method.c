@@ -2,10 +2,11 @@
  * path is cleat__enter in cleat.h. */
 #include "internal.h"
 
-void cleat__enter_failed(VALUE obj, const cleat_type *type, int mode)
+void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode)
 {
     if (!cleat_is(obj, type)) cleat__raise_wrong_type(obj, type->class_path);
-    const cleat_header *h = cleat__header(RTYPEDDATA_DATA(obj));
+    void *data = RTYPEDDATA_DATA(obj);
+    cleat_header *h = cleat__header(data);
     /* Class names from rb_class_name: PRIsVALUE of a class calls its to_s,
      * Ruby code, and obj may be inside another door (an initialize running). */
     if (mode == 0) { /* initialize and initialize_copy */
@@ -19,5 +20,12 @@ void cleat__enter_failed(VALUE obj, const cleat_type *type, int mode)
      * takes no loans). Same class of error, same receiver. */
     if (mode != CLEAT_BORROW_SHARED && OBJ_FROZEN(obj))
         rb_frozen_error_raise(obj, "can't modify frozen %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
+    /* Lent: perhaps only by holders that can no longer run. */
+    if (cleat__reclaim_loans(h)) {
+        uint32_t s = h->state;
+        if (mode == CLEAT_BORROW_SHARED ? (s & (CLEAT__INIT | CLEAT__LENT_EXCL)) == CLEAT__INIT
+                                        : s == (mode ? CLEAT__INIT : 0u))
+            return data;
+    }
     cleat__borrow_conflict(obj, h, mode);
 }

@@ -2,6 +2,8 @@
  * class definition, allocation, mark, compaction, memsize, free, copy. */
 #include "internal.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- the class ---------------------------------------------------------- */
@@ -43,6 +45,18 @@ static void check_description(const cleat_type *type)
     }
     if ((type->flags & CLEAT_MARK_BY_HAND) && !type->mark)
         rb_raise(rb_eArgError, "%s: CLEAT_MARK_BY_HAND needs a mark callback", path);
+    if (type->flags & CLEAT_ZERO_IS_VALID) {
+        /* Such objects are usable from allocation on, when every VALUE
+         * field is nil: a field that refuses nil could be read as nil. */
+        CLEAT__EACH_FIELD(type, f)
+        {
+            if (f->kind == CLEAT_KIND_VALUE && !f->nil_ok)
+                rb_raise(rb_eArgError,
+                         "%s: CLEAT_ZERO_IS_VALID objects start with nil in every field, but field %s "
+                         "refuses nil; declare it CLEAT_FIELD_OR_NIL",
+                         path, f->name);
+        }
+    }
     if ((type->flags & CLEAT_COPYABLE) && (type->free || owns_region) && !type->copy)
         rb_raise(rb_eArgError,
                  "%s: CLEAT_COPYABLE copies member by member, which would share the memory "
@@ -161,6 +175,75 @@ const cleat_type *cleat_type_of(VALUE obj)
 
 /* ---- allocation ---------------------------------------------------------- */
 
+/* What allocation gives every struct: zero bytes, and nil (not the zero
+ * word, which Ruby reads as false) in every declared VALUE field. nil is an
+ * immediate: no write barrier, nothing to mark. */
+static void fill_nil(const cleat_type *type, void *data)
+{
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE) *cleat__field_slot(data, f) = Qnil;
+    }
+}
+
+/* The declared VALUE field starting at byte `offset` of the struct, or NULL. */
+static const cleat_field *value_field_at(const cleat_type *type, size_t offset)
+{
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE && f->offset == offset) return f;
+    }
+    return NULL;
+}
+
+/* True when the struct is still as allocation left it (fill_nil). */
+static bool pristine(const cleat_type *type, const unsigned char *data)
+{
+    for (size_t i = 0; i < type->size;) {
+        if (value_field_at(type, i)) {
+            VALUE v;
+            memcpy(&v, data + i, sizeof v);
+            if (v != Qnil) return false;
+            i += sizeof(VALUE);
+        } else {
+            if (data[i]) return false;
+            i++;
+        }
+    }
+    return true;
+}
+
+static VALUE expected_class(const cleat_field *f)
+{
+    if (f->klass) return rb_class_name(*f->klass);
+    return rb_str_new_cstr(f->type ? f->type->class_path : "a value");
+}
+
+/* Marks the object initialised, the last step of every way to make one
+ * (initialize, cleat_type_ready, dup/clone), once every field that refuses
+ * nil holds a value: a reader may trust the declaration. Raises TypeError
+ * naming `by` and the field otherwise, and the object stays uninitialised. */
+static void finish(const cleat_type *type, VALUE self, void *data, const char *by)
+{
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE && !f->nil_ok && NIL_P(*cleat__field_slot(data, f)))
+            rb_raise(rb_eTypeError, "%s: %s left field %s nil (declared %" PRIsVALUE ", not nil)",
+                     type->class_path, by, f->name, expected_class(f));
+    }
+    cleat__initialized(data);
+}
+
+void cleat__init_done(const cleat_type *type, VALUE self, void *data)
+{
+    /* The door's own method name ("#initialize", usually). */
+    ID id = rb_frame_this_func();
+    const char *name = id ? rb_id2name(id) : NULL;
+    char by[128];
+    snprintf(by, sizeof by, "#%s", name ? name : "initialize");
+    finish(type, self, data, by);
+}
+
 VALUE cleat__type_alloc(const cleat_type *type, VALUE klass)
 {
     size_t header = cleat__header_bytes(type), total;
@@ -170,6 +253,7 @@ VALUE cleat__type_alloc(const cleat_type *type, VALUE klass)
      * or raises, Ruby sees an empty object and skips mark and free. */
     VALUE obj = rb_data_typed_object_wrap(klass, NULL, &type->rb);
     char *base = ruby_xcalloc(1, total);
+    fill_nil(type, base + header);
     DATA_PTR(obj) = base + header;
 #ifdef CLEAT_DEBUG
     cleat__debug_sync(type, base + header);
@@ -183,9 +267,18 @@ void *cleat_type_new(const cleat_type *type, VALUE *obj)
     CLEAT__NEEDS_GVL();
     if (!type->klass) rb_raise(rb_eArgError, "%s: class not defined yet", type->class_path);
     *obj = cleat__type_alloc(type, type->klass);
-    void *data = RTYPEDDATA_DATA(*obj);
-    cleat__initialized(data);
-    return data;
+    return RTYPEDDATA_DATA(*obj); /* initialised by cleat_type_ready, once filled */
+}
+
+void cleat_type_ready(VALUE obj)
+{
+    CLEAT__NEEDS_GVL();
+    const cleat_type *type = cleat_type_of(obj);
+    if (!type) cleat__raise_wrong_type(obj, "a Cleat object");
+    void *data = RTYPEDDATA_DATA(obj);
+    if (cleat__header(data)->state & CLEAT__INIT)
+        rb_raise(rb_eTypeError, "already initialized %s", type->class_path);
+    finish(type, obj, data, "cleat_type_ready");
 }
 
 /* ---- what the GC calls ---------------------------------------------------- */
@@ -263,6 +356,7 @@ void cleat__type_free(const cleat_type *type, void *data)
 #ifdef CLEAT_DEBUG
     cleat__debug_free_end();
 #endif
+    cleat__release_loans(cleat__header(data));
     CLEAT__EACH_FIELD(type, f)
     {
         if (f->kind == CLEAT_KIND_VALUES) ruby_xfree(cleat__field_values(data, f)->ptr);
@@ -270,6 +364,116 @@ void cleat__type_free(const cleat_type *type, void *data)
     }
     ruby_xfree((char *)data - cleat__header_bytes(type));
 }
+
+/* ---- copies for another Ractor -------------------------------------------- */
+
+/* Ractor#send, Ractor.yield, Ractor.new's arguments, Ractor.select's
+ * yield_value and Ractor.make_shareable(copy: true) copy an object that is
+ * not shareable with Kernel#clone, that is through initialize_copy. Ruby
+ * 3.3 then refuses a T_DATA copy that still refers to an object that is not
+ * shareable; Ruby 3.1 means to but does not (its check counts nothing), so
+ * the receiving Ractor got a Person sharing the sender's hobbies Array, or a
+ * MemorySlice over the sender's memory: double frees and use after free.
+ * Cleat makes the same check itself, so every Ruby behaves like 3.3: a copy
+ * for another Ractor that refers only to shareable objects (a Counter, a
+ * Memory copied by its callback) goes; any other raises Ractor::Error "can
+ * not copy X object.". Plain dup and clone are not affected. */
+#ifdef HAVE_RB_RACTOR_SHAREABLE_P
+#include <ruby/debug.h>
+#include <ruby/ractor.h>
+
+static bool shareable(VALUE v) { return RB_SPECIAL_CONST_P(v) || rb_ractor_shareable_p(v); }
+
+/* What Ruby 3.3 asks of a T_DATA copy: does it refer only to shareable
+ * objects? A hand-written mark may mark anything: assume it does not. */
+static bool refers_only_to_shareables(const cleat_type *type, void *data)
+{
+    if (type->mark) return false;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE) {
+            if (!shareable(*cleat__field_slot(data, f))) return false;
+        } else if (f->kind == CLEAT_KIND_VALUES) {
+            const cleat_values *vals = cleat__field_values(data, f);
+            for (size_t i = 0; i < vals->len; i++)
+                if (!shareable(vals->ptr[i])) return false;
+        } else if (!shareable(*cleat__region_buffers_slot(data, f))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool is_cstr(VALUE str, const char *s)
+{
+    size_t len = strlen(s);
+    return RB_TYPE_P(str, T_STRING) && (size_t)RSTRING_LEN(str) == len && memcmp(RSTRING_PTR(str), s, len) == 0;
+}
+
+static bool is_copy_hook(VALUE name)
+{
+    return is_cstr(name, "initialize_copy") || is_cstr(name, "initialize_clone") || is_cstr(name, "initialize_dup");
+}
+
+/* The cheap answer for what nearly every copy is: Kernel#dup or #clone
+ * (a C function, or <internal:kernel>) right below the initialize_* hooks.
+ * Those allocate the object being initialised, so it is not the copy a
+ * Ractor makes (which calls rb_obj_clone from C, below a ractor.rb frame). */
+static bool asked_by_dup_or_clone(void)
+{
+    VALUE frames[8];
+    int lines[8];
+    int n = rb_profile_frames(0, 8, frames, lines);
+    for (int i = 0; i < n; i++) {
+        VALUE name = rb_profile_frame_method_name(frames[i]);
+        if (is_copy_hook(name)) continue;
+        if (!is_cstr(name, "dup") && !is_cstr(name, "clone")) return false;
+        VALUE path = rb_profile_frame_path(frames[i]);
+        return NIL_P(path) || is_cstr(path, "<internal:kernel>");
+    }
+    return false;
+}
+
+/* Whether a frame of Ruby's own ractor.rb (path "<internal:ractor>") is on
+ * the stack: every Ractor copy runs inside one. Ruby code cannot run inside
+ * one, except the block of Ractor.receive_if, whose frame is skipped; a
+ * fake path given to eval only makes a false alarm, which refuses a copy.
+ * The whole stack is searched: a Ruby-level initialize_clone may recurse
+ * before it copies. Only copies that refer to something unshareable pay. */
+static bool copying_for_a_ractor(void)
+{
+    if (asked_by_dup_or_clone()) return false;
+    VALUE small[64], *frames = small;
+    int small_lines[64], *lines = small_lines, limit = 64;
+    bool found = false;
+    for (;;) {
+        int n = rb_profile_frames(0, limit, frames, lines);
+        for (int i = 0; i < n && !found; i++) {
+            found = is_cstr(rb_profile_frame_path(frames[i]), "<internal:ractor>") &&
+                    !is_cstr(rb_profile_frame_method_name(frames[i]), "receive_if");
+        }
+        if (found || n < limit || limit > INT_MAX / 2) break;
+        limit *= 2;
+        if (frames != small) ruby_xfree(frames), ruby_xfree(lines);
+        frames = NULL, lines = NULL;
+        frames = ruby_xmalloc2((size_t)limit, sizeof(VALUE));
+        lines = ruby_xmalloc2((size_t)limit, sizeof(int));
+    }
+    if (frames != small) ruby_xfree(frames), ruby_xfree(lines);
+    return found;
+}
+
+static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)
+{
+    if (refers_only_to_shareables(type, copy) || !copying_for_a_ractor()) return;
+    rb_raise(rb_path2class("Ractor::Error"), "can not copy %" PRIsVALUE " object.", rb_class_name(rb_obj_class(self)));
+}
+#else
+static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)
+{
+    (void)type, (void)self, (void)copy; /* no Ractors */
+}
+#endif
 
 /* ---- dup and clone --------------------------------------------------------- */
 
@@ -304,14 +508,15 @@ static void copy_fields(const cleat_type *type, VALUE self, void *dst, const voi
 
 /* The struct of self if nothing was ever stored in it: an uninitialised
  * object, or for CLEAT_ZERO_IS_VALID types (initialised when allocated) one
- * whose struct is still all zero. Raises TypeError "already initialized". */
+ * still as allocated, which is then marked uninitialised until the copy is
+ * complete: a copy that raises half-way leaves nothing usable behind.
+ * Raises TypeError "already initialized". */
 static void *fresh_copy_target(const cleat_type *type, VALUE self)
 {
     if (!(type->flags & CLEAT_ZERO_IS_VALID)) return cleat__enter(self, type, 0);
     unsigned char *data = cleat_unwrap_mut(self, type);
-    for (size_t i = 0; i < type->size; i++) {
-        if (data[i]) rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_obj_class(self));
-    }
+    if (!pristine(type, data)) rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_obj_class(self));
+    cleat__header(data)->state &= ~CLEAT__INIT;
     return data;
 }
 
@@ -326,6 +531,7 @@ VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig)
     void *dst = fresh_copy_target(type, self);
     if (type->copy) type->copy(self, dst, src);
     else copy_fields(type, self, dst, src);
-    cleat__initialized(dst);
+    refuse_ractor_copy_unless_independent(type, self, dst);
+    finish(type, self, dst, type->copy ? "the copy callback" : "the copy");
     return self;
 }

@@ -170,6 +170,7 @@ CLEAT_SHARED(memory_slice, memory_type, memory_t *m, offset, size)
     VALUE slice;
     memory_slice_t *s = cleat_type_new(&memory_slice_type, &slice);
     cleat_view_init(slice, &s->view, self, &m->region, start, length);
+    cleat_type_ready(slice);
     return slice;
 }
 

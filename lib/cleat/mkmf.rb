@@ -43,6 +43,8 @@ module Cleat
       have_header("ruby/io/buffer.h") # IO::Buffer views (Ruby 3.1+)
       have_const("RUBY_TYPED_DECL_MARKING", "ruby.h") # declarative marking (Ruby 3.3+)
       have_func("rb_ext_ractor_safe", "ruby.h")
+      # Ractor copies (Ruby 3.0+): refused by Cleat where the copy would not be independent.
+      have_func("rb_ractor_shareable_p", ["ruby.h", "ruby/ractor.h"])
       if debug
         # Exported by libruby without a public declaration; used only by the
         # debug checks. Where a Ruby lacks one, its check says so, here and
@@ -69,7 +71,8 @@ module Cleat
     # an edit to Cleat's sources or header rebuilds what depends on it.
     def append_dependencies(makefile = "Makefile")
       headers = Dir[File.join(INCLUDE_DIR, "*.h"), File.join(SOURCE_DIR, "*.h")].sort.join(" ")
-      rules = ["", "# Cleat's sources and headers", "$(OBJS): #{headers}"]
+      # The Makefile too: a feature newly probed (a -DHAVE_... flag) must rebuild.
+      rules = ["", "# Cleat's sources and headers", "$(OBJS): #{headers} #{makefile}"]
       Dir[File.join(SOURCE_DIR, "*.c")].sort.each do |path|
         rules << "cleat_#{File.basename(path, ".c")}.#{$OBJEXT}: #{path}"
       end

@@ -415,6 +415,7 @@ CLEAT_SHARED(bench_region_view, bench_region_type, bench_region_t *r)
     VALUE obj;
     bench_view_t *v = cleat_type_new(&bench_view_type, &obj);
     cleat_view_init(obj, &v->view, self, &r->region, 0, r->region.size);
+    cleat_type_ready(obj);
     return obj;
 }
 

@@ -249,6 +249,7 @@ static VALUE test_make_holder(VALUE mod, VALUE value)
     VALUE obj;
     holder_t *h = cleat_type_new(&holder_type, &obj);
     cleat_write(obj, &h->value, value);
+    cleat_type_ready(obj);
     return obj;
 }
 
@@ -560,6 +561,105 @@ static VALUE test_deliberate_signed_overflow(VALUE mod, VALUE addend)
     return INT2NUM(big + NUM2INT(addend)); /* the bug when addend > 0 */
 }
 
+/* ---- Nothing observable half-built (issue 14, item 7) ---- */
+
+/* An exception type (zero is valid) with a field that is a String or nil. */
+typedef struct detailed {
+    VALUE detail;
+} detailed_t;
+static const cleat_field detailed_fields[] = {CLEAT_FIELD_OR_NIL(detailed_t, detail, &rb_cString),
+                                               CLEAT_FIELDS_END};
+CLEAT_TYPE(detailed_type, "CleatTest::DetailedError", detailed_t, detailed_fields,
+            .flags = CLEAT_ZERO_IS_VALID | CLEAT_COPYABLE);
+CLEAT_SHARED(detailed_detail, detailed_type, detailed_t *d) { return d->detail; }
+
+/* Zero is valid, yet a field refuses nil: must not be definable. */
+typedef struct zero_refusing_nil {
+    VALUE name;
+} zero_refusing_nil_t;
+static const cleat_field zero_refusing_nil_fields[] = {CLEAT_FIELD(zero_refusing_nil_t, name, &rb_cString),
+                                                        CLEAT_FIELDS_END};
+CLEAT_TYPE(zero_refusing_nil_type, "CleatTest::ZeroRefusingNil", zero_refusing_nil_t, zero_refusing_nil_fields,
+            .flags = CLEAT_ZERO_IS_VALID);
+static VALUE test_define_zero_valid_refusing_nil(VALUE mod)
+{
+    (void)mod;
+    return cleat_type_define_class(&zero_refusing_nil_type, rb_cObject);
+}
+
+/* A copy callback that copies `label` (unless it is "forget") and never
+ * `extra`: what it forgets must read as nil, or refuse the copy. */
+typedef struct labelled {
+    VALUE label; /* a String */
+    VALUE extra; /* anything */
+} labelled_t;
+static const cleat_field labelled_fields[] = {CLEAT_FIELD(labelled_t, label, &rb_cString),
+                                               CLEAT_FIELD_ANY(labelled_t, extra), CLEAT_FIELDS_END};
+static void labelled_copy(VALUE self, void *dst, const void *src)
+{
+    const labelled_t *from = src;
+    labelled_t *to = dst;
+    if (!rb_str_equal(from->label, rb_str_new_cstr("forget"))) cleat_write(self, &to->label, from->label);
+}
+CLEAT_TYPE(labelled_type, "CleatTest::Labelled", labelled_t, labelled_fields, .copy = labelled_copy);
+CLEAT_INIT(labelled_initialize, labelled_type, labelled_t *l, label, extra)
+{
+    cleat_write(self, &l->label, label);
+    cleat_write(self, &l->extra, extra);
+    return self;
+}
+CLEAT_INIT(labelled_initialize_forgetting, labelled_type, labelled_t *l, extra)
+{
+    cleat_write(self, &l->extra, extra); /* the bug: label left nil */
+    return self;
+}
+CLEAT_SHARED(labelled_label, labelled_type, labelled_t *l) { return l->label; }
+CLEAT_SHARED(labelled_extra, labelled_type, labelled_t *l) { return l->extra; }
+
+/* cleat_type_new, then an exception before cleat_type_ready. */
+static VALUE test_make_holder_then_raise(VALUE mod, VALUE value)
+{
+    (void)mod;
+    VALUE obj;
+    holder_t *h = cleat_type_new(&holder_type, &obj);
+    cleat_write(obj, &h->value, value);
+    rb_raise(rb_eRangeError, "raised while filling the object");
+}
+static VALUE test_make_labelled_unfilled(VALUE mod)
+{
+    (void)mod;
+    VALUE obj;
+    cleat_type_new(&labelled_type, &obj);
+    cleat_type_ready(obj); /* label is still nil: TypeError */
+    return obj;
+}
+static VALUE test_ready_twice(VALUE mod, VALUE value)
+{
+    (void)mod;
+    VALUE obj;
+    holder_t *h = cleat_type_new(&holder_type, &obj);
+    cleat_write(obj, &h->value, value);
+    cleat_type_ready(obj);
+    cleat_type_ready(obj); /* TypeError: already initialized */
+    return obj;
+}
+
+static void init_fresh_objects(VALUE mod)
+{
+    VALUE detailed = cleat_type_define_class(&detailed_type, rb_eStandardError);
+    CLEAT_DEFINE_METHOD(detailed, "detail", detailed_detail);
+    VALUE labelled = cleat_type_define_class(&labelled_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(labelled, "initialize", labelled_initialize);
+    CLEAT_DEFINE_METHOD(labelled, "label", labelled_label);
+    CLEAT_DEFINE_METHOD(labelled, "extra", labelled_extra);
+    VALUE forgetting = rb_define_class_under(mod, "ForgettingLabelled", labelled);
+    CLEAT_DEFINE_METHOD(forgetting, "initialize", labelled_initialize_forgetting);
+    rb_define_module_function(mod, "define_zero_valid_refusing_nil", test_define_zero_valid_refusing_nil, 0);
+    rb_define_module_function(mod, "make_holder_then_raise", test_make_holder_then_raise, 1);
+    rb_define_module_function(mod, "make_labelled_unfilled", test_make_labelled_unfilled, 0);
+    rb_define_module_function(mod, "ready_twice", test_ready_twice, 1);
+}
+
 void Init_cleat_test(void)
 {
     cleat_ractor_safe();
@@ -634,4 +734,5 @@ void Init_cleat_test(void)
     rb_define_module_function(deliberate, "leak", test_deliberate_leak, 1);
     rb_define_module_function(deliberate, "signed_overflow", test_deliberate_signed_overflow, 1);
     rb_define_module_function(deliberate, "uninitialised_branch", test_deliberate_uninitialised_branch, 1);
+    init_fresh_objects(mod);
 }

@@ -1,0 +1,156 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "open3"
+require "rbconfig"
+
+# Loans whose holder can no longer run are returned (issue 14, item 5): an
+# external enumerator left suspended inside each_player (#next, #peek, then
+# dropped or rewound) and collected, or, after fork, a thread that no longer
+# exists in the child. A loan lasts for as long as its fiber or thread can
+# run: it is returned once the GC has collected the fiber (a conservative
+# GC may need a few runs to see that), and never while it can still run.
+class TestLoans < Minitest::Test
+  Game = CleatExamples::Game
+
+  def game
+    g = Game.new
+    g.add_player("Alice")
+    g.add_player("Bob")
+    g
+  end
+
+  # Each leaves a fiber suspended inside a loan of g and drops every
+  # reference to it. They run in a thread of their own that then ends: the
+  # GC scans machine stacks conservatively, and a stale copy of the fiber's
+  # address left on this thread's stack could keep it alive a while longer.
+  def abandon_after_next(g) = in_thread { g.each_player.next }
+  def abandon_after_peek(g) = in_thread { g.each_player.peek }
+  def rewind_after_next(g) = in_thread { e = g.each_player; e.next; e.rewind }
+  def abandon_after_two(g) = in_thread { e = g.each_player; e.next; e.next }
+
+  def in_thread(&block)
+    Thread.new(&block).join
+    nil
+  end
+
+  # GC from stacks of several depths, so that a stale copy of a dead
+  # fiber's address on the machine stack does not keep it alive for ever.
+  def collect_until(tries = 20)
+    tries.times do |i|
+      return true if yield
+
+      burn_stack(i * 7) { GC.start(full_mark: true, immediate_sweep: true) }
+    end
+    yield
+  end
+
+  def burn_stack(depth, &block)
+    depth.zero? ? block.call : burn_stack(depth - 1, &block)
+  end
+
+  def usable?(g)
+    g.add_player("Carol")
+    true
+  rescue Cleat::BorrowError
+    false
+  end
+
+  %i[abandon_after_next abandon_after_peek rewind_after_next abandon_after_two].each do |way|
+    define_method(:"test_#{way}_then_collected_returns_the_loan") do
+      g = game
+      send(way, g)
+      assert collect_until { usable?(g) }, "the game stayed borrowed by a collected enumerator"
+      assert_equal %w[Alice Bob Carol], g.players
+      assert_equal 4, g.add_player("Dave")
+    end
+  end
+
+  def test_a_live_enumerator_keeps_its_loan
+    g = game
+    e = g.each_player
+    assert_equal "Alice", e.next
+    5.times { GC.start }
+    assert_raises(Cleat::BorrowError) { g.add_player("Carol") }
+    assert_equal "Bob", e.next
+    assert_raises(Cleat::BorrowError) { g.add_player("Carol") }
+    assert_raises(StopIteration) { e.next }
+    assert_equal 3, g.add_player("Carol")
+  end
+
+  def test_a_suspended_fiber_keeps_its_loan_until_it_finishes
+    g = game
+    fiber = Fiber.new { g.each_player { Fiber.yield }; :done }
+    fiber.resume
+    5.times { GC.start }
+    assert_raises(Cleat::BorrowError) { g.add_player("Carol") }
+    fiber.resume
+    assert_equal :done, fiber.resume
+    assert_equal 3, g.add_player("Carol")
+  end
+
+  def test_many_abandoned_enumerators
+    g = game
+    10.times { abandon_after_next(g) }
+    abandon_after_peek(g)
+    assert collect_until { usable?(g) }
+    assert_equal 4, g.add_player("Dave")
+  end
+
+  def test_loans_of_the_living_survive_the_return_of_the_dead
+    g = game
+    abandon_after_next(g)
+    e = g.each_player
+    e.next
+    collect_until { false } # collects the abandoned one, not e
+    assert_raises(Cleat::BorrowError) { g.add_player("Carol") }
+    assert_equal ["Alice", 2], [g.players.first, g.players.size] # shared use proceeds
+    e.next
+    assert_raises(StopIteration) { e.next }
+    assert collect_until { usable?(g) }
+  end
+
+  # A thread inside each_player holds a loan; fork keeps only the forking
+  # thread. In the child the loan is returned; in the parent it is not.
+  def test_a_loan_of_a_thread_gone_after_fork_is_returned_in_the_child
+    skip "no fork here" unless Process.respond_to?(:fork)
+
+    script = <<~RUBY
+      require "cleat_examples"
+      g = CleatExamples::Game.new
+      g.add_player("Alice")
+      inside = Queue.new
+      t = Thread.new { g.each_player { inside << 1; sleep } }
+      inside.pop
+      def burn(n, &b) = n.zero? ? b.call : burn(n - 1, &b)
+      pid = fork do
+        ok = 20.times.any? do |i|
+          burn(i * 7) { GC.start }
+          begin
+            g.add_player("child")
+            true
+          rescue Cleat::BorrowError
+            false
+          end
+        end
+        exit!(ok ? 0 : 3)
+      end
+      Process.wait(pid)
+      puts "child: \#{$?.exitstatus}"
+      begin
+        g.add_player("parent")
+        puts "parent: not borrowed"
+      rescue Cleat::BorrowError
+        puts "parent: borrowed"
+      end
+      t.kill
+      t.join
+      puts "parent after kill: \#{g.add_player("parent")}"
+    RUBY
+    libs = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_examples.so")) || dir.end_with?("/lib") }
+    out, err, status = Open3.capture3(RbConfig.ruby, *libs.map { |dir| "-I#{dir}" }, "-e", script)
+    refute_match(/\[BUG\]|Segmentation fault/, err)
+    assert status.success?, err
+    assert_equal "child: 0\nparent: borrowed\nparent after kill: 2\n", out
+  end
+end
