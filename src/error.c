@@ -18,6 +18,9 @@ void cleat_init(void)
     rb_gc_register_address(&cleat_eError);
     rb_gc_register_address(&cleat_eBorrowError);
     rb_gc_register_address(&cleat_eStaleReferenceError);
+    /* Now, while the extension loads: cleat_str_utf8_check runs without the
+     * GVL, and must find its choice made. */
+    cleat__str_utf8_choose();
 #ifdef CLEAT_DEBUG
     cleat__debug_install();
 #endif

@@ -440,6 +440,14 @@ static VALUE test_utf8_default(VALUE mod)
     (void)mod;
     return rb_str_new_cstr(cleat_str_utf8_implementation());
 }
+/* Cleat's internal view of the UTF-8 choice (src/utf8.c): NULL until made. */
+const char *cleat__str_utf8_chosen(void);
+static const char *utf8_chosen_at_load;
+static VALUE test_utf8_chosen_at_load(VALUE mod)
+{
+    (void)mod;
+    return utf8_chosen_at_load ? rb_str_new_cstr(utf8_chosen_at_load) : Qnil;
+}
 static VALUE test_str_utf8(VALUE mod, VALUE str)
 {
     (void)mod;
@@ -592,6 +600,7 @@ void Init_cleat_test(void)
     rb_define_module_function(mod, "utf8_check", test_utf8_check, 2);
     rb_define_module_function(mod, "utf8_implementations", test_utf8_implementations, 0);
     rb_define_module_function(mod, "utf8_default", test_utf8_default, 0);
+    rb_define_module_function(mod, "utf8_chosen_at_load", test_utf8_chosen_at_load, 0);
     rb_define_module_function(mod, "str_utf8", test_str_utf8, 1);
     rb_define_module_function(mod, "str_binary", test_str_binary, 1);
     rb_define_module_function(mod, "coderange", test_coderange, 1);
@@ -602,4 +611,6 @@ void Init_cleat_test(void)
     rb_define_module_function(deliberate, "leak", test_deliberate_leak, 1);
     rb_define_module_function(deliberate, "signed_overflow", test_deliberate_signed_overflow, 1);
     rb_define_module_function(deliberate, "uninitialised_branch", test_deliberate_uninitialised_branch, 1);
+    /* Loaded, and nothing has validated UTF-8 yet: the choice must be made. */
+    utf8_chosen_at_load = cleat__str_utf8_chosen();
 }
