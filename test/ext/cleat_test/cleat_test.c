@@ -294,6 +294,16 @@ static VALUE test_holder_p(VALUE mod, VALUE v)
     (void)mod;
     return cleat_is(v, &holder_type) ? Qtrue : Qfalse;
 }
+/* The loans on any Cleat object (of any extension), from its state word:
+ * [shared loans, lent exclusively?]. Lets a test see a loan that nothing
+ * else would notice, say a shared one on a frozen object. */
+static VALUE test_loans(VALUE mod, VALUE obj)
+{
+    (void)mod;
+    if (!cleat_type_of(obj) || !RTYPEDDATA_DATA(obj)) rb_raise(rb_eTypeError, "not a Cleat object");
+    uint32_t state = cleat__header(RTYPEDDATA_DATA(obj))->state;
+    return rb_assoc_new(UINT2NUM(state / CLEAT__SHARED_ONE), (state & CLEAT__LENT_EXCL) ? Qtrue : Qfalse);
+}
 static VALUE test_debug_build_p(VALUE mod)
 {
     (void)mod;
@@ -588,6 +598,7 @@ void Init_cleat_test(void)
     VALUE calls_from_free = cleat_type_define_class(&cleat_in_free_type, rb_cObject);
     CLEAT_DEFINE_METHOD(calls_from_free, "initialize", cleat_in_free_initialize);
     rb_define_module_function(mod, "debug_build?", test_debug_build_p, 0);
+    rb_define_module_function(mod, "loans", test_loans, 1);
 
     rb_define_module_function(mod, "make_holder", test_make_holder, 1);
     rb_define_module_function(mod, "define_copyable_with_free", test_define_copyable_with_free, 0);
