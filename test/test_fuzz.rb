@@ -29,7 +29,7 @@ class TestFuzz < Minitest::Test
 
   cleat_skip_in_mode :valgrind, :test_random_operations_match_the_model,
                       reason: "the child process would run outside valgrind"
-  %i[stress compact asan valgrind].each do |mode|
+  %i[stress compact asan valgrind release].each do |mode|
     cleat_skip_in_mode mode, :test_a_mismatch_is_reported_with_the_shortest_sequence,
                         :test_a_crash_is_reported_with_the_shortest_sequence, :test_a_hang_is_reported,
                         :test_the_stress_and_compact_modes_act_on_every_operation,
