@@ -62,9 +62,11 @@
 
 /* Defines (or finds, when another Cleat-based extension got there first)
  * the module Cleat, Cleat::VERSION (this CLEAT_VERSION, unless defined
- * already) and its exception classes. Idempotent; called for you by
- * cleat_type_define_class, so an Init_ function rarely needs it. Raises
- * TypeError when Cleat::Error or a sibling exists with another superclass. */
+ * already) and its exception classes, and chooses the UTF-8 validator
+ * (section 12). Idempotent; called for you by cleat_type_define_class, so an
+ * Init_ function rarely needs it: one that defines no type calls it before
+ * anything can run without the GVL. Raises TypeError when Cleat::Error or a
+ * sibling exists with another superclass. */
 CLEAT_API void cleat_init(void);
 
 /* ======================================================================
@@ -730,14 +732,15 @@ typedef enum cleat_utf8_result {
 
 /* Validates ptr[0, len) as UTF-8 (RFC 3629: no surrogates, no overlongs,
  * nothing above U+10FFFF) with the fastest code the CPU runs (AVX2, SSSE3,
- * or portable C). Never raises. */
+ * or portable C, chosen once by cleat_init). Never raises; needs no GVL. */
 CLEAT_API cleat_utf8_result cleat_str_utf8_check(const void *ptr, size_t len,
                                                     size_t *error_offset);
 /* Which implementation cleat_str_utf8_check uses: "avx2", "ssse3" or "portable". */
 CLEAT_API const char *cleat_str_utf8_implementation(void);
 /* Switches to the named implementation (NULL: the fastest this CPU runs), for
- * tests and benchmarks. Returns false, changing nothing, when the CPU cannot
- * run it. */
+ * tests and benchmarks, in one atomic store: a validation running meanwhile
+ * uses either the old or the new one. Returns false, changing nothing, when
+ * the CPU cannot run it. */
 CLEAT_API bool cleat_str_utf8_use(const char *name);
 
 /* ======================================================================

@@ -24,6 +24,9 @@ void cleat_init(void)
     rb_gc_register_address(&cleat_eStaleReferenceError);
     cleat__region_init();
     cleat__borrow_init();
+    /* Now, while the extension loads: cleat_str_utf8_check runs without the
+     * GVL, and must find its choice made. */
+    cleat__str_utf8_choose();
 #ifdef CLEAT_DEBUG
     cleat__debug_install();
 #endif

@@ -1,6 +1,6 @@
 /* utf8.c - UTF-8 validation fast enough to do on every string.
  *
- * Three implementations, chosen once at run time: AVX2 and SSSE3 versions of
+ * Three implementations, chosen once when the extension loads: AVX2 and SSSE3 versions of
  * the table-lookup algorithm of Keiser and Lemire ("Validating UTF-8 in less
  * than one instruction per byte", 2021), and portable C that skips ASCII a
  * word at a time. The vector code only answers "is this block valid"; the
@@ -255,20 +255,25 @@ static size_t no_blocks(const unsigned char *s, size_t len, bool *ascii)
     return 0;
 }
 
-static valid_blocks_fn valid_blocks;
-static const char *implementation;
-
-/* The implementations this CPU runs, fastest first. */
-static const struct {
+typedef struct utf8_implementation {
     const char *name;
     valid_blocks_fn fn;
-} implementations[] = {
+} utf8_implementation;
+
+/* The implementations this CPU runs, fastest first. */
+static const utf8_implementation implementations[] = {
 #ifdef CLEAT_UTF8_X86
     {"avx2", avx2_valid_blocks},
     {"ssse3", sse_valid_blocks},
 #endif
     {"portable", no_blocks},
 };
+
+/* The one in use: a single pointer to a constant entry, so a thread without
+ * the GVL reads a name and a function that belong together. cleat_init sets
+ * it when the extension loads, before any of its code can run without the
+ * GVL; cleat_str_utf8_use switches it with one store. */
+static _Atomic(const utf8_implementation *) current;
 
 static bool cpu_runs(const char *name)
 {
@@ -280,32 +285,50 @@ static bool cpu_runs(const char *name)
     return !strcmp(name, "portable");
 }
 
-bool cleat_str_utf8_use(const char *name)
+static const utf8_implementation *find(const char *name)
 {
     for (size_t i = 0; i < sizeof implementations / sizeof implementations[0]; i++) {
-        if ((name == NULL || !strcmp(name, implementations[i].name)) && cpu_runs(implementations[i].name)) {
-            valid_blocks = implementations[i].fn;
-            implementation = implementations[i].name;
-            return true;
-        }
+        if ((name == NULL || !strcmp(name, implementations[i].name)) && cpu_runs(implementations[i].name))
+            return &implementations[i];
     }
-    return false;
+    return NULL;
 }
 
-static void choose_implementation(void) { cleat_str_utf8_use(NULL); }
-
-const char *cleat_str_utf8_implementation(void)
+bool cleat_str_utf8_use(const char *name)
 {
-    if (!implementation) choose_implementation();
-    return implementation;
+    const utf8_implementation *impl = find(name);
+    if (!impl) return false;
+    atomic_store_explicit(&current, impl, memory_order_release);
+    return true;
 }
+
+void cleat__str_utf8_choose(void) { cleat_str_utf8_use(NULL); }
+
+const char *cleat__str_utf8_chosen(void)
+{
+    const utf8_implementation *impl = atomic_load_explicit(&current, memory_order_acquire);
+    return impl ? impl->name : NULL;
+}
+
+/* The implementation in use. Only an extension that never called cleat_init
+ * finds none; it then chooses here, which is safe too: every thread stores
+ * the same pointer, in one atomic store. */
+static const utf8_implementation *implementation(void)
+{
+    const utf8_implementation *impl = atomic_load_explicit(&current, memory_order_acquire);
+    if (impl) return impl;
+    impl = find(NULL);
+    atomic_store_explicit(&current, impl, memory_order_release);
+    return impl;
+}
+
+const char *cleat_str_utf8_implementation(void) { return implementation()->name; }
 
 cleat_utf8_result cleat_str_utf8_check(const void *ptr, size_t len, size_t *error_offset)
 {
-    if (!implementation) choose_implementation(); /* idempotent: a race only repeats it */
     const unsigned char *s = ptr;
     bool ascii = true;
-    size_t p = valid_blocks(s, len, &ascii);
+    size_t p = implementation()->fn(s, len, &ascii);
     size_t error = scalar_validate(s, character_start_before(s, p), len, &ascii);
     if (error < len) {
         if (error_offset) *error_offset = error;

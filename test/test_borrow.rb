@@ -13,24 +13,30 @@ class TestBorrow < Minitest::Test
 
   def test_exclusive_yield_refuses_everything
     h = Holder.new(1)
+    runs = 0
     h.yield_exclusive(:x) do |v|
+      runs += 1
       assert_equal :x, v
       e = assert_raises(Cleat::BorrowError) { h.value }
       assert_equal "CleatTest::Holder is exclusively borrowed by #yield_exclusive; #value needs it shared", e.message
       e = assert_raises(Cleat::BorrowError) { h.set(2) }
       assert_equal "CleatTest::Holder is exclusively borrowed by #yield_exclusive; #set needs it exclusively", e.message
     end
+    assert_equal 1, runs, "yield_exclusive ran its block"
     assert_equal 2, h.set(2)
   end
 
   def test_shared_yield_allows_reads_only
     h = Holder.new(1)
+    runs = 0
     value = h.yield_shared(:x) do
+      runs += 1
       assert_equal 1, h.value
       assert_raises(Cleat::BorrowError) { h.set(2) }
       :block_value
     end
     assert_equal :block_value, value
+    assert_equal 1, runs, "yield_shared ran its block"
     assert_equal 2, h.set(2)
   end
 
@@ -73,7 +79,9 @@ class TestBorrow < Minitest::Test
   def test_borrowing_one_object_does_not_borrow_another
     a = Holder.new(1)
     b = Holder.new(2)
-    a.yield_exclusive(nil) { assert_equal 3, b.set(3) }
+    runs = 0
+    a.yield_exclusive(nil) { runs += 1; assert_equal 3, b.set(3) }
+    assert_equal 1, runs, "yield_exclusive ran its block"
     assert_equal 3, b.value
   end
 

@@ -87,4 +87,20 @@ class TestDebug < Minitest::Test
     assert status.success?, err
     assert_includes err, "[cleat debug] CleatTest::NoBarrier: field item changed"
   end
+
+  # Every test above, by name: rake test:release builds without the checks.
+  cleat_skip_in_mode :release, *public_instance_methods(false).grep(/\Atest_/),
+                     reason: "release builds compile the debug checks out"
+
+  # ...and in their place, proof that rake test:release tests what it says:
+  # the builds loaded here and in a child have no checks, so a missing write
+  # barrier goes unreported.
+  def test_release_mode_loads_release_builds
+    skip "runs under rake test:release" unless Cleat::Testing::Mode.current == "release"
+    refute CleatTest.debug_build?, "CleatTest is a debug build"
+    out, err, status = run_ruby('n = CleatTest::NoBarrier.new; n.store(+"x"); n.item; print CleatTest.debug_build?')
+    assert status.success?, err
+    assert_equal "false", out
+    refute_includes err, "[cleat debug]"
+  end
 end

@@ -21,16 +21,18 @@ class TestFuzz < Minitest::Test
   # index of the operation it was performing; what it printed.
   Run = Struct.new(:outcome, :index, :output, :seconds)
 
-  # Operations per mode: under GC.stress every allocation collects; under
+  # Operations per mode: under GC.stress every allocation collects (1,500
+  # operations take about 2 minutes, all of them under stress); under
   # auto-compaction on 3.3 the child slows down and grows past 100,000 (over
   # 5 minutes and 1.5 GB, not yet understood), so those modes run fewer.
   FUZZ_OPS = { "stress" => "1500", "compact" => "10000" }.freeze
 
   cleat_skip_in_mode :valgrind, :test_random_operations_match_the_model,
                       reason: "the child process would run outside valgrind"
-  %i[stress compact asan valgrind].each do |mode|
+  %i[stress compact asan valgrind release].each do |mode|
     cleat_skip_in_mode mode, :test_a_mismatch_is_reported_with_the_shortest_sequence,
                         :test_a_crash_is_reported_with_the_shortest_sequence, :test_a_hang_is_reported,
+                        :test_the_stress_and_compact_modes_act_on_every_operation,
                         reason: "the harness is tested in the default suite"
   end
 
@@ -38,7 +40,14 @@ class TestFuzz < Minitest::Test
     seed = Integer(ENV.fetch("CLEAT_SEED", Random.new_seed.to_s))
     count = Integer(ENV.fetch("CLEAT_FUZZ_OPS", FUZZ_OPS.fetch(Cleat::Testing::Mode.current, "100000")))
     run = run_child(["#{seed}", "#{count}"], timeout: 900)
-    return pass if run.outcome == :ok
+    if run.outcome == :ok
+      # The modes did what they say, for the whole run.
+      case Cleat::Testing::Mode.current
+      when "stress" then assert_match(/ #{count} under GC\.stress/, run.output)
+      when "compact" then assert_match(/ [1-9]\d* compactions/, run.output) if count >= 1000
+      end
+      return
+    end
 
     ops = Fuzz.generate(Random.new(seed), count)
     flunk failure_report(seed, run, shrink(ops, run))
@@ -85,6 +94,36 @@ class TestFuzz < Minitest::Test
     assert_equal :freeze, ops[run.index].first
   end
 
+  # The stress mode stays on: a call that a [:gc, :stress] operation put
+  # under GC.stress used to turn it off for the rest of the run.
+  def test_a_stressed_call_leaves_gc_stress_as_it_was
+    ops = [[:new, 0, :counter, false, [1]], [:gc, :stress], [:call, 0, 1, Fuzz.call_args(Random.new(1))],
+           [:gc, :stress], [:call, 0, 0, Fuzz.call_args(Random.new(2))]]
+    with_gc_stress do
+      Fuzz::World.new.run(ops)
+      assert_equal true, GC.stress, "GC.stress after a stressed call, in a stress run"
+    end
+    Fuzz::World.new.run(ops)
+    assert_equal false, GC.stress, "GC.stress after a stressed call, in a default run"
+  end
+
+  # The child says how many operations began under GC.stress and how many
+  # compactions ran: every one under the stress mode, and some under the
+  # compact mode on every Ruby (3.1 has no safe auto-compaction).
+  def test_the_stress_and_compact_modes_act_on_every_operation
+    ops = Fuzz.generate(Random.new(11), 300)
+    ops[10, 0] = [[:gc, :stress], [:call, ops[0][1], 0, Fuzz.call_args(Random.new(3))]]
+    run = run_child(["--ops", dump(ops.first(40))], gc: "stress")
+    assert_equal :ok, run.outcome, run.output
+    assert_match(/FUZZ OK 40 operations, 40 under GC\.stress/, run.output)
+
+    run = run_child(["--ops", dump(ops)], gc: "compact")
+    assert_equal :ok, run.outcome, run.output
+    expected = ops.count { |op| Fuzz.compact_before?(op) }
+    assert_operator expected, :>, 0, "the seed has operations the compact mode compacts before"
+    assert_match(/ #{expected} compactions/, run.output)
+  end
+
   def test_the_same_seed_makes_the_same_operations
     assert_equal Fuzz.generate(Random.new(5), 500), Fuzz.generate(Random.new(5), 500)
     refute_equal Fuzz.generate(Random.new(5), 500), Fuzz.generate(Random.new(6), 500)
@@ -107,10 +146,10 @@ class TestFuzz < Minitest::Test
   end
 
   # Runs the child with args; a run longer than timeout seconds is a hang.
-  def run_child(args, inject: nil, timeout: 120)
+  # gc: the child's mode (CLEAT_FUZZ_GC), by default the suite's.
+  def run_child(args, inject: nil, timeout: 120, gc: Cleat::Testing::Mode.current)
     progress = File.join(tmpdir, "progress")
-    env = { "CLEAT_FUZZ_PROGRESS" => progress, "CLEAT_FUZZ_INJECT" => inject,
-            "CLEAT_FUZZ_GC" => Cleat::Testing::Mode.current }
+    env = { "CLEAT_FUZZ_PROGRESS" => progress, "CLEAT_FUZZ_INJECT" => inject, "CLEAT_FUZZ_GC" => gc }
     command = [RbConfig.ruby, *$LOAD_PATH.map { |dir| "-I#{dir}" }, CHILD, *args]
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     output, status = capture(env, command, timeout)

@@ -86,12 +86,15 @@ class TestGame < Minitest::Test
 
   def test_writes_inside_each_player_raise_borrow_error
     g = game_with("Alice", "Bob")
+    runs = 0
     g.each_player do
+      runs += 1
       e = assert_raises(Cleat::BorrowError) { g.add_player("Carol") }
       assert_equal format(BORROWED, "#add_player"), e.message
       e = assert_raises(Cleat::BorrowError) { g.next_player_scores(1) }
       assert_equal format(BORROWED, "#next_player_scores"), e.message
     end
+    assert_equal 2, runs, "each_player ran its block once a player"
     assert_equal %w[Alice Bob], g.players
     assert_equal 0, g.score
     assert_equal 3, g.add_player("Carol")

@@ -84,12 +84,24 @@ class TestModern < Minitest::Test
                  result
   end
 
+  # A frozen object may be shared between Ractors, whose loans would race on
+  # its state word: each_player reads it without lending it. (A conflicting
+  # call cannot show a shared loan here, frozen refuses every writer first:
+  # CleatTest.loans reads the state word.)
   def test_frozen_objects_take_no_loans
     game = CleatExamples::Game.new
     game.add_player("A")
+    lent = []
+    game.each_player { lent << CleatTest.loans(game) }
+    assert_equal [[1, false]], lent, "an unfrozen game is lent shared to the block"
     game.freeze
     names = []
-    game.each_player { |n| names << n << game.players.size }
+    lent = []
+    game.each_player do |n|
+      names << n << game.players.size
+      lent << CleatTest.loans(game)
+    end
     assert_equal ["A", 1], names
+    assert_equal [[0, false]], lent, "a frozen game took a loan"
   end
 end

@@ -35,6 +35,12 @@ class TestString < Minitest::Test
     end
   end
 
+  # Chosen when the extension loaded (cleat_init), not by the first
+  # validation: that one may run without the GVL, in several threads at once.
+  def test_the_implementation_is_chosen_at_load
+    assert_equal IMPLEMENTATIONS.first, CleatTest.utf8_chosen_at_load
+  end
+
   def test_the_fastest_implementation_is_the_default
     assert_includes %w[avx2 ssse3 portable], CleatTest.utf8_default
     assert_equal IMPLEMENTATIONS.first, CleatTest.utf8_default

@@ -20,7 +20,9 @@ module Cleat
   #                   Cleat debug checks, the suite run with the sanitizer
   #                   runtime preloaded into Ruby, failing on any report;
   #   test:valgrind - the suite under valgrind memcheck, keeping only errors and
-  #                   definite leaks whose stacks pass through the extensions.
+  #                   definite leaks whose stacks pass through the extensions;
+  #   test:release  - extensions rebuilt without the Cleat debug checks, as
+  #                   users ship them, and the suite run against them.
   # Test files must `require "cleat/testing"` (the test helper usually does).
   class RakeTasks
     include Rake::DSL
@@ -76,6 +78,11 @@ module Cleat
         desc "Run the tests under valgrind memcheck, failing on errors in the extensions"
         task valgrind: compile_prerequisites do
           run_valgrind
+        end
+
+        desc "Rebuild the extensions without the Cleat debug checks (what users ship) and run the tests"
+        task :release do
+          run_release
         end
       end
     end
@@ -187,6 +194,17 @@ module Cleat
         sh "make", "-s", "-j#{Etc.nprocessors}"
         sh "make", "-s", "install", "sitearchdir=#{lib}", "sitelibdir=#{lib}"
       end
+    end
+
+    # ---- test:release ----
+
+    # The suite against release builds (no CLEAT_DEBUG), loaded ahead of the
+    # debug builds in libs; tests that need the debug checks skip with
+    # `cleat_skip_in_mode :release, ...`.
+    def run_release
+      lib = File.expand_path(File.join(@build_dir, "release", "lib"))
+      extensions.each { |extconf, _lib_dir| build_variant(extconf, lib, { "CLEAT_DEBUG" => "0" }) }
+      run_suite(test_files, { "CLEAT_TEST_MODE" => "release" }, load_path: [lib, *libs])
     end
 
     # ---- test:valgrind ----

@@ -96,7 +96,8 @@ module Cleat
     #   compact  - GC.auto_compact is on (Ruby 3.2+) and a verified compaction
     #              runs after every test;
     #   asan     - the extensions are sanitized builds, libasan is preloaded;
-    #   valgrind - the suite runs under valgrind memcheck.
+    #   valgrind - the suite runs under valgrind memcheck;
+    #   release  - the extensions are built without the debug checks.
     # In any mode, a class skips the tests that cannot work there with
     # `cleat_skip_in_mode :valgrind, :test_name, reason: "..."`.
     module Mode

@@ -8,10 +8,13 @@
 #
 # Environment: CLEAT_FUZZ_PROGRESS, a file that gets the index of every
 # operation as it starts (4 bytes each); CLEAT_FUZZ_GC, "stress" to run with
-# GC.stress on, "compact" with GC.auto_compact; CLEAT_FUZZ_INJECT, a
+# GC.stress on, "compact" to run GC.compact before about one operation in
+# Fuzz::COMPACT_ONE_IN, with GC.auto_compact on too where the Ruby allows it
+# (3.2+: see Cleat::Testing.sweep_time_compaction?); CLEAT_FUZZ_INJECT, a
 # deliberate fault to prove the harness ("mismatch", "crash", "hang").
-# Exit status: 0 when every operation matched the model, 1 on a mismatch or
-# an exception the model did not predict (described on stdout).
+# Exit status: 0 when every operation matched the model ("FUZZ OK", with how
+# many operations began under GC.stress and how many compactions ran), 1 on a
+# mismatch or an exception the model did not predict (described on stdout).
 require_relative "world"
 
 ops = if ARGV[0] == "--ops"
@@ -21,13 +24,15 @@ ops = if ARGV[0] == "--ops"
       end
 
 progress = ENV["CLEAT_FUZZ_PROGRESS"]&.then { |path| File.open(path, "wb") }
-case ENV.fetch("CLEAT_FUZZ_GC", "")
+mode = ENV.fetch("CLEAT_FUZZ_GC", "")
+case mode
 when "stress" then GC.stress = true
 when "compact" then GC.auto_compact = true unless Cleat::Testing.sweep_time_compaction?
 end
 
+world = Fuzz::World.new(inject: ENV["CLEAT_FUZZ_INJECT"], compact: mode == "compact")
 begin
-  Fuzz::World.new(inject: ENV["CLEAT_FUZZ_INJECT"]).run(ops, progress: progress)
+  world.run(ops, progress: progress)
 rescue Fuzz::Mismatch => e
   GC.stress = false
   puts "FUZZ MISMATCH #{e.message}"
@@ -38,4 +43,5 @@ rescue Exception => e # rubocop:disable Lint/RescueException
   exit 1
 end
 GC.stress = false
-puts "FUZZ OK #{ops.size} operations"
+puts "FUZZ OK #{ops.size} operations, #{world.stressed_operations} under GC.stress, " \
+     "#{world.compactions} compactions"

@@ -14,6 +14,7 @@
 require "cleat"
 require "cleat_examples"
 require "cleat/testing"
+require "zlib"
 
 module Fuzz
   E = CleatExamples
@@ -105,6 +106,11 @@ module Fuzz
   TEXTS = ["", "a", "hello", "h\u00e9llo", "\u20ac\u{1F600}", "\xFF".b, "ab\xC3".b, "\xE2\x82".b, "\0\0\0"].freeze
 
   module_function
+
+  # The compact mode compacts before an operation chosen by its content, not
+  # its index, so that a shrunk sequence compacts before the same operations.
+  COMPACT_ONE_IN = 100
+  def compact_before?(op) = Zlib.crc32(Marshal.dump(op)) % COMPACT_ONE_IN == 0
 
   def generate(rng, count)
     Array.new(count) { generate_op(rng) }
@@ -198,18 +204,30 @@ module Fuzz
   # ---- the world: slots, models, execution ----
 
   class World
-    attr_reader :slots
+    # stressed_operations: how many operations began with GC.stress on;
+    # compactions: how many GC.compact the compact mode ran.
+    attr_reader :slots, :stressed_operations, :compactions
 
-    # inject: a deliberate model bug or crash, to test the harness itself.
-    def initialize(inject: nil)
+    # inject: a deliberate model bug or crash, to test the harness itself;
+    # compact: run GC.compact before about one operation in COMPACT_ONE_IN
+    # (the compact mode: Ruby 3.1 cannot run with GC.auto_compact on).
+    def initialize(inject: nil, compact: false)
       @slots = Array.new(SLOTS)
       @inject = inject
+      @compact = compact
       @fnv = {}
+      @stressed_operations = 0
+      @compactions = 0
     end
 
     def run(ops, progress: nil)
       ops.each_with_index do |op, i|
         progress&.syswrite([i].pack("L<"))
+        @stressed_operations += 1 if GC.stress
+        if @compact && Fuzz.compact_before?(op)
+          GC.compact
+          @compactions += 1
+        end
         begin
           perform(op)
         rescue Mismatch => e
@@ -319,10 +337,11 @@ module Fuzz
               model_call(entry, name, argv)
             },
             lambda do
+              previous = GC.stress # true for the whole run in the stress mode
               GC.stress = 1 if stress # a minor GC at every allocation: what write barriers are for
               entry.real.public_send(name, *argv)
             ensure
-              GC.stress = false if stress
+              GC.stress = previous if stress
             end)
     end
 

@@ -296,6 +296,16 @@ static VALUE test_holder_p(VALUE mod, VALUE v)
     (void)mod;
     return cleat_is(v, &holder_type) ? Qtrue : Qfalse;
 }
+/* The loans on any Cleat object (of any extension), from its state word:
+ * [shared loans, lent exclusively?]. Lets a test see a loan that nothing
+ * else would notice, say a shared one on a frozen object. */
+static VALUE test_loans(VALUE mod, VALUE obj)
+{
+    (void)mod;
+    if (!cleat_type_of(obj) || !RTYPEDDATA_DATA(obj)) rb_raise(rb_eTypeError, "not a Cleat object");
+    uint32_t state = cleat__header(RTYPEDDATA_DATA(obj))->state;
+    return rb_assoc_new(UINT2NUM(state / CLEAT__SHARED_ONE), (state & CLEAT__LENT_EXCL) ? Qtrue : Qfalse);
+}
 static VALUE test_debug_build_p(VALUE mod)
 {
     (void)mod;
@@ -470,6 +480,14 @@ static VALUE test_utf8_default(VALUE mod)
 {
     (void)mod;
     return rb_str_new_cstr(cleat_str_utf8_implementation());
+}
+/* Cleat's internal view of the UTF-8 choice (src/utf8.c): NULL until made. */
+const char *cleat__str_utf8_chosen(void);
+static const char *utf8_chosen_at_load;
+static VALUE test_utf8_chosen_at_load(VALUE mod)
+{
+    (void)mod;
+    return utf8_chosen_at_load ? rb_str_new_cstr(utf8_chosen_at_load) : Qnil;
 }
 static VALUE test_str_utf8(VALUE mod, VALUE str)
 {
@@ -710,6 +728,7 @@ void Init_cleat_test(void)
     VALUE calls_from_free = cleat_type_define_class(&cleat_in_free_type, rb_cObject);
     CLEAT_DEFINE_METHOD(calls_from_free, "initialize", cleat_in_free_initialize);
     rb_define_module_function(mod, "debug_build?", test_debug_build_p, 0);
+    rb_define_module_function(mod, "loans", test_loans, 1);
 
     rb_define_module_function(mod, "make_holder", test_make_holder, 1);
     rb_define_module_function(mod, "define_copyable_with_free", test_define_copyable_with_free, 0);
@@ -724,6 +743,7 @@ void Init_cleat_test(void)
     rb_define_module_function(mod, "utf8_check", test_utf8_check, 2);
     rb_define_module_function(mod, "utf8_implementations", test_utf8_implementations, 0);
     rb_define_module_function(mod, "utf8_default", test_utf8_default, 0);
+    rb_define_module_function(mod, "utf8_chosen_at_load", test_utf8_chosen_at_load, 0);
     rb_define_module_function(mod, "str_utf8", test_str_utf8, 1);
     rb_define_module_function(mod, "str_binary", test_str_binary, 1);
     rb_define_module_function(mod, "coderange", test_coderange, 1);
@@ -735,4 +755,6 @@ void Init_cleat_test(void)
     rb_define_module_function(deliberate, "signed_overflow", test_deliberate_signed_overflow, 1);
     rb_define_module_function(deliberate, "uninitialised_branch", test_deliberate_uninitialised_branch, 1);
     init_fresh_objects(mod);
+    /* Loaded, and nothing has validated UTF-8 yet: the choice must be made. */
+    utf8_chosen_at_load = cleat__str_utf8_chosen();
 }
