@@ -319,7 +319,7 @@ module Fuzz
       case kind
       when :minor then GC.start(full_mark: false, immediate_sweep: true)
       when :major then GC.start(full_mark: true, immediate_sweep: true)
-      when :compact then Cleat::Testing.compact_heap if GC.respond_to?(:verify_compaction_references)
+      when :compact then Cleat::Testing.compact_heap(expand: false) if GC.respond_to?(:verify_compaction_references)
       when :stress then @stress_next = true
       end
     end
