@@ -52,6 +52,7 @@ struct cleat__loan {
     uint32_t holder;         /* method ID for messages */
     atomic_bool holder_gone; /* set by the token's free function */
     atomic_int refs;         /* the list's and the token's */
+    uint32_t serial;         /* bumped when a loan on this record begins and ends */
 };
 
 static void loan_release(struct cleat__loan *r)
@@ -110,6 +111,7 @@ static VALUE token_take(VALUE ary)
     r->next = r->prev = NULL;
     atomic_init(&r->holder_gone, false);
     atomic_init(&r->refs, 1);
+    r->serial = 0;
     DATA_PTR(token) = r;
     return token;
 }
@@ -166,7 +168,9 @@ typedef struct loan {
     cleat_header *header;
     struct cleat__loan *record;
     VALUE token;
-    VALUE pool; /* the Ractor's, where the token goes back */
+    VALUE pool;      /* the Ractor's, where the token goes back */
+    uint32_t serial; /* the record's serial while this loan lasts */
+    uint32_t holder; /* the lending method, for the message */
 } loan;
 
 /* Returns false, taking no loan, for a frozen object: no exclusive method
@@ -191,6 +195,7 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, VALUE *token
     r->prev = NULL;
     r->mode = mode;
     r->holder = cleat__current_method();
+    r->serial++;
     atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); /* the list's */
     if (h->loans) h->loans->prev = r;
     h->loans = r;
@@ -199,14 +204,26 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, VALUE *token
     l->record = r;
     l->token = *token;
     l->pool = ary;
+    l->serial = r->serial;
+    l->holder = r->holder;
     return true;
 }
 
+/* A loan ends once. A continuation (callcc) taken inside the block and
+ * called after the loan ended restores this C frame and runs the ensure a
+ * second time: the record may be in the pool or lent again by then (its
+ * token is alive: the continuation's copy of this stack holds it). The
+ * serial tells; the method must not go on with a loan it no longer has. */
 static VALUE loan_end(VALUE arg)
 {
     loan *l = (loan *)arg;
+    struct cleat__loan *r = l->record;
+    if (r->serial != l->serial)
+        rb_raise(cleat_eBorrowError, "%" PRIsVALUE " was re-entered through a continuation after its loan ended",
+                 method_name(l->holder));
+    r->serial++;
     cleat_header *h = l->header;
-    unlink_loan(h, l->record);
+    unlink_loan(h, r);
     recompute(h);
     token_give_back(l->pool, l->token);
     return Qnil;

@@ -306,4 +306,32 @@ class TestHostile < Minitest::Test
       end
     end
   end
+
+  # ---- found by the hostile review after issue 14 ----
+
+  # A continuation taken inside a block that C yields to, called after the
+  # method returned, ran the loan's ensure a second time: the record was
+  # unlinked and released twice ([BUG] in loan_end on 3.1, 3.3 and 3.4). The
+  # second end is refused, and the object stays usable.
+  def test_a_continuation_cannot_end_a_loan_twice
+    out, = run_child(<<~RUBY)
+      require "continuation"
+      g = CleatExamples::Game.new
+      g.add_player("a")
+      runs = 0
+      k = nil
+      begin
+        g.each_player { |_name| callcc { |c| k = c } }
+      rescue Cleat::BorrowError => e
+        puts e.message
+      end
+      runs += 1
+      k.call if runs < 3
+      g.add_player("b")
+      GC.start
+      p [runs, g.each_player.to_a]
+    RUBY
+    assert_equal ["#each_player was re-entered through a continuation after its loan ended"] * 2 +
+                 ['[3, ["a", "b"]]'], out.lines.map(&:chomp)
+  end
 end
