@@ -11,6 +11,15 @@ static const cleat_type *cleat_type_of_writer(VALUE self)
     return type;
 }
 
+/* A store into a frozen object: an exclusive method whose block froze its
+ * receiver (or made it shareable) would otherwise write into an object
+ * other Ractors may now read. Formatted without Ruby-level calls. */
+static void refuse_frozen(VALUE self)
+{
+    if (OBJ_FROZEN(self))
+        rb_frozen_error_raise(self, "can't modify frozen %" PRIsVALUE, rb_class_name(rb_obj_class(self)));
+}
+
 /* The declared field whose storage holds slot: a VALUE field at exactly that
  * offset, or a cleat_values field with slot among its live elements. */
 static const cleat_field *field_of_slot(const cleat_type *type, void *data, const VALUE *slot)
@@ -69,6 +78,7 @@ void cleat_write(VALUE self, VALUE *slot, VALUE value)
     if (!f)
         rb_raise(rb_eArgError, "cleat_write: the slot is not a declared VALUE field of %s",
                  type->class_path);
+    if (f->kind != CLEAT_KIND_REGION) refuse_frozen(self); /* a region's list of lent buffers is ours */
     check_field_value(type, f, value);
     RB_OBJ_WRITE(self, slot, value);
 #ifdef CLEAT_DEBUG
@@ -95,6 +105,7 @@ size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
     if (!f)
         rb_raise(rb_eArgError, "cleat_values_push: not a declared cleat_values field of %s",
                  type->class_path);
+    refuse_frozen(self);
     check_field_value(type, f, value);
     if (vals->len == vals->capa) {
         size_t capa = grown_capacity(vals->capa, vals->len + 1);

@@ -29,6 +29,9 @@ static VALUE probe_slice(VALUE root)
     return rb_funcallv(root, rb_intern("slice"), 2, args);
 }
 
+/* ~buffer: reads every byte of buffer into a new one. */
+static VALUE probe_not(VALUE buffer) { return rb_funcallv(buffer, rb_intern("~"), 0, NULL); }
+
 static VALUE probe_writable(VALUE buffer)
 {
     void *base;
@@ -59,6 +62,19 @@ void cleat__region_init(void)
         rb_io_buffer_get_bytes(part, &base, &size); /* a valid slice of our byte... */
         rb_protect(probe_writable, part, &state);   /* ...that refuses to be written */
         slices_keep_readonly = base == &probe_byte && size == 1 && state != 0;
+        /* A slice must also notice that its source was freed. Ruby 3.3 and
+         * 3.4's binary operators (~, &, |, ^) read a slice without checking,
+         * so after a resize a slice of a lent buffer would read freed memory
+         * (found by the hostile review): only a Ruby whose ~ refuses a slice
+         * of a freed buffer gets zero-copy buffers. Our byte is static, so
+         * the probe itself reads nothing freed. */
+        if (slices_keep_readonly && rb_method_basic_definition_p(rb_cIOBuffer, rb_intern("~"))) {
+            rb_io_buffer_free(root);
+            rb_protect(probe_not, part, &state);
+            slices_keep_readonly = state != 0;
+        } else {
+            slices_keep_readonly = false;
+        }
         rb_io_buffer_free(part);
     }
     rb_set_errinfo(Qnil);

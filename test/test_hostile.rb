@@ -334,4 +334,48 @@ class TestHostile < Minitest::Test
     assert_equal ["#each_player was re-entered through a continuation after its loan ended"] * 2 +
                  ['[3, ["a", "b"]]'], out.lines.map(&:chomp)
   end
+
+  # An exclusive method whose block froze its receiver (or made it
+  # shareable) stored into the frozen object afterwards: a "frozen" object
+  # changed, and two Ractors raced on it. Stores into a frozen object raise.
+  def test_no_store_into_an_object_frozen_meanwhile
+    holder = CleatTest::Holder.new(1)
+    ran = 0
+    error = assert_raises(FrozenError) do
+      holder.store_after_yield(2) do |v|
+        ran += 1
+        holder.freeze
+        v
+      end
+    end
+    assert_equal 1, ran
+    assert_equal "can't modify frozen CleatTest::Holder", error.message
+    assert_equal [1, []], [holder.value, holder.list]
+  end
+
+  # Ruby 3.3 and 3.4's IO::Buffer operators (~ & | ^) read a slice without
+  # checking that its source was freed: a slice of a lent buffer read the
+  # Memory's old bytes after grow (3.3: garbage, valgrind: invalid read;
+  # 3.4: [BUG]). Zero-copy buffers are lent only where ~ refuses such a
+  # slice; elsewhere a read-only copy is, and the slice keeps its bytes.
+  def test_slice_operators_after_grow_read_nothing_freed
+    out, = run_child(<<~RUBY)
+      m = CleatExamples::Memory.new(8)
+      m.write(0, "secret")
+      s = m.slice(0, 200_000).to_buffer.slice(0, 100_000)
+      m.grow(1)
+      100.times { "Z" * 1000 }
+      plain = IO::Buffer.new(100_000) # what the slice held, in memory of its own
+      plain.set_string("secret")
+      ops = [:~, :&, :|, :^].select { |op| s.respond_to?(op) } # 3.1 has none
+      apply = lambda do |b, op|
+        (op == :~ ? ~b : b.public_send(op, b)).get_string(0, 6)
+      rescue IO::Buffer::InvalidatedError
+        :invalidated
+      end
+      p [CleatExamples::MemorySlice::ZERO_COPY_BUFFERS, ops.map { |op| apply.(s, op) }, ops.map { |op| apply.(plain, op) }]
+    RUBY
+    zero_copy, results, expected = eval(out) # rubocop:disable Security/Eval
+    assert_equal zero_copy ? [:invalidated] * expected.size : expected, results
+  end
 end

@@ -75,6 +75,16 @@ CLEAT_EXCLUSIVE(holder_yield_exclusive, holder_type, holder_t *h, value)
     return CLEAT_YIELD(value);
 }
 
+/* Yields, then stores what the block returned and pushes it: the block may
+ * have frozen the holder meanwhile. */
+CLEAT_EXCLUSIVE(holder_store_after_yield, holder_type, holder_t *h, value)
+{
+    VALUE v = CLEAT_YIELD(value);
+    cleat_values_push(self, &h->list, v);
+    cleat_write(self, &h->value, v);
+    return v;
+}
+
 static VALUE call_with_args(VALUE self, cleat_borrow_mode mode, int argc, const VALUE *argv)
 {
     if (argc < 2) rb_raise(rb_eArgError, "wrong number of arguments (given %d, expected 2+)", argc);
@@ -695,6 +705,7 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(holder, "write_undeclared", holder_write_undeclared);
     CLEAT_DEFINE_METHOD(holder, "yield_shared", holder_yield_shared);
     CLEAT_DEFINE_METHOD(holder, "yield_exclusive", holder_yield_exclusive);
+    CLEAT_DEFINE_METHOD(holder, "store_after_yield", holder_store_after_yield);
     CLEAT_DEFINE_METHOD(holder, "call_shared", holder_call_shared);
     CLEAT_DEFINE_METHOD(holder, "call_exclusive", holder_call_exclusive);
     CLEAT_DEFINE_METHOD(holder, "nested_loans", holder_nested_loans);
