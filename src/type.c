@@ -416,7 +416,8 @@ static bool is_copy_hook(VALUE name)
 }
 
 /* The cheap answer for what nearly every copy is: Kernel#dup or #clone
- * (a C function, or <internal:kernel>) right below the initialize_* hooks.
+ * as a C function (Kernel#dup; #clone on Rubies that define it in C) right
+ * below the initialize_* hooks.
  * Those allocate the object being initialised, so it is not the copy a
  * Ractor makes (which calls rb_obj_clone from C, below a ractor.rb frame). */
 static bool asked_by_dup_or_clone(void)
@@ -428,8 +429,11 @@ static bool asked_by_dup_or_clone(void)
         VALUE name = rb_profile_frame_method_name(frames[i]);
         if (is_copy_hook(name)) continue;
         if (!is_cstr(name, "dup") && !is_cstr(name, "clone")) return false;
-        VALUE path = rb_profile_frame_path(frames[i]);
-        return NIL_P(path) || is_cstr(path, "<internal:kernel>");
+        /* A C frame only: a Ruby method can be given any name and, through
+         * eval, any path ("<internal:kernel>" included), so such a frame
+         * proves nothing (the hostile review forged one to send a Person
+         * that shared its Array). Ruby-level clones take the full search. */
+        return NIL_P(rb_profile_frame_path(frames[i]));
     }
     return false;
 }

@@ -152,4 +152,22 @@ class TestRactor < Minitest::Test
     RUBY
     assert_equal "[\"Alice\", true, \"Alice\"]\n:ok\n", out
   end
+
+  # Found by the hostile review: the check trusted a frame named "clone"
+  # with the path "<internal:kernel>", which eval can forge; on 3.1 the
+  # Person went through and two Ractors pushed to one Array ([BUG]).
+  def test_a_forged_kernel_frame_does_not_let_a_copy_through
+    out = run_child(<<~RUBY)
+      class CleatExamples::Person
+        eval("def clone(orig) = initialize_copy(orig)", nil, "<internal:kernel>")
+        def initialize_clone(orig, freeze: nil) = clone(orig)
+      end
+      orig = CleatExamples::Person.new("a", [])
+      r = Ractor.new { Ractor.receive.hobbies.size }
+      #{outcome("r.send(orig)")}
+      orig.hobbies << "mine"
+      p orig.hobbies
+    RUBY
+    assert_equal "Ractor::Error: can not copy CleatExamples::Person object.\n[\"mine\"]\n", out
+  end
 end
