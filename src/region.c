@@ -164,7 +164,9 @@ VALUE cleat_view_buffer(const cleat_view *v)
     CLEAT__NEEDS_GVL();
 #ifdef HAVE_RUBY_IO_BUFFER_H
     const unsigned char *bytes = cleat_view_bytes(v);
-    if (!slices_keep_readonly) return copied_buffer(bytes, v->length);
+    /* A frozen owner may be shared by Ractors, whose lending would race on
+     * the list below: it lends copies too. */
+    if (!slices_keep_readonly || OBJ_FROZEN(v->owner)) return copied_buffer(bytes, v->length);
     cleat_region *r = (cleat_region *)v->region; /* the owner's own, mutable memory */
     VALUE list = r->buffers;
     if (list) {
