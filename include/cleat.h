@@ -699,15 +699,18 @@ CLEAT_INLINE const unsigned char *cleat_view_bytes(const cleat_view *v)
  * changes; the buffer keeps the owner alive, and is locked so Ruby code can
  * neither free nor transfer it. The same bytes lent again before the region
  * changes give the same buffer. On a Ruby whose IO::Buffer#slice drops the
- * read-only flag (3.1: probed once at load, see cleat_view_buffer_zero_copy)
- * the buffer holds a private copy of the bytes instead, so nothing written
- * through it or its slices reaches the region; such a copy is not freed
- * when the region changes. Raises as cleat_view_bytes, NoMemoryError. Calls
+ * read-only flag (3.1) or whose operators ~ & | ^ read a slice of a freed
+ * buffer (3.3, 3.4), both probed once at load (see
+ * cleat_view_buffer_zero_copy), and for a frozen owner (Ractors may share
+ * it), the buffer holds a private copy of the bytes instead, so nothing
+ * written through it or its slices reaches the region and nothing freed is
+ * read; such a copy is not freed when the region changes. Raises as cleat_view_bytes, NoMemoryError. Calls
  * no Ruby code. */
 CLEAT_API VALUE cleat_view_buffer(const cleat_view *v);
 
 /* True when cleat_view_buffer lends the memory itself (this Ruby's
- * IO::Buffer#slice keeps read-only), false when it lends copies. Never
+ * IO::Buffer slices keep read-only and notice a freed source), false when it
+ * lends copies (every Ruby tested today). Never
  * raises, runs no Ruby code. */
 CLEAT_API bool cleat_view_buffer_zero_copy(void);
 
