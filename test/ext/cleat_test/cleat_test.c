@@ -663,11 +663,7 @@ static VALUE test_make_labelled_unfilled(VALUE mod)
 }
 static VALUE test_ready_twice(VALUE mod, VALUE value)
 {
-    (void)mod;
-    VALUE obj;
-    holder_t *h = cleat_type_new(&holder_type, &obj);
-    cleat_write(obj, &h->value, value);
-    cleat_type_ready(obj);
+    VALUE obj = test_make_holder(mod, value);
     cleat_type_ready(obj); /* TypeError: already initialized */
     return obj;
 }
