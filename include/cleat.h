@@ -206,19 +206,19 @@ struct cleat_type {
  * Ruby calls. Optional members follow as designated initializers:
  *   CLEAT_TYPE(mem_type, "M::Memory", mem_t, mem_fields,
  *               .free = mem_free, .memsize = mem_size, .flags = CLEAT_COPYABLE); */
-#define CLEAT_TYPE(var, path, T, field_list, ...)                                        \
-    static cleat_type var;                                                               \
-    static void var##__mark(void *p) { cleat__type_mark(&var, p); }                      \
-    static void var##__free(void *p) { cleat__type_free(&var, p); }                      \
-    static size_t var##__memsize(const void *p) { return cleat__type_memsize(&var, p); } \
-    static void var##__compact(void *p) { cleat__type_compact(&var, p); }                \
-    static VALUE var##__alloc(VALUE klass) { return cleat__type_alloc(&var, klass); }    \
+#define CLEAT_TYPE(var, path, T, field_list, ...)                                         \
+    static cleat_type var;                                                                \
+    static void var##__mark(void *p) { cleat__type_mark(&var, p); }                       \
+    static void var##__free(void *p) { cleat__type_free(&var, p); }                       \
+    static size_t var##__memsize(const void *p) { return cleat__type_memsize(&var, p); }  \
+    static void var##__compact(void *p) { cleat__type_compact(&var, p); }                 \
+    static VALUE var##__alloc(VALUE klass) { return cleat__type_alloc(&var, klass); }     \
     static VALUE var##__init_copy(VALUE self, VALUE orig)                                 \
     {                                                                                     \
-        return cleat__type_init_copy(&var, self, orig);                                  \
+        return cleat__type_init_copy(&var, self, orig);                                   \
     }                                                                                     \
-    _Static_assert(_Alignof(T) <= 16, "Cleat types need alignment of at most 16");       \
-    static cleat_type var = {.class_path = (path),                                       \
+    _Static_assert(_Alignof(T) <= 16, "Cleat types need alignment of at most 16");        \
+    static cleat_type var = {.class_path = (path),                                        \
                               .size = sizeof(T),                                          \
                               .align = _Alignof(T),                                       \
                               .fields = (field_list),                                     \
@@ -417,7 +417,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #define CLEAT__CAT_(a, b) a##b
 #define CLEAT__NARG(...) \
     CLEAT__NARG_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-#define CLEAT__NARG_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, \
+#define CLEAT__NARG_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N,  \
                       ...)                                                                      \
     N
 #define CLEAT__DOOR_N(m, f, t, ...) CLEAT__CAT(CLEAT__DOOR_, CLEAT__NARG(__VA_ARGS__))(m, f, t, __VA_ARGS__)
@@ -434,34 +434,34 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #define CLEAT__DEBUG_ENTRY(t, m)
 #define CLEAT__DEBUG_EXIT(t, m)
 #endif
-#define CLEAT__DOOR(m, f, t, decl, n, params, fwd)                                            \
+#define CLEAT__DOOR(m, f, t, decl, n, params, fwd)                                             \
     enum { f##__arity = n };                                                                   \
-    static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params);                    \
-    static VALUE f(VALUE self CLEAT__STRIP params)                                            \
+    static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params);                      \
+    static VALUE f(VALUE self CLEAT__STRIP params)                                             \
     {                                                                                          \
-        void *cleat_data_ = cleat__enter(self, &(t), (m));                                   \
-        CLEAT__DEBUG_ENTRY(t, m)                                                              \
-        VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                      \
-                                                : CLEAT_BORROW_EXCLUSIVE,                     \
-                                      cleat_data_ CLEAT__STRIP fwd);                         \
-        if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                 \
-        CLEAT__DEBUG_EXIT(t, m)                                                               \
-        return cleat_ret_;                                                                    \
+        void *cleat_data_ = cleat__enter(self, &(t), (m));                                     \
+        CLEAT__DEBUG_ENTRY(t, m)                                                               \
+        VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                        \
+                                                : CLEAT_BORROW_EXCLUSIVE,                      \
+                                      cleat_data_ CLEAT__STRIP fwd);                           \
+        if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                   \
+        CLEAT__DEBUG_EXIT(t, m)                                                                \
+        return cleat_ret_;                                                                     \
     }                                                                                          \
     static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params)
-#define CLEAT__DOOR_ARGV(m, f, t, decl)                                                       \
+#define CLEAT__DOOR_ARGV(m, f, t, decl)                                                        \
     enum { f##__arity = -1 };                                                                  \
-    static VALUE f##__body(CLEAT__BODY_PARAMS(decl), int argc, const VALUE *argv);            \
+    static VALUE f##__body(CLEAT__BODY_PARAMS(decl), int argc, const VALUE *argv);             \
     static VALUE f(int argc, VALUE *argv, VALUE self)                                          \
     {                                                                                          \
-        void *cleat_data_ = cleat__enter(self, &(t), (m));                                   \
-        CLEAT__DEBUG_ENTRY(t, m)                                                              \
-        VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                      \
-                                                : CLEAT_BORROW_EXCLUSIVE,                     \
-                                      cleat_data_, argc, argv);                               \
-        if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                  \
-        CLEAT__DEBUG_EXIT(t, m)                                                               \
-        return cleat_ret_;                                                                    \
+        void *cleat_data_ = cleat__enter(self, &(t), (m));                                     \
+        CLEAT__DEBUG_ENTRY(t, m)                                                               \
+        VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                        \
+                                                : CLEAT_BORROW_EXCLUSIVE,                      \
+                                      cleat_data_, argc, argv);                                \
+        if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                   \
+        CLEAT__DEBUG_EXIT(t, m)                                                                \
+        return cleat_ret_;                                                                     \
     }                                                                                          \
     static VALUE f##__body(CLEAT__BODY_PARAMS(decl), int argc, const VALUE *argv)
 

@@ -133,10 +133,10 @@ typedef struct bench_person {
 } bench_person_t;
 
 static cleat_type decl_person_type, callback_person_type;
-#define BENCH_PERSON_FIELDS(self_type)                                                                   \
-    {                                                                                                    \
+#define BENCH_PERSON_FIELDS(self_type)                                                                    \
+    {                                                                                                     \
         CLEAT_FIELD(bench_person_t, name, &rb_cString), CLEAT_FIELD(bench_person_t, hobbies, &rb_cArray), \
-            CLEAT_FIELD_OR_NIL(bench_person_t, friend, &self_type), CLEAT_FIELDS_END                   \
+            CLEAT_FIELD_OR_NIL(bench_person_t, friend, &self_type), CLEAT_FIELDS_END                      \
     }
 static const cleat_field decl_person_fields[] = BENCH_PERSON_FIELDS(decl_person_type);
 static const cleat_field callback_person_fields[] = BENCH_PERSON_FIELDS(callback_person_type);
@@ -145,18 +145,18 @@ CLEAT_TYPE(callback_person_type, "CleatBench::CallbackPerson", bench_person_t, c
             .flags = CLEAT_NO_DECL_MARKING);
 
 #define BENCH_PERSON_METHODS(prefix, type)                                     \
-    CLEAT_INIT(prefix##_initialize, type, bench_person_t *p, name, hobbies)   \
+    CLEAT_INIT(prefix##_initialize, type, bench_person_t *p, name, hobbies)    \
     {                                                                          \
-        cleat_write(self, &p->name, name);                                    \
-        cleat_write(self, &p->hobbies, hobbies);                              \
+        cleat_write(self, &p->name, name);                                     \
+        cleat_write(self, &p->hobbies, hobbies);                               \
         p->friend = Qnil;                                                      \
         return self;                                                           \
     }                                                                          \
-    CLEAT_SHARED(prefix##_name, type, bench_person_t *p) { return p->name; } \
-    CLEAT_EXCLUSIVE(prefix##_add_friend, type, bench_person_t *p, other)      \
+    CLEAT_SHARED(prefix##_name, type, bench_person_t *p) { return p->name; }   \
+    CLEAT_EXCLUSIVE(prefix##_add_friend, type, bench_person_t *p, other)       \
     {                                                                          \
-        cleat_unwrap(other, &type);                                           \
-        cleat_write(self, &p->friend, other);                                 \
+        cleat_unwrap(other, &type);                                            \
+        cleat_write(self, &p->friend, other);                                  \
         return self;                                                           \
     }
 BENCH_PERSON_METHODS(decl_person, decl_person_type)
@@ -164,10 +164,10 @@ BENCH_PERSON_METHODS(callback_person, callback_person_type)
 
 #define DEFINE_BENCH_PERSON(prefix, type)                               \
     do {                                                                \
-        VALUE klass = cleat_type_define_class(&type, rb_cObject);      \
-        CLEAT_DEFINE_METHOD(klass, "initialize", prefix##_initialize); \
-        CLEAT_DEFINE_METHOD(klass, "name", prefix##_name);             \
-        CLEAT_DEFINE_METHOD(klass, "add_friend", prefix##_add_friend); \
+        VALUE klass = cleat_type_define_class(&type, rb_cObject);       \
+        CLEAT_DEFINE_METHOD(klass, "initialize", prefix##_initialize);  \
+        CLEAT_DEFINE_METHOD(klass, "name", prefix##_name);              \
+        CLEAT_DEFINE_METHOD(klass, "add_friend", prefix##_add_friend);  \
     } while (0)
 
 static void raw_wb_person_mark(void *p)
