@@ -59,7 +59,8 @@ class TestSafetyTasks < Minitest::Test
   def run_valgrind(code)
     skip "needs valgrind: runs under rake test:valgrind" unless Cleat::Testing::Mode.current == "valgrind"
     Dir.mktmpdir do |dir|
-      out, status = Open3.capture2e(*Cleat::RakeTasks.valgrind_command(dir), *ruby_command(code))
+      out, status = Open3.capture2e(Cleat::RakeTasks::VALGRIND_ENV, *Cleat::RakeTasks.valgrind_command(dir),
+                                    *ruby_command(code))
       objects = LIBS.flat_map { |lib| Dir[File.join(File.expand_path(lib), "*.#{RbConfig::CONFIG["DLEXT"]}")] }
       [status, Cleat::ValgrindReport.new(Dir["#{dir}/*.xml"], objects), out]
     end

@@ -14,12 +14,15 @@ module SvgChart
 
   def escape(text) = text.to_s.gsub("&", "&amp;").gsub("<", "&lt;").gsub(">", "&gt;")
 
-  COLORS = %w[#2a7ab0 #e08a1e #4b9e4b #8c5fb0].freeze
+  COLORS = %w[#2a7ab0 #e08a1e #4b9e4b #8c5fb0 #c0392b].freeze
 
   # One group of bars per measure, one bar per series (a Ruby), on one log
   # scale with a line at 1x. items: [[label, [speed-up or nil per series]]];
   # a nil draws no bar ("-": not measured there). series: the legend.
   def grouped_bars(title, items, series, subtitle: "")
+    # A log scale has no place for 0 or less (a timing that rounded to
+    # nothing, as under valgrind): such a value draws no bar either.
+    items = items.map { |label, vals| [label, vals.map { |v| v&.positive? && v.finite? ? v : nil }] }
     values = items.flat_map(&:last).compact
     values = [1.0] if values.empty?
     low = [0.5, values.min * 0.8].min
