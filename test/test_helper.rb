@@ -52,6 +52,7 @@ module GCStressTwins
     case Cleat::Testing::Mode.current
     when "stress" then return # every test is, already
     when "valgrind" then return # a GC costs ~50x more there; test:stress covers the twins
+    when "compact" then return # stress pauses auto-compaction anyway (Cleat::Testing#with_gc_stress)
     end
 
     (public_instance_methods(false).grep(/\Atest_/) - except).each do |name|
