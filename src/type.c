@@ -519,7 +519,7 @@ static void *fresh_copy_target(const cleat_type *type, VALUE self)
 {
     if (!(type->flags & CLEAT_ZERO_IS_VALID)) return cleat__enter(self, type, 0);
     unsigned char *data = cleat_unwrap_mut(self, type);
-    if (!pristine(type, data)) rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_obj_class(self));
+    if (!pristine(type, data)) rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_class_name(rb_obj_class(self)));
     cleat__header(data)->state &= ~CLEAT__INIT;
     return data;
 }
@@ -528,7 +528,7 @@ VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig)
 {
     if (self == orig) return self;
     if (!type->copy && !(type->flags & CLEAT_COPYABLE))
-        rb_raise(rb_eTypeError, "can't copy %" PRIsVALUE, rb_obj_class(orig));
+        rb_raise(rb_eTypeError, "can't copy %" PRIsVALUE, rb_class_name(rb_obj_class(orig)));
     if (rb_obj_class(self) != rb_obj_class(orig))
         rb_raise(rb_eTypeError, "initialize_copy should take same class object");
     const void *src = cleat_unwrap(orig, type);
