@@ -24,7 +24,7 @@ void cleat__borrow_conflict(VALUE obj, const cleat_header *h, int mode)
     bool exclusive = h->state & CLEAT__LENT_EXCL;
     VALUE holder = h->holder ? rb_sprintf(" by %" PRIsVALUE, method_name(h->holder)) : rb_str_new(0, 0);
     rb_raise(cleat_eBorrowError, "%" PRIsVALUE " is %sborrowed%" PRIsVALUE "; %" PRIsVALUE " needs it %s",
-             rb_obj_class(obj), exclusive ? "exclusively " : "", holder,
+             rb_class_name(rb_obj_class(obj)), exclusive ? "exclusively " : "", holder,
              method_name(cleat__current_method()),
              mode == CLEAT_BORROW_SHARED ? "shared" : "exclusively");
 }
@@ -78,8 +78,46 @@ static const rb_data_type_t token_type = {
 /* Tokens of loans that ended normally wait in a small pool for the next
  * loan, each with its record: a loan then allocates nothing. The pool is
  * per Ractor (a hidden Array the Ractor marks): only the Ractor owning an
- * object lends it. A token of a loan whose holder died never comes back. */
+ * object lends it. A token of a loan whose holder died never comes back.
+ *
+ * Only loans made on the main thread's own stack take pooled tokens. A
+ * pooled token has been on that stack before, and a stale copy of its
+ * address there (the GC scans stacks conservatively, and the main stack
+ * lives as long as the process) would keep it alive for ever: a loan of a
+ * fiber or thread that dies with it would never come back. The main
+ * thread's root fiber is never abandoned, so its loans do not care; loans
+ * anywhere else get a token of their own, whose address only their own
+ * stack has seen. */
 enum { POOL_SIZE = 32 };
+
+#ifdef HAVE_PTHREAD_GETATTR_NP
+#include <pthread.h>
+#endif
+/* The main thread's machine stack, [main_stack_low, +main_stack_size), or
+ * size 0 when unknown (every loan then takes a new token). */
+static uintptr_t main_stack_low;
+static size_t main_stack_size;
+
+static void find_main_stack(void)
+{
+#ifdef HAVE_PTHREAD_GETATTR_NP
+    if (rb_thread_current() != rb_thread_main()) return; /* loaded from another thread */
+    pthread_attr_t attr;
+    void *low;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+    if (pthread_attr_getstack(&attr, &low, &size) == 0) {
+        main_stack_low = (uintptr_t)low;
+        main_stack_size = size;
+    }
+    pthread_attr_destroy(&attr);
+#endif
+}
+
+static bool on_main_stack(const void *local)
+{
+    return (uintptr_t)local - main_stack_low < main_stack_size; /* (wraps when below) */
+}
 #ifdef HAVE_RB_RACTOR_SHAREABLE_P
 #include <ruby/ractor.h>
 static rb_ractor_local_key_t pool_key;
@@ -91,7 +129,11 @@ static VALUE pool(void)
     rb_ractor_local_storage_value_set(pool_key, ary);
     return ary;
 }
-void cleat__borrow_init(void) { pool_key = rb_ractor_local_storage_value_newkey(); }
+void cleat__borrow_init(void)
+{
+    pool_key = rb_ractor_local_storage_value_newkey();
+    find_main_stack();
+}
 #else
 static VALUE pool_ary = Qfalse;
 static VALUE pool(void)
@@ -99,13 +141,18 @@ static VALUE pool(void)
     if (!pool_ary) pool_ary = rb_obj_hide(rb_ary_new_capa(POOL_SIZE));
     return pool_ary;
 }
-void cleat__borrow_init(void) { rb_gc_register_address(&pool_ary); }
+void cleat__borrow_init(void)
+{
+    rb_gc_register_address(&pool_ary);
+    find_main_stack();
+}
 #endif
 
-/* A token with its record (refs 1: the token's), from the pool `ary` or new. */
-static VALUE token_take(VALUE ary)
+/* A token with its record (refs 1: the token's): from the pool `ary` for a
+ * loan on the main stack (local is on the lending frame), else new. */
+static VALUE token_take(VALUE ary, const void *local)
 {
-    if (RARRAY_LEN(ary) > 0) return rb_ary_pop(ary);
+    if (RARRAY_LEN(ary) > 0 && on_main_stack(local)) return rb_ary_pop(ary);
     VALUE token = rb_data_typed_object_wrap(0, NULL, &token_type);
     struct cleat__loan *r = ruby_xmalloc(sizeof *r);
     r->next = r->prev = NULL;
@@ -186,10 +233,10 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, VALUE *token
     if (OBJ_FROZEN(self)) return false;
     cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
     if (mode == CLEAT_BORROW_SHARED && h->state > UINT32_MAX - CLEAT__SHARED_ONE)
-        rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_obj_class(self));
+        rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_class_name(rb_obj_class(self)));
     /* Allocation first (it may raise or run the GC): nothing changes before. */
     VALUE ary = pool();
-    *token = token_take(ary);
+    *token = token_take(ary, token);
     struct cleat__loan *r = DATA_PTR(*token);
     r->next = h->loans;
     r->prev = NULL;
