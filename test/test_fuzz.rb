@@ -129,6 +129,52 @@ class TestFuzz < Minitest::Test
     assert_match(/ #{expected} compactions/, run.output)
   end
 
+  # The families of issue 14 are in every default run.
+  def test_the_hostile_families_are_generated
+    names = Fuzz.generate(Random.new(5), 20_000).map(&:first).tally
+    %i[ractor_send enum_open enum_step enum_abandon patch storm fork_loan].each do |family|
+      assert_operator names.fetch(family, 0), :>=, 5, "#{family} in 20,000 operations"
+    end
+  end
+
+  # Found by the abandoned-enumerator family: a loan taken in a thread
+  # reused a pooled token whose address a stale slot of the main thread's
+  # stack still held, so the GC never collected it and the game stayed
+  # borrowed for ever. Loans off the main stack now take tokens of their own.
+  def test_an_enumerator_abandoned_after_loans_on_the_main_stack_returns_its_loan
+    ops = [[:new, 3, :memory, false, [2, 3]], [:new, 6, :game, false, []],
+           [:call, 3, 41, { int: 2**64, small: 0, text: "", other: [:slot, 5], offset: 3, length: 131_072, bytes: 2**64 }],
+           [:call, 6, 20, { int: -798, small: 1, text: "", other: [:slot, 5], offset: 274, length: 44, bytes: "\0\0\0" }],
+           [:each_player, 6, :break, [:copy, 6, 5, :clone_freeze]], [:enum_abandon, 6, :peek]]
+    run = run_child(["--ops", dump(ops)])
+    assert_equal :ok, run.outcome, run.output
+  end
+
+  # Found by the monkeypatch family: "can't copy X", "already initialized X"
+  # and the BorrowError message formatted the class with PRIsVALUE, which
+  # calls Module#to_s, Ruby code, from inside the door.
+  def test_refusals_inside_a_door_run_no_redefinable_method
+    to_s = Fuzz::Patches::PATCHES.index([Module, :to_s])
+    ops = [[:patch, to_s, true], [:new, 0, :game, false, []], [:copy, 0, 1, :dup],
+           [:call, 0, 0, { text: "Alice" }], [:init, 0, { game: [] }], [:thread_each_player, 0, "Bob"]]
+    run = run_child(["--ops", dump(ops)])
+    assert_equal :ok, run.outcome, run.output
+    assert_match(/FUZZ OK 6 operations/, run.output)
+  end
+
+  # ...and the trap that found them works: a patched method run from inside
+  # a door is reported, with the door and the method.
+  def test_a_patched_method_run_inside_a_door_is_reported
+    to_s = Fuzz::Patches::PATCHES.index([Integer, :to_s])
+    Fuzz::Patches.set(to_s, true)
+    error = assert_raises(Fuzz::Mismatch) { Fuzz::Patches.watch(-> { "Counter#value" }) { 42.to_s } }
+    assert_equal "Counter#value ran Integer#to_s, Ruby code a user can redefine, from inside the door", error.message
+    assert_equal "42", Fuzz::Patches.outside { Fuzz::Patches.watch("x") { Fuzz::Patches.outside { 42.to_s } } }
+    assert_equal "42", 42.to_s # (outside any operation)
+  ensure
+    Fuzz::Patches.set(to_s, false)
+  end
+
   def test_the_same_seed_makes_the_same_operations
     assert_equal Fuzz.generate(Random.new(5), 500), Fuzz.generate(Random.new(5), 500)
     refute_equal Fuzz.generate(Random.new(5), 500), Fuzz.generate(Random.new(6), 500)

@@ -17,6 +17,8 @@
 # mismatch or an exception the model did not predict (described on stdout).
 require_relative "world"
 
+Warning[:experimental] = false # (the Ractor operations)
+
 ops = if ARGV[0] == "--ops"
         Marshal.load(File.binread(ARGV[1])) # rubocop:disable Security/MarshalLoad
       else
