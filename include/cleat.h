@@ -86,7 +86,8 @@ CLEAT_API void cleat_init(void);
  * From the description Cleat derives mark (rb_gc_mark_movable), compaction
  * (rb_gc_location), memsize, allocation, free and dup/clone. Allocation
  * zeroes the struct and sets every declared VALUE field to nil (never the
- * zero word, which Ruby reads as false). A field declared with CLEAT_FIELD
+ * zero word, which Ruby reads as false), then runs .init_fields, if any,
+ * for starting values. A field declared with CLEAT_FIELD
  * (no _OR_NIL) is nil only until the object is initialised: initialize,
  * cleat_type_ready and dup/clone raise TypeError when they would leave one
  * nil, so methods may trust the declaration. Types
@@ -248,7 +249,7 @@ struct cleat_type {
 CLEAT_API VALUE cleat_type_define_class(cleat_type *type, VALUE super);
 
 /* Makes a new object of `type`, stores it in *obj and returns its struct
- * (zeroed, every declared VALUE field nil) for the caller to fill; then
+ * (zeroed, every declared VALUE field nil, then .init_fields) for the caller to fill; then
  * cleat_type_ready(*obj) makes it usable. Until then every method raises
  * TypeError "uninitialized X", so an exception while filling it (a
  * RangeError from cleat_view_init, say) leaves nothing half-built behind,
@@ -916,7 +917,8 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
  *    when Ruby aborts, the Ruby API);
  *  - an exclusive method that returns while the object is still lent out
  *    (an external enumerator left suspended inside it, say);
- *  - a Cleat function that needs the GVL called without it.
+ *  - a Cleat function that needs the GVL called without it;
+ *  - a cleat_write_known whose value the field refuses.
  * Release builds compile none of it. */
 
 /* For CLEAT_MARK_BY_HAND mark callbacks: marks *slot (pinned). */
