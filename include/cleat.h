@@ -6,10 +6,11 @@
  *
  *   1. Set-up             cleat_init
  *   2. Types              cleat_type, CLEAT_TYPE, CLEAT_FIELD*, cleat_type_*
- *   3. Fields             cleat_write, cleat_values_*
- *   4. Unwrapping         cleat_unwrap, cleat_unwrap_mut, cleat_is
- *   5. Methods (the door) CLEAT_SHARED, CLEAT_EXCLUSIVE, CLEAT_INIT,
- *                         CLEAT_DEFINE_METHOD
+ *   3. Fields             cleat_write, cleat_write_known, cleat_values_*
+ *   4. Unwrapping         cleat_unwrap, cleat_unwrap_mut, cleat_is, cleat_initialized_p
+ *   5. Methods (the door) CLEAT_SHARED, CLEAT_EXCLUSIVE, CLEAT_INIT, CLEAT_FUNCTION,
+ *                         CLEAT_DEFINE_METHOD, CLEAT_DEFINE_PRIVATE_METHOD,
+ *                         CLEAT_DEFINE_SINGLETON_METHOD, CLEAT_DEFINE_MODULE_FUNCTION
  *   6. Borrowing          cleat_borrow_*, CLEAT_YIELD, CLEAT_CALL, CLEAT_LEND
  *   7. Without the GVL    cleat_without_gvl, CLEAT_WITHOUT_GVL
  *   8. Arguments          cleat_to_int64, cleat_to_uint64, cleat_to_size,
