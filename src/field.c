@@ -57,6 +57,8 @@ static bool field_accepts(const cleat_field *f, VALUE value, VALUE *expected)
 {
     if (NIL_P(value) && f->nil_ok) return true;
     if (f->klass) {
+        /* The value's own class first: the common case, without walking ancestors. */
+        if (!RB_SPECIAL_CONST_P(value) && RBASIC_CLASS(value) == *f->klass) return true;
         if (RTEST(rb_obj_is_kind_of(value, *f->klass))) return true;
         *expected = rb_class_name(*f->klass);
     } else if (f->type) {
