@@ -711,12 +711,16 @@ static const cleat_field defaults_fields[] = {
 };
 static bool defaults_hook_raises;
 static long defaults_hook_runs;
+static VALUE defaults_half_built; /* what the hook made before it raised: hostile code's view */
 static void defaults_init_fields(VALUE self, void *data)
 {
     defaults_t *d = data;
     defaults_hook_runs++;
     cleat_write(self, &d->name, rb_str_new_cstr("unnamed"));
-    if (defaults_hook_raises) rb_raise(rb_eRuntimeError, "init_fields raised");
+    if (defaults_hook_raises) {
+        rb_ary_push(defaults_half_built, self);
+        rb_raise(rb_eRuntimeError, "init_fields raised");
+    }
     cleat_write_known(self, &d->items, rb_ary_new());
     d->count = 7;
 }
@@ -772,6 +776,13 @@ CLEAT_FUNCTION(defaults_inspect)
 CLEAT_FUNCTION(defaults_s_build, name) { return rb_class_new_instance(1, &name, self); }
 CLEAT_FUNCTION(test_initialized_p, obj) { return cleat_initialized_p(obj, &defaults_type) ? Qtrue : Qfalse; }
 CLEAT_FUNCTION(test_defaults_hook_runs) { return LONG2NUM(defaults_hook_runs); }
+/* Takes the objects the hook kept before raising. */
+CLEAT_FUNCTION(test_defaults_half_built)
+{
+    VALUE taken = rb_ary_dup(defaults_half_built);
+    rb_ary_clear(defaults_half_built);
+    return taken;
+}
 CLEAT_FUNCTION(test_set_defaults_hook_raises, flag)
 {
     defaults_hook_raises = RTEST(flag);
@@ -878,6 +889,9 @@ static void init_real_classes(VALUE mod)
     CLEAT_DEFINE_MODULE_FUNCTION(functions, "count_args", functions_count_args);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "initialized?", test_initialized_p);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "defaults_hook_runs", test_defaults_hook_runs);
+    defaults_half_built = rb_ary_new();
+    cleat_gc_root(&defaults_half_built);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "defaults_half_built", test_defaults_half_built);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "defaults_hook_raises=", test_set_defaults_hook_raises);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "with_cleanup", test_with_cleanup);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "cleanups", test_cleanups);
