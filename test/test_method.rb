@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "open3"
+require "rbconfig"
 
 # The method macros beyond CLEAT_DEFINE_METHOD: private doors, and
 # CLEAT_FUNCTIONs as singleton methods, module functions and instance
@@ -52,5 +54,51 @@ class TestMethod < Minitest::Test
     assert_equal 0, Defaults.instance_method(:inspect).arity
     assert_equal "#<CleatTest::Defaults (uninitialized)>", Defaults.allocate.inspect
     assert_equal '#<CleatTest::Defaults name="x">', Defaults.new("x").inspect
+  end
+
+  # ---- compile-time refusals ----
+
+  ROOT = File.expand_path("..", __dir__)
+
+  def compiles(code)
+    cc = [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+          "-isystem", RbConfig::CONFIG["rubyarchhdrdir"], "-isystem", RbConfig::CONFIG["rubyhdrdir"],
+          "-I#{ROOT}/include", "-x", "c", "-"]
+    Open3.capture2e(*cc, stdin_data: code)
+  end
+
+  def snippet(definition, function)
+    <<~C
+      #include "cleat.h"
+      typedef struct { long n; } box_t;
+      CLEAT_TYPE(box_type, "T::Box", box_t, NULL);
+      CLEAT_SHARED(box_n, box_type, box_t *b) { return LONG2NUM(b->n); }
+      CLEAT_FUNCTION(box_s_make) { return rb_class_new_instance(0, NULL, self); }
+      void Init_box(void);
+      void Init_box(void)
+      {
+          VALUE klass = cleat_type_define_class(&box_type, rb_cObject);
+          CLEAT_DEFINE_METHOD(klass, "n", box_n);
+          CLEAT_DEFINE_METHOD(klass, "make", box_s_make);
+          #{definition}(klass, "x", #{function});
+      }
+    C
+  end
+
+  def test_a_door_is_no_singleton_method_or_module_function
+    skip "compiler runs only in the default suite" unless Cleat::Testing::Mode.current.empty?
+    %w[CLEAT_DEFINE_SINGLETON_METHOD CLEAT_DEFINE_MODULE_FUNCTION].each do |definition|
+      out, status = compiles(snippet(definition, "box_s_make"))
+      assert status.success?, "#{definition} with a CLEAT_FUNCTION:\n#{out}"
+      out, status = compiles(snippet(definition, "box_n"))
+      refute status.success?, "#{definition} with a door compiled"
+      assert_includes out, "box_n: a door checks an instance of its type"
+    end
+    %w[CLEAT_DEFINE_METHOD CLEAT_DEFINE_PRIVATE_METHOD].each do |definition|
+      %w[box_n box_s_make].each do |function|
+        out, status = compiles(snippet(definition, function))
+        assert status.success?, "#{definition} with #{function}:\n#{out}"
+      end
+    end
   end
 end
