@@ -6,10 +6,11 @@
  *
  *   1. Set-up             cleat_init
  *   2. Types              cleat_type, CLEAT_TYPE, CLEAT_FIELD*, cleat_type_*
- *   3. Fields             cleat_write, cleat_values_*
- *   4. Unwrapping         cleat_unwrap, cleat_unwrap_mut, cleat_is
- *   5. Methods (the door) CLEAT_SHARED, CLEAT_EXCLUSIVE, CLEAT_INIT,
- *                         CLEAT_DEFINE_METHOD
+ *   3. Fields             cleat_write, cleat_write_known, cleat_values_*
+ *   4. Unwrapping         cleat_unwrap, cleat_unwrap_mut, cleat_is, cleat_initialized_p
+ *   5. Methods (the door) CLEAT_SHARED, CLEAT_EXCLUSIVE, CLEAT_INIT, CLEAT_FUNCTION,
+ *                         CLEAT_DEFINE_METHOD, CLEAT_DEFINE_PRIVATE_METHOD,
+ *                         CLEAT_DEFINE_SINGLETON_METHOD, CLEAT_DEFINE_MODULE_FUNCTION
  *   6. Borrowing          cleat_borrow_*, CLEAT_YIELD, CLEAT_CALL, CLEAT_LEND
  *   7. Without the GVL    cleat_without_gvl, CLEAT_WITHOUT_GVL
  *   8. Arguments          cleat_to_int64, cleat_to_uint64, cleat_to_size,
@@ -20,6 +21,7 @@
  *  11. Guarded memory     cleat_region_*, cleat_view_*
  *  12. Strings            cleat_str_*
  *  13. Debug builds       CLEAT_DEBUG, cleat_mark_field
+ *  14. Cleanup            cleat_ensure, CLEAT_SCRATCH, CLEAT_SCRATCH_END
  *
  * Everything here is compiled into the extension that uses it (no shared
  * library): symbols are hidden, so several Cleat-based gems coexist.
@@ -38,7 +40,7 @@
  * built against another CLEAT_ABI are foreign to this extension:
  * cleat_type_of returns NULL for them (docs/api.md, "ABI"). Bumped whenever
  * either layout changes, whatever CLEAT_VERSION does. */
-#define CLEAT_ABI 1
+#define CLEAT_ABI 2
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CLEAT_API __attribute__((visibility("hidden")))
@@ -85,7 +87,8 @@ CLEAT_API void cleat_init(void);
  * From the description Cleat derives mark (rb_gc_mark_movable), compaction
  * (rb_gc_location), memsize, allocation, free and dup/clone. Allocation
  * zeroes the struct and sets every declared VALUE field to nil (never the
- * zero word, which Ruby reads as false). A field declared with CLEAT_FIELD
+ * zero word, which Ruby reads as false), then runs .init_fields, if any,
+ * for starting values. A field declared with CLEAT_FIELD
  * (no _OR_NIL) is nil only until the object is initialised: initialize,
  * cleat_type_ready and dup/clone raise TypeError when they would leave one
  * nil, so methods may trust the declaration. Types
@@ -126,9 +129,11 @@ enum cleat_type_flag {
     CLEAT_COPYABLE = 1u << 0,          /* dup/clone copy the struct member by member */
     CLEAT_NOT_WB_PROTECTED = 1u << 1,  /* for hand-written marks that store without cleat_write */
     CLEAT_DEFERRED_FREE = 1u << 2,     /* free callback may use the Ruby API (not free_immediately) */
-    CLEAT_ZERO_IS_VALID = 1u << 3,     /* a struct as allocated (zeroes, nil fields) is a usable
-                                           object: allocate initialises. Every VALUE field must
-                                           then accept nil (ArgumentError at definition) */
+    CLEAT_ZERO_IS_VALID = 1u << 3,     /* a struct as allocated (zeroes, nil fields, then
+                                           .init_fields) is a usable object: allocate
+                                           initialises. Every VALUE field must then accept nil
+                                           (ArgumentError at definition), or, with .init_fields,
+                                           be given a value by it (TypeError at allocation) */
     CLEAT_MARK_BY_HAND = 1u << 4,      /* the mark callback marks the declared fields itself
                                            (rb_gc_mark: pinned); debug builds check it does */
     CLEAT_FROZEN_SHAREABLE = 1u << 5,  /* Ractor.make_shareable may deep-freeze and share it:
@@ -171,6 +176,16 @@ struct cleat_type {
      * that is still nil afterwards makes dup/clone raise TypeError. Without
      * it (and without CLEAT_COPYABLE) dup/clone raise TypeError. */
     void (*copy)(VALUE self, void *dst, const void *src);
+    /* Starting values: runs when an object is allocated (allocate, new,
+     * cleat_type_new, dup/clone's target, cleat_exception_new), after the
+     * struct is zeroed and its VALUE fields set to nil, before anyone else
+     * sees the object. Stores VALUEs with cleat_write(self, ...) (or
+     * cleat_write_known) and sets plain members. The object is uninitialised
+     * while it runs (every method raises TypeError), so nothing can observe
+     * it half-built; if it raises, allocation raises. It may allocate
+     * (rb_ary_new, rb_str_new_cstr) but should call no Ruby method: any Ruby
+     * code it runs gets an unusable object. See CLEAT_ZERO_IS_VALID. */
+    void (*init_fields)(VALUE self, void *data);
     unsigned int flags; /* enum cleat_type_flag */
 
     /* --- filled by Cleat --- */
@@ -182,6 +197,7 @@ struct cleat_type {
     size_t prefix;     /* bytes allocated before the struct: header (and debug shadow) */
     size_t value_fields; /* number of CLEAT_KIND_VALUE fields */
     size_t *references;  /* Ruby >= 3.3: offsets Ruby marks itself (declarative), or NULL */
+    uint64_t value_slots; /* bit i: a declared VALUE field at byte i * 8 (cleat_write_known) */
 };
 
 /* Declares a field holding one VALUE, checked when written: `check` is the
@@ -234,7 +250,7 @@ struct cleat_type {
 CLEAT_API VALUE cleat_type_define_class(cleat_type *type, VALUE super);
 
 /* Makes a new object of `type`, stores it in *obj and returns its struct
- * (zeroed, every declared VALUE field nil) for the caller to fill; then
+ * (zeroed, every declared VALUE field nil, then .init_fields) for the caller to fill; then
  * cleat_type_ready(*obj) makes it usable. Until then every method raises
  * TypeError "uninitialized X", so an exception while filling it (a
  * RangeError from cleat_view_init, say) leaves nothing half-built behind,
@@ -283,6 +299,41 @@ CLEAT_API void cleat_ractor_safe(void);
  * check refuses the value, ArgumentError when slot is not declared. */
 CLEAT_API void cleat_write(VALUE self, VALUE *slot, VALUE value);
 
+/* ---- stores whose class the caller already knows -------------------- */
+
+CLEAT_API void cleat__write_known_slow(VALUE self, VALUE *slot, VALUE value);
+CLEAT_API void cleat__debug_write_known(VALUE self, VALUE *slot, VALUE value);
+
+/* Stores value into *slot, a declared VALUE field of self's struct (self: a
+ * Cleat object, the door's receiver), with the write barrier, like
+ * cleat_write but without checking value against the field's declaration:
+ * for a caller that already knows it fits (it just made the String, or
+ * checked the class itself) in a store hot enough for the check to show
+ * (bench/door.rb, "field store"). Still raises FrozenError on a frozen
+ * self, and ArgumentError when slot is no declared field (checked inline
+ * from a per-type bitmap; a slot in a cleat_values or beyond byte 511 takes
+ * cleat_write's slower lookup). A debug build also makes cleat_write's value
+ * check, and reports a wrong one loudly ("[cleat debug] X: cleat_write_known
+ * stored Integer into field name (declared String)") and aborts; a release
+ * build stores it as told, so a wrong value breaks what methods trust about
+ * the field, though never the GC (the field is still marked). Runs no Ruby
+ * code. */
+CLEAT_INLINE void cleat_write_known(VALUE self, VALUE *slot, VALUE value)
+{
+#ifdef CLEAT_DEBUG
+    cleat__debug_write_known(self, slot, value); /* checks, stores and records the store */
+#else
+    const cleat_type *type = (const cleat_type *)RTYPEDDATA_TYPE(self)->data;
+    uintptr_t off = (uintptr_t)slot - (uintptr_t)RTYPEDDATA_DATA(self);
+    if (CLEAT_LIKELY(off < 64 * sizeof(VALUE) && off % sizeof(VALUE) == 0 &&
+                      ((type->value_slots >> (off / sizeof(VALUE))) & 1) && !RB_OBJ_FROZEN_RAW(self))) {
+        RB_OBJ_WRITE(self, slot, value);
+        return;
+    }
+    cleat__write_known_slow(self, slot, value);
+#endif
+}
+
 /* Appends value to vals, a declared cleat_values field of self's struct,
  * checking it like cleat_write. Returns the new length. Raises TypeError,
  * ArgumentError (undeclared), NoMemoryError. */
@@ -311,6 +362,10 @@ typedef struct cleat_header {
 #define CLEAT__INIT 1u
 #define CLEAT__LENT_EXCL 2u
 #define CLEAT__SHARED_ONE 4u
+/* A CLEAT_ZERO_IS_VALID object with .init_fields, untouched since
+ * allocation: no exclusive method, store or loan yet (dup/clone may fill it).
+ * The first exclusive entry clears it, on the door's slow path. */
+#define CLEAT__FRESH (1u << 31)
 
 typedef enum cleat_borrow_mode {
     CLEAT_BORROW_SHARED = 1,    /* reads: other shared users may run alongside */
@@ -367,6 +422,18 @@ CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
            RTYPEDDATA_P(obj) && RTYPEDDATA_TYPE(obj) == &type->rb;
 }
 
+/* True when obj is an object of `type` whose methods work: initialize (or
+ * cleat_type_ready, or dup/clone) finished, or the type is
+ * CLEAT_ZERO_IS_VALID. False for anything else, an object made by allocate
+ * or whose initialize raised included: an #inspect written as a
+ * CLEAT_FUNCTION can ask before unwrapping. Never raises, runs no Ruby code,
+ * ignores loans and frozenness. */
+CLEAT_INLINE bool cleat_initialized_p(VALUE obj, const cleat_type *type)
+{
+    return cleat_is(obj, type) && RTYPEDDATA_DATA(obj) &&
+           (cleat__header(RTYPEDDATA_DATA(obj))->state & CLEAT__INIT);
+}
+
 /* ======================================================================
  * 5. Methods: the door
  * ======================================================================
@@ -404,7 +471,97 @@ CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
 
 /* rb_define_method with the arity the door macro recorded. */
 #define CLEAT_DEFINE_METHOD(klass, ruby_name, name) \
-    rb_define_method((klass), (ruby_name), (name), name##__arity)
+    CLEAT__DEFINE(rb_define_method, klass, ruby_name, name)
+
+/* ---- private methods, singleton methods, module functions ------------
+ *
+ *   CLEAT_EXCLUSIVE(scanner_reset_registers, scanner_type, scanner_t *s) { ... }
+ *   CLEAT_FUNCTION(scanner_s_must_c_p) { return Qtrue; }
+ *   CLEAT_FUNCTION(guide_sum, ary) { ... }             // self: the receiver
+ *   CLEAT_FUNCTION_ARGV(guide_join) { ... argc, argv ... }
+ *   ...
+ *   CLEAT_DEFINE_PRIVATE_METHOD(klass, "reset_registers", scanner_reset_registers);
+ *   CLEAT_DEFINE_SINGLETON_METHOD(klass, "must_C_version", scanner_s_must_c_p);
+ *   CLEAT_DEFINE_MODULE_FUNCTION(module, "sum", guide_sum);
+ *
+ * A door (CLEAT_SHARED, CLEAT_EXCLUSIVE, CLEAT_INIT) checks that its
+ * receiver is an object of its type, so it makes instance methods, public
+ * or private. CLEAT_FUNCTION makes a method whose receiver is not a Cleat
+ * object (a class, a module, any object): the body gets `self` and the
+ * arguments as VALUEs (0..15 of them; CLEAT_FUNCTION_ARGV: int argc,
+ * const VALUE *argv, VALUE self), with no door, no borrow state and no
+ * cleat_mode (call Ruby with rb_yield and rb_funcall directly; unwrap a
+ * Cleat argument with cleat_unwrap). Each records its arity like a door, so
+ * every CLEAT_DEFINE_* passes it for you. Singleton methods and module
+ * functions take only CLEAT_FUNCTIONs: a door there is a compile error
+ * ("a door checks an instance of its type"). CLEAT_DEFINE_METHOD and
+ * CLEAT_DEFINE_PRIVATE_METHOD take either. */
+
+/* rb_define_private_method with the recorded arity: a door or a CLEAT_FUNCTION. */
+#define CLEAT_DEFINE_PRIVATE_METHOD(klass, ruby_name, name) \
+    CLEAT__DEFINE(rb_define_private_method, klass, ruby_name, name)
+/* rb_define_singleton_method (obj: a class, module or any object) with the
+ * recorded arity of a CLEAT_FUNCTION. */
+#define CLEAT_DEFINE_SINGLETON_METHOD(obj, ruby_name, name) \
+    CLEAT__DEFINE_FUNCTION(rb_define_singleton_method, obj, ruby_name, name)
+/* rb_define_module_function (a private instance method and a singleton
+ * method of module) with the recorded arity of a CLEAT_FUNCTION. */
+#define CLEAT_DEFINE_MODULE_FUNCTION(module, ruby_name, name) \
+    CLEAT__DEFINE_FUNCTION(rb_define_module_function, module, ruby_name, name)
+
+/* Defines `static VALUE name(VALUE self, VALUE a1, ...)` and records its
+ * arity (0..15, from the argument names); the body follows. */
+#define CLEAT_FUNCTION(...) CLEAT__CAT(CLEAT__FUNCTION_, CLEAT__NARG(__VA_ARGS__))(__VA_ARGS__)
+/* Defines `static VALUE name(int argc, const VALUE *argv, VALUE self)`
+ * (arity -1: use rb_scan_args); the body follows. */
+#define CLEAT_FUNCTION_ARGV(name)                                  \
+    enum { name##__arity = -1, name##__door = CLEAT__NO_DOOR };     \
+    static VALUE name(CLEAT_UNUSED int argc, CLEAT_UNUSED const VALUE *argv, CLEAT_UNUSED VALUE self)
+
+/* Every CLEAT_DEFINE_* goes through here: the one place that knows a
+ * method's (target, name, function, arity, door kind). name##__door is the
+ * door's borrow mode (0 for CLEAT_INIT) or CLEAT__NO_DOOR. */
+#define CLEAT__NO_DOOR (-1)
+#define CLEAT__DEFINE(define, target, ruby_name, name) \
+    define((target), (ruby_name), (name), name##__arity)
+#define CLEAT__DEFINE_FUNCTION(define, target, ruby_name, name)                               \
+    do {                                                                                       \
+        _Static_assert(name##__door == CLEAT__NO_DOOR,                                         \
+                       #name ": a door checks an instance of its type; singleton methods and " \
+                       "module functions are CLEAT_FUNCTION");                                 \
+        CLEAT__DEFINE(define, target, ruby_name, name);                                        \
+    } while (0)
+#define CLEAT__FUNCTION(f, n, params)                            \
+    enum { f##__arity = n, f##__door = CLEAT__NO_DOOR };          \
+    static VALUE f(CLEAT_UNUSED VALUE self CLEAT__STRIP params)
+#define CLEAT__FUNCTION_1(f) CLEAT__FUNCTION(f, 0, ())
+#define CLEAT__FUNCTION_2(f, a1) CLEAT__FUNCTION(f, 1, (, VALUE a1))
+#define CLEAT__FUNCTION_3(f, a1, a2) CLEAT__FUNCTION(f, 2, (, VALUE a1, VALUE a2))
+#define CLEAT__FUNCTION_4(f, a1, a2, a3) CLEAT__FUNCTION(f, 3, (, VALUE a1, VALUE a2, VALUE a3))
+#define CLEAT__FUNCTION_5(f, a1, a2, a3, a4) \
+    CLEAT__FUNCTION(f, 4, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4))
+#define CLEAT__FUNCTION_6(f, a1, a2, a3, a4, a5) \
+    CLEAT__FUNCTION(f, 5, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5))
+#define CLEAT__FUNCTION_7(f, a1, a2, a3, a4, a5, a6) \
+    CLEAT__FUNCTION(f, 6, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6))
+#define CLEAT__FUNCTION_8(f, a1, a2, a3, a4, a5, a6, a7) \
+    CLEAT__FUNCTION(f, 7, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7))
+#define CLEAT__FUNCTION_9(f, a1, a2, a3, a4, a5, a6, a7, a8) \
+    CLEAT__FUNCTION(f, 8, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8))
+#define CLEAT__FUNCTION_10(f, a1, a2, a3, a4, a5, a6, a7, a8, a9) \
+    CLEAT__FUNCTION(f, 9, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9))
+#define CLEAT__FUNCTION_11(f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) \
+    CLEAT__FUNCTION(f, 10, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10))
+#define CLEAT__FUNCTION_12(f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) \
+    CLEAT__FUNCTION(f, 11, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11))
+#define CLEAT__FUNCTION_13(f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) \
+    CLEAT__FUNCTION(f, 12, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11, VALUE a12))
+#define CLEAT__FUNCTION_14(f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13) \
+    CLEAT__FUNCTION(f, 13, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11, VALUE a12, VALUE a13))
+#define CLEAT__FUNCTION_15(f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14) \
+    CLEAT__FUNCTION(f, 14, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11, VALUE a12, VALUE a13, VALUE a14))
+#define CLEAT__FUNCTION_16(f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) \
+    CLEAT__FUNCTION(f, 15, (, VALUE a1, VALUE a2, VALUE a3, VALUE a4, VALUE a5, VALUE a6, VALUE a7, VALUE a8, VALUE a9, VALUE a10, VALUE a11, VALUE a12, VALUE a13, VALUE a14, VALUE a15))
 
 /* Marks obj initialised (not for direct use). */
 CLEAT_INLINE void cleat__initialized(void *data) { cleat__header(data)->state |= CLEAT__INIT; }
@@ -435,7 +592,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #define CLEAT__DEBUG_EXIT(t, m)
 #endif
 #define CLEAT__DOOR(m, f, t, decl, n, params, fwd)                                             \
-    enum { f##__arity = n };                                                                   \
+    enum { f##__arity = n, f##__door = (m) };                                                  \
     static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params);                      \
     static VALUE f(VALUE self CLEAT__STRIP params)                                             \
     {                                                                                          \
@@ -450,7 +607,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
     }                                                                                          \
     static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params)
 #define CLEAT__DOOR_ARGV(m, f, t, decl)                                                        \
-    enum { f##__arity = -1 };                                                                  \
+    enum { f##__arity = -1, f##__door = (m) };                                                 \
     static VALUE f##__body(CLEAT__BODY_PARAMS(decl), int argc, const VALUE *argv);             \
     static VALUE f(int argc, VALUE *argv, VALUE self)                                          \
     {                                                                                          \
@@ -761,7 +918,8 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
  *    when Ruby aborts, the Ruby API);
  *  - an exclusive method that returns while the object is still lent out
  *    (an external enumerator left suspended inside it, say);
- *  - a Cleat function that needs the GVL called without it.
+ *  - a Cleat function that needs the GVL called without it;
+ *  - a cleat_write_known whose value the field refuses.
  * Release builds compile none of it. */
 
 /* For CLEAT_MARK_BY_HAND mark callbacks: marks *slot (pinned). */
@@ -769,6 +927,51 @@ CLEAT_INLINE void cleat_mark_field(VALUE *slot) { rb_gc_mark(*slot); }
 
 CLEAT_API void cleat__debug_enter(VALUE self, const cleat_type *type);
 CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode);
+
+/* ======================================================================
+ * 14. Cleanup: scratch memory and ensure
+ * ======================================================================
+ *
+ * A Ruby exception is a longjmp: C code between the raise and the rescue is
+ * abandoned, and a free() it had not reached never runs. Scratch memory for
+ * the length of one call needs no cleanup at all when it comes from
+ * CLEAT_SCRATCH; any other resource (a C library's handle, a FILE, a lock)
+ * is released by cleat_ensure, on return, exception, break or throw alike.
+ *
+ *   VALUE tmp;
+ *   double *xs = CLEAT_SCRATCH(double, tmp, count); // ArgumentError if count * 8 overflows
+ *   ... NUM2DBL may raise: nothing leaks ...
+ *   CLEAT_SCRATCH_END(tmp);                         // optional: frees it now
+ */
+
+/* Runs body(arg), then cleanup(arg) however body ends (return, exception,
+ * break, throw), and returns body's result; an exception then goes on.
+ * rb_ensure with typed pointers: arg (yours, on your stack usually) is passed
+ * to both. Runs whatever Ruby code body runs; cleanup should not raise (an
+ * exception from it replaces body's). Inside a door, a body that calls Ruby
+ * code still does it through CLEAT_YIELD and friends. */
+CLEAT_API VALUE cleat_ensure(VALUE (*body)(void *arg), void (*cleanup)(void *arg), void *arg);
+
+/* Scratch memory for `count` objects of C type `type`, for the rest of the
+ * calling function: Ruby's ALLOCV_N, overflow-checked. Small requests (under
+ * about 1 KiB) live on the C stack, larger ones in a hidden Ruby object that
+ * `holder` (a VALUE local you declare; keep it in scope) keeps alive; an
+ * exception frees neither at once but leaks neither: the stack unwinds and
+ * the GC collects the object. Not zeroed. Raises ArgumentError when count *
+ * sizeof(type) overflows or count exceeds LONG_MAX, NoMemoryError. A macro
+ * because stack memory must belong to the caller's frame; never use the
+ * memory after the function returns. */
+#define CLEAT_SCRATCH(type, holder, count) ALLOCV_N(type, holder, cleat__scratch_count(count))
+/* Frees CLEAT_SCRATCH's memory now (when it was not on the stack) rather
+ * than at the next GC. The memory is gone afterwards. */
+#define CLEAT_SCRATCH_END(holder) ALLOCV_END(holder)
+
+CLEAT_API CLEAT_NORETURN void cleat__scratch_too_large(size_t count);
+CLEAT_INLINE long cleat__scratch_count(size_t count)
+{
+    if (CLEAT_UNLIKELY(count > (size_t)LONG_MAX)) cleat__scratch_too_large(count);
+    return (long)count;
+}
 
 /* ======================================================================
  * Internals used by the macros above

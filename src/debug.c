@@ -39,6 +39,8 @@ __attribute__((format(printf, 1, 2))) static void report(const char *format, ...
     if (!getenv("CLEAT_DEBUG_CONTINUE")) abort();
 }
 
+void cleat__debug_report(const char *message) { report("%s", message); }
+
 /* ---- missing write barriers: a shadow copy of every declared VALUE field ---- */
 
 /* The shadow lies just before the header: value_fields VALUEs, preceded by

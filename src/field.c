@@ -51,19 +51,29 @@ static const cleat_field *values_field(const cleat_type *type, void *data, const
     return NULL;
 }
 
+/* Whether the field's declaration accepts value; if not, *expected names
+ * what it wants. */
+static bool field_accepts(const cleat_field *f, VALUE value, VALUE *expected)
+{
+    if (NIL_P(value) && f->nil_ok) return true;
+    if (f->klass) {
+        /* The value's own class first: the common case, without walking ancestors. */
+        if (!RB_SPECIAL_CONST_P(value) && RBASIC_CLASS(value) == *f->klass) return true;
+        if (RTEST(rb_obj_is_kind_of(value, *f->klass))) return true;
+        *expected = rb_class_name(*f->klass);
+    } else if (f->type) {
+        if (cleat_is(value, f->type)) return true;
+        *expected = rb_str_new_cstr(f->type->class_path);
+    } else {
+        return true;
+    }
+    return false;
+}
+
 static void check_field_value(const cleat_type *owner, const cleat_field *f, VALUE value)
 {
-    if (NIL_P(value) && f->nil_ok) return;
     VALUE expected;
-    if (f->klass) {
-        if (RTEST(rb_obj_is_kind_of(value, *f->klass))) return;
-        expected = rb_class_name(*f->klass);
-    } else if (f->type) {
-        if (cleat_is(value, f->type)) return;
-        expected = rb_str_new_cstr(f->type->class_path);
-    } else {
-        return;
-    }
+    if (field_accepts(f, value, &expected)) return;
     rb_raise(rb_eTypeError, "wrong argument type %" PRIsVALUE " for %s of %s (expected %" PRIsVALUE "%s)",
              cleat__describe_class(value), f->name, owner->class_path, expected,
              f->nil_ok ? " or nil" : "");
@@ -81,10 +91,56 @@ void cleat_write(VALUE self, VALUE *slot, VALUE value)
     if (f->kind != CLEAT_KIND_REGION) refuse_frozen(self); /* a region's list of lent buffers is ours */
     check_field_value(type, f, value);
     RB_OBJ_WRITE(self, slot, value);
+    cleat__header(data)->state &= ~CLEAT__FRESH; /* dup/clone may no longer fill it */
 #ifdef CLEAT_DEBUG
     if (f->kind == CLEAT_KIND_VALUE) cleat__debug_wrote(type, data, f);
 #endif
 }
+
+/* cleat_write_known past its inline bitmap: a cleat_values element, a field
+ * beyond byte 511, a frozen self, or a slot that is no field at all. The
+ * caller vouched for the value's class. */
+void cleat__write_known_slow(VALUE self, VALUE *slot, VALUE value)
+{
+    CLEAT__NEEDS_GVL();
+    const cleat_type *type = cleat_type_of_writer(self);
+    void *data = RTYPEDDATA_DATA(self);
+    const cleat_field *f = field_of_slot(type, data, slot);
+    if (!f || f->kind == CLEAT_KIND_REGION)
+        rb_raise(rb_eArgError, "cleat_write_known: the slot is not a declared VALUE field of %s",
+                 type->class_path);
+    refuse_frozen(self);
+    RB_OBJ_WRITE(self, slot, value);
+    cleat__header(data)->state &= ~CLEAT__FRESH;
+#ifdef CLEAT_DEBUG
+    if (f->kind == CLEAT_KIND_VALUE) cleat__debug_wrote(type, data, f);
+#endif
+}
+
+#ifdef CLEAT_DEBUG
+/* A debug build's cleat_write_known: the store, after every check
+ * cleat_write makes; a value the field refuses is the caller's broken
+ * promise, reported loudly rather than raised. */
+void cleat__debug_write_known(VALUE self, VALUE *slot, VALUE value)
+{
+    CLEAT__NEEDS_GVL();
+    const cleat_type *type = cleat_type_of(self);
+    if (!type) {
+        cleat__debug_report("cleat_write_known: self is not a Cleat object");
+        cleat__raise_wrong_type(self, "a Cleat object"); /* CLEAT_DEBUG_CONTINUE=1 */
+    }
+    const cleat_field *f = field_of_slot(type, RTYPEDDATA_DATA(self), slot);
+    VALUE expected;
+    if (f && f->kind != CLEAT_KIND_REGION && !field_accepts(f, value, &expected)) {
+        VALUE message = rb_sprintf("%s: cleat_write_known stored %" PRIsVALUE " into field %s (declared %" PRIsVALUE
+                                   "%s)",
+                                   type->class_path, cleat__describe_class(value), f->name, expected,
+                                   f->nil_ok ? " or nil" : "");
+        cleat__debug_report(StringValueCStr(message));
+    }
+    cleat__write_known_slow(self, slot, value);
+}
+#endif
 
 /* New capacity for at least `need` slots: doubling, overflow-checked. */
 static size_t grown_capacity(size_t capa, size_t need)
@@ -107,6 +163,7 @@ size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
                  type->class_path);
     refuse_frozen(self);
     check_field_value(type, f, value);
+    cleat__header(RTYPEDDATA_DATA(self))->state &= ~CLEAT__FRESH;
     if (vals->len == vals->capa) {
         size_t capa = grown_capacity(vals->capa, vals->len + 1);
         /* A fresh buffer rather than realloc: the GC may run inside the

@@ -71,6 +71,8 @@ CLEAT_API const char *cleat__str_utf8_chosen(void);
 
 /* ---- debug builds (debug.c); each compiles to nothing without CLEAT_DEBUG ---- */
 #ifdef CLEAT_DEBUG
+/* "[cleat debug] message" on stderr, then abort (unless CLEAT_DEBUG_CONTINUE). */
+CLEAT_API void cleat__debug_report(const char *message);
 CLEAT_API void cleat__debug_needs_gvl(const char *function);
 CLEAT_API void cleat__debug_mark_check(const cleat_type *type, void *data);
 CLEAT_API void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f);

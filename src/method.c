@@ -20,6 +20,12 @@ void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode)
      * takes no loans). Same class of error, same receiver. */
     if (mode != CLEAT_BORROW_SHARED && OBJ_FROZEN(obj))
         rb_frozen_error_raise(obj, "can't modify frozen %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
+    /* Untouched since allocation (.init_fields): no longer, once an
+     * exclusive method runs (dup/clone's target check, type.c). */
+    if (mode == CLEAT_BORROW_EXCLUSIVE && (h->state & CLEAT__FRESH)) {
+        h->state &= ~CLEAT__FRESH;
+        if (h->state == CLEAT__INIT) return data;
+    }
     /* Lent: perhaps only by holders that can no longer run. */
     if (cleat__reclaim_loans(h)) {
         uint32_t s = h->state;

@@ -45,9 +45,10 @@ static void check_description(const cleat_type *type)
     }
     if ((type->flags & CLEAT_MARK_BY_HAND) && !type->mark)
         rb_raise(rb_eArgError, "%s: CLEAT_MARK_BY_HAND needs a mark callback", path);
-    if (type->flags & CLEAT_ZERO_IS_VALID) {
+    if ((type->flags & CLEAT_ZERO_IS_VALID) && !type->init_fields) {
         /* Such objects are usable from allocation on, when every VALUE
-         * field is nil: a field that refuses nil could be read as nil. */
+         * field is nil: a field that refuses nil could be read as nil.
+         * With .init_fields, allocation checks what the hook left instead. */
         CLEAT__EACH_FIELD(type, f)
         {
             if (f->kind == CLEAT_KIND_VALUE && !f->nil_ok)
@@ -83,6 +84,13 @@ static void lay_out(cleat_type *type)
 #endif
     type->value_fields = values;
     type->prefix = (prefix + align - 1) / align * align;
+    /* cleat_write_known's inline check: which 8-byte words are VALUE fields. */
+    type->value_slots = 0;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE && f->offset % sizeof(VALUE) == 0 && f->offset / sizeof(VALUE) < 64)
+            type->value_slots |= (uint64_t)1 << (f->offset / sizeof(VALUE));
+    }
 }
 
 /* Ruby 3.3+ marks and moves fixed-offset references itself, from a list of
@@ -258,7 +266,14 @@ VALUE cleat__type_alloc(const cleat_type *type, VALUE klass)
 #ifdef CLEAT_DEBUG
     cleat__debug_sync(type, base + header);
 #endif
-    if (type->flags & CLEAT_ZERO_IS_VALID) cleat__initialized(base + header);
+    /* Starting values, while the object is still uninitialised: whatever
+     * finds it meanwhile gets TypeError, and if the hook raises, nothing
+     * usable was made. */
+    if (type->init_fields) type->init_fields(obj, base + header);
+    if (type->flags & CLEAT_ZERO_IS_VALID) {
+        finish(type, obj, base + header, "init_fields");
+        if (type->init_fields) cleat__header(base + header)->state |= CLEAT__FRESH;
+    }
     return obj;
 }
 
@@ -518,9 +533,14 @@ static void copy_fields(const cleat_type *type, VALUE self, void *dst, const voi
 static void *fresh_copy_target(const cleat_type *type, VALUE self)
 {
     if (!(type->flags & CLEAT_ZERO_IS_VALID)) return cleat__enter(self, type, 0);
+    /* With .init_fields the struct starts as the hook left it, which only
+     * the header can vouch for: untouched since (CLEAT__FRESH). Read before
+     * cleat_unwrap_mut, whose slow path clears it. */
+    bool fresh = cleat_is(self, type) && (cleat__header(RTYPEDDATA_DATA(self))->state & CLEAT__FRESH);
     unsigned char *data = cleat_unwrap_mut(self, type);
-    if (!pristine(type, data)) rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_class_name(rb_obj_class(self)));
-    cleat__header(data)->state &= ~CLEAT__INIT;
+    if (type->init_fields ? !fresh : !pristine(type, data))
+        rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_class_name(rb_obj_class(self)));
+    cleat__header(data)->state &= ~(CLEAT__INIT | CLEAT__FRESH);
     return data;
 }
 

@@ -53,6 +53,17 @@ class TestDebug < Minitest::Test
     assert_empty err
   end
 
+  def test_known_store_of_a_value_the_field_refuses
+    assert_reported "CleatTest::Defaults: cleat_write_known stored Integer into field name (declared String)",
+                    "CleatTest::Defaults.new.store_known(42)"
+  end
+
+  def test_known_store_of_a_value_the_field_accepts_is_quiet
+    _out, err, status = run_ruby('d = CleatTest::Defaults.new; d.store_known(+"fine"); GC.start; print d.name')
+    assert status.success?, err
+    assert_empty err
+  end
+
   def test_hand_written_mark_that_forgets_a_field
     assert_reported "CleatTest::ForgetfulMark: the mark callback left field forgotten unmarked (forgotten)",
                     'o = CleatTest::ForgetfulMark.new(+"kept", +"forgotten")'

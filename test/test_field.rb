@@ -8,7 +8,8 @@ class TestField < Minitest::Test
   # loops), already under stress, or loops too slow to stress; the rest run.
   cleat_skip_under_gc_stress :test_values_survive_gc_stress_while_growing,
                               :test_elements_replaced_in_an_old_holder_survive_minor_gcs,
-                              :test_values_after_compaction
+                              :test_values_after_compaction,
+                              :test_known_stores_into_an_old_object_survive_minor_gcs
 
   Holder = CleatTest::Holder
 
@@ -64,5 +65,61 @@ class TestField < Minitest::Test
     compact_heap
     assert_equal Array.new(50) { |i| "moved #{i}" }, h.list
     assert_equal "value", h.value
+  end
+
+  # ---- cleat_write_known: the caller vouches for the class ----
+
+  Defaults = CleatTest::Defaults
+
+  def test_known_store_stores
+    d = Defaults.new
+    assert_same d, d.rename_known("renamed")
+    assert_equal "renamed", d.name
+  end
+
+  def test_known_store_into_a_values_element
+    h = Holder.new(nil)
+    h.push(1)
+    h.push(2)
+    assert_equal :two, h.replace_known(1, :two)
+    assert_equal [1, :two], h.list
+  end
+
+  def test_known_store_into_an_undeclared_slot_is_an_argument_error
+    d = Defaults.new
+    e = assert_raises(ArgumentError) { d.store_known_undeclared(+"x") }
+    assert_equal "cleat_write_known: the slot is not a declared VALUE field of CleatTest::Defaults", e.message
+    assert_equal 7, d.count
+  end
+
+  def test_known_store_into_an_object_frozen_by_the_block
+    d = Defaults.new
+    ran = false
+    e = assert_raises(FrozenError) do
+      d.store_known_after_yield do
+        ran = true
+        d.freeze
+      end
+    end
+    assert ran
+    assert_match(/can't modify frozen CleatTest::Defaults/, e.message)
+    assert_nil d.label
+  end
+
+  def test_known_stores_into_an_old_object_survive_minor_gcs
+    d = promote(Defaults.new)
+    d.rename_known(+"young name")
+    minor_gcs
+    assert_equal "young name", d.name
+  end
+
+  # In a release build a broken promise is stored as told (a debug build
+  # aborts instead: test_debug.rb); the GC still marks the field.
+  def test_release_build_stores_a_wrong_class_as_told
+    skip "debug builds report it (test_debug.rb)" if CleatTest.debug_build?
+    d = Defaults.new
+    d.store_known(12_345)
+    GC.start
+    assert_equal 12_345, d.name
   end
 end

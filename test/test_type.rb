@@ -115,4 +115,126 @@ class TestType < Minitest::Test
       assert_match(/"wb_protected":true/, ObjectSpace.dump(obj), obj.class.name)
     end
   end
+
+  # ---- starting values (.init_fields) and cleat_initialized_p ----
+
+  Defaults = CleatTest::Defaults
+  Fresh = CleatTest::FreshDefaults
+
+  def test_init_fields_gives_starting_values
+    d = Defaults.new
+    assert_equal "unnamed", d.name
+    assert_equal [], d.items
+    assert_equal 7, d.count
+    assert_nil d.label # not given one: nil as ever
+    refute_same d.items, Defaults.new.items
+  end
+
+  def test_init_fields_runs_once_per_allocation_and_initialize_overrides
+    runs = CleatTest.defaults_hook_runs
+    d = Defaults.new("given")
+    assert_equal runs + 1, CleatTest.defaults_hook_runs
+    assert_equal "given", d.name
+    Defaults.allocate
+    assert_equal runs + 2, CleatTest.defaults_hook_runs
+  end
+
+  def test_allocated_object_with_starting_values_is_still_uninitialised
+    d = Defaults.allocate
+    refute CleatTest.initialized?(d)
+    e = assert_raises(TypeError) { d.name }
+    assert_equal "uninitialized CleatTest::Defaults", e.message
+    d.send(:initialize)
+    assert CleatTest.initialized?(d)
+    assert_equal "unnamed", d.name
+  end
+
+  def test_init_fields_that_raises_leaves_nothing_usable
+    CleatTest.defaults_hook_raises = true
+    e = assert_raises(RuntimeError) { Defaults.new("x") }
+    assert_equal "init_fields raised", e.message
+    assert_raises(RuntimeError) { Defaults.allocate }
+  ensure
+    CleatTest.defaults_hook_raises = false
+  end
+
+  # Hostile code may find what the hook made before it raised (the test
+  # hook keeps it, as ObjectSpace.each_object could): never usable.
+  def test_objects_found_after_init_fields_raised_are_not_initialised
+    CleatTest.defaults_half_built
+    CleatTest.defaults_hook_raises = true
+    3.times { assert_raises(RuntimeError) { Defaults.new } }
+    CleatTest.defaults_hook_raises = false
+    found = CleatTest.defaults_half_built
+    assert_equal 3, found.size
+    found.each do |o|
+      assert_instance_of Defaults, o
+      refute CleatTest.initialized?(o)
+      assert_equal "uninitialized CleatTest::Defaults", assert_raises(TypeError) { o.name }.message
+      assert_equal "#<CleatTest::Defaults (uninitialized)>", o.inspect
+    end
+    ObjectSpace.each_object(Defaults) do |o| # whatever else the heap holds
+      assert_raises(TypeError) { o.name } unless CleatTest.initialized?(o)
+    end
+  ensure
+    CleatTest.defaults_hook_raises = false
+  end
+
+  def test_copies_start_from_the_original
+    d = Defaults.new("orig")
+    d.items << 1
+    c = d.dup
+    assert_equal "orig", c.name
+    assert_same d.items, c.items # member by member (CLEAT_COPYABLE)
+    assert_equal 7, c.count
+  end
+
+  def test_zero_is_valid_with_init_fields_is_usable_at_once
+    f = Fresh.allocate
+    assert CleatTest.initialized?(Fresh.new) == false # another type: false, never raises
+    assert_equal [], f.tags
+    assert_equal 42, f.code
+    f.code = 5
+    assert_equal 5, f.dup.code
+    assert_equal 5, f.clone.code
+  end
+
+  def test_zero_is_valid_copy_fills_only_an_untouched_object
+    orig = Fresh.allocate
+    orig.code = 9
+    untouched = Fresh.allocate
+    untouched.code # a shared method leaves it untouched
+    assert_same untouched, untouched.send(:initialize_copy, orig)
+    assert_equal 9, untouched.code
+    used = Fresh.allocate
+    used.code = 1
+    e = assert_raises(TypeError) { used.send(:initialize_copy, orig) }
+    assert_equal "already initialized CleatTest::FreshDefaults", e.message
+    assert_equal 1, used.code
+    e = assert_raises(TypeError) { untouched.send(:initialize_copy, orig) } # filled once is used
+    assert_equal "already initialized CleatTest::FreshDefaults", e.message
+  end
+
+  def test_zero_is_valid_init_fields_must_fill_fields_that_refuse_nil
+    e = assert_raises(TypeError) { CleatTest::ForgettingFresh.allocate }
+    assert_equal "CleatTest::ForgettingFresh: init_fields left field tags nil (declared Array, not nil)", e.message
+    assert_raises(TypeError) { CleatTest::ForgettingFresh.new }
+  end
+
+  def test_initialized_p_never_raises
+    [nil, 1, :sym, "str", Object.new, Defaults, CleatTest::Holder.new(1), Fresh.allocate].each do |obj|
+      refute CleatTest.initialized?(obj), obj.inspect
+    end
+    d = Defaults.new
+    assert CleatTest.initialized?(d)
+    assert CleatTest.initialized?(d.freeze)
+    assert(d.instance_eval { CleatTest.initialized?(self) })
+  end
+
+  def test_initialized_p_while_lent
+    d = Defaults.new
+    seen = nil
+    d.store_known_after_yield { seen = CleatTest.initialized?(d) }
+    assert_equal true, seen
+  end
 end

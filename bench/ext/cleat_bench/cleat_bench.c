@@ -443,9 +443,135 @@ CLEAT_SHARED(bench_view_access_ns, bench_view_type, bench_view_t *v, iterations)
     return rb_ary_new_from_args(3, DBL2NUM((t1 - t0) / (double)n), DBL2NUM((t2 - t1) / (double)n), UINT2NUM(sum));
 }
 
+/* ---- Field stores: cleat_write, cleat_write_known, raw RB_OBJ_WRITE ----
+ * A scanner-shaped struct: four VALUE fields among plain members, the store
+ * going to the last declared field (cleat_write's lookup walks them all).
+ * Every setter checks the argument's class itself first, as a real method
+ * does (StringValue, Check_Type); cleat_write then checks it again,
+ * cleat_write_known does not. */
+
+typedef struct store {
+    VALUE source;  /* a String */
+    int64_t pos, prev;
+    VALUE regex;   /* a Regexp or nil */
+    VALUE match;   /* anything */
+    uint32_t flags;
+    VALUE last;    /* a String or nil: the field stored to */
+} store_t;
+static const cleat_field store_fields[] = {
+    CLEAT_FIELD(store_t, source, &rb_cString),
+    CLEAT_FIELD_OR_NIL(store_t, regex, &rb_cRegexp),
+    CLEAT_FIELD_ANY(store_t, match),
+    CLEAT_FIELD_OR_NIL(store_t, last, &rb_cString),
+    CLEAT_FIELDS_END,
+};
+CLEAT_TYPE(store_type, "CleatBench::Store", store_t, store_fields);
+
+CLEAT_INIT(store_initialize, store_type, store_t *st, source)
+{
+    Check_Type(source, T_STRING);
+    cleat_write(self, &st->source, source);
+    return self;
+}
+CLEAT_EXCLUSIVE(store_set_checked, store_type, store_t *st, str)
+{
+    Check_Type(str, T_STRING);
+    cleat_write(self, &st->last, str);
+    return self;
+}
+CLEAT_EXCLUSIVE(store_set_known, store_type, store_t *st, str)
+{
+    Check_Type(str, T_STRING);
+    cleat_write_known(self, &st->last, str);
+    return self;
+}
+
+/* [cleat_write, cleat_write_known, RB_OBJ_WRITE] ns per store of a and b in
+ * turn into the same field, n stores each. */
+CLEAT_EXCLUSIVE(store_store_ns, store_type, store_t *st, a, b, iterations)
+{
+    Check_Type(a, T_STRING);
+    Check_Type(b, T_STRING);
+    size_t n = cleat_to_size(iterations);
+    VALUE v[2] = {a, b};
+    double t0 = thread_cpu_ns();
+    for (size_t i = 0; i < n; i++) cleat_write(self, &st->last, v[i & 1]);
+    double t1 = thread_cpu_ns();
+    for (size_t i = 0; i < n; i++) cleat_write_known(self, &st->last, v[i & 1]);
+    double t2 = thread_cpu_ns();
+    for (size_t i = 0; i < n; i++) RB_OBJ_WRITE(self, &st->last, v[i & 1]);
+    double t3 = thread_cpu_ns();
+    double count = n ? (double)n : 1.0;
+    return rb_ary_new_from_args(3, DBL2NUM((t1 - t0) / count), DBL2NUM((t2 - t1) / count),
+                                DBL2NUM((t3 - t2) / count));
+}
+
+/* The raw twin: WB-protected TypedData with its own mark and compact. */
+static void raw_store_mark(void *p)
+{
+    store_t *st = p;
+    rb_gc_mark_movable(st->source);
+    rb_gc_mark_movable(st->regex);
+    rb_gc_mark_movable(st->match);
+    rb_gc_mark_movable(st->last);
+}
+static void raw_store_compact(void *p)
+{
+    store_t *st = p;
+    st->source = rb_gc_location(st->source);
+    st->regex = rb_gc_location(st->regex);
+    st->match = rb_gc_location(st->match);
+    st->last = rb_gc_location(st->last);
+}
+static size_t raw_store_memsize(const void *p)
+{
+    (void)p;
+    return sizeof(store_t);
+}
+static const rb_data_type_t raw_store_type = {
+    .wrap_struct_name = "CleatBench::RawStore",
+    .function = {.dmark = raw_store_mark, .dfree = RUBY_TYPED_DEFAULT_FREE, .dsize = raw_store_memsize,
+                 .dcompact = raw_store_compact},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY | RUBY_TYPED_WB_PROTECTED,
+};
+static VALUE raw_store_alloc(VALUE klass)
+{
+    store_t *st;
+    VALUE obj = TypedData_Make_Struct(klass, store_t, &raw_store_type, st);
+    st->source = st->regex = st->match = st->last = Qnil;
+    return obj;
+}
+static VALUE raw_store_initialize(VALUE self, VALUE source)
+{
+    store_t *st;
+    TypedData_Get_Struct(self, store_t, &raw_store_type, st);
+    Check_Type(source, T_STRING);
+    RB_OBJ_WRITE(self, &st->source, source);
+    return self;
+}
+static VALUE raw_store_set(VALUE self, VALUE str)
+{
+    store_t *st;
+    TypedData_Get_Struct(self, store_t, &raw_store_type, st);
+    rb_check_frozen(self);
+    Check_Type(str, T_STRING);
+    RB_OBJ_WRITE(self, &st->last, str);
+    return self;
+}
+
 void Init_cleat_bench(void)
 {
     VALUE mod = rb_define_module("CleatBench");
+
+    VALUE store = cleat_type_define_class(&store_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(store, "initialize", store_initialize);
+    CLEAT_DEFINE_METHOD(store, "set_checked", store_set_checked);
+    CLEAT_DEFINE_METHOD(store, "set_known", store_set_known);
+    CLEAT_DEFINE_METHOD(store, "store_ns", store_store_ns);
+    VALUE raw_store = rb_define_class_under(mod, "RawStore", rb_cObject);
+    rb_define_alloc_func(raw_store, raw_store_alloc);
+    rb_define_method(raw_store, "initialize", raw_store_initialize, 1);
+    rb_define_method(raw_store, "set", raw_store_set, 1);
 
     VALUE raw = rb_define_class_under(mod, "RawCounter", rb_cObject);
     rb_define_alloc_func(raw, raw_counter_alloc);

@@ -56,6 +56,14 @@ CLEAT_EXCLUSIVE(holder_replace_element, holder_type, holder_t *h, index, value)
     cleat_write(self, &h->list.ptr[i], value);
     return value;
 }
+/* cleat_write_known into a cleat_values element: past the inline bitmap. */
+CLEAT_EXCLUSIVE(holder_replace_known, holder_type, holder_t *h, index, value)
+{
+    size_t i = cleat_to_size(index);
+    cleat_values_get(&h->list, i); /* IndexError when out of range */
+    cleat_write_known(self, &h->list.ptr[i], value);
+    return value;
+}
 CLEAT_EXCLUSIVE(holder_write_undeclared, holder_type, holder_t *h, value)
 {
     (void)h;
@@ -684,6 +692,213 @@ static void init_fresh_objects(VALUE mod)
     rb_define_module_function(mod, "ready_twice", test_ready_twice, 1);
 }
 
+/* ---- API for real classes (issue 16, item 2) ---- */
+
+/* Starting values from .init_fields: a name and an Array in fields that
+ * refuse nil (so initialize need not set them), a plain member. Allocation
+ * raises while CleatTest.defaults_hook_raises is true. */
+typedef struct defaults {
+    VALUE name;  /* a String */
+    VALUE items; /* an Array */
+    VALUE label; /* a String or nil */
+    int64_t count;
+} defaults_t;
+static const cleat_field defaults_fields[] = {
+    CLEAT_FIELD(defaults_t, name, &rb_cString),
+    CLEAT_FIELD(defaults_t, items, &rb_cArray),
+    CLEAT_FIELD_OR_NIL(defaults_t, label, &rb_cString),
+    CLEAT_FIELDS_END,
+};
+static bool defaults_hook_raises;
+static long defaults_hook_runs;
+static VALUE defaults_half_built; /* what the hook made before it raised: hostile code's view */
+static void defaults_init_fields(VALUE self, void *data)
+{
+    defaults_t *d = data;
+    defaults_hook_runs++;
+    cleat_write(self, &d->name, rb_str_new_cstr("unnamed"));
+    if (defaults_hook_raises) {
+        rb_ary_push(defaults_half_built, self);
+        rb_raise(rb_eRuntimeError, "init_fields raised");
+    }
+    cleat_write_known(self, &d->items, rb_ary_new());
+    d->count = 7;
+}
+CLEAT_TYPE(defaults_type, "CleatTest::Defaults", defaults_t, defaults_fields, .init_fields = defaults_init_fields,
+           .flags = CLEAT_COPYABLE);
+CLEAT_INIT_ARGV(defaults_initialize, defaults_type, defaults_t *d)
+{
+    VALUE name;
+    rb_scan_args(argc, argv, "01", &name);
+    if (!NIL_P(name)) cleat_write(self, &d->name, name);
+    return self;
+}
+CLEAT_SHARED(defaults_name, defaults_type, defaults_t *d) { return d->name; }
+CLEAT_SHARED(defaults_items, defaults_type, defaults_t *d) { return d->items; }
+CLEAT_SHARED(defaults_label, defaults_type, defaults_t *d) { return d->label; }
+CLEAT_SHARED(defaults_count, defaults_type, defaults_t *d) { return LL2NUM(d->count); }
+/* A private door: still checks its receiver. */
+CLEAT_SHARED(defaults_secret, defaults_type, defaults_t *d) { return rb_str_plus(d->name, rb_str_new_cstr("!")); }
+/* The caller vouches for the class: a String made here. */
+CLEAT_EXCLUSIVE(defaults_rename_known, defaults_type, defaults_t *d, name)
+{
+    cleat_write_known(self, &d->name, rb_str_dup(StringValue(name)));
+    return self;
+}
+/* A broken promise: stores whatever it is given (debug builds report it). */
+CLEAT_EXCLUSIVE(defaults_store_known, defaults_type, defaults_t *d, value)
+{
+    cleat_write_known(self, &d->name, value);
+    return self;
+}
+/* A slot that is no declared field. */
+CLEAT_EXCLUSIVE(defaults_store_known_undeclared, defaults_type, defaults_t *d, value)
+{
+    cleat_write_known(self, (VALUE *)&d->count, value);
+    return self;
+}
+/* Yields, then stores: the block may freeze the receiver meanwhile. */
+CLEAT_EXCLUSIVE(defaults_store_known_after_yield, defaults_type, defaults_t *d)
+{
+    VALUE v = CLEAT_YIELD(Qnil);
+    cleat_write_known(self, &d->label, rb_str_new_cstr("after"));
+    return v;
+}
+/* inspect keeps working on an allocated object: a CLEAT_FUNCTION (no door)
+ * that asks cleat_initialized_p before it unwraps. */
+CLEAT_FUNCTION(defaults_inspect)
+{
+    if (!cleat_initialized_p(self, &defaults_type)) return rb_str_new_cstr("#<CleatTest::Defaults (uninitialized)>");
+    const defaults_t *d = cleat_unwrap(self, &defaults_type);
+    return rb_sprintf("#<CleatTest::Defaults name=%" PRIsVALUE ">", rb_inspect(d->name));
+}
+/* A singleton method: Defaults.build(name). */
+CLEAT_FUNCTION(defaults_s_build, name) { return rb_class_new_instance(1, &name, self); }
+CLEAT_FUNCTION(test_initialized_p, obj) { return cleat_initialized_p(obj, &defaults_type) ? Qtrue : Qfalse; }
+CLEAT_FUNCTION(test_defaults_hook_runs) { return LONG2NUM(defaults_hook_runs); }
+/* Takes the objects the hook kept before raising. */
+CLEAT_FUNCTION(test_defaults_half_built)
+{
+    VALUE taken = rb_ary_dup(defaults_half_built);
+    rb_ary_clear(defaults_half_built);
+    return taken;
+}
+CLEAT_FUNCTION(test_set_defaults_hook_raises, flag)
+{
+    defaults_hook_raises = RTEST(flag);
+    return flag;
+}
+
+/* Zero is valid, and .init_fields gives a field that refuses nil its value:
+ * allocate makes a usable object; dup/clone fill only an untouched one. */
+typedef struct fresh {
+    VALUE tags; /* an Array */
+    int64_t code;
+} fresh_t;
+static const cleat_field fresh_fields[] = {CLEAT_FIELD(fresh_t, tags, &rb_cArray), CLEAT_FIELDS_END};
+static void fresh_init_fields(VALUE self, void *data)
+{
+    fresh_t *f = data;
+    cleat_write(self, &f->tags, rb_ary_new());
+    f->code = 42;
+}
+CLEAT_TYPE(fresh_type, "CleatTest::FreshDefaults", fresh_t, fresh_fields, .init_fields = fresh_init_fields,
+           .flags = CLEAT_ZERO_IS_VALID | CLEAT_COPYABLE);
+CLEAT_SHARED(fresh_tags, fresh_type, fresh_t *f) { return f->tags; }
+CLEAT_SHARED(fresh_code, fresh_type, fresh_t *f) { return LL2NUM(f->code); }
+CLEAT_EXCLUSIVE(fresh_set_code, fresh_type, fresh_t *f, code)
+{
+    f->code = cleat_to_int64(code);
+    return code;
+}
+
+/* Zero is valid, but the hook forgets the field that refuses nil. */
+static void forgetting_init_fields(VALUE self, void *data) { (void)self, (void)data; }
+CLEAT_TYPE(forgetting_fresh_type, "CleatTest::ForgettingFresh", fresh_t, fresh_fields,
+           .init_fields = forgetting_init_fields, .flags = CLEAT_ZERO_IS_VALID);
+
+/* Module functions of every arity form. */
+CLEAT_FUNCTION(functions_none) { return rb_obj_class(self); }
+CLEAT_FUNCTION(functions_add, a, b) { return rb_funcall(a, '+', 1, b); }
+CLEAT_FUNCTION(functions_fifteen, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15)
+{
+    return rb_ary_new_from_args(15, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
+}
+CLEAT_FUNCTION_ARGV(functions_count_args) { return INT2NUM(argc); }
+
+/* cleat_ensure: the cleanup counts, whatever the block does. */
+static long cleanups;
+static VALUE ensure_body(void *arg) { return rb_yield(*(VALUE *)arg); }
+static void ensure_cleanup(void *arg)
+{
+    (void)arg;
+    cleanups++;
+}
+CLEAT_FUNCTION(test_with_cleanup, value) { return cleat_ensure(ensure_body, ensure_cleanup, &value); }
+CLEAT_FUNCTION(test_cleanups) { return LONG2NUM(cleanups); }
+
+/* CLEAT_SCRATCH: the Floats of ary summed through scratch memory (stack for
+ * a few, a hidden Ruby object for many); NUM2DBL raises midway for a
+ * non-number, and nothing leaks. */
+CLEAT_FUNCTION(test_scratch_sum, ary)
+{
+    Check_Type(ary, T_ARRAY);
+    size_t count = (size_t)RARRAY_LEN(ary);
+    VALUE holder;
+    double *xs = CLEAT_SCRATCH(double, holder, count);
+    for (size_t i = 0; i < count; i++) xs[i] = NUM2DBL(rb_ary_entry(ary, (long)i));
+    double sum = 0;
+    for (size_t i = 0; i < count; i++) sum += xs[i];
+    bool on_heap = holder != 0;
+    CLEAT_SCRATCH_END(holder);
+    return rb_assoc_new(DBL2NUM(sum), on_heap ? Qtrue : Qfalse);
+}
+CLEAT_FUNCTION(test_scratch_count, count)
+{
+    VALUE holder;
+    uint64_t *p = CLEAT_SCRATCH(uint64_t, holder, cleat_to_size(count));
+    p[0] = 1;
+    CLEAT_SCRATCH_END(holder);
+    return Qnil;
+}
+
+static void init_real_classes(VALUE mod)
+{
+    VALUE defaults = cleat_type_define_class(&defaults_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(defaults, "initialize", defaults_initialize);
+    CLEAT_DEFINE_METHOD(defaults, "name", defaults_name);
+    CLEAT_DEFINE_METHOD(defaults, "items", defaults_items);
+    CLEAT_DEFINE_METHOD(defaults, "label", defaults_label);
+    CLEAT_DEFINE_METHOD(defaults, "count", defaults_count);
+    CLEAT_DEFINE_METHOD(defaults, "rename_known", defaults_rename_known);
+    CLEAT_DEFINE_METHOD(defaults, "store_known", defaults_store_known);
+    CLEAT_DEFINE_METHOD(defaults, "store_known_undeclared", defaults_store_known_undeclared);
+    CLEAT_DEFINE_METHOD(defaults, "store_known_after_yield", defaults_store_known_after_yield);
+    CLEAT_DEFINE_METHOD(defaults, "inspect", defaults_inspect);
+    CLEAT_DEFINE_PRIVATE_METHOD(defaults, "secret", defaults_secret);
+    CLEAT_DEFINE_SINGLETON_METHOD(defaults, "build", defaults_s_build);
+    VALUE fresh = cleat_type_define_class(&fresh_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(fresh, "tags", fresh_tags);
+    CLEAT_DEFINE_METHOD(fresh, "code", fresh_code);
+    CLEAT_DEFINE_METHOD(fresh, "code=", fresh_set_code);
+    cleat_type_define_class(&forgetting_fresh_type, rb_cObject);
+    VALUE functions = rb_define_module_under(mod, "Functions");
+    CLEAT_DEFINE_MODULE_FUNCTION(functions, "none", functions_none);
+    CLEAT_DEFINE_MODULE_FUNCTION(functions, "add", functions_add);
+    CLEAT_DEFINE_MODULE_FUNCTION(functions, "fifteen", functions_fifteen);
+    CLEAT_DEFINE_MODULE_FUNCTION(functions, "count_args", functions_count_args);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "initialized?", test_initialized_p);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "defaults_hook_runs", test_defaults_hook_runs);
+    defaults_half_built = rb_ary_new();
+    cleat_gc_root(&defaults_half_built);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "defaults_half_built", test_defaults_half_built);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "defaults_hook_raises=", test_set_defaults_hook_raises);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "with_cleanup", test_with_cleanup);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "cleanups", test_cleanups);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "scratch_sum", test_scratch_sum);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "scratch_count", test_scratch_count);
+}
+
 void Init_cleat_test(void)
 {
     cleat_ractor_safe();
@@ -699,6 +914,7 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(holder, "clear", holder_clear);
     CLEAT_DEFINE_METHOD(holder, "replace_element", holder_replace_element);
     CLEAT_DEFINE_METHOD(holder, "write_undeclared", holder_write_undeclared);
+    CLEAT_DEFINE_METHOD(holder, "replace_known", holder_replace_known);
     CLEAT_DEFINE_METHOD(holder, "yield_shared", holder_yield_shared);
     CLEAT_DEFINE_METHOD(holder, "yield_exclusive", holder_yield_exclusive);
     CLEAT_DEFINE_METHOD(holder, "store_after_yield", holder_store_after_yield);
@@ -762,6 +978,7 @@ void Init_cleat_test(void)
     rb_define_module_function(deliberate, "signed_overflow", test_deliberate_signed_overflow, 1);
     rb_define_module_function(deliberate, "uninitialised_branch", test_deliberate_uninitialised_branch, 1);
     init_fresh_objects(mod);
+    init_real_classes(mod);
     /* Loaded, and nothing has validated UTF-8 yet: the choice must be made. */
     utf8_chosen_at_load = cleat__str_utf8_chosen();
 }
