@@ -9,7 +9,8 @@
 # operation must either succeed with the model's result or raise exactly the
 # exception class the model predicts, with its message. test/test_fuzz.rb
 # runs the world in a child process (test/fuzz/child.rb), so a crash or a hang
-# is a failure too, and shrinks failing sequences.
+# is a failure too, and shrinks failing sequences. HOSTILE_PERCENT of the
+# operations come from the hostile families of test/fuzz/hostile.rb.
 
 require "cleat"
 require "cleat_examples"
