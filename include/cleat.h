@@ -224,10 +224,16 @@ struct cleat_type {
  *               .free = mem_free, .memsize = mem_size, .flags = CLEAT_COPYABLE); */
 #define CLEAT_TYPE(var, path, T, field_list, ...)                                         \
     static cleat_type var;                                                                \
-    static void var##__mark(void *p) { cleat__type_mark(&var, p); }                       \
+    static void var##__mark(void *p)                                                      \
+    {                                                                                     \
+        cleat__mark_declared(&var, (field_list), CLEAT__FIELD_COUNT(field_list), p);      \
+    }                                                                                     \
     static void var##__free(void *p) { cleat__type_free(&var, p); }                       \
     static size_t var##__memsize(const void *p) { return cleat__type_memsize(&var, p); }  \
-    static void var##__compact(void *p) { cleat__type_compact(&var, p); }                 \
+    static void var##__compact(void *p)                                                   \
+    {                                                                                     \
+        cleat__compact_declared(&var, (field_list), CLEAT__FIELD_COUNT(field_list), p);   \
+    }                                                                                     \
     static VALUE var##__alloc(VALUE klass) { return cleat__type_alloc(&var, klass); }     \
     static VALUE var##__init_copy(VALUE self, VALUE orig)                                 \
     {                                                                                     \
@@ -980,6 +986,72 @@ CLEAT_API void cleat__type_mark(const cleat_type *type, void *data);
 CLEAT_API void cleat__type_free(const cleat_type *type, void *data);
 CLEAT_API size_t cleat__type_memsize(const cleat_type *type, const void *data);
 CLEAT_API void cleat__type_compact(const cleat_type *type, void *data);
+/* One cleat_values or region field; the type's own callback and, in debug
+ * builds, the hand-mark check and the shadow update. */
+CLEAT_API void cleat__mark_field(void *data, const cleat_field *f);
+CLEAT_API void cleat__compact_field(void *data, const cleat_field *f);
+CLEAT_API void cleat__type_mark_rest(const cleat_type *type, void *data);
+CLEAT_API void cleat__type_compact_rest(const cleat_type *type, void *data);
+
+/* The number of elements of a field array CLEAT_TYPE was given, or 0 for
+ * NULL or a pointer (then the fields are walked at run time). */
+#define CLEAT__FIELD_COUNT(list) (sizeof(list) / sizeof(cleat_field))
+#ifdef CLEAT_DEBUG
+#define CLEAT__DEBUG_BUILD 1
+#else
+#define CLEAT__DEBUG_BUILD 0
+#endif
+#if defined(__clang__)
+#define CLEAT__UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define CLEAT__UNROLL _Pragma("GCC unroll 64")
+#else
+#define CLEAT__UNROLL
+#endif
+
+/* CLEAT_TYPE's mark and compaction functions. The field array is in sight
+ * (count, a compile-time constant): the loop unrolls and each field's kind
+ * and offset fold, leaving one rb_gc_mark_movable (rb_gc_location) per
+ * declared VALUE, as a hand-written function has. */
+CLEAT_INLINE void cleat__mark_declared(const cleat_type *type, const cleat_field *fields, size_t count,
+                                        void *data)
+{
+    if (count == 0) {
+        cleat__type_mark(type, data);
+        return;
+    }
+    bool by_hand = type->flags & CLEAT_MARK_BY_HAND; /* its VALUEs: the callback's */
+    CLEAT__UNROLL
+    for (size_t i = 0; i < count; i++) {
+        const cleat_field *f = &fields[i];
+        if (f->kind == CLEAT_KIND_END) break;
+        if (f->kind != CLEAT_KIND_VALUE) cleat__mark_field(data, f);
+        else if (!by_hand) rb_gc_mark_movable(*(VALUE *)(void *)((char *)data + f->offset));
+    }
+    if (type->mark || CLEAT__DEBUG_BUILD) cleat__type_mark_rest(type, data);
+}
+
+CLEAT_INLINE void cleat__compact_declared(const cleat_type *type, const cleat_field *fields, size_t count,
+                                           void *data)
+{
+    if (count == 0) {
+        cleat__type_compact(type, data);
+        return;
+    }
+    bool by_hand = type->flags & CLEAT_MARK_BY_HAND; /* pinned: nothing of ours moved */
+    CLEAT__UNROLL
+    for (size_t i = 0; i < count; i++) {
+        const cleat_field *f = &fields[i];
+        if (f->kind == CLEAT_KIND_END) break;
+        if (f->kind != CLEAT_KIND_VALUE) {
+            cleat__compact_field(data, f);
+        } else if (!by_hand) {
+            VALUE *slot = (VALUE *)(void *)((char *)data + f->offset);
+            *slot = rb_gc_location(*slot);
+        }
+    }
+    if (type->compact || CLEAT__DEBUG_BUILD) cleat__type_compact_rest(type, data);
+}
 CLEAT_API VALUE cleat__type_alloc(const cleat_type *type, VALUE klass);
 CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig);
 

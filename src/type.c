@@ -298,23 +298,54 @@ void cleat_type_ready(VALUE obj)
 
 /* ---- what the GC calls ---------------------------------------------------- */
 
+/* Runtime walks of the field list, for types declared with a pointer to
+ * their fields; CLEAT_TYPE's functions unroll the same loops inline
+ * (cleat__mark_declared in cleat.h). */
+void cleat__mark_field(void *data, const cleat_field *f)
+{
+    if (f->kind == CLEAT_KIND_VALUES) {
+        const cleat_values *vals = cleat__field_values(data, f);
+        for (size_t i = 0; i < vals->len; i++) rb_gc_mark_movable(vals->ptr[i]);
+    } else if (f->kind == CLEAT_KIND_REGION) {
+        rb_gc_mark_movable(*cleat__region_buffers_slot(data, f));
+    }
+}
+
+void cleat__type_mark_rest(const cleat_type *type, void *data)
+{
+    if (type->mark) type->mark(data);
+#ifdef CLEAT_DEBUG
+    cleat__debug_mark_check(type, data);
+#endif
+}
+
 void cleat__type_mark(const cleat_type *type, void *data)
 {
     bool by_hand = type->flags & CLEAT_MARK_BY_HAND;
     CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == CLEAT_KIND_VALUE) {
-            if (!by_hand) rb_gc_mark_movable(*cleat__field_slot(data, f));
-        } else if (f->kind == CLEAT_KIND_VALUES) {
-            const cleat_values *vals = cleat__field_values(data, f);
-            for (size_t i = 0; i < vals->len; i++) rb_gc_mark_movable(vals->ptr[i]);
-        } else {
-            rb_gc_mark_movable(*cleat__region_buffers_slot(data, f));
-        }
+        if (f->kind != CLEAT_KIND_VALUE) cleat__mark_field(data, f);
+        else if (!by_hand) rb_gc_mark_movable(*cleat__field_slot(data, f));
     }
-    if (type->mark) type->mark(data);
+    cleat__type_mark_rest(type, data);
+}
+
+void cleat__compact_field(void *data, const cleat_field *f)
+{
+    if (f->kind == CLEAT_KIND_VALUES) {
+        cleat_values *vals = cleat__field_values(data, f);
+        for (size_t i = 0; i < vals->len; i++) vals->ptr[i] = rb_gc_location(vals->ptr[i]);
+    } else if (f->kind == CLEAT_KIND_REGION) {
+        VALUE *slot = cleat__region_buffers_slot(data, f);
+        *slot = rb_gc_location(*slot);
+    }
+}
+
+void cleat__type_compact_rest(const cleat_type *type, void *data)
+{
+    if (type->compact) type->compact(data);
 #ifdef CLEAT_DEBUG
-    cleat__debug_mark_check(type, data);
+    cleat__debug_sync(type, data); /* moved by the GC itself, not a store */
 #endif
 }
 
@@ -323,21 +354,14 @@ void cleat__type_compact(const cleat_type *type, void *data)
     bool by_hand = type->flags & CLEAT_MARK_BY_HAND; /* pinned: nothing of ours moved */
     CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == CLEAT_KIND_VALUE) {
+        if (f->kind != CLEAT_KIND_VALUE) {
+            cleat__compact_field(data, f);
+        } else if (!by_hand) {
             VALUE *slot = cleat__field_slot(data, f);
-            if (!by_hand) *slot = rb_gc_location(*slot);
-        } else if (f->kind == CLEAT_KIND_VALUES) {
-            cleat_values *vals = cleat__field_values(data, f);
-            for (size_t i = 0; i < vals->len; i++) vals->ptr[i] = rb_gc_location(vals->ptr[i]);
-        } else {
-            VALUE *slot = cleat__region_buffers_slot(data, f);
             *slot = rb_gc_location(*slot);
         }
     }
-    if (type->compact) type->compact(data);
-#ifdef CLEAT_DEBUG
-    cleat__debug_sync(type, data); /* moved by the GC itself, not a store */
-#endif
+    cleat__type_compact_rest(type, data);
 }
 
 static size_t saturating_add(size_t a, size_t b)
