@@ -310,17 +310,7 @@ module Fuzz
       return unless Process.respond_to?(:fork) && m.kind == :game && m.init && !m.frozen
       return unless m.lent.zero? && m.abandoned.zero? && !m.state[:players].empty?
 
-      inside = Queue.new
-      release = Queue.new
-      thread = Thread.new do
-        entry.real.each_player do |_|
-          inside << true
-          release.pop
-          break
-        end
-      end
-      inside.pop
-      begin
+      while_lent_by_a_thread(entry) do
         pid = fork do
           names = m.state[:players] + ["child"]
           ok = 5.times.any? do |i|
@@ -335,9 +325,6 @@ module Fuzz
         _, status = Process.wait2(pid)
         expect_equal(0, status.exitstatus, "exit status of a child that adds a player the dead thread had lent")
         reenter(m, [:call, s, 0, { text: "parent" }]) # add_player: BorrowError
-      ensure
-        release << true
-        thread.join
       end
     end
   end

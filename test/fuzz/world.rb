@@ -421,6 +421,15 @@ module Fuzz
       m = entry.model
       return unless m.kind == :game && m.init && !m.state[:players].empty? && m.lent.zero?
 
+      while_lent_by_a_thread(entry) do
+        reenter(m, [:call, s, 0, { text: name }]) # add_player: BorrowError
+        reenter(m, [:call, s, 1, {}])             # players
+      end
+    end
+
+    # Runs the block while another thread is inside the game's each_player
+    # (the game lent shared), then lets that thread leave the loop.
+    def while_lent_by_a_thread(entry)
       inside = Queue.new
       release = Queue.new
       thread = Thread.new do
@@ -432,8 +441,7 @@ module Fuzz
       end
       inside.pop
       begin
-        reenter(m, [:call, s, 0, { text: name }]) # add_player: BorrowError
-        reenter(m, [:call, s, 1, {}])             # players
+        yield
       ensure
         release << true
         thread.join
