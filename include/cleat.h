@@ -295,6 +295,23 @@ CLEAT_API bool cleat_type_declarative(const cleat_type *type);
  * callback must therefore make copies independent of the original. */
 CLEAT_API void cleat_ractor_safe(void);
 
+/* The state word before every struct (not for direct use). */
+typedef struct cleat_header {
+    uint32_t state;  /* CLEAT__INIT | CLEAT__LENT_EXCL | shared count * CLEAT__SHARED_ONE */
+    uint32_t holder; /* ID of the method that lent the object, 0 if unknown */
+    struct cleat__loan *loans; /* the loans out now, newest first (borrow.c); state sums them */
+} cleat_header;
+
+#define CLEAT__INIT 1u
+#define CLEAT__LENT_EXCL 2u
+#define CLEAT__SHARED_ONE 4u
+/* A CLEAT_ZERO_IS_VALID object with .init_fields, untouched since
+ * allocation: no exclusive method, store or loan yet (dup/clone may fill it).
+ * The first exclusive entry clears it, on the door's slow path. */
+#define CLEAT__FRESH (1u << 31)
+
+CLEAT_INLINE cleat_header *cleat__header(void *data) { return (cleat_header *)data - 1; }
+
 /* ======================================================================
  * 3. Fields: the one way to store a VALUE
  * ====================================================================== */
@@ -302,7 +319,12 @@ CLEAT_API void cleat_ractor_safe(void);
 /* Stores value into *slot, a declared VALUE field of self's struct or an
  * element of one of its cleat_values, with the write barrier. Raises
  * TypeError "X#field: wrong argument type A (expected B)" when the field's
- * check refuses the value, ArgumentError when slot is not declared. */
+ * check refuses the value, ArgumentError when slot is not declared,
+ * FrozenError on a frozen self, and Cleat::BorrowError while self is lent
+ * (shared means read: a store from a method declared shared, inside
+ * another method's block, would change the object under that method).
+ * Every store (cleat_write_known, cleat_values_push, cleat_region_resize)
+ * refuses a lent object the same way. Runs no Ruby code. */
 CLEAT_API void cleat_write(VALUE self, VALUE *slot, VALUE value);
 
 /* ---- stores whose class the caller already knows -------------------- */
@@ -332,7 +354,8 @@ CLEAT_INLINE void cleat_write_known(VALUE self, VALUE *slot, VALUE value)
     const cleat_type *type = (const cleat_type *)RTYPEDDATA_TYPE(self)->data;
     uintptr_t off = (uintptr_t)slot - (uintptr_t)RTYPEDDATA_DATA(self);
     if (CLEAT_LIKELY(off < 64 * sizeof(VALUE) && off % sizeof(VALUE) == 0 &&
-                      ((type->value_slots >> (off / sizeof(VALUE))) & 1) && !RB_OBJ_FROZEN_RAW(self))) {
+                      ((type->value_slots >> (off / sizeof(VALUE))) & 1) && !RB_OBJ_FROZEN_RAW(self) &&
+                      !(cleat__header(RTYPEDDATA_DATA(self))->state & ~(CLEAT__INIT | CLEAT__FRESH)))) {
         RB_OBJ_WRITE(self, slot, value);
         return;
     }
@@ -358,21 +381,6 @@ CLEAT_API void cleat_values_clear(cleat_values *vals);
  * 4. Unwrapping: from a VALUE to its struct, checked
  * ====================================================================== */
 
-/* The state word before every struct (not for direct use). */
-typedef struct cleat_header {
-    uint32_t state;  /* CLEAT__INIT | CLEAT__LENT_EXCL | shared count * CLEAT__SHARED_ONE */
-    uint32_t holder; /* ID of the method that lent the object, 0 if unknown */
-    struct cleat__loan *loans; /* the loans out now, newest first (borrow.c); state sums them */
-} cleat_header;
-
-#define CLEAT__INIT 1u
-#define CLEAT__LENT_EXCL 2u
-#define CLEAT__SHARED_ONE 4u
-/* A CLEAT_ZERO_IS_VALID object with .init_fields, untouched since
- * allocation: no exclusive method, store or loan yet (dup/clone may fill it).
- * The first exclusive entry clears it, on the door's slow path. */
-#define CLEAT__FRESH (1u << 31)
-
 typedef enum cleat_borrow_mode {
     CLEAT_BORROW_SHARED = 1,    /* reads: other shared users may run alongside */
     CLEAT_BORROW_EXCLUSIVE = 2, /* writes: nobody else may touch the object */
@@ -381,8 +389,6 @@ typedef enum cleat_borrow_mode {
 /* The door's slow path: raises why obj was refused, or returns its struct
  * when the refusal was a loan whose holder can no longer run (returned now). */
 CLEAT_API void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode);
-
-CLEAT_INLINE cleat_header *cleat__header(void *data) { return (cleat_header *)data - 1; }
 
 /* The hot path: a type, frozen, initialised and borrow check in four loads.
  * mode is CLEAT_BORROW_SHARED, CLEAT_BORROW_EXCLUSIVE or 0 (initialize). */
@@ -821,7 +827,8 @@ typedef struct cleat_view {
 /* Gives the region `size` zeroed bytes in a fresh allocation, copying what
  * fits of the old contents, then frees the old memory. Every view and lent
  * IO::Buffer over the old memory goes stale. owner is the object whose struct
- * holds r. Raises NoMemoryError (nothing changed). Calls no Ruby code, so
+ * holds r. Raises NoMemoryError, or Cleat::BorrowError while owner is lent
+ * (nothing changed either way). Calls no Ruby code, so
  * nothing can re-enter the owner meanwhile. Compute `size` overflow-checked:
  * it is taken as given. */
 CLEAT_API void cleat_region_resize(VALUE owner, cleat_region *r, size_t size);

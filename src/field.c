@@ -20,6 +20,19 @@ static void refuse_frozen(VALUE self)
         rb_frozen_error_raise(self, "can't modify frozen %" PRIsVALUE, rb_class_name(rb_obj_class(self)));
 }
 
+/* A store into a lent object: whatever holds the loan (each_player's block,
+ * another thread's GVL-free checksum) relies on the object not changing
+ * until it ends, and a store from a method declared shared (or from code
+ * outside any door) would change it under that holder. Loans whose holder
+ * can no longer run are returned first, as the door does. */
+void cleat__refuse_lent(VALUE self)
+{
+    cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
+    if (!(h->state & ~(CLEAT__INIT | CLEAT__FRESH))) return;
+    cleat__reclaim_loans(h);
+    if (h->state & ~(CLEAT__INIT | CLEAT__FRESH)) cleat__borrow_conflict(self, h, CLEAT_BORROW_EXCLUSIVE);
+}
+
 /* The declared field whose storage holds slot: a VALUE field at exactly that
  * offset, or a cleat_values field with slot among its live elements. */
 static const cleat_field *field_of_slot(const cleat_type *type, void *data, const VALUE *slot)
@@ -88,7 +101,10 @@ void cleat_write(VALUE self, VALUE *slot, VALUE value)
     if (!f)
         rb_raise(rb_eArgError, "cleat_write: the slot is not a declared VALUE field of %s",
                  type->class_path);
-    if (f->kind != CLEAT_KIND_REGION) refuse_frozen(self); /* a region's list of lent buffers is ours */
+    if (f->kind != CLEAT_KIND_REGION) { /* a region's list of lent buffers is ours */
+        refuse_frozen(self);
+        cleat__refuse_lent(self);
+    }
     check_field_value(type, f, value);
     RB_OBJ_WRITE(self, slot, value);
     cleat__header(data)->state &= ~CLEAT__FRESH; /* dup/clone may no longer fill it */
@@ -110,6 +126,7 @@ void cleat__write_known_slow(VALUE self, VALUE *slot, VALUE value)
         rb_raise(rb_eArgError, "cleat_write_known: the slot is not a declared VALUE field of %s",
                  type->class_path);
     refuse_frozen(self);
+    cleat__refuse_lent(self);
     RB_OBJ_WRITE(self, slot, value);
     cleat__header(data)->state &= ~CLEAT__FRESH;
 #ifdef CLEAT_DEBUG
@@ -162,6 +179,7 @@ size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
         rb_raise(rb_eArgError, "cleat_values_push: not a declared cleat_values field of %s",
                  type->class_path);
     refuse_frozen(self);
+    cleat__refuse_lent(self);
     check_field_value(type, f, value);
     cleat__header(RTYPEDDATA_DATA(self))->state &= ~CLEAT__FRESH;
     if (vals->len == vals->capa) {

@@ -109,6 +109,7 @@ static void free_lent_buffers(cleat_region *r)
 void cleat_region_resize(VALUE owner, cleat_region *r, size_t size)
 {
     CLEAT__NEEDS_GVL();
+    if (cleat_type_of(owner)) cleat__refuse_lent(owner); /* a lent region's views are in use */
     /* A fresh allocation every time: a stale pointer into the old memory is
      * then a use-after-free that sanitizers catch, never a silent misread.
      * Allocated first, so NoMemoryError leaves everything as it was. */

@@ -40,6 +40,40 @@ class TestBorrow < Minitest::Test
     assert_equal 2, h.set(2)
   end
 
+  # Shared means read (issue 15): a store from a method declared shared
+  # (the wrong door macro) raises while the object is lent, so it cannot
+  # change the object under the lender; unlent, it goes through.
+  def test_stores_refuse_a_lent_object_whatever_door_let_the_caller_in
+    h = Holder.new(1)
+    h.push(:a)
+    runs = 0
+    h.yield_shared(:x) do
+      runs += 1
+      %i[store_from_shared store_known_from_shared push_from_shared].each do |store|
+        e = assert_raises(Cleat::BorrowError, store) { h.public_send(store, 2) }
+        assert_equal "CleatTest::Holder is borrowed by #yield_shared; ##{store} needs it exclusively", e.message
+      end
+      assert_equal [1, [:a]], [h.value, h.list]
+    end
+    assert_equal 1, runs, "yield_shared ran its block"
+    assert_equal 3, h.store_from_shared(3)
+    assert_equal 4, h.store_known_from_shared(4)
+    assert_equal 2, h.push_from_shared(:b)
+    assert_equal [4, %i[a b]], [h.value, h.list]
+  end
+
+  # ...and while another thread holds it lent without the GVL.
+  def test_stores_refuse_an_object_lent_to_a_gvl_free_section
+    h = Holder.new(1)
+    thread = Thread.new { h.hold_shared(0.5) }
+    wait_until { begin; h.set(1); false; rescue Cleat::BorrowError; true; end } # now lent
+    e = assert_raises(Cleat::BorrowError) { h.store_from_shared(2) }
+    assert_equal "CleatTest::Holder is borrowed by #hold_shared; #store_from_shared needs it exclusively", e.message
+    assert_equal 1, h.value
+    assert_equal :finished, thread.value
+    assert_equal 2, h.store_from_shared(2)
+  end
+
   def test_yield_without_block
     h = Holder.new(1)
     assert_raises(LocalJumpError) { h.yield_exclusive(1) }

@@ -72,6 +72,24 @@ CLEAT_EXCLUSIVE(holder_write_undeclared, holder_type, holder_t *h, value)
     return value;
 }
 
+/* The wrong macro: a store in a method declared shared, as a porter might
+ * write it (the cast silences the compiler's objection). While the object
+ * is lent (inside yield_shared's block) the store raises BorrowError. */
+CLEAT_SHARED(holder_store_from_shared, holder_type, holder_t *h, value)
+{
+    cleat_write(self, (VALUE *)&h->value, value);
+    return value;
+}
+CLEAT_SHARED(holder_store_known_from_shared, holder_type, holder_t *h, value)
+{
+    cleat_write_known(self, (VALUE *)&h->value, value);
+    return value;
+}
+CLEAT_SHARED(holder_push_from_shared, holder_type, holder_t *h, value)
+{
+    return SIZET2NUM(cleat_values_push(self, (cleat_values *)&h->list, value));
+}
+
 CLEAT_SHARED(holder_yield_shared, holder_type, holder_t *h, value)
 {
     (void)h;
@@ -916,6 +934,9 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(holder, "write_undeclared", holder_write_undeclared);
     CLEAT_DEFINE_METHOD(holder, "replace_known", holder_replace_known);
     CLEAT_DEFINE_METHOD(holder, "yield_shared", holder_yield_shared);
+    CLEAT_DEFINE_METHOD(holder, "store_from_shared", holder_store_from_shared);
+    CLEAT_DEFINE_METHOD(holder, "store_known_from_shared", holder_store_known_from_shared);
+    CLEAT_DEFINE_METHOD(holder, "push_from_shared", holder_push_from_shared);
     CLEAT_DEFINE_METHOD(holder, "yield_exclusive", holder_yield_exclusive);
     CLEAT_DEFINE_METHOD(holder, "store_after_yield", holder_store_after_yield);
     CLEAT_DEFINE_METHOD(holder, "call_shared", holder_call_shared);
