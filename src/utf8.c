@@ -76,6 +76,7 @@ static size_t character_start_before(const unsigned char *s, size_t p)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CLEAT_UTF8_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 
 /* Error classes of two-byte windows (Keiser & Lemire, "lookup4"); each
@@ -270,17 +271,40 @@ static const utf8_implementation implementations[] = {
 };
 
 /* The one in use: a single pointer to a constant entry, so a thread without
- * the GVL reads a name and a function that belong together. cleat_init sets
- * it when the extension loads, before any of its code can run without the
- * GVL; cleat_str_utf8_use switches it with one store. */
+ * the GVL reads a name and a function that belong together. The first
+ * validation sets it (several threads at once, without the GVL, all find and
+ * store the same pointer: the choice reads only the CPU's own cpuid);
+ * cleat_str_utf8_use switches it with one store. */
 static _Atomic(const utf8_implementation *) current;
+
+#ifdef CLEAT_UTF8_X86
+/* Asks the CPU itself (cpuid, and xgetbv for the registers the OS saves)
+ * rather than through __builtin_cpu_supports: that one brings libgcc's
+ * whole feature table (about 5 KB) into every extension, and writes a
+ * global that threads without the GVL would race on. */
+static bool cpu_has_ssse3(void)
+{
+    unsigned int eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_SSSE3);
+}
+
+static bool cpu_has_avx2(void)
+{
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+    if (!(ecx & bit_OSXSAVE) || !(ecx & bit_AVX)) return false;
+    unsigned int xcr0_lo, xcr0_hi;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 0x6) != 0x6) return false; /* the OS saves XMM and YMM */
+    return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & bit_AVX2);
+}
+#endif
 
 static bool cpu_runs(const char *name)
 {
 #ifdef CLEAT_UTF8_X86
-    __builtin_cpu_init();
-    if (!strcmp(name, "avx2")) return __builtin_cpu_supports("avx2");
-    if (!strcmp(name, "ssse3")) return __builtin_cpu_supports("ssse3");
+    if (!strcmp(name, "avx2")) return cpu_has_avx2();
+    if (!strcmp(name, "ssse3")) return cpu_has_ssse3();
 #endif
     return !strcmp(name, "portable");
 }
@@ -302,17 +326,16 @@ bool cleat_str_utf8_use(const char *name)
     return true;
 }
 
-void cleat__str_utf8_choose(void) { cleat_str_utf8_use(NULL); }
-
 const char *cleat__str_utf8_chosen(void)
 {
     const utf8_implementation *impl = atomic_load_explicit(&current, memory_order_acquire);
     return impl ? impl->name : NULL;
 }
 
-/* The implementation in use. Only an extension that never called cleat_init
- * finds none; it then chooses here, which is safe too: every thread stores
- * the same pointer, in one atomic store. */
+/* The implementation in use, chosen here by the first validation: every
+ * thread that gets here first stores the same pointer, in one atomic store.
+ * Not chosen at load (cleat_init), so an extension that never validates
+ * UTF-8 links none of the validators. */
 static const utf8_implementation *implementation(void)
 {
     const utf8_implementation *impl = atomic_load_explicit(&current, memory_order_acquire);
