@@ -10,7 +10,11 @@ typedef struct counter {
     int64_t count;
 } counter_t;
 
+/* A 64-bit count that only #increment changes (exclusively); #value reads it
+ * shared. dup and clone copy it. */
 CLEAT_TYPE(counter_type, "CleatExamples::Counter", counter_t, NULL, .flags = CLEAT_COPYABLE);
+/* The chapter's RefCell counter: #count reads shared, #increment and #add
+ * change it exclusively. dup and clone copy it. */
 CLEAT_TYPE(mut_counter_type, "CleatExamples::MutCounter", counter_t, NULL,
             .flags = CLEAT_COPYABLE);
 

@@ -22,7 +22,9 @@ static const cleat_field game_fields[] = {
     CLEAT_FIELDS_END,
 };
 
-/* No copy callback: a game in progress has an identity, so dup and clone
+/* Players (Strings) and their scores. #each_player lends the game shared
+ * while it yields, so a block that calls #add_player raises
+ * Cleat::BorrowError. A game in progress has an identity: dup and clone
  * raise TypeError. */
 CLEAT_TYPE(game_type, "CleatExamples::Game", game_t, game_fields);
 

@@ -23,7 +23,8 @@ static const cleat_field memory_fields[] = {
     CLEAT_FIELDS_END,
 };
 
-/* No copy: a Memory is one piece of memory, so dup and clone raise TypeError. */
+/* Native memory of whole 64 KiB pages that #grow moves. A Memory is one
+ * piece of memory: dup and clone raise TypeError. */
 CLEAT_TYPE(memory_type, "CleatExamples::Memory", memory_t, memory_fields);
 
 typedef struct memory_slice {
@@ -35,6 +36,8 @@ static const cleat_field memory_slice_fields[] = {
     CLEAT_FIELDS_END,
 };
 
+/* A view of part of a Memory (Memory#slice). After the Memory grows, every
+ * method raises Cleat::StaleReferenceError instead of reading freed memory. */
 CLEAT_TYPE(memory_slice_type, "CleatExamples::MemorySlice", memory_slice_t, memory_slice_fields,
             .flags = CLEAT_COPYABLE);
 

@@ -19,7 +19,8 @@ static const cleat_field person_fields[] = {
     CLEAT_FIELDS_END,
 };
 
-/* Frozen shareable: Ractor.make_shareable(person) deep-freezes it and its
+/* A name (String), hobbies (Array) and a friend (a Person or nil).
+ * Frozen shareable: Ractor.make_shareable(person) deep-freezes it and its
  * fields, and other Ractors may then read it. */
 CLEAT_TYPE(person_type, "CleatExamples::Person", person_t, person_fields,
             .flags = CLEAT_COPYABLE | CLEAT_FROZEN_SHAREABLE);

@@ -189,22 +189,48 @@ module Cleat
             CLEAT_FIELDS_END,
         };
 
+        /* A label and a count that only grows. dup and clone copy it. */
         CLEAT_TYPE(tally_type, "#{@module}::Tally", tally_t, tally_fields, .flags = CLEAT_COPYABLE);
 
-        /* call-seq: Tally.new(label) -> tally */
+        /*
+         * call-seq:
+         *   Tally.new(label) -> tally
+         *
+         * A tally of nothing yet; TypeError unless label is a String.
+         *
+         *   #{@module}::Tally.new("apples").count #=> 0
+         */
         CLEAT_INIT(tally_initialize, tally_type, tally_t *t, label)
         {
             cleat_write(self, &t->label, label); /* TypeError unless a String */
             return self;
         }
 
-        /* call-seq: tally.label -> string */
+        /*
+         * call-seq:
+         *   tally.label -> string
+         *
+         * The label given to ::new.
+         */
         CLEAT_SHARED(tally_label, tally_type, tally_t *t) { return t->label; }
 
-        /* call-seq: tally.count -> integer */
+        /*
+         * call-seq:
+         *   tally.count -> integer
+         *
+         * The sum of everything added so far.
+         */
         CLEAT_SHARED(tally_count, tally_type, tally_t *t) { return LL2NUM(t->count); }
 
-        /* call-seq: tally.add(n) -> new count   (RangeError on overflow, count unchanged) */
+        /*
+         * call-seq:
+         *   tally.add(n) -> new count
+         *
+         * Adds n; RangeError when the count would not fit in 64 bits (the
+         * count is then unchanged).
+         *
+         *   #{@module}::Tally.new("apples").add(3) #=> 3
+         */
         CLEAT_EXCLUSIVE(tally_add, tally_type, tally_t *t, n)
         {
             int64_t sum;
@@ -213,7 +239,12 @@ module Cleat
             return LL2NUM(sum);
         }
 
-        /* call-seq: tally.merge(other) -> new count   (adds other's count; TypeError unless other is a Tally) */
+        /*
+         * call-seq:
+         *   tally.merge(other) -> new count
+         *
+         * Adds other's count; TypeError unless other is a Tally.
+         */
         CLEAT_EXCLUSIVE(tally_merge, tally_type, tally_t *t, other)
         {
             const tally_t *o = cleat_unwrap(other, &tally_type);
@@ -223,7 +254,13 @@ module Cleat
             return LL2NUM(sum);
         }
 
-        /* call-seq: tally.each_step { |i| ... } -> tally   (yields 1..count; the tally is lent meanwhile) */
+        /*
+         * call-seq:
+         *   tally.each_step { |i| ... } -> tally
+         *
+         * Yields 1 up to count. The tally is lent to the block meanwhile:
+         * calling #add from it raises Cleat::BorrowError.
+         */
         CLEAT_SHARED(tally_each_step, tally_type, tally_t *t)
         {
             for (int64_t i = 1; i <= t->count; i++) CLEAT_YIELD(LL2NUM(i));
@@ -232,6 +269,7 @@ module Cleat
 
         void Init_#{name}(void)
         {
+            /* #{@module}: a C extension built with Cleat. */
             rb_define_module("#{@module}");
             VALUE klass = cleat_type_define_class(&tally_type, rb_cObject);
             CLEAT_DEFINE_METHOD(klass, "initialize", tally_initialize);
