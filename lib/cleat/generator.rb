@@ -7,20 +7,31 @@ require_relative "version"
 module Cleat
   # Writes a complete gem skeleton whose C extension uses Cleat: gemspec,
   # extconf through cleat/mkmf, one Cleat type with a declared field and
-  # shared and exclusive methods, minitest tests using Cleat::Testing, a
-  # Rakefile with compile, test and the safety tasks, and a README.
+  # shared and exclusive methods, tests using Cleat::Testing (minitest, or
+  # test-unit), a Rakefile with compile, test and the safety tasks, and a
+  # README.
   class Generator
     class Error < StandardError; end
 
     NAME = /\A[a-z][a-z0-9_]*\z/
+    # The test frameworks a generated gem can use: its Gemfile line, what
+    # the test helper requires, the test classes' superclass.
+    FRAMEWORKS = {
+      minitest: { gem: 'gem "minitest", "~> 5.16"', require: "minitest/autorun", base: "Minitest::Test" },
+      test_unit: { gem: 'gem "test-unit", "~> 3.5"', require: "test/unit", base: "Test::Unit::TestCase" }
+    }.freeze
 
-    attr_reader :name, :root
+    attr_reader :name, :root, :test_framework
 
     # name: the gem's name (snake_case); dir: where to create it;
-    # cleat_path: a Cleat checkout to build against instead of the gem.
-    def initialize(name, dir: Dir.pwd, cleat_path: nil)
+    # cleat_path: a Cleat checkout to build against instead of the gem;
+    # test_framework: :minitest or :test_unit.
+    def initialize(name, dir: Dir.pwd, cleat_path: nil, test_framework: :minitest)
       problem = Generator.name_problem(name)
       raise Error, problem if problem
+      raise Error, "unknown test framework #{test_framework.inspect}" unless FRAMEWORKS.key?(test_framework)
+
+      @test_framework = test_framework
 
       @name = name
       @module = camelize(name)
@@ -111,7 +122,7 @@ module Cleat
 
         gemspec
         #{cleat}
-        gem "minitest", "~> 5.16"
+        #{FRAMEWORKS.fetch(test_framework)[:gem]}
         gem "rake", "~> 13.0"
         gem "rake-compiler", "~> 1.2"
       RUBY
@@ -286,7 +297,7 @@ module Cleat
       <<~RUBY
         # frozen_string_literal: true
 
-        require "minitest/autorun"
+        require "#{FRAMEWORKS.fetch(test_framework)[:require]}"
         require "cleat/testing"
         require "#{name}"
       RUBY
@@ -298,7 +309,7 @@ module Cleat
 
         require "test_helper"
 
-        class Test#{@module} < Minitest::Test
+        class Test#{@module} < #{FRAMEWORKS.fetch(test_framework)[:base]}
           include Cleat::Testing
 
           def test_counts
@@ -373,10 +384,11 @@ module Cleat
   # The `cleat` command.
   module CLI
     USAGE = <<~TEXT
-      Usage: cleat new NAME [--cleat-path DIR]
+      Usage: cleat new NAME [--test-unit] [--cleat-path DIR]
              cleat version
 
       new NAME       write a gem skeleton NAME/ whose C extension uses Cleat
+      --test-unit    its tests use test-unit (default: minitest)
       --cleat-path  build against a Cleat checkout (Gemfile path: dependency)
     TEXT
 
@@ -394,7 +406,10 @@ module Cleat
 
     def self.generate(args, out, err)
       options = {}
-      names = OptionParser.new { |o| o.on("--cleat-path DIR") { |dir| options[:cleat_path] = dir } }.parse(args)
+      names = OptionParser.new do |o|
+        o.on("--cleat-path DIR") { |dir| options[:cleat_path] = dir }
+        o.on("--test-unit") { options[:test_framework] = :test_unit }
+      end.parse(args)
       unless names.size == 1
         err.puts "cleat new: give exactly one gem name\n\n#{USAGE}"
         return 1
