@@ -8,19 +8,17 @@ require "tmpdir"
 require "cleat/generator"
 require "cleat/doc_source"
 
-# RDoc lists the classes and methods of extensions written with Cleat
-# (lib/rdoc/discover.rb hooks Cleat::DocSource into RDoc's C parser): every
-# method the examples' classes have at run time, and the `cleat new`
-# template's, each with its call-seq.
+# RDoc and YARD list the classes and methods of extensions written with
+# Cleat (lib/rdoc/discover.rb and lib/yard-cleat.rb hook Cleat::DocSource
+# into their C parsers): every method the examples' classes have at run
+# time, and the `cleat new` template's, each with its call-seq.
 class TestRDoc < Minitest::Test
   ROOT = File.expand_path("..", __dir__)
 
-  cleat_skip_under_gc_stress :test_rdoc_lists_every_method_the_examples_define,
-                              :test_rdoc_lists_the_generated_gems_methods,
-                              :test_rdoc_without_cleat_sees_no_method
-  cleat_skip_in_mode :valgrind, :test_rdoc_lists_every_method_the_examples_define,
-                      :test_rdoc_lists_the_generated_gems_methods, :test_rdoc_without_cleat_sees_no_method,
-                      reason: "rdoc runs in child processes, outside valgrind"
+  CHILDREN = %i[test_rdoc_lists_every_method_the_examples_define test_rdoc_lists_the_generated_gems_methods
+                test_rdoc_without_cleat_sees_no_method test_yard_lists_every_method_the_examples_define].freeze
+  cleat_skip_under_gc_stress(*CHILDREN)
+  cleat_skip_in_mode :valgrind, *CHILDREN, reason: "rdoc and yard run in child processes, outside valgrind"
 
   # Methods Cleat itself defines on every type (documented in docs/api.md).
   CLEAT_OWN = ["#initialize_copy"].freeze
@@ -48,19 +46,53 @@ class TestRDoc < Minitest::Test
     end
   end
 
-  # What the examples' classes answer at run time, as RDoc names it:
-  # initialize is ::new.
-  def runtime_methods(klass)
+  # { class name => { "#meth" or ".meth" => [signatures] } } as YARD
+  # finds them, with the plugin `yard --plugin cleat` loads.
+  def yard_methods(files)
+    script = <<~RUBY
+      require "yard"
+      require "json"
+      YARD::Config.load_plugin("cleat") or abort "no plugin"
+      YARD.parse(ARGV)
+      print JSON.dump(YARD::Registry.all(:class).to_h { |c|
+        [c.path, c.meths(inherited: false, included: false).to_h { |m|
+          [(m.scope == :class ? "." : "#") + m.name.to_s, m.tags(:overload).map(&:signature)]
+        }]
+      })
+    RUBY
+    Dir.mktmpdir do |dir|
+      out, err, status = Open3.capture3(RbConfig.ruby, "-I#{ROOT}/lib", "-e", script, "--", *files, chdir: dir)
+      assert status.success?, err
+      JSON.parse(out)
+    end
+  end
+
+  # What the examples' classes answer at run time, as RDoc names it
+  # (initialize is ::new) or YARD does (#initialize, class methods .name).
+  def runtime_methods(klass, tool: :rdoc)
     names = klass.public_instance_methods(false) + klass.private_instance_methods(false)
-    names.map { |name| name == :initialize ? "::new" : "##{name}" } +
-      klass.singleton_methods(false).map { |name| "::#{name}" } - CLEAT_OWN
+    names.map { |name| name == :initialize && tool == :rdoc ? "::new" : "##{name}" } +
+      klass.singleton_methods(false).map { |name| "#{tool == :rdoc ? '::' : '.'}#{name}" } - CLEAT_OWN
+  end
+
+  def example_classes
+    classes = CleatExamples.constants.map { |c| CleatExamples.const_get(c) }.grep(Class)
+    assert_operator classes.size, :>=, 7
+    classes
+  end
+
+  def test_yard_lists_every_method_the_examples_define
+    found = yard_methods(Dir[File.join(ROOT, "ext/cleat_examples/*.c")].sort)
+    example_classes.each do |klass|
+      documented = found.fetch(klass.name) { flunk "YARD does not list #{klass.name} (it found #{found.keys})" }
+      assert_empty runtime_methods(klass, tool: :yard) - documented.keys, "YARD does not list these methods of #{klass.name}"
+      assert_empty documented.select { |_name, signatures| signatures.empty? }.keys, "#{klass.name}: no call-seq"
+    end
   end
 
   def test_rdoc_lists_every_method_the_examples_define
     found = rdoc_methods(Dir[File.join(ROOT, "ext/cleat_examples/*.c")].sort)
-    classes = CleatExamples.constants.map { |c| CleatExamples.const_get(c) }.grep(Class)
-    assert_operator classes.size, :>=, 7
-    classes.each do |klass|
+    example_classes.each do |klass|
       documented = found.fetch(klass.name) { flunk "rdoc does not list #{klass.name} (it found #{found.keys})" }
       missing = runtime_methods(klass) - documented.keys
       assert_empty missing, "rdoc does not list these methods of #{klass.name}"

@@ -87,7 +87,9 @@ module Cleat
         "ext/#{name}/#{name}.c" => extension,
         "test/test_helper.rb" => test_helper,
         "test/test_#{name}.rb" => test_file,
-        ".gitignore" => "/tmp/\n/pkg/\n*.so\n*.bundle\n*.o\nGemfile.lock\n"
+        ".gitignore" => "/tmp/\n/pkg/\n*.so\n*.bundle\n*.o\nGemfile.lock\n/doc/\n/.yardoc/\n",
+        # YARD reads Cleat's macros through the cleat gem's plugin (RDoc finds its own).
+        ".yardopts" => "--plugin cleat\n"
       }
     end
 
