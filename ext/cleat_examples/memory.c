@@ -72,10 +72,20 @@ CLEAT_INIT_ARGV(memory_initialize, memory_type, memory_t *m)
     return self;
 }
 
-/* call-seq: memory.size -> pages */
+/*
+ * call-seq:
+ *   memory.size -> pages
+ *
+ * The number of 64 KiB pages.
+ */
 CLEAT_SHARED(memory_size, memory_type, memory_t *m) { return SIZET2NUM(m->pages); }
 
-/* call-seq: memory.data_size -> bytes */
+/*
+ * call-seq:
+ *   memory.data_size -> bytes
+ *
+ * The size in bytes: size * PAGE_SIZE.
+ */
 CLEAT_SHARED(memory_data_size, memory_type, memory_t *m) { return SIZET2NUM(m->region.size); }
 
 /*
@@ -221,14 +231,26 @@ CLEAT_SHARED(memory_checksum, memory_type, memory_t *m)
 
 /* ---- MemorySlice ---- */
 
-/* call-seq: slice.offset -> integer */
+/*
+ * call-seq:
+ *   slice.offset -> integer
+ *
+ * Where the slice starts in its memory, in bytes;
+ * Cleat::StaleReferenceError once the memory has grown.
+ */
 CLEAT_SHARED(slice_offset, memory_slice_type, memory_slice_t *s)
 {
     cleat_view_bytes(&s->view); /* stale slices raise from every method */
     return SIZET2NUM(s->view.offset);
 }
 
-/* call-seq: slice.size -> integer */
+/*
+ * call-seq:
+ *   slice.size -> integer
+ *
+ * The slice's length in bytes; Cleat::StaleReferenceError once the memory
+ * has grown.
+ */
 CLEAT_SHARED(slice_size, memory_slice_type, memory_slice_t *s)
 {
     cleat_view_bytes(&s->view);
