@@ -273,38 +273,51 @@ static const utf8_implementation implementations[] = {
 /* The one in use: a single pointer to a constant entry, so a thread without
  * the GVL reads a name and a function that belong together. The first
  * validation sets it (several threads at once, without the GVL, all find and
- * store the same pointer: the choice reads only the CPU's own cpuid);
- * cleat_str_utf8_use switches it with one store. */
+ * store the same pointer: the choice reads only the CPU's cpuid, kept in
+ * one atomic int); cleat_str_utf8_use switches it with one store. */
 static _Atomic(const utf8_implementation *) current;
 
 #ifdef CLEAT_UTF8_X86
-/* Asks the CPU itself (cpuid, and xgetbv for the registers the OS saves)
- * rather than through __builtin_cpu_supports: that one brings libgcc's
- * whole feature table (about 5 KB) into every extension, and writes a
- * global that threads without the GVL would race on. */
-static bool cpu_has_ssse3(void)
-{
-    unsigned int eax, ebx, ecx, edx;
-    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_SSSE3);
-}
+enum { CPU_KNOWN = 1, CPU_SSSE3 = 2, CPU_AVX2 = 4 };
 
-static bool cpu_has_avx2(void)
+/* Asks the CPU itself (cpuid, and xgetbv for the registers the OS saves)
+ * rather than through __builtin_cpu_supports, which brings libgcc's whole
+ * feature table (about 5 KB) into every extension. */
+static int cpu_features_now(void)
 {
     unsigned int eax, ebx, ecx, edx;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
-    if (!(ecx & bit_OSXSAVE) || !(ecx & bit_AVX)) return false;
+    int features = CPU_KNOWN;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return features;
+    if (ecx & bit_SSSE3) features |= CPU_SSSE3;
+    if (!(ecx & bit_OSXSAVE) || !(ecx & bit_AVX)) return features;
     unsigned int xcr0_lo, xcr0_hi;
     __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & 0x6) != 0x6) return false; /* the OS saves XMM and YMM */
-    return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & bit_AVX2);
+    if ((xcr0_lo & 0x6) != 0x6) return features; /* the OS saves XMM and YMM */
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & bit_AVX2)) features |= CPU_AVX2;
+    return features;
+}
+
+/* Asked once and kept: cpuid is slow, in a virtual machine a trap to the
+ * host, and cleat_str_utf8_use may run around every validation (the
+ * benchmarks switch per call). Threads that ask at once, without the GVL,
+ * compute the same value and store it whole. */
+static int cpu_features(void)
+{
+    static _Atomic int known;
+    int features = atomic_load_explicit(&known, memory_order_relaxed);
+    if (!features) {
+        features = cpu_features_now();
+        atomic_store_explicit(&known, features, memory_order_relaxed);
+    }
+    return features;
 }
 #endif
 
 static bool cpu_runs(const char *name)
 {
 #ifdef CLEAT_UTF8_X86
-    if (!strcmp(name, "avx2")) return cpu_has_avx2();
-    if (!strcmp(name, "ssse3")) return cpu_has_ssse3();
+    if (!strcmp(name, "avx2")) return cpu_features() & CPU_AVX2;
+    if (!strcmp(name, "ssse3")) return cpu_features() & CPU_SSSE3;
 #endif
     return !strcmp(name, "portable");
 }
