@@ -20,7 +20,8 @@ module BenchReport
     "door" => "Method calls (ns/call, empty loop subtracted)",
     "objects" => "Objects: allocation, bytes per object, minor GC",
     "marking" => "Full-GC marking: declarative (Ruby 3.3+) against callbacks",
-    "strings" => "Strings and views"
+    "strings" => "Strings and views",
+    "size" => "Shared object size: the generated gem's Tally, built by each Ruby"
   }.freeze
   README_BEGIN = "<!-- bench:summary (rake bench writes this table) -->"
   README_END = "<!-- /bench:summary -->"
@@ -35,14 +36,15 @@ module BenchReport
     require_relative "objects"
     require_relative "marking"
     require_relative "strings"
+    require_relative "size"
     sections = if quick?
                  { "door" => DoorBench.run(rounds: 1, iterations: 1000),
                    "objects" => ObjectBench.run(rounds: 1, iterations: 1000, count: 2000, samples: 1, gc_rounds: 1),
                    "marking" => MarkBench.run(count: 2000, samples: 1, processes: 1),
-                   "strings" => StringBench.run(rounds: 1, iterations: 1) }
+                   "strings" => StringBench.run(rounds: 1, iterations: 1), "size" => SizeBench.run }
                else
                  { "door" => DoorBench.run, "objects" => ObjectBench.run, "marking" => MarkBench.run,
-                   "strings" => StringBench.run }
+                   "strings" => StringBench.run, "size" => SizeBench.run }
                end
     { "label" => label, "description" => RUBY_DESCRIPTION, "version" => RUBY_VERSION, "yjit" => BenchSupport.yjit?,
       "cpu" => BenchSupport.cpu, "cores" => Etc.nprocessors, "declarative" => CleatBench.declarative_marking?,

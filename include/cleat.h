@@ -64,11 +64,10 @@
 
 /* Defines (or finds, when another Cleat-based extension got there first)
  * the module Cleat, Cleat::VERSION (this CLEAT_VERSION, unless defined
- * already) and its exception classes, and chooses the UTF-8 validator
- * (section 12). Idempotent; called for you by cleat_type_define_class, so an
- * Init_ function rarely needs it: one that defines no type calls it before
- * anything can run without the GVL. Raises TypeError when Cleat::Error or a
- * sibling exists with another superclass. */
+ * already) and its exception classes. Idempotent; called for you by
+ * cleat_type_define_class, so an Init_ function rarely needs it: one that
+ * defines no type calls it before anything can run without the GVL. Raises
+ * TypeError when Cleat::Error or a sibling exists with another superclass. */
 CLEAT_API void cleat_init(void);
 
 /* ======================================================================
@@ -905,7 +904,9 @@ typedef enum cleat_utf8_result {
 
 /* Validates ptr[0, len) as UTF-8 (RFC 3629: no surrogates, no overlongs,
  * nothing above U+10FFFF) with the fastest code the CPU runs (AVX2, SSSE3,
- * or portable C, chosen once by cleat_init). Never raises; needs no GVL. */
+ * or portable C, chosen by the first validation from the CPU's cpuid, so
+ * an extension that never validates links none of them). Never raises;
+ * needs no GVL. */
 CLEAT_API cleat_utf8_result cleat_str_utf8_check(const void *ptr, size_t len,
                                                     size_t *error_offset);
 /* Which implementation cleat_str_utf8_check uses: "avx2", "ssse3" or "portable". */

@@ -24,9 +24,9 @@ void cleat_init(void)
     rb_gc_register_address(&cleat_eStaleReferenceError);
     cleat__region_init();
     cleat__borrow_init();
-    /* Now, while the extension loads: cleat_str_utf8_check runs without the
-     * GVL, and must find its choice made. */
-    cleat__str_utf8_choose();
+    /* The UTF-8 validator is chosen by the first validation (utf8.c), not
+     * here: a call from here would link the validators into every
+     * extension, used or not. */
 #ifdef CLEAT_DEBUG
     cleat__debug_install();
 #endif

@@ -66,9 +66,8 @@ CLEAT_API void cleat__release_loans(cleat_header *h);
 /* The current method's ID squeezed into the header's 32 bits (0 if it won't fit). */
 CLEAT_API uint32_t cleat__current_method(void);
 
-/* utf8.c: chooses the fastest UTF-8 validator this CPU runs (cleat_init
- * calls it at load time), and which one is chosen, NULL before that. */
-CLEAT_API void cleat__str_utf8_choose(void);
+/* utf8.c: which UTF-8 validator is chosen, NULL before the first
+ * validation (or cleat_str_utf8_use) chose one. */
 CLEAT_API const char *cleat__str_utf8_chosen(void);
 
 /* ---- debug builds (debug.c); each compiles to nothing without CLEAT_DEBUG ---- */

@@ -76,6 +76,7 @@ static size_t character_start_before(const unsigned char *s, size_t p)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CLEAT_UTF8_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 
 /* Error classes of two-byte windows (Keiser & Lemire, "lookup4"); each
@@ -270,17 +271,53 @@ static const utf8_implementation implementations[] = {
 };
 
 /* The one in use: a single pointer to a constant entry, so a thread without
- * the GVL reads a name and a function that belong together. cleat_init sets
- * it when the extension loads, before any of its code can run without the
- * GVL; cleat_str_utf8_use switches it with one store. */
+ * the GVL reads a name and a function that belong together. The first
+ * validation sets it (several threads at once, without the GVL, all find and
+ * store the same pointer: the choice reads only the CPU's cpuid, kept in
+ * one atomic int); cleat_str_utf8_use switches it with one store. */
 static _Atomic(const utf8_implementation *) current;
+
+#ifdef CLEAT_UTF8_X86
+enum { CPU_KNOWN = 1, CPU_SSSE3 = 2, CPU_AVX2 = 4 };
+
+/* Asks the CPU itself (cpuid, and xgetbv for the registers the OS saves)
+ * rather than through __builtin_cpu_supports, which brings libgcc's whole
+ * feature table (about 5 KB) into every extension. */
+static int cpu_features_now(void)
+{
+    unsigned int eax, ebx, ecx, edx;
+    int features = CPU_KNOWN;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return features;
+    if (ecx & bit_SSSE3) features |= CPU_SSSE3;
+    if (!(ecx & bit_OSXSAVE) || !(ecx & bit_AVX)) return features;
+    unsigned int xcr0_lo, xcr0_hi;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 0x6) != 0x6) return features; /* the OS saves XMM and YMM */
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & bit_AVX2)) features |= CPU_AVX2;
+    return features;
+}
+
+/* Asked once and kept: cpuid is slow, in a virtual machine a trap to the
+ * host, and cleat_str_utf8_use may run around every validation (the
+ * benchmarks switch per call). Threads that ask at once, without the GVL,
+ * compute the same value and store it whole. */
+static int cpu_features(void)
+{
+    static _Atomic int known;
+    int features = atomic_load_explicit(&known, memory_order_relaxed);
+    if (!features) {
+        features = cpu_features_now();
+        atomic_store_explicit(&known, features, memory_order_relaxed);
+    }
+    return features;
+}
+#endif
 
 static bool cpu_runs(const char *name)
 {
 #ifdef CLEAT_UTF8_X86
-    __builtin_cpu_init();
-    if (!strcmp(name, "avx2")) return __builtin_cpu_supports("avx2");
-    if (!strcmp(name, "ssse3")) return __builtin_cpu_supports("ssse3");
+    if (!strcmp(name, "avx2")) return cpu_features() & CPU_AVX2;
+    if (!strcmp(name, "ssse3")) return cpu_features() & CPU_SSSE3;
 #endif
     return !strcmp(name, "portable");
 }
@@ -302,17 +339,16 @@ bool cleat_str_utf8_use(const char *name)
     return true;
 }
 
-void cleat__str_utf8_choose(void) { cleat_str_utf8_use(NULL); }
-
 const char *cleat__str_utf8_chosen(void)
 {
     const utf8_implementation *impl = atomic_load_explicit(&current, memory_order_acquire);
     return impl ? impl->name : NULL;
 }
 
-/* The implementation in use. Only an extension that never called cleat_init
- * finds none; it then chooses here, which is safe too: every thread stores
- * the same pointer, in one atomic store. */
+/* The implementation in use, chosen here by the first validation: every
+ * thread that gets here first stores the same pointer, in one atomic store.
+ * Not chosen at load (cleat_init), so an extension that never validates
+ * UTF-8 links none of the validators. */
 static const utf8_implementation *implementation(void)
 {
     const utf8_implementation *impl = atomic_load_explicit(&current, memory_order_acquire);

@@ -31,6 +31,7 @@ class TestBenchSmoke < Minitest::Test
       md = File.read(File.join(dir, "results.md"))
       ["Counter#increment(1), exclusive", "Counter.new", "memsize_of(Counter)", "minor GC marking, 2,000 live Persons",
        "full GC marking, 2,000 live Persons", "MemorySlice#to_str", "UTF-8 validation, multilingual", "view access",
+       ".so size, stripped (KB): the generated gem's Tally",
        "| measure | baseline | here | Ruby 9.9 |", "| not installed |"].each do |text|
         assert_includes md, text
       end

@@ -66,6 +66,25 @@ class TestGenerator < Minitest::Test
     File.write(main, code)
   end
 
+  # --test-unit: the same gem, tested with test-unit (built and run by
+  # script/test-user-path).
+  def test_test_unit_gem
+    Dir.mktmpdir do |dir|
+      _out, err, status = cleat("new", "word_tally", "--test-unit", chdir: dir)
+      assert status.success?, err
+      gem = File.join(dir, "word_tally")
+      gemfile = File.read(File.join(gem, "Gemfile"))
+      assert_includes gemfile, 'gem "test-unit", "~> 3.5"'
+      refute_includes gemfile, "minitest"
+      assert_match(/\Arequire "test\/unit"$/, File.read(File.join(gem, "test/test_helper.rb")).lines.grep(/\Arequire/).first)
+      test = File.read(File.join(gem, "test/test_word_tally.rb"))
+      assert_includes test, "class TestWordTally < Test::Unit::TestCase"
+      refute_includes test, "Minitest"
+      out, status = Open3.capture2e(RbConfig.ruby, "-c", File.join(gem, "test/test_word_tally.rb"))
+      assert status.success?, out
+    end
+  end
+
   def test_bad_names_say_what_would_work
     Dir.mktmpdir do |dir|
       _out, err, _status = cleat("new", "My-Shapes", chdir: dir)
@@ -108,6 +127,7 @@ class TestGenerator < Minitest::Test
     out, _err, status = cleat("help", chdir: Dir.tmpdir)
     assert status.success?
     assert_match(/Usage: cleat new NAME/, out)
+    assert_match(/--test-unit/, out)
     _out, err, status = cleat("frobnicate", chdir: Dir.tmpdir)
     refute status.success?
     assert_match(/unknown command "frobnicate"/, err)

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "open3"
 
 # cleat_str_binary, cleat_str_utf8 and the UTF-8 validator, every
 # implementation the CPU runs checked against Ruby's own UTF-8 rules.
@@ -35,10 +36,23 @@ class TestString < Minitest::Test
     end
   end
 
-  # Chosen when the extension loaded (cleat_init), not by the first
-  # validation: that one may run without the GVL, in several threads at once.
-  def test_the_implementation_is_chosen_at_load
-    assert_equal IMPLEMENTATIONS.first, CleatTest.utf8_chosen_at_load
+  # Chosen by the first validation, not when the extension loaded: an
+  # extension that never validates UTF-8 links none of the validators.
+  def test_the_implementation_is_not_chosen_at_load
+    assert_nil CleatTest.utf8_chosen_at_load
+  end
+
+  # The first validations may run without the GVL, in several threads at
+  # once: each finds the same, fastest implementation.
+  def test_threads_choosing_at_once_agree
+    out, status = Open3.capture2e(RbConfig.ruby, *$LOAD_PATH.map { |dir| "-I#{dir}" }, "-e", <<~RUBY)
+      require "cleat_test"
+      abort "chosen at load" if CleatTest.utf8_chosen_at_load
+      names = Array.new(8) { Thread.new { CleatTest.utf8_default } }.map(&:value)
+      print names.uniq.join(",")
+    RUBY
+    assert status.success?, out
+    assert_equal IMPLEMENTATIONS.first, out
   end
 
   def test_the_fastest_implementation_is_the_default

@@ -10,7 +10,11 @@ typedef struct counter {
     int64_t count;
 } counter_t;
 
+/* A 64-bit count that only #increment changes (exclusively); #value reads it
+ * shared. dup and clone copy it. */
 CLEAT_TYPE(counter_type, "CleatExamples::Counter", counter_t, NULL, .flags = CLEAT_COPYABLE);
+/* The chapter's RefCell counter: #count reads shared, #increment and #add
+ * change it exclusively. dup and clone copy it. */
 CLEAT_TYPE(mut_counter_type, "CleatExamples::MutCounter", counter_t, NULL,
             .flags = CLEAT_COPYABLE);
 
@@ -50,12 +54,16 @@ CLEAT_EXCLUSIVE(counter_increment, counter_type, counter_t *c, amount)
 /*
  * call-seq:
  *   counter.value -> integer
+ *
+ * The count.
  */
 CLEAT_SHARED(counter_value, counter_type, counter_t *c) { return LL2NUM(c->count); }
 
 /*
  * call-seq:
  *   MutCounter.new(initial) -> counter
+ *
+ * A counter starting at initial (an Integer that fits in 64 bits).
  */
 CLEAT_INIT(mut_counter_initialize, mut_counter_type, counter_t *c, initial)
 {
@@ -66,6 +74,8 @@ CLEAT_INIT(mut_counter_initialize, mut_counter_type, counter_t *c, initial)
 /*
  * call-seq:
  *   counter.count -> integer
+ *
+ * The count.
  */
 CLEAT_SHARED(mut_counter_count, mut_counter_type, counter_t *c) { return LL2NUM(c->count); }
 

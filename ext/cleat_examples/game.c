@@ -22,11 +22,18 @@ static const cleat_field game_fields[] = {
     CLEAT_FIELDS_END,
 };
 
-/* No copy callback: a game in progress has an identity, so dup and clone
+/* Players (Strings) and their scores. #each_player lends the game shared
+ * while it yields, so a block that calls #add_player raises
+ * Cleat::BorrowError. A game in progress has an identity: dup and clone
  * raise TypeError. */
 CLEAT_TYPE(game_type, "CleatExamples::Game", game_t, game_fields);
 
-/* call-seq: Game.new -> game */
+/*
+ * call-seq:
+ *   Game.new -> game
+ *
+ * A game with no players and a score of 0.
+ */
 CLEAT_INIT(game_initialize, game_type, game_t *g)
 {
     (void)g; /* allocation zeroed it: no players, score 0 */
@@ -47,10 +54,20 @@ CLEAT_EXCLUSIVE(game_add_player, game_type, game_t *g, name)
     return SIZET2NUM(count);
 }
 
-/* call-seq: game.players -> array of names */
+/*
+ * call-seq:
+ *   game.players -> array of names
+ *
+ * A new Array of the players' names, in the order they joined.
+ */
 CLEAT_SHARED(game_players, game_type, game_t *g) { return cleat_values_to_ary(&g->players); }
 
-/* call-seq: game.score -> integer */
+/*
+ * call-seq:
+ *   game.score -> integer
+ *
+ * The score so far.
+ */
 CLEAT_SHARED(game_score, game_type, game_t *g) { return LL2NUM(g->score); }
 
 /*

@@ -23,7 +23,8 @@ static const cleat_field memory_fields[] = {
     CLEAT_FIELDS_END,
 };
 
-/* No copy: a Memory is one piece of memory, so dup and clone raise TypeError. */
+/* Native memory of whole 64 KiB pages that #grow moves. A Memory is one
+ * piece of memory: dup and clone raise TypeError. */
 CLEAT_TYPE(memory_type, "CleatExamples::Memory", memory_t, memory_fields);
 
 typedef struct memory_slice {
@@ -35,6 +36,8 @@ static const cleat_field memory_slice_fields[] = {
     CLEAT_FIELDS_END,
 };
 
+/* A view of part of a Memory (Memory#slice). After the Memory grows, every
+ * method raises Cleat::StaleReferenceError instead of reading freed memory. */
 CLEAT_TYPE(memory_slice_type, "CleatExamples::MemorySlice", memory_slice_t, memory_slice_fields,
             .flags = CLEAT_COPYABLE);
 
@@ -69,10 +72,20 @@ CLEAT_INIT_ARGV(memory_initialize, memory_type, memory_t *m)
     return self;
 }
 
-/* call-seq: memory.size -> pages */
+/*
+ * call-seq:
+ *   memory.size -> pages
+ *
+ * The number of 64 KiB pages.
+ */
 CLEAT_SHARED(memory_size, memory_type, memory_t *m) { return SIZET2NUM(m->pages); }
 
-/* call-seq: memory.data_size -> bytes */
+/*
+ * call-seq:
+ *   memory.data_size -> bytes
+ *
+ * The size in bytes: size * PAGE_SIZE.
+ */
 CLEAT_SHARED(memory_data_size, memory_type, memory_t *m) { return SIZET2NUM(m->region.size); }
 
 /*
@@ -218,14 +231,26 @@ CLEAT_SHARED(memory_checksum, memory_type, memory_t *m)
 
 /* ---- MemorySlice ---- */
 
-/* call-seq: slice.offset -> integer */
+/*
+ * call-seq:
+ *   slice.offset -> integer
+ *
+ * Where the slice starts in its memory, in bytes;
+ * Cleat::StaleReferenceError once the memory has grown.
+ */
 CLEAT_SHARED(slice_offset, memory_slice_type, memory_slice_t *s)
 {
     cleat_view_bytes(&s->view); /* stale slices raise from every method */
     return SIZET2NUM(s->view.offset);
 }
 
-/* call-seq: slice.size -> integer */
+/*
+ * call-seq:
+ *   slice.size -> integer
+ *
+ * The slice's length in bytes; Cleat::StaleReferenceError once the memory
+ * has grown.
+ */
 CLEAT_SHARED(slice_size, memory_slice_type, memory_slice_t *s)
 {
     cleat_view_bytes(&s->view);

@@ -19,7 +19,8 @@ static const cleat_field person_fields[] = {
     CLEAT_FIELDS_END,
 };
 
-/* Frozen shareable: Ractor.make_shareable(person) deep-freezes it and its
+/* A name (String), hobbies (Array) and a friend (a Person or nil).
+ * Frozen shareable: Ractor.make_shareable(person) deep-freezes it and its
  * fields, and other Ractors may then read it. */
 CLEAT_TYPE(person_type, "CleatExamples::Person", person_t, person_fields,
             .flags = CLEAT_COPYABLE | CLEAT_FROZEN_SHAREABLE);
@@ -40,13 +41,28 @@ CLEAT_INIT(person_initialize, person_type, person_t *p, name, hobbies)
     return self;
 }
 
-/* call-seq: person.name -> string */
+/*
+ * call-seq:
+ *   person.name -> string
+ *
+ * The name given to ::new.
+ */
 CLEAT_SHARED(person_name, person_type, person_t *p) { return p->name; }
 
-/* call-seq: person.hobbies -> array */
+/*
+ * call-seq:
+ *   person.hobbies -> array
+ *
+ * The hobbies given to ::new.
+ */
 CLEAT_SHARED(person_hobbies, person_type, person_t *p) { return p->hobbies; }
 
-/* call-seq: person.friend -> person or nil */
+/*
+ * call-seq:
+ *   person.friend -> person or nil
+ *
+ * The friend set by #add_friend, or nil.
+ */
 CLEAT_SHARED(person_friend, person_type, person_t *p) { return p->friend; }
 
 /*

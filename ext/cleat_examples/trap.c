@@ -15,7 +15,8 @@ static const char *const trap_code_names[] = {
     [TRAP_UNREACHABLE] = "UNREACHABLE",
 };
 
-/* Zeroed is valid: Trap.new("message") from Ruby is a trap without a code.
+/* An exception carrying a trap code (#code). Zeroed is valid:
+ * Trap.new("message") from Ruby is a trap without a code.
  * Copyable: `raise trap, "other message"` clones it. */
 CLEAT_TYPE(trap_type, "CleatExamples::Trap", trap_t, NULL,
             .flags = CLEAT_ZERO_IS_VALID | CLEAT_COPYABLE);

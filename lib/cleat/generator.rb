@@ -7,20 +7,31 @@ require_relative "version"
 module Cleat
   # Writes a complete gem skeleton whose C extension uses Cleat: gemspec,
   # extconf through cleat/mkmf, one Cleat type with a declared field and
-  # shared and exclusive methods, minitest tests using Cleat::Testing, a
-  # Rakefile with compile, test and the safety tasks, and a README.
+  # shared and exclusive methods, tests using Cleat::Testing (minitest, or
+  # test-unit), a Rakefile with compile, test and the safety tasks, and a
+  # README.
   class Generator
     class Error < StandardError; end
 
     NAME = /\A[a-z][a-z0-9_]*\z/
+    # The test frameworks a generated gem can use: its Gemfile line, what
+    # the test helper requires, the test classes' superclass.
+    FRAMEWORKS = {
+      minitest: { gem: 'gem "minitest", "~> 5.16"', require: "minitest/autorun", base: "Minitest::Test" },
+      test_unit: { gem: 'gem "test-unit", "~> 3.5"', require: "test/unit", base: "Test::Unit::TestCase" }
+    }.freeze
 
-    attr_reader :name, :root
+    attr_reader :name, :root, :test_framework
 
     # name: the gem's name (snake_case); dir: where to create it;
-    # cleat_path: a Cleat checkout to build against instead of the gem.
-    def initialize(name, dir: Dir.pwd, cleat_path: nil)
+    # cleat_path: a Cleat checkout to build against instead of the gem;
+    # test_framework: :minitest or :test_unit.
+    def initialize(name, dir: Dir.pwd, cleat_path: nil, test_framework: :minitest)
       problem = Generator.name_problem(name)
       raise Error, problem if problem
+      raise Error, "unknown test framework #{test_framework.inspect}" unless FRAMEWORKS.key?(test_framework)
+
+      @test_framework = test_framework
 
       @name = name
       @module = camelize(name)
@@ -76,7 +87,9 @@ module Cleat
         "ext/#{name}/#{name}.c" => extension,
         "test/test_helper.rb" => test_helper,
         "test/test_#{name}.rb" => test_file,
-        ".gitignore" => "/tmp/\n/pkg/\n*.so\n*.bundle\n*.o\nGemfile.lock\n"
+        ".gitignore" => "/tmp/\n/pkg/\n*.so\n*.bundle\n*.o\nGemfile.lock\n/doc/\n/.yardoc/\n",
+        # YARD reads Cleat's macros through the cleat gem's plugin (RDoc finds its own).
+        ".yardopts" => "--plugin cleat\n"
       }
     end
 
@@ -111,7 +124,7 @@ module Cleat
 
         gemspec
         #{cleat}
-        gem "minitest", "~> 5.16"
+        #{FRAMEWORKS.fetch(test_framework)[:gem]}
         gem "rake", "~> 13.0"
         gem "rake-compiler", "~> 1.2"
       RUBY
@@ -189,22 +202,48 @@ module Cleat
             CLEAT_FIELDS_END,
         };
 
+        /* A label and a count that only grows. dup and clone copy it. */
         CLEAT_TYPE(tally_type, "#{@module}::Tally", tally_t, tally_fields, .flags = CLEAT_COPYABLE);
 
-        /* call-seq: Tally.new(label) -> tally */
+        /*
+         * call-seq:
+         *   Tally.new(label) -> tally
+         *
+         * A tally of nothing yet; TypeError unless label is a String.
+         *
+         *   #{@module}::Tally.new("apples").count #=> 0
+         */
         CLEAT_INIT(tally_initialize, tally_type, tally_t *t, label)
         {
             cleat_write(self, &t->label, label); /* TypeError unless a String */
             return self;
         }
 
-        /* call-seq: tally.label -> string */
+        /*
+         * call-seq:
+         *   tally.label -> string
+         *
+         * The label given to ::new.
+         */
         CLEAT_SHARED(tally_label, tally_type, tally_t *t) { return t->label; }
 
-        /* call-seq: tally.count -> integer */
+        /*
+         * call-seq:
+         *   tally.count -> integer
+         *
+         * The sum of everything added so far.
+         */
         CLEAT_SHARED(tally_count, tally_type, tally_t *t) { return LL2NUM(t->count); }
 
-        /* call-seq: tally.add(n) -> new count   (RangeError on overflow, count unchanged) */
+        /*
+         * call-seq:
+         *   tally.add(n) -> new count
+         *
+         * Adds n; RangeError when the count would not fit in 64 bits (the
+         * count is then unchanged).
+         *
+         *   #{@module}::Tally.new("apples").add(3) #=> 3
+         */
         CLEAT_EXCLUSIVE(tally_add, tally_type, tally_t *t, n)
         {
             int64_t sum;
@@ -213,7 +252,12 @@ module Cleat
             return LL2NUM(sum);
         }
 
-        /* call-seq: tally.merge(other) -> new count   (adds other's count; TypeError unless other is a Tally) */
+        /*
+         * call-seq:
+         *   tally.merge(other) -> new count
+         *
+         * Adds other's count; TypeError unless other is a Tally.
+         */
         CLEAT_EXCLUSIVE(tally_merge, tally_type, tally_t *t, other)
         {
             const tally_t *o = cleat_unwrap(other, &tally_type);
@@ -223,7 +267,13 @@ module Cleat
             return LL2NUM(sum);
         }
 
-        /* call-seq: tally.each_step { |i| ... } -> tally   (yields 1..count; the tally is lent meanwhile) */
+        /*
+         * call-seq:
+         *   tally.each_step { |i| ... } -> tally
+         *
+         * Yields 1 up to count. The tally is lent to the block meanwhile:
+         * calling #add from it raises Cleat::BorrowError.
+         */
         CLEAT_SHARED(tally_each_step, tally_type, tally_t *t)
         {
             for (int64_t i = 1; i <= t->count; i++) CLEAT_YIELD(LL2NUM(i));
@@ -232,6 +282,7 @@ module Cleat
 
         void Init_#{name}(void)
         {
+            /* #{@module}: a C extension built with Cleat. */
             rb_define_module("#{@module}");
             VALUE klass = cleat_type_define_class(&tally_type, rb_cObject);
             CLEAT_DEFINE_METHOD(klass, "initialize", tally_initialize);
@@ -248,7 +299,7 @@ module Cleat
       <<~RUBY
         # frozen_string_literal: true
 
-        require "minitest/autorun"
+        require "#{FRAMEWORKS.fetch(test_framework)[:require]}"
         require "cleat/testing"
         require "#{name}"
       RUBY
@@ -260,7 +311,7 @@ module Cleat
 
         require "test_helper"
 
-        class Test#{@module} < Minitest::Test
+        class Test#{@module} < #{FRAMEWORKS.fetch(test_framework)[:base]}
           include Cleat::Testing
 
           def test_counts
@@ -335,10 +386,11 @@ module Cleat
   # The `cleat` command.
   module CLI
     USAGE = <<~TEXT
-      Usage: cleat new NAME [--cleat-path DIR]
+      Usage: cleat new NAME [--test-unit] [--cleat-path DIR]
              cleat version
 
       new NAME       write a gem skeleton NAME/ whose C extension uses Cleat
+      --test-unit    its tests use test-unit (default: minitest)
       --cleat-path  build against a Cleat checkout (Gemfile path: dependency)
     TEXT
 
@@ -356,7 +408,10 @@ module Cleat
 
     def self.generate(args, out, err)
       options = {}
-      names = OptionParser.new { |o| o.on("--cleat-path DIR") { |dir| options[:cleat_path] = dir } }.parse(args)
+      names = OptionParser.new do |o|
+        o.on("--cleat-path DIR") { |dir| options[:cleat_path] = dir }
+        o.on("--test-unit") { options[:test_framework] = :test_unit }
+      end.parse(args)
       unless names.size == 1
         err.puts "cleat new: give exactly one gem name\n\n#{USAGE}"
         return 1

@@ -8,7 +8,8 @@
 #
 # Cleat's sources are compiled into the extension itself (no shared library
 # to find at run time); its symbols are hidden, so several Cleat-based gems
-# load side by side.
+# load side by side, and where the linker can drop unused sections, the
+# extension keeps only the parts of Cleat it uses.
 require "mkmf"
 
 module Cleat
@@ -62,12 +63,35 @@ module Cleat
         end
         $defs << "-DCLEAT_DEBUG=1"
       end
+      link_only_what_is_used
       $CFLAGS << " -Werror" if werror
       return unless sanitize
 
       $CFLAGS << " #{SANITIZE_FLAGS}"
       $LDFLAGS << " -fsanitize=address,undefined"
       $DLDFLAGS << " -fsanitize=address,undefined"
+    end
+
+    # Every function and object of the library in a section of its own, and
+    # a linker that drops the sections nothing reaches: an extension carries
+    # the parts of Cleat it uses, not all of them (its Init_ function, and
+    # whatever that reaches, stays). Probed, not assumed: GNU ld and lld say
+    # --gc-sections, Apple's ld -dead_strip; a toolchain with neither links
+    # everything, as before.
+    SECTION_FLAGS = "-ffunction-sections -fdata-sections"
+    DEAD_CODE_LDFLAGS = ["-Wl,--gc-sections", "-Wl,-dead_strip"].freeze
+
+    def link_only_what_is_used
+      program = "static int unused(void) { return 1; }\nint (*keep)(void) = unused;\nint main(void) { return 0; }\n"
+      ldflag = checking_for("how to drop unused code (#{SECTION_FLAGS})", "%s") do
+        DEAD_CODE_LDFLAGS.find do |flag|
+          try_link(program, "#{SECTION_FLAGS} #{flag}")
+        end || "no"
+      end
+      return if ldflag == "no"
+
+      $CFLAGS << " #{SECTION_FLAGS}"
+      $DLDFLAGS << " #{ldflag}"
     end
 
     # make knows the wrappers, not the files they include: name those too, so

@@ -23,7 +23,8 @@ module Cleat
   #                   definite leaks whose stacks pass through the extensions;
   #   test:release  - extensions rebuilt without the Cleat debug checks, as
   #                   users ship them, and the suite run against them.
-  # Test files must `require "cleat/testing"` (the test helper usually does).
+  # Test files must `require "cleat/testing"` (the test helper usually does),
+  # after minitest or test-unit: the tasks run either, the same way.
   class RakeTasks
     include Rake::DSL
 
@@ -88,7 +89,8 @@ module Cleat
     end
 
     # Loads the test files and leaves the other arguments (TESTOPTS, such as
-    # -v or --seed) to minitest.
+    # -v, minitest's --seed or test-unit's --name) to the test framework,
+    # which runs the tests at exit (minitest/autorun, test/unit).
     LOADER = 'files, opts = ARGV.partition { |a| a.end_with?(".rb") }; ARGV.replace(opts); ' \
              "files.each { |f| require File.expand_path(f) }"
 

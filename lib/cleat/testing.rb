@@ -3,10 +3,12 @@
 require "objspace"
 
 module Cleat
-  # Minitest helpers for proving a C extension safe, usable from any gem:
+  # Test helpers for proving a C extension safe, usable from any gem, with
+  # minitest or test-unit (require the framework first):
   #
+  #   require "minitest/autorun"             # or: require "test/unit"
   #   require "cleat/testing"
-  #   class TestThing < Minitest::Test
+  #   class TestThing < Minitest::Test       # or: < Test::Unit::TestCase
   #     include Cleat::Testing
   #     def test_survives_stress
   #       with_gc_stress { Thing.new("x" * 10) }
@@ -118,22 +120,51 @@ module Cleat
       # 3.4 warns about it on stderr ("Free at exit is experimental").
       ENV.delete("RUBY_FREE_AT_EXIT") if current == "valgrind"
 
-      # Hooks into each test; included into Minitest::Test when a mode is set.
+      # Before each test of test_class named test_name: why it is skipped
+      # in this mode, or nil, and then GC.stress on where the mode asks.
+      def self.before_test(test_class, test_name)
+        if (reason = test_class.cleat_skip_reason(test_name))
+          return "not under CLEAT_TEST_MODE=#{current}: #{reason}"
+        end
+
+        GC.stress = true if current == "stress" && !test_class.cleat_skipped_under_gc_stress?(test_name)
+        nil
+      end
+
+      # After each test (its own teardown included).
+      def self.after_test
+        GC.stress = false if current == "stress"
+        Testing.compact_heap if current == "compact"
+      end
+
+      # Hooks into each test; prepended to Minitest::Test when a mode is set.
       module Hooks
         def before_setup
           super
-          if (reason = self.class.cleat_skip_reason(name))
-            skip "not under CLEAT_TEST_MODE=#{Mode.current}: #{reason}"
-          end
-          return unless Mode.current == "stress" && !self.class.cleat_skipped_under_gc_stress?(name)
-
-          GC.stress = true
+          reason = Mode.before_test(self.class, name)
+          skip reason if reason
         end
 
         def after_teardown
-          GC.stress = false if Mode.current == "stress"
-          Testing.compact_heap if Mode.current == "compact"
+          Mode.after_test
           super
+        end
+      end
+
+      # The same for test-unit: a setup run before any of the test case's
+      # own and a teardown run after them, registered on
+      # Test::Unit::TestCase, which every test case inherits. A skipped test
+      # is omitted (test-unit's word for it).
+      module TestUnitHooks
+        private
+
+        def cleat_before_test
+          reason = Mode.before_test(self.class, method_name)
+          omit reason if reason
+        end
+
+        def cleat_after_test
+          Mode.after_test
         end
       end
 
@@ -169,13 +200,15 @@ module Cleat
         end
       end
 
+      # Installs into the frameworks loaded so far (minitest, test-unit, or
+      # both): the class methods always, the hooks when a mode is set.
       def self.install
-        return unless defined?(Minitest::Test)
+        minitest = defined?(Minitest::Test)
+        test_unit = defined?(Test::Unit::TestCase)
+        return unless minitest || test_unit
 
-        Minitest::Test.extend(ClassMethods)
-        return if current.empty?
-
-        Minitest::Test.prepend(Hooks)
+        install_minitest if minitest
+        install_test_unit if test_unit
         return unless current == "compact"
 
         if Testing.sweep_time_compaction?
@@ -186,6 +219,20 @@ module Cleat
         else
           GC.auto_compact = true
         end
+      end
+
+      def self.install_minitest
+        Minitest::Test.extend(ClassMethods)
+        Minitest::Test.prepend(Hooks) unless current.empty?
+      end
+
+      def self.install_test_unit
+        Test::Unit::TestCase.extend(ClassMethods)
+        return if current.empty?
+
+        Test::Unit::TestCase.include(TestUnitHooks)
+        Test::Unit::TestCase.setup(:cleat_before_test, before: :prepend)
+        Test::Unit::TestCase.teardown(:cleat_after_test, after: :append)
       end
     end
   end

@@ -1000,6 +1000,6 @@ void Init_cleat_test(void)
     rb_define_module_function(deliberate, "uninitialised_branch", test_deliberate_uninitialised_branch, 1);
     init_fresh_objects(mod);
     init_real_classes(mod);
-    /* Loaded, and nothing has validated UTF-8 yet: the choice must be made. */
+    /* Loaded, and nothing has validated UTF-8 yet: no choice is made (utf8.c). */
     utf8_chosen_at_load = cleat__str_utf8_chosen();
 }

@@ -1,0 +1,89 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "open3"
+require "rbconfig"
+require "tmpdir"
+
+# Cleat::Testing under minitest and test-unit alike: the helpers, the
+# class-level skips and the suite-wide modes of `rake test:stress` and
+# `rake test:compact`, each proved on a small suite run in a child Ruby.
+class TestTesting < Minitest::Test
+  ROOT = File.expand_path("..", __dir__)
+
+  cleat_skip_under_gc_stress :test_minitest_suite, :test_test_unit_suite
+  cleat_skip_in_mode :valgrind, :test_minitest_suite, :test_test_unit_suite,
+                      reason: "the suites run in child Rubies, outside valgrind"
+
+  # Each test records [its name, GC.stress, compactions so far]; the log is
+  # written after the framework's own at_exit has run the tests.
+  SUITE = <<~'RUBY'
+    $log = []
+    at_exit { File.binwrite(ENV.fetch("CLEAT_KIT_LOG"), Marshal.dump($log)) }
+    require ENV.fetch("CLEAT_KIT_FRAMEWORK")
+    require "cleat/testing"
+
+    class TestKit < (defined?(Minitest::Test) ? Minitest::Test : Test::Unit::TestCase)
+      include Cleat::Testing
+      cleat_skip_under_gc_stress :test_b_not_stressed
+      cleat_skip_in_mode :compact, :test_d_skipped_in_compact, reason: "not in this mode"
+
+      def record(name) = $log << [name, GC.stress, GC.stat(:compact_count)]
+
+      def test_a_stressed = record(:a)
+      def test_b_not_stressed = record(:b)
+      def test_c_helpers
+        record(:c)
+        return unless Cleat::Testing::Mode.current.empty? # compacts: would hide test:compact's
+
+        assert with_gc_stress { GC.stress }
+        assert_equal 3, with_compaction { 1 + 2 }
+        compact_heap
+        assert_wb_protected(+"a string")
+        assert_memsize_covers("x" * 4096, 4096)
+      end
+      def test_d_skipped_in_compact = record(:d)
+      def test_e_twin_under_gc_stress = record(:e)
+    end
+  RUBY
+
+  # Runs SUITE with framework in mode; returns { test => [GC.stress, compactions] }
+  # and the output.
+  def run_suite(framework, mode)
+    Dir.mktmpdir do |dir|
+      File.write(File.join(dir, "suite.rb"), SUITE)
+      log = File.join(dir, "log")
+      env = { "CLEAT_TEST_MODE" => mode, "CLEAT_KIT_FRAMEWORK" => framework, "CLEAT_KIT_LOG" => log }
+      out, status = Open3.capture2e(env, RbConfig.ruby, "-I#{ROOT}/lib", File.join(dir, "suite.rb"))
+      assert status.success?, out
+      [Marshal.load(File.binread(log)).to_h { |name, *rest| [name, rest] }, out] # rubocop:disable Security/MarshalLoad
+    end
+  end
+
+  def check_modes(framework, skipped_word)
+    plain, = run_suite(framework, "")
+    assert_equal %i[a b c d e], plain.keys.sort
+    assert(plain.values.none? { |stress, _| stress }, "GC.stress on outside test:stress")
+
+    stress, = run_suite(framework, "stress")
+    assert_equal true, stress[:a].first, "test:stress: GC.stress on in every test"
+    assert_equal false, stress[:b].first, "cleat_skip_under_gc_stress"
+    assert_equal false, stress[:e].first, "an _under_gc_stress twin is stressed by itself"
+
+    compact, out = run_suite(framework, "compact")
+    refute compact.key?(:d), "cleat_skip_in_mode :compact ran the test"
+    assert_match(/not under CLEAT_TEST_MODE=compact: not in this mode/, out) if framework == "test/unit"
+    assert_match(/#{skipped_word}/, out)
+    counts = compact.values.map(&:last)
+    assert_equal counts.uniq.size, counts.size, "a compaction after every test: #{compact}"
+  end
+
+  def test_minitest_suite
+    check_modes("minitest/autorun", "1 skips")
+  end
+
+  # test-unit comes through Bundler (the Gemfile), like any gem's.
+  def test_test_unit_suite
+    check_modes("test/unit", "1 omissions")
+  end
+end
