@@ -20,6 +20,7 @@
  *  11. Guarded memory     cleat_region_*, cleat_view_*
  *  12. Strings            cleat_str_*
  *  13. Debug builds       CLEAT_DEBUG, cleat_mark_field
+ *  14. The registry       what test:fuzz reads (recorded for you)
  *
  * Everything here is compiled into the extension that uses it (no shared
  * library): symbols are hidden, so several Cleat-based gems coexist.
@@ -402,9 +403,13 @@ CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
     CLEAT__DOOR_ARGV(CLEAT_BORROW_EXCLUSIVE, name, type, decl)
 #define CLEAT_INIT_ARGV(name, type, decl) CLEAT__DOOR_ARGV(0, name, type, decl)
 
-/* rb_define_method with the arity the door macro recorded. */
-#define CLEAT_DEFINE_METHOD(klass, ruby_name, name) \
-    rb_define_method((klass), (ruby_name), (name), name##__arity)
+/* rb_define_method with the arity the door macro recorded; also records the
+ * method (class, name, arity, shared/exclusive/init) in the extension's
+ * registry, which `rake test:fuzz` reads (section 14). Raises what
+ * rb_define_method raises. Runs no Ruby code. */
+#define CLEAT_DEFINE_METHOD(klass, ruby_name, name)                                       \
+    (rb_define_method((klass), (ruby_name), (name), name##__arity),                       \
+     cleat__registry_method((klass), (ruby_name), name##__arity, name##__door))
 
 /* Marks obj initialised (not for direct use). */
 CLEAT_INLINE void cleat__initialized(void *data) { cleat__header(data)->state |= CLEAT__INIT; }
@@ -435,7 +440,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #define CLEAT__DEBUG_EXIT(t, m)
 #endif
 #define CLEAT__DOOR(m, f, t, decl, n, params, fwd)                                             \
-    enum { f##__arity = n };                                                                   \
+    enum { f##__arity = n, f##__door = (m) };                                                  \
     static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params);                      \
     static VALUE f(VALUE self CLEAT__STRIP params)                                             \
     {                                                                                          \
@@ -450,7 +455,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
     }                                                                                          \
     static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params)
 #define CLEAT__DOOR_ARGV(m, f, t, decl)                                                        \
-    enum { f##__arity = -1 };                                                                  \
+    enum { f##__arity = -1, f##__door = (m) };                                                 \
     static VALUE f##__body(CLEAT__BODY_PARAMS(decl), int argc, const VALUE *argv);             \
     static VALUE f(int argc, VALUE *argv, VALUE self)                                          \
     {                                                                                          \
@@ -769,6 +774,23 @@ CLEAT_INLINE void cleat_mark_field(VALUE *slot) { rb_gc_mark(*slot); }
 
 CLEAT_API void cleat__debug_enter(VALUE self, const cleat_type *type);
 CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode);
+
+/* ======================================================================
+ * 14. The registry: what the extension declared, for the fuzzer
+ * ======================================================================
+ *
+ * Every type given to cleat_type_define_class and every method defined with
+ * CLEAT_DEFINE_METHOD is recorded, per extension (each has its own copy of
+ * the library), and read from Ruby by `rake test:fuzz` (lib/cleat/fuzz.rb,
+ * docs/api.md "Registry"): nothing to call by hand. */
+
+/* Records that ruby_name (arity, door: CLEAT_BORROW_SHARED,
+ * CLEAT_BORROW_EXCLUSIVE or 0 for an initializer) was defined on klass.
+ * CLEAT_DEFINE_METHOD and its siblings call it after rb_define_method.
+ * Raises NoMemoryError. Runs no Ruby code. */
+CLEAT_API void cleat__registry_method(VALUE klass, const char *ruby_name, int arity, int door);
+/* Records a type whose class was just defined (cleat_type_define_class). */
+CLEAT_API void cleat__registry_type(const cleat_type *type);
 
 /* ======================================================================
  * Internals used by the macros above
