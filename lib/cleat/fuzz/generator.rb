@@ -50,7 +50,7 @@ module Cleat
         when 215...230 then with(type, k, "shareable(r)")
         when 230...260 then with(type, k, "in_fiber(-> { #{call(type, "r", block: "{ |*a| Fiber.yield }")} }) { #{call(type, "r")} }")
         when 260...290 then with(type, k, "in_thread(-> { #{call(type, "r")} }) { #{call(type, "r")} }")
-        when 290...296 then "gc #{pick(%i[minor major compact]).inspect}"
+        when 290...296 then "gc #{pick(%i[minor minor major major compact]).inspect}"
         when 296...310 then with(type, k, "stressed { #{call(type, "r")} }")
         else with(type, k, "keep #{slot}, #{call(type, "r", block: chance(0.2) ? block(type) : nil)}")
         end
