@@ -16,6 +16,7 @@
  * Cleat versions in one process can be read alike (docs/api.md, "Registry"). */
 #include "internal.h"
 
+#include <ruby/encoding.h>
 #include <string.h>
 
 static const cleat_type **types; /* every type defined, in order */
@@ -104,10 +105,11 @@ static bool value_fits(const cleat_field *f, VALUE v)
 static VALUE bad_field(const cleat_type *type, const cleat_field *f, VALUE v, bool init)
 {
     VALUE expected = field_class(f);
-    return rb_sprintf("%s#%s holds %" PRIsVALUE ", declared %s%" PRIsVALUE "%s", type->class_path, f->name,
-                      cleat__describe_class(v), NIL_P(expected) ? "(any)" : "",
-                      NIL_P(expected) ? rb_str_new_cstr("") : rb_class_name(expected),
-                      f->nil_ok ? " or nil" : init ? "" : " (nil until initialised)");
+    VALUE message = rb_sprintf("%s#%s holds %" PRIsVALUE ", declared %s%" PRIsVALUE "%s", type->class_path,
+                               f->name, cleat__describe_class(v), NIL_P(expected) ? "(any)" : "",
+                               NIL_P(expected) ? rb_str_new_cstr("") : rb_class_name(expected),
+                               f->nil_ok ? " or nil" : init ? "" : " (nil until initialised)");
+    return rb_enc_associate(message, rb_utf8_encoding());
 }
 
 /* call-seq: registry.check(obj) -> nil or String
@@ -126,8 +128,9 @@ static VALUE registry_check(VALUE self, VALUE obj)
     const cleat_header *h = cleat__header(data);
     if (h->state & ~CLEAT__INIT) {
         const char *holder = h->holder ? rb_id2name((ID)h->holder) : NULL;
-        return rb_sprintf("%s is still lent out (by #%s) with no method running", type->class_path,
-                          holder ? holder : "?");
+        VALUE message = rb_sprintf("%s is still lent out (by #%s) with no method running", type->class_path,
+                                   holder ? holder : "?");
+        return rb_enc_associate(message, rb_utf8_encoding());
     }
     bool init = (h->state & CLEAT__INIT) != 0;
     CLEAT__EACH_FIELD(type, f)
