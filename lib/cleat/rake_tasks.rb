@@ -248,11 +248,13 @@ module Cleat
     def release_lib = File.expand_path(File.join(@build_dir, "release", "lib"))
     def asan_lib = File.expand_path(File.join(@build_dir, "asan", "lib"))
 
-    # Whether test:asan built every extension since it was last compiled.
+    # Whether test:asan built the fuzzed extensions (those fuzz_requires
+    # names, or else all) since they were last compiled.
     def asan_build_fresh?
       return false if ENV["CLEAT_FUZZ_ASAN"] == "0"
 
-      extensions.all? do |extconf, lib_dir|
+      fuzzed = extensions.select { |extconf, _| @fuzz_requires.include?(File.basename(File.dirname(extconf))) }
+      (fuzzed.empty? ? extensions : fuzzed).all? do |extconf, lib_dir|
         name = File.basename(File.dirname(extconf))
         built = Dir[File.join(asan_lib, "**", "#{name}.#{RbConfig::CONFIG["DLEXT"]}")].first
         default = Dir[File.join(lib_dir, "**", "#{name}.#{RbConfig::CONFIG["DLEXT"]}")].first

@@ -21,7 +21,10 @@ module Cleat
       OTHERS = ["nil", "true", "false", ":sym", "[]", "{}", "[1, \"a\"]", "sub(Array).new([\"a\"])", "Object.new",
                 "Class.new", "1r", "(1..2)"].freeze
       CONVERSIONS = %i[to_int to_int to_int to_int to_str to_str to_str to_f hash to_ary].freeze
-      BLOCKS = ["{ |*a| }", "{ |*a| raise Cleat::Fuzz::Boom }", "{ |*a| throw :cleat_fuzz }", "{ |*a| break }"].freeze
+      # Every block starts with `tick`, which ends the operation (a throw)
+      # after World::TICKS calls: a method may rightly yield 2**62 times.
+      BLOCKS = ["{ |*a| tick }", "{ |*a| raise Cleat::Fuzz::Boom }", "{ |*a| throw :cleat_fuzz }",
+                "{ |*a| break }"].freeze
 
       def initialize(registry, rng)
         @types = registry.types
@@ -48,7 +51,7 @@ module Cleat
         when 150...200 then copy(type, k)
         when 200...215 then with(type, k, "r.freeze")
         when 215...230 then with(type, k, "shareable(r)")
-        when 230...260 then with(type, k, "in_fiber(-> { #{call(type, "r", block: "{ |*a| Fiber.yield }")} }) { #{call(type, "r")} }")
+        when 230...260 then with(type, k, "in_fiber(-> { #{call(type, "r", block: "{ |*a| tick; Fiber.yield }")} }) { #{call(type, "r")} }")
         when 260...290 then with(type, k, "in_thread(-> { #{call(type, "r")} }) { #{call(type, "r")} }")
         when 290...296 then "gc #{pick(%i[minor minor major major compact]).inspect}"
         when 296...310 then with(type, k, "stressed { #{call(type, "r")} }")
@@ -86,7 +89,7 @@ module Cleat
       end
 
       def block(type)
-        chance(0.4) ? "{ |*a| #{call(type, "r", depth: 1)} }" : pick(BLOCKS)
+        chance(0.4) ? "{ |*a| tick; #{call(type, "r", depth: 1)} }" : pick(BLOCKS)
       end
 
       # "(a, b)" for a method of that arity: the right count mostly, one

@@ -88,6 +88,7 @@ module Cleat
         @registry = registry
         @slots = Hash.new { |h, k| h[k] = Array.new(SLOTS) }
         @operations = 0
+        @ticks = 0
         @allowed = ALLOWED + [Boom] + registry.gem_errors
       end
 
@@ -95,6 +96,7 @@ module Cleat
       # Raises Failure.
       def op
         @operations += 1
+        @ticks = 0
         begin
           catch(:cleat_fuzz) { yield }
         rescue Failure
@@ -164,6 +166,15 @@ module Cleat
       end
 
       def sub(klass) = Sub.of(klass)
+
+      # Called by every block the fuzzer passes: after TICKS calls in one
+      # operation it throws, ending it (a method may rightly yield 2**62
+      # times; the run must not count that as a hang).
+      TICKS = 1000
+      def tick
+        @ticks += 1
+        throw :cleat_fuzz if @ticks > TICKS
+      end
 
       def hostile(conversion, action = :reenter, &reenter) = Hostile.new(self, conversion, action, &reenter)
 
