@@ -249,16 +249,17 @@ module Cleat
     def asan_lib = File.expand_path(File.join(@build_dir, "asan", "lib"))
 
     # Whether test:asan built the fuzzed extensions (those fuzz_requires
-    # names, or else all) since they were last compiled.
+    # names, or else all) since their sources, or Cleat's, last changed.
     def asan_build_fresh?
       return false if ENV["CLEAT_FUZZ_ASAN"] == "0"
 
       fuzzed = extensions.select { |extconf, _| @fuzz_requires.include?(File.basename(File.dirname(extconf))) }
-      (fuzzed.empty? ? extensions : fuzzed).all? do |extconf, lib_dir|
+      cleat_sources = Dir[File.expand_path("../../{include,src}/*.{c,h}", __dir__)]
+      (fuzzed.empty? ? extensions : fuzzed).all? do |extconf, _lib_dir|
         name = File.basename(File.dirname(extconf))
         built = Dir[File.join(asan_lib, "**", "#{name}.#{RbConfig::CONFIG["DLEXT"]}")].first
-        default = Dir[File.join(lib_dir, "**", "#{name}.#{RbConfig::CONFIG["DLEXT"]}")].first
-        built && (!default || File.mtime(built) >= File.mtime(default))
+        sources = Dir[File.join(File.dirname(extconf), "**", "*.{c,h,rb}")] + cleat_sources
+        built && sources.all? { |source| File.mtime(source) <= File.mtime(built) }
       end
     end
 
