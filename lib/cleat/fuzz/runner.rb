@@ -55,7 +55,7 @@ module Cleat
           return true
         end
 
-        @out.puts run.output.lines.last(40).join
+        @out.puts excerpt(run.output)
         ops = Marshal.load(File.binread(saved)) # rubocop:disable Security/MarshalLoad
         shortest = shrink(ops, run, budget: shrink_budget)
         path = File.join(@work_dir, "failure-#{seed}.rb")
@@ -76,10 +76,12 @@ module Cleat
 
       # The shortest sequence found that fails the way run did.
       def shrink(ops, run, budget: 120)
-        Shrink.call(ops, index: run.index, budget: budget) do |candidate|
+        same = lambda do |candidate|
           attempt = run_ops(candidate)
           [attempt.same_as?(run), attempt.index]
         end
+        shortest = Shrink.call(ops, index: run.index, budget: budget, &same)
+        Shrink.simplify(shortest, budget: budget / 4, &same)
       end
 
       # A Ruby script that replays ops as the fuzzer does.
@@ -104,6 +106,16 @@ module Cleat
       end
 
       private
+
+      # What a failed child printed, without Ruby's memory map after a [BUG].
+      def excerpt(output)
+        lines = output.lines
+        start = lines.index { |l| l.include?("[BUG]") }
+        return lines.last(40).join unless start
+
+        stop = lines.index { |l| l.start_with?("-- Other runtime information") } || lines.size
+        lines[[start - 5, 0].max...stop].first(80).join
+      end
 
       def relative(path)
         path.start_with?("#{Dir.pwd}/") ? path.delete_prefix("#{Dir.pwd}/") : path

@@ -30,6 +30,34 @@ module Cleat
         end
         ops
       end
+
+      # Rewrites that make an operation read more simply, tried on each
+      # operation after shrinking: a registered class for its subclass, a
+      # call without keeping its result, without GC.stress.
+      REWRITES = [
+        [/sub\(([A-Z][\w:]*)\)/, '\1'],
+        [/keep \d+, /, ""],
+        [/stressed \{ (.*) \}/, '\1']
+      ].freeze
+
+      # Each rewrite of each operation that still fails the same way (the
+      # block as for call) is kept, until budget seconds have passed.
+      def self.simplify(ops, budget: 30)
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + budget
+        ops = ops.dup
+        ops.each_index do |i|
+          REWRITES.each do |pattern, replacement|
+            next unless ops[i].match?(pattern)
+            return ops if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+            candidate = ops.dup
+            candidate[i] = ops[i].sub(pattern, replacement)
+            same, = yield candidate
+            ops = candidate if same
+          end
+        end
+        ops
+      end
     end
   end
 end
