@@ -19,7 +19,16 @@ module Cleat
       # operation running when it ended; seconds: how long the run took.
       Run = Struct.new(:outcome, :signature, :index, :output, :seconds) do
         def same_as?(other) = outcome == other.outcome && signature == other.signature
-        def summary = output.lines.grep(/FUZZ FAILURE|\[BUG\]|\[cleat debug\]|ERROR: AddressSanitizer|runtime error|Segmentation|Aborted/).first&.strip
+        # The line that says what went wrong: for a broken promise the
+        # message after FUZZ FAILURE, for a crash Ruby's [BUG], the debug
+        # check's or the sanitizer's report.
+        def summary
+          lines = output.lines
+          at = lines.index { |l| l.start_with?("FUZZ FAILURE") }
+          return lines[at + 1]&.strip if at
+
+          lines.grep(/\[BUG\]|\[cleat debug\]|ERROR: AddressSanitizer|runtime error|Segmentation|Aborted/).first&.strip
+        end
       end
 
       attr_reader :work_dir
