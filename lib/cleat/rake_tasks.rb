@@ -253,14 +253,20 @@ module Cleat
     def asan_build_fresh?
       return false if ENV["CLEAT_FUZZ_ASAN"] == "0"
 
-      fuzzed = extensions.select { |extconf, _| @fuzz_requires.include?(File.basename(File.dirname(extconf))) }
       cleat_sources = Dir[File.expand_path("../../{include,src}/*.{c,h}", __dir__)]
-      (fuzzed.empty? ? extensions : fuzzed).all? do |extconf, _lib_dir|
+      fuzzed_extensions.all? do |extconf, _lib_dir|
         name = File.basename(File.dirname(extconf))
         built = Dir[File.join(asan_lib, "**", "#{name}.#{RbConfig::CONFIG["DLEXT"]}")].first
         sources = Dir[File.join(File.dirname(extconf), "**", "*.{c,h,rb}")] + cleat_sources
         built && sources.all? { |source| File.mtime(source) <= File.mtime(built) }
       end
+    end
+
+    # The extensions fuzz_requires names, or all when it names none by
+    # their extension's name.
+    def fuzzed_extensions
+      fuzzed = extensions.select { |extconf, _| @fuzz_requires.include?(File.basename(File.dirname(extconf))) }
+      fuzzed.empty? ? extensions : fuzzed
     end
 
     # Fuzzes in a child Ruby; on failure prints the shrunk reproduction
@@ -274,7 +280,7 @@ module Cleat
       env = {}
       report_dir = nil
       if build == :release
-        extensions.each { |extconf, _lib_dir| build_variant(extconf, release_lib, { "CLEAT_DEBUG" => "0" }) }
+        fuzzed_extensions.each { |extconf, _lib_dir| build_variant(extconf, release_lib, { "CLEAT_DEBUG" => "0" }) }
         load_path.unshift(release_lib)
         puts "test:fuzz: release builds (#{release_lib})"
       elsif asan_build_fresh?
