@@ -406,7 +406,8 @@ CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
 /* rb_define_method with the arity the door macro recorded; also records the
  * method (class, name, arity, shared/exclusive/init) in the extension's
  * registry, which `rake test:fuzz` reads (section 14). Raises what
- * rb_define_method raises. Runs no Ruby code. */
+ * rb_define_method raises, NoMemoryError; runs what it runs (a
+ * method_added hook). */
 #define CLEAT_DEFINE_METHOD(klass, ruby_name, name)                                       \
     (rb_define_method((klass), (ruby_name), (name), name##__arity),                       \
      cleat__registry_method((klass), (ruby_name), name##__arity, name##__door))
@@ -786,8 +787,9 @@ CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode);
 
 /* Records that ruby_name (arity, door: CLEAT_BORROW_SHARED,
  * CLEAT_BORROW_EXCLUSIVE or 0 for an initializer) was defined on klass.
- * CLEAT_DEFINE_METHOD and its siblings call it after rb_define_method.
- * Raises NoMemoryError. Runs no Ruby code. */
+ * CLEAT_DEFINE_METHOD calls it after rb_define_method, and so must any
+ * other macro that defines a door method. Raises NoMemoryError. Runs no
+ * Ruby code. */
 CLEAT_API void cleat__registry_method(VALUE klass, const char *ruby_name, int arity, int door);
 /* Records a type whose class was just defined (cleat_type_define_class). */
 CLEAT_API void cleat__registry_type(const cleat_type *type);
