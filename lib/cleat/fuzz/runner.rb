@@ -58,13 +58,20 @@ module Cleat
       def fuzz(seed:, count:, shrink_budget: 120)
         @out.puts "cleat fuzz: #{count} operations, CLEAT_SEED=#{seed}"
         saved = File.join(@work_dir, "ops-#{seed}.bin")
+        FileUtils.rm_f(saved)
         run = run_child(["--seed", seed.to_s, "--count", count.to_s, "--save", saved])
         if run.outcome == :ok
+          File.delete(saved)
           @out.puts run.output.lines.grep(/FUZZ OK/).first
           return true
         end
 
         @out.puts excerpt(run.output)
+        unless File.exist?(saved) # it failed before any operation: loading, or nothing to fuzz
+          @out.puts "cleat fuzz: the child failed before the first operation"
+          return false
+        end
+
         ops = Marshal.load(File.binread(saved)) # rubocop:disable Security/MarshalLoad
         shortest = shrink(ops, run, budget: shrink_budget)
         path = File.join(@work_dir, "failure-#{seed}.rb")
