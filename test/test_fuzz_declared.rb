@@ -121,6 +121,17 @@ class TestFuzzDeclared < Minitest::Test
     refute_equal make.call(3), make.call(4)
   end
 
+  def test_a_shrunk_sequence_is_simplified_while_it_fails_the_same_way
+    ops = ["set K, 0, sub(K).new(1)", "with(K, 0) { |r| keep 1, stressed { r.m(2) } }"]
+    tried = []
+    simple = Cleat::Fuzz::Shrink.simplify(ops) do |candidate|
+      tried << candidate
+      [candidate.join.include?("r.m(2)") && candidate.join.include?("stressed"), nil]
+    end
+    assert_equal ["set K, 0, K.new(1)", "with(K, 0) { |r| stressed { r.m(2) } }"], simple
+    assert_equal 3, tried.size
+  end
+
   # ---- finding planted bugs, as `rake test:fuzz` does ----
 
   def test_the_examples_run_clean
