@@ -187,9 +187,8 @@ void cleat__registry_type(const cleat_type *type)
 {
     ensure_registry();
     if (type_count == type_capa) {
-        size_t capa = type_capa ? type_capa : 8;
-        if (type_capa && capa > SIZE_MAX / 2 / sizeof(*types)) rb_raise(rb_eNoMemError, "too many Cleat types");
-        capa = type_capa ? type_capa * 2 : capa;
+        if (type_capa > SIZE_MAX / 2 / sizeof(*types)) rb_raise(rb_eNoMemError, "too many Cleat types");
+        size_t capa = type_capa ? type_capa * 2 : 8;
         types = ruby_xrealloc2((void *)types, capa, sizeof(*types)); /* lives as long as the process */
         type_capa = capa;
     }

@@ -47,6 +47,18 @@ class TestFuzzDeclared < Minitest::Test
     assert_includes types.fetch(E::Game).methods, [:each_player, 0, :shared]
   end
 
+  # Each extension has its own copy of the library, and its own registry:
+  # the examples and the test extension are both loaded here.
+  def test_every_loaded_extension_contributes_its_registry
+    assert_operator Cleat::REGISTRIES.size, :>=, 2
+    owners = Cleat::REGISTRIES.map { |r| r.types.map { |t| t[:path].split("::").first }.uniq }
+    assert_includes owners, ["CleatExamples"]
+    assert_includes owners, ["CleatTest"]
+    classes = registry.types.map(&:klass)
+    assert_includes classes, E::Counter
+    assert_includes classes, CleatTest::Holder
+  end
+
   def test_the_gem_errors_are_the_declared_ones_and_its_exception_types
     errors = registry.gem_errors
     assert_includes errors, RuntimeError
