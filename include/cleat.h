@@ -22,6 +22,7 @@
  *  12. Strings            cleat_str_*
  *  13. Debug builds       CLEAT_DEBUG, cleat_mark_field
  *  14. Cleanup            cleat_ensure, CLEAT_SCRATCH, CLEAT_SCRATCH_END
+ *  15. The registry       what test:fuzz reads (recorded for you)
  *
  * Everything here is compiled into the extension that uses it (no shared
  * library): symbols are hidden, so several Cleat-based gems coexist.
@@ -480,9 +481,14 @@ CLEAT_INLINE bool cleat_initialized_p(VALUE obj, const cleat_type *type)
     CLEAT__DOOR_ARGV(CLEAT_BORROW_EXCLUSIVE, name, type, decl)
 #define CLEAT_INIT_ARGV(name, type, decl) CLEAT__DOOR_ARGV(0, name, type, decl)
 
-/* rb_define_method with the arity the door macro recorded. */
-#define CLEAT_DEFINE_METHOD(klass, ruby_name, name) \
-    CLEAT__DEFINE(rb_define_method, klass, ruby_name, name)
+/* rb_define_method with the arity the door macro recorded; also records the
+ * method (class, name, arity, shared/exclusive/init) in the extension's
+ * registry, which `rake test:fuzz` reads (section 15). Raises what
+ * rb_define_method raises, NoMemoryError; runs what it runs (a
+ * method_added hook). */
+#define CLEAT_DEFINE_METHOD(klass, ruby_name, name)                                       \
+    (CLEAT__DEFINE(rb_define_method, klass, ruby_name, name),                             \
+     cleat__registry_method((klass), (ruby_name), name##__arity, name##__door))
 
 /* ---- private methods, singleton methods, module functions ------------
  *
@@ -986,6 +992,25 @@ CLEAT_INLINE long cleat__scratch_count(size_t count)
     if (CLEAT_UNLIKELY(count > (size_t)LONG_MAX)) cleat__scratch_too_large(count);
     return (long)count;
 }
+
+/* ======================================================================
+ * 15. The registry: what the extension declared, for the fuzzer
+ * ======================================================================
+ *
+ * Every type given to cleat_type_define_class and every method defined with
+ * CLEAT_DEFINE_METHOD is recorded (private methods are not: the fuzzer
+ * calls methods from outside), per extension (each has its own copy of the
+ * library), and read from Ruby by `rake test:fuzz` (lib/cleat/fuzz.rb,
+ * docs/api.md "Registry"): nothing to call by hand. */
+
+/* Records that ruby_name (arity, door: CLEAT_BORROW_SHARED,
+ * CLEAT_BORROW_EXCLUSIVE or 0 for an initializer) was defined on klass.
+ * CLEAT_DEFINE_METHOD calls it after rb_define_method, and so must any
+ * other macro that defines a door method. Raises NoMemoryError. Runs no
+ * Ruby code. */
+CLEAT_API void cleat__registry_method(VALUE klass, const char *ruby_name, int arity, int door);
+/* Records a type whose class was just defined (cleat_type_define_class). */
+CLEAT_API void cleat__registry_type(const cleat_type *type);
 
 /* ======================================================================
  * Internals used by the macros above

@@ -165,6 +165,7 @@ VALUE cleat_type_define_class(cleat_type *type, VALUE super)
     rb_define_method(klass, "initialize_copy", type->hooks.init_copy, 1);
     type->klass = klass;
     rb_gc_register_address(&type->klass);
+    cleat__registry_type(type);
     return klass;
 }
 

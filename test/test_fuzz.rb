@@ -2,6 +2,7 @@
 
 require_relative "test_helper"
 require_relative "fuzz/world"
+require "cleat/fuzz/shrink"
 require "open3"
 require "tmpdir"
 
@@ -229,30 +230,14 @@ class TestFuzz < Minitest::Test
     end
   end
 
-  # The shortest sequence found that fails the way run did: first cut after
-  # the failing operation, then remove chunks, halving their size, while the
-  # failure stays (delta debugging). Stops after a time budget.
+  # The shortest sequence found that fails the way run did
+  # (Cleat::Fuzz::Shrink, which test:fuzz uses too). Stops after a time budget.
   def shrink(ops, run, inject: nil, budget: 120)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + budget
     timeout = [(run.seconds * 2) + 5, 60].min
-    ops = ops.first(run.index + 1) if run.index
-    chunk = ops.size / 2
-    while chunk >= 1
-      i = 0
-      while i < ops.size
-        return ops if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-        candidate = ops[0...i] + (ops[(i + chunk)..] || [])
-        attempt = run_child(["--ops", dump(candidate)], inject: inject, timeout: timeout)
-        if attempt.outcome == run.outcome
-          ops = attempt.index ? candidate.first(attempt.index + 1) : candidate
-        else
-          i += chunk
-        end
-      end
-      chunk /= 2
+    Cleat::Fuzz::Shrink.call(ops, index: run.index, budget: budget) do |candidate|
+      attempt = run_child(["--ops", dump(candidate)], inject: inject, timeout: timeout)
+      [attempt.outcome == run.outcome, attempt.index]
     end
-    ops
   end
 
   def failure_report(seed, run, shortest)

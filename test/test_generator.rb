@@ -35,10 +35,12 @@ class TestGenerator < Minitest::Test
       assert_match(/MIT License/, File.read(File.join(gem, "LICENSE")))
       assert_includes spec.files, "LICENSE"
 
-      env = { "RUBYLIB" => File.join(ROOT, "lib"), "CLEAT_DEBUG" => "1" }
-      out, status = Open3.capture2e(env, RbConfig.ruby, "-S", "rake", "compile", "test", "test:stress", chdir: gem)
+      env = { "RUBYLIB" => File.join(ROOT, "lib"), "CLEAT_DEBUG" => "1", "CLEAT_FUZZ_OPS" => "3000" }
+      out, status = Open3.capture2e(env, RbConfig.ruby, "-S", "rake", "compile", "test", "test:stress", "test:fuzz",
+                                    chdir: gem)
       assert status.success?, out
       assert_equal 2, out.scan(/5 runs, \d+ assertions, 0 failures, 0 errors, 0 skips/).size, out
+      assert_match(/FUZZ OK 3000 operations on 1 classes/, out)
 
       # A .c file added after the first build is compiled by the next one
       # (extconf runs again): before, loading failed on an undefined symbol.

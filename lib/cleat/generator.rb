@@ -150,7 +150,8 @@ module Cleat
         end
         task test: :compile
 
-        # test:stress, test:compact, test:asan, test:valgrind
+        # test:stress, test:compact, test:asan, test:valgrind, test:release,
+        # test:fuzz (hostile operations derived from the declarations)
         Cleat::RakeTasks.new(extensions: [["ext/#{name}/extconf.rb", "lib/#{name}"]])
 
         task default: :test
@@ -369,7 +370,14 @@ module Cleat
         bundle exec rake test:compact  # with compaction after every test
         bundle exec rake test:asan     # AddressSanitizer + UBSan build
         bundle exec rake test:valgrind # under valgrind memcheck
+        bundle exec rake test:fuzz     # 100,000 hostile operations on every declared class
         ```
+
+        `rake test:fuzz` needs no test of yours: it calls every method the extension declared
+        with hostile arguments, blocks, threads and GCs, and fails on a crash, an exception
+        that is not an argument error, a loan left out or a field holding what it was not
+        declared to hold. A failure is shrunk and written to `tmp/cleat/fuzz/failure-SEED.rb`,
+        a Ruby script that reproduces it; `CLEAT_SEED=SEED` repeats the run.
 
         `CLEAT_DEBUG=1 bundle exec rake clobber test` builds with Cleat's debug checks. A new `.c`
         file in `ext/#{name}/` is picked up by the next `rake compile`.

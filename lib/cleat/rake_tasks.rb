@@ -22,7 +22,13 @@ module Cleat
   #   test:valgrind - the suite under valgrind memcheck, keeping only errors and
   #                   definite leaks whose stacks pass through the extensions;
   #   test:release  - extensions rebuilt without the Cleat debug checks, as
-  #                   users ship them, and the suite run against them.
+  #                   users ship them, and the suite run against them;
+  #   test:fuzz     - hostile operations on every class the extensions
+  #                   declared, derived from the declarations (Cleat::Fuzz):
+  #                   CLEAT_SEED, CLEAT_FUZZ_OPS (100,000), CLEAT_FUZZ_CLASSES;
+  #                   under AddressSanitizer when test:asan built the
+  #                   extensions since the last compile (CLEAT_FUZZ_ASAN=0: not);
+  #   test:fuzz:release - the same against release builds.
   # Test files must `require "cleat/testing"` (the test helper usually does),
   # after minitest or test-unit: the tasks run either, the same way.
   class RakeTasks
@@ -34,14 +40,23 @@ module Cleat
     # [[extconf.rb, lib_dir]] to rebuild for test:asan (by default every
     # ext/**/extconf.rb, installed into lib/); valgrind_files: the part of the
     # suite test:valgrind runs (default: the whole suite).
+    # For test:fuzz: fuzz_requires, what loads the extensions (default: each
+    # extension's name); fuzz_classes, the class or namespace names to fuzz
+    # (default: every class they registered); fuzz_errors, names of the
+    # exception classes the gem raises on purpose (its exception classes
+    # that are Cleat types count already).
     def initialize(libs: %w[lib test], test_files: FileList["test/**/test_*.rb"],
                    extensions: Dir["ext/**/extconf.rb"].sort.map { |c| [c, "lib"] },
-                   valgrind_files: nil, build_dir: "tmp/cleat")
+                   valgrind_files: nil, build_dir: "tmp/cleat",
+                   fuzz_requires: nil, fuzz_classes: nil, fuzz_errors: [])
       @libs = libs
       @test_files = test_files
       @extensions = extensions
       @valgrind_files = valgrind_files || test_files
       @build_dir = build_dir
+      @fuzz_requires = fuzz_requires || extensions.map { |extconf, _lib_dir| File.basename(File.dirname(extconf)) }
+      @fuzz_classes = fuzz_classes
+      @fuzz_errors = fuzz_errors
       define
     end
 
@@ -84,6 +99,18 @@ module Cleat
         desc "Rebuild the extensions without the Cleat debug checks (what users ship) and run the tests"
         task :release do
           run_release
+        end
+
+        desc "Fuzz every declared class with hostile operations (CLEAT_SEED, CLEAT_FUZZ_OPS, CLEAT_FUZZ_CLASSES)"
+        task fuzz: compile_prerequisites do
+          run_fuzz(:default)
+        end
+
+        namespace :fuzz do
+          desc "Fuzz release builds of the extensions (without the Cleat debug checks)"
+          task :release do
+            run_fuzz(:release)
+          end
         end
       end
     end
@@ -213,9 +240,66 @@ module Cleat
     # debug builds in libs; tests that need the debug checks skip with
     # `cleat_skip_in_mode :release, ...`.
     def run_release
-      lib = File.expand_path(File.join(@build_dir, "release", "lib"))
+      lib = release_lib
       extensions.each { |extconf, _lib_dir| build_variant(extconf, lib, { "CLEAT_DEBUG" => "0" }) }
       run_suite(test_files, { "CLEAT_TEST_MODE" => "release" }, load_path: [lib, *libs])
+    end
+
+    # ---- test:fuzz ----
+
+    def release_lib = File.expand_path(File.join(@build_dir, "release", "lib"))
+    def asan_lib = File.expand_path(File.join(@build_dir, "asan", "lib"))
+
+    # Whether test:asan built the fuzzed extensions (those fuzz_requires
+    # names, or else all) since their sources, or Cleat's, last changed.
+    def asan_build_fresh?
+      return false if ENV["CLEAT_FUZZ_ASAN"] == "0"
+
+      cleat_sources = Dir[File.expand_path("../../{include,src}/*.{c,h}", __dir__)]
+      fuzzed_extensions.all? do |extconf, _lib_dir|
+        name = File.basename(File.dirname(extconf))
+        built = Dir[File.join(asan_lib, "**", "#{name}.#{RbConfig::CONFIG["DLEXT"]}")].first
+        sources = Dir[File.join(File.dirname(extconf), "**", "*.{c,h,rb}")] + cleat_sources
+        built && sources.all? { |source| File.mtime(source) <= File.mtime(built) }
+      end
+    end
+
+    # The extensions fuzz_requires names, or all when it names none by
+    # their extension's name.
+    def fuzzed_extensions
+      fuzzed = extensions.select { |extconf, _| @fuzz_requires.include?(File.basename(File.dirname(extconf))) }
+      fuzzed.empty? ? extensions : fuzzed
+    end
+
+    # Fuzzes in a child Ruby; on failure prints the shrunk reproduction
+    # (also written under tmp/cleat/fuzz) and raises.
+    def run_fuzz(build)
+      require_relative "fuzz/runner"
+      seed = Integer(ENV.fetch("CLEAT_SEED", rand(2**32).to_s))
+      count = Integer(ENV.fetch("CLEAT_FUZZ_OPS", "100000"))
+      classes = ENV["CLEAT_FUZZ_CLASSES"]&.split(",") || @fuzz_classes
+      load_path = (libs + extensions.map { |_extconf, lib_dir| lib_dir }).uniq
+      env = {}
+      report_dir = nil
+      if build == :release
+        fuzzed_extensions.each { |extconf, _lib_dir| build_variant(extconf, release_lib, { "CLEAT_DEBUG" => "0" }) }
+        load_path.unshift(release_lib)
+        puts "test:fuzz: release builds (#{release_lib})"
+      elsif asan_build_fresh?
+        report_dir = File.expand_path(File.join(@build_dir, "fuzz", "asan-reports"))
+        FileUtils.rm_rf(report_dir)
+        FileUtils.mkdir_p(report_dir)
+        env = RakeTasks.sanitizer_env(report_dir)
+        load_path.unshift(asan_lib)
+        puts "test:fuzz: under AddressSanitizer, the builds test:asan made (#{asan_lib}; CLEAT_FUZZ_ASAN=0: not)"
+      end
+      runner = Fuzz::Runner.new(requires: @fuzz_requires, load_path: load_path, classes: classes,
+                                errors: @fuzz_errors, env: env, work_dir: File.join(@build_dir, "fuzz"))
+      ok = runner.fuzz(seed: seed, count: count)
+      if report_dir && !RakeTasks.sanitizer_reports(report_dir).empty?
+        RakeTasks.sanitizer_reports(report_dir).first(1).each { |path, text| puts "---- #{path}", text }
+      end
+      raise "test:fuzz: a failure, CLEAT_SEED=#{seed} reproduces it (script above)" unless ok
     end
 
     # ---- test:valgrind ----

@@ -1,0 +1,211 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "cleat/fuzz"
+require "cleat/fuzz/runner"
+require "open3"
+require "stringio"
+require "tmpdir"
+
+# `rake test:fuzz`: the registry every extension keeps, and the fuzzer
+# derived from it finding the bugs planted in test/ext/cleat_planted (which
+# only the fuzzer's child processes load: its classes crash Ruby).
+class TestFuzzDeclared < Minitest::Test
+  include CleatTestHelpers
+
+  E = CleatExamples
+  LOAD_PATH = $LOAD_PATH.select { |dir| File.directory?(dir) }.freeze
+
+  %i[stress compact asan valgrind release].each do |mode|
+    cleat_skip_in_mode mode, :test_a_nil_field_read_as_a_string_is_found,
+                        :test_a_pointer_cached_across_a_conversion_is_found,
+                        :test_a_ruby_object_made_without_the_gvl_is_found,
+                        :test_an_off_by_one_in_an_owned_buffer_is_found,
+                        :test_a_store_skipping_the_declared_check_is_found,
+                        :test_the_examples_run_clean,
+                        reason: "the fuzzer's children load the debug builds; the harness is tested in the default suite"
+  end
+
+  def registry = Cleat::Fuzz::Registry.new(errors: ["RuntimeError"])
+
+  # ---- the registry ----
+
+  def test_the_registry_describes_every_declared_class
+    types = registry.types.to_h { |t| [t.klass, t] }
+    assert_includes types.keys, E::Counter
+    assert_includes types.keys, E::MemorySlice
+    refute_includes types.keys, Cleat::Fuzz::Boom
+    person = types.fetch(E::Person)
+    assert_equal "CleatExamples::Person", person.path
+    assert_equal [[:name, false, String], [:hobbies, false, Array], [:friend, true, E::Person]],
+                 person.fields.map { |f| [f[:name], f[:nil_ok], f[:class]] }
+    assert_includes person.flags, :frozen_shareable
+    assert_equal 2, person.init_arity
+    counter = types.fetch(E::Counter)
+    assert_includes counter.methods, [:increment, 1, :exclusive]
+    assert_includes counter.methods, [:value, 0, :shared]
+    assert_includes types.fetch(E::Game).methods, [:each_player, 0, :shared]
+  end
+
+  # Each extension has its own copy of the library, and its own registry:
+  # the examples and the test extension are both loaded here.
+  def test_every_loaded_extension_contributes_its_registry
+    assert_operator Cleat::REGISTRIES.size, :>=, 2
+    owners = Cleat::REGISTRIES.map { |r| r.types.map { |t| t[:path].split("::").first }.uniq }
+    assert_includes owners, ["CleatExamples"]
+    assert_includes owners, ["CleatTest"]
+    classes = registry.types.map(&:klass)
+    assert_includes classes, E::Counter
+    assert_includes classes, CleatTest::Holder
+  end
+
+  def test_the_gem_errors_are_the_declared_ones_and_its_exception_types
+    errors = registry.gem_errors
+    assert_includes errors, RuntimeError
+    assert_includes errors, E::Trap
+  end
+
+  def test_classes_select_types_by_name_or_namespace
+    assert_equal [E::Counter], Cleat::Fuzz::Registry.new(classes: ["CleatExamples::Counter"]).types.map(&:klass)
+    assert_operator Cleat::Fuzz::Registry.new(classes: ["CleatExamples"]).types.size, :>=, 7
+    assert_empty Cleat::Fuzz::Registry.new(classes: ["CleatExample"]).types
+  end
+
+  def test_check_passes_a_sound_object_and_names_a_loan_left_out
+    game = E::Game.new
+    game.add_player("ann")
+    assert_nil registry.check(game)
+    assert_nil registry.check(E::Person.allocate), "an uninitialised object's nil fields are as declared"
+    enum = game.enum_for(:each_player)
+    enum.next # a fiber suspended inside each_player holds the loan
+    assert_match(/\ACleatExamples::Game is still lent out \(by #each_player\)/, registry.check(game))
+    loop { enum.next } # to its end: the loan comes back
+    assert_nil registry.check(game)
+    assert_nil registry.check("not a Cleat object")
+  end
+
+  # ---- the world: what an operation may do ----
+
+  def test_an_allowed_exception_passes_and_any_other_is_a_failure
+    world = Cleat::Fuzz::World.new(registry)
+    world.op { E::Counter.new("x") } # TypeError
+    world.op { throw :cleat_fuzz }
+    world.op { raise Cleat::Fuzz::Boom }
+    failure = assert_raises(Cleat::Fuzz::Failure) { world.op { nil.frobnicate } }
+    assert_equal "exception NoMethodError", failure.signature
+  end
+
+  def test_hostile_conversions_raise_throw_or_reenter_then_answer
+    world = Cleat::Fuzz::World.new(registry)
+    calls = 0
+    assert_equal 1, world.hostile(:to_int) { calls += 1 }.to_int
+    assert_equal 1, calls
+    assert_equal "x", world.hostile(:to_str) { raise TypeError }.to_str, "an allowed error in the re-entry stays there"
+    assert_raises(ZeroDivisionError) { world.hostile(:to_int) { 1 / 0 }.to_int }
+    assert_raises(Cleat::Fuzz::Boom) { world.hostile(:hash, :raise).hash }
+    assert_nil catch(:cleat_fuzz) { world.hostile(:to_int, :throw).to_int && :not_thrown }
+    assert_equal 1.0, world.hostile(:to_f, :value).to_f
+    refute_respond_to world.hostile(:to_f, :value), :to_int
+  end
+
+  def test_a_suspended_fiber_is_finished_within_the_operation
+    world = Cleat::Fuzz::World.new(registry)
+    game = E::Game.new
+    game.add_player("ann")
+    world.set(E::Game, 0, game)
+    outside = nil
+    world.op do
+      world.in_fiber(-> { game.each_player { Fiber.yield } }) do
+        outside = begin
+          game.add_player("bob")
+        rescue Cleat::BorrowError => e
+          e.class
+        end
+      end
+    end
+    assert_equal Cleat::BorrowError, outside
+    assert_nil registry.check(game)
+  end
+
+  def test_the_same_seed_makes_the_same_operations
+    make = ->(seed) { Cleat::Fuzz::Generator.new(registry, Random.new(seed)).generate(300) }
+    assert_equal make.call(3), make.call(3)
+    refute_equal make.call(3), make.call(4)
+  end
+
+  def test_a_shrunk_sequence_is_simplified_while_it_fails_the_same_way
+    ops = ["set K, 0, sub(K).new(1)", "with(K, 0) { |r| keep 1, stressed { r.m(2) } }"]
+    tried = []
+    simple = Cleat::Fuzz::Shrink.simplify(ops) do |candidate|
+      tried << candidate
+      [candidate.join.include?("r.m(2)") && candidate.join.include?("stressed"), nil]
+    end
+    assert_equal ["set K, 0, K.new(1)", "with(K, 0) { |r| stressed { r.m(2) } }"], simple
+    assert_equal 3, tried.size
+  end
+
+  # ---- finding planted bugs, as `rake test:fuzz` does ----
+
+  def test_the_examples_run_clean
+    runner, out = runner_for(requires: ["cleat_examples"], errors: ["RuntimeError"])
+    assert runner.fuzz(seed: 11, count: 3000), out.string
+    assert_match(/FUZZ OK 3000 operations on [7-9] classes/, out.string)
+  end
+
+  def test_a_nil_field_read_as_a_string_is_found
+    script = find_planted("CleatPlanted::Note", /Segmentation fault/)
+    assert_match(/r\.title_length/, script)
+  end
+
+  def test_a_pointer_cached_across_a_conversion_is_found
+    script = find_planted("CleatPlanted::Mask", /Segmentation fault/)
+    assert_match(/r\.apply\(hostile\(:to_int\) \{ r\.resize\(/, script)
+  end
+
+  def test_a_ruby_object_made_without_the_gvl_is_found
+    script = find_planted("CleatPlanted::Worker", /cleat_str_binary called without the GVL/)
+    assert_match(/r\.digest\(/, script)
+  end
+
+  def test_an_off_by_one_in_an_owned_buffer_is_found
+    script = find_planted("CleatPlanted::Bytes", /Segmentation fault/)
+    assert_match(/r\.at\(\d+\)/, script)
+  end
+
+  def test_a_store_skipping_the_declared_check_is_found
+    script = find_planted("CleatPlanted::Tag", /CleatPlanted::Tag#name holds \w+, declared String/)
+    assert_match(/r\.rename\(/, script)
+  end
+
+  private
+
+  def runner_for(requires:, classes: nil, errors: [])
+    @dir ||= Dir.mktmpdir("cleat-fuzz-declared")
+    out = StringIO.new
+    runner = Cleat::Fuzz::Runner.new(requires: requires, load_path: LOAD_PATH, classes: classes, errors: errors,
+                                     work_dir: @dir, out: out)
+    [runner, out]
+  end
+
+  def teardown
+    FileUtils.rm_rf(@dir) if @dir
+  end
+
+  # Fuzzes one planted class with the default budget: the bug must be found,
+  # shrunk to at most 5 operations, and the script written must reproduce it
+  # (what it prints matches expected). Returns the script.
+  def find_planted(klass, expected, seed: 1)
+    runner, out = runner_for(requires: ["cleat_planted"], classes: [klass])
+    refute runner.fuzz(seed: seed, count: 100_000), "#{klass}: nothing found\n#{out.string}"
+    path = File.join(runner.work_dir, "failure-#{seed}.rb")
+    script = File.read(path)
+    ops = script.lines.grep(/^  op \{/)
+    assert_operator ops.size, :<=, 5, script
+    assert_operator ops.size, :>=, 1, script
+    assert_match(/#{Regexp.escape(klass)}/, script)
+    output, status = Open3.capture2e(RbConfig.ruby, *LOAD_PATH.map { |d| "-I#{d}" }, path)
+    refute status.success?, "the reproduction did not fail:\n#{script}\n#{output}"
+    assert_match(expected, output, script)
+    script
+  end
+end
