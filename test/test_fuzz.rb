@@ -117,7 +117,7 @@ class TestFuzz < Minitest::Test
   # compactions ran: every one under the stress mode, and some under the
   # compact mode on every Ruby (3.1 has no safe auto-compaction).
   def test_the_stress_and_compact_modes_act_on_every_operation
-    ops = Fuzz.generate(Random.new(11), 300)
+    ops = Fuzz.generate(Random.new(11), 600)
     ops[10, 0] = [[:gc, :stress], [:call, ops[0][1], 0, Fuzz.call_args(Random.new(3))]]
     run = run_child(["--ops", dump(ops.first(40))], gc: "stress")
     assert_equal :ok, run.outcome, run.output
