@@ -182,7 +182,8 @@ struct cleat_type {
      * sees the object. Stores VALUEs with cleat_write(self, ...) (or
      * cleat_write_known) and sets plain members. The object is uninitialised
      * while it runs (every method raises TypeError), so nothing can observe
-     * it half-built; if it raises, allocation raises. It may allocate
+     * it half-built; if it raises, allocation raises, and the object stays
+ * refused by every door, initialize's included. It may allocate
      * (rb_ary_new, rb_str_new_cstr) but should call no Ruby method: any Ruby
      * code it runs gets an unusable object. See CLEAT_ZERO_IS_VALID. */
     void (*init_fields)(VALUE self, void *data);
@@ -366,6 +367,9 @@ typedef struct cleat_header {
  * allocation: no exclusive method, store or loan yet (dup/clone may fill it).
  * The first exclusive entry clears it, on the door's slow path. */
 #define CLEAT__FRESH (1u << 31)
+/* Allocation's .init_fields is running, or raised: no door takes the
+ * object, initialize's included, so nothing completes a half-built one. */
+#define CLEAT__BUILDING (1u << 30)
 
 typedef enum cleat_borrow_mode {
     CLEAT_BORROW_SHARED = 1,    /* reads: other shared users may run alongside */

@@ -170,11 +170,11 @@ static void token_give_back(VALUE ary, VALUE token)
     if (RARRAY_LEN(ary) < POOL_SIZE) rb_ary_push(ary, token);
 }
 
-/* The state word and holder as the list says: INIT kept, exclusive if any
+/* The state word and holder as the list says: INIT and BUILDING kept, exclusive if any
  * loan is, one shared count per shared loan, holder of the newest loan. */
 static void recompute(cleat_header *h)
 {
-    uint32_t state = h->state & CLEAT__INIT;
+    uint32_t state = h->state & (CLEAT__INIT | CLEAT__BUILDING);
     for (struct cleat__loan *r = h->loans; r; r = r->next) {
         if (r->mode == CLEAT_BORROW_EXCLUSIVE) state |= CLEAT__LENT_EXCL;
         else state += CLEAT__SHARED_ONE; /* bounded when the loan began */
