@@ -964,8 +964,15 @@ CLEAT_API VALUE cleat_ensure(VALUE (*body)(void *arg), void (*cleanup)(void *arg
  * the GC collects the object. Not zeroed. Raises ArgumentError when count *
  * sizeof(type) overflows or count exceeds LONG_MAX, NoMemoryError. A macro
  * because stack memory must belong to the caller's frame; never use the
- * memory after the function returns. */
-#define CLEAT_SCRATCH(type, holder, count) ALLOCV_N(type, holder, cleat__scratch_count(count))
+ * memory after the function returns. `count` is evaluated once (ALLOCV_N
+ * evaluates its own twice: a count from NUM2SIZET, whose to_int is Ruby
+ * code, could pass the size check with one value and size the alloca with
+ * another). */
+#define CLEAT_SCRATCH(type, holder, count)                                     \
+    __extension__({                                                            \
+        const long cleat__scratch_n = cleat__scratch_count(count);             \
+        ALLOCV_N(type, holder, cleat__scratch_n);                              \
+    })
 /* Frees CLEAT_SCRATCH's memory now (when it was not on the stack) rather
  * than at the next GC. The memory is gone afterwards. */
 #define CLEAT_SCRATCH_END(holder) ALLOCV_END(holder)

@@ -886,8 +886,21 @@ CLEAT_FUNCTION(test_scratch_count, count)
     return Qnil;
 }
 
+/* The count straight from NUM2SIZET: Ruby code (to_int) inside the macro's
+ * argument. Returns the scratch's size as the body saw it. */
+CLEAT_FUNCTION(test_scratch_num2sizet, count)
+{
+    VALUE holder;
+    size_t n = 0;
+    unsigned char *p = CLEAT_SCRATCH(unsigned char, holder, (n++, NUM2SIZET(count)));
+    memset(p, 0xab, 16);
+    CLEAT_SCRATCH_END(holder);
+    return SIZET2NUM(n); /* how many times the argument was evaluated */
+}
+
 static void init_real_classes(VALUE mod)
 {
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "scratch_num2sizet", test_scratch_num2sizet);
     VALUE defaults = cleat_type_define_class(&defaults_type, rb_cObject);
     CLEAT_DEFINE_METHOD(defaults, "initialize", defaults_initialize);
     CLEAT_DEFINE_METHOD(defaults, "name", defaults_name);
