@@ -276,6 +276,24 @@ static VALUE loan_end(VALUE arg)
     return Qnil;
 }
 
+void cleat__once_begin(cleat__once *o, VALUE *token)
+{
+    VALUE ary = pool();
+    *token = token_take(ary, token);
+    o->record = DATA_PTR(*token);
+    o->serial = ++o->record->serial;
+    o->token = *token;
+    o->pool = ary;
+}
+
+bool cleat__once_end(cleat__once *o)
+{
+    if (o->record->serial != o->serial) return false;
+    o->record->serial++;
+    token_give_back(o->pool, o->token);
+    return true;
+}
+
 VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
 {
     CLEAT__NEEDS_GVL();
