@@ -183,7 +183,7 @@ struct cleat_type {
      * cleat_write_known) and sets plain members. The object is uninitialised
      * while it runs (every method raises TypeError), so nothing can observe
      * it half-built; if it raises, allocation raises, and the object stays
- * refused by every door, initialize's included. It may allocate
+     * refused by every door, initialize's included. It may allocate
      * (rb_ary_new, rb_str_new_cstr) but should call no Ruby method: any Ruby
      * code it runs gets an unusable object. See CLEAT_ZERO_IS_VALID. */
     void (*init_fields)(VALUE self, void *data);
@@ -952,8 +952,8 @@ CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode);
  * break, throw), and returns body's result; an exception then goes on.
  * rb_ensure with typed pointers: arg (yours, on your stack usually) is passed
  * to both. Runs whatever Ruby code body runs. cleanup runs once: a
- * continuation replaying it raises Cleat::Error instead. cleanup should not raise (an
- * exception from it replaces body's). Inside a door, a body that calls Ruby
+ * continuation replaying it raises Cleat::Error instead. cleanup should not
+ * raise (an exception from it replaces body's). Inside a door, a body that calls Ruby
  * code still does it through CLEAT_YIELD and friends. */
 CLEAT_API VALUE cleat_ensure(VALUE (*body)(void *arg), void (*cleanup)(void *arg), void *arg);
 

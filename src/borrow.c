@@ -170,8 +170,9 @@ static void token_give_back(VALUE ary, VALUE token)
     if (RARRAY_LEN(ary) < POOL_SIZE) rb_ary_push(ary, token);
 }
 
-/* The state word and holder as the list says: INIT and BUILDING kept, exclusive if any
- * loan is, one shared count per shared loan, holder of the newest loan. */
+/* The state word and holder as the list says: INIT and BUILDING kept,
+ * exclusive if any loan is, one shared count per shared loan, holder of the
+ * newest loan. */
 static void recompute(cleat_header *h)
 {
     uint32_t state = h->state & (CLEAT__INIT | CLEAT__BUILDING);
