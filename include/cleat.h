@@ -182,7 +182,8 @@ struct cleat_type {
      * sees the object. Stores VALUEs with cleat_write(self, ...) (or
      * cleat_write_known) and sets plain members. The object is uninitialised
      * while it runs (every method raises TypeError), so nothing can observe
-     * it half-built; if it raises, allocation raises. It may allocate
+     * it half-built; if it raises, allocation raises, and the object stays
+     * refused by every door, initialize's included. It may allocate
      * (rb_ary_new, rb_str_new_cstr) but should call no Ruby method: any Ruby
      * code it runs gets an unusable object. See CLEAT_ZERO_IS_VALID. */
     void (*init_fields)(VALUE self, void *data);
@@ -309,6 +310,11 @@ typedef struct cleat_header {
  * allocation: no exclusive method, store or loan yet (dup/clone may fill it).
  * The first exclusive entry clears it, on the door's slow path. */
 #define CLEAT__FRESH (1u << 31)
+/* Allocation's .init_fields is running, or raised: no door takes the
+ * object, initialize's included, so nothing completes a half-built one. */
+#define CLEAT__BUILDING (1u << 30)
+/* The bits loans set: LENT_EXCL and the shared count. */
+#define CLEAT__LENT_BITS (~(CLEAT__INIT | CLEAT__FRESH | CLEAT__BUILDING))
 
 CLEAT_INLINE cleat_header *cleat__header(void *data) { return (cleat_header *)data - 1; }
 
@@ -355,7 +361,7 @@ CLEAT_INLINE void cleat_write_known(VALUE self, VALUE *slot, VALUE value)
     uintptr_t off = (uintptr_t)slot - (uintptr_t)RTYPEDDATA_DATA(self);
     if (CLEAT_LIKELY(off < 64 * sizeof(VALUE) && off % sizeof(VALUE) == 0 &&
                       ((type->value_slots >> (off / sizeof(VALUE))) & 1) && !RB_OBJ_FROZEN_RAW(self) &&
-                      !(cleat__header(RTYPEDDATA_DATA(self))->state & ~(CLEAT__INIT | CLEAT__FRESH)))) {
+                      !(cleat__header(RTYPEDDATA_DATA(self))->state & CLEAT__LENT_BITS))) {
         RB_OBJ_WRITE(self, slot, value);
         return;
     }
@@ -967,8 +973,9 @@ CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode);
 /* Runs body(arg), then cleanup(arg) however body ends (return, exception,
  * break, throw), and returns body's result; an exception then goes on.
  * rb_ensure with typed pointers: arg (yours, on your stack usually) is passed
- * to both. Runs whatever Ruby code body runs; cleanup should not raise (an
- * exception from it replaces body's). Inside a door, a body that calls Ruby
+ * to both. Runs whatever Ruby code body runs. cleanup runs once: a
+ * continuation replaying it raises Cleat::Error instead. cleanup should not
+ * raise (an exception from it replaces body's). Inside a door, a body that calls Ruby
  * code still does it through CLEAT_YIELD and friends. */
 CLEAT_API VALUE cleat_ensure(VALUE (*body)(void *arg), void (*cleanup)(void *arg), void *arg);
 
@@ -980,8 +987,15 @@ CLEAT_API VALUE cleat_ensure(VALUE (*body)(void *arg), void (*cleanup)(void *arg
  * the GC collects the object. Not zeroed. Raises ArgumentError when count *
  * sizeof(type) overflows or count exceeds LONG_MAX, NoMemoryError. A macro
  * because stack memory must belong to the caller's frame; never use the
- * memory after the function returns. */
-#define CLEAT_SCRATCH(type, holder, count) ALLOCV_N(type, holder, cleat__scratch_count(count))
+ * memory after the function returns. `count` is evaluated once (ALLOCV_N
+ * evaluates its own twice: a count from NUM2SIZET, whose to_int is Ruby
+ * code, could pass the size check with one value and size the alloca with
+ * another). */
+#define CLEAT_SCRATCH(type, holder, count)                                     \
+    __extension__({                                                            \
+        const long cleat__scratch_n = cleat__scratch_count(count);             \
+        ALLOCV_N(type, holder, cleat__scratch_n);                              \
+    })
 /* Frees CLEAT_SCRATCH's memory now (when it was not on the stack) rather
  * than at the next GC. The memory is gone afterwards. */
 #define CLEAT_SCRATCH_END(holder) ALLOCV_END(holder)

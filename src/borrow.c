@@ -170,11 +170,12 @@ static void token_give_back(VALUE ary, VALUE token)
     if (RARRAY_LEN(ary) < POOL_SIZE) rb_ary_push(ary, token);
 }
 
-/* The state word and holder as the list says: INIT kept, exclusive if any
- * loan is, one shared count per shared loan, holder of the newest loan. */
+/* The state word and holder as the list says: INIT and BUILDING kept,
+ * exclusive if any loan is, one shared count per shared loan, holder of the
+ * newest loan. */
 static void recompute(cleat_header *h)
 {
-    uint32_t state = h->state & CLEAT__INIT;
+    uint32_t state = h->state & (CLEAT__INIT | CLEAT__BUILDING);
     for (struct cleat__loan *r = h->loans; r; r = r->next) {
         if (r->mode == CLEAT_BORROW_EXCLUSIVE) state |= CLEAT__LENT_EXCL;
         else state += CLEAT__SHARED_ONE; /* bounded when the loan began */
@@ -232,7 +233,9 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, VALUE *token
     if (!cleat_type_of(self)) cleat__raise_wrong_type(self, "a Cleat object");
     if (OBJ_FROZEN(self)) return false;
     cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
-    if (mode == CLEAT_BORROW_SHARED && h->state > UINT32_MAX - CLEAT__SHARED_ONE)
+    /* The shared count's bits (2 to 29, below BUILDING and FRESH) all set: full. */
+    const uint32_t count_bits = CLEAT__LENT_BITS & ~CLEAT__LENT_EXCL;
+    if (mode == CLEAT_BORROW_SHARED && (h->state & count_bits) == count_bits)
         rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_class_name(rb_obj_class(self)));
     /* Allocation first (it may raise or run the GC): nothing changes before. */
     VALUE ary = pool();
@@ -274,6 +277,24 @@ static VALUE loan_end(VALUE arg)
     recompute(h);
     token_give_back(l->pool, l->token);
     return Qnil;
+}
+
+void cleat__once_begin(cleat__once *o, VALUE *token)
+{
+    VALUE ary = pool();
+    *token = token_take(ary, token);
+    o->record = DATA_PTR(*token);
+    o->serial = ++o->record->serial;
+    o->token = *token;
+    o->pool = ary;
+}
+
+bool cleat__once_end(cleat__once *o)
+{
+    if (o->record->serial != o->serial) return false;
+    o->record->serial++;
+    token_give_back(o->pool, o->token);
+    return true;
 }
 
 VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)

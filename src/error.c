@@ -58,5 +58,7 @@ void *cleat_exception_new(const cleat_type *type, VALUE message, VALUE *exc)
     if (!RB_TYPE_P(message, T_STRING)) cleat__raise_wrong_type(message, "String");
     *exc = rb_exc_new_str(type->klass, message);
     if (!cleat_is(*exc, type)) cleat__raise_wrong_type(*exc, type->class_path);
-    return RTYPEDDATA_DATA(*exc);
+    void *data = RTYPEDDATA_DATA(*exc);
+    cleat__header(data)->state &= ~CLEAT__FRESH; /* handed to C to fill (type.c, cleat_type_new) */
+    return data;
 }

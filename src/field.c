@@ -28,9 +28,9 @@ static void refuse_frozen(VALUE self)
 void cleat__refuse_lent(VALUE self)
 {
     cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
-    if (!(h->state & ~(CLEAT__INIT | CLEAT__FRESH))) return;
+    if (!(h->state & CLEAT__LENT_BITS)) return;
     cleat__reclaim_loans(h);
-    if (h->state & ~(CLEAT__INIT | CLEAT__FRESH)) cleat__borrow_conflict(self, h, CLEAT_BORROW_EXCLUSIVE);
+    if (h->state & CLEAT__LENT_BITS) cleat__borrow_conflict(self, h, CLEAT_BORROW_EXCLUSIVE);
 }
 
 /* The declared field whose storage holds slot: a VALUE field at exactly that

@@ -63,6 +63,19 @@ CLEAT_API void cleat__refuse_lent(VALUE self);
 CLEAT_API void cleat__borrow_init(void);
 /* Forgets every loan record of an object being freed. */
 CLEAT_API void cleat__release_loans(cleat_header *h);
+
+/* One run of something a continuation could run again (cleat_ensure's
+ * cleanup): a pooled loan record whose serial, kept on the heap, tells the
+ * first end from a later one replayed from a copy of the stack. begin
+ * stores the record's token in *token, for the caller's stack. */
+typedef struct cleat__once {
+    struct cleat__loan *record;
+    VALUE token, pool;
+    uint32_t serial;
+} cleat__once;
+CLEAT_API void cleat__once_begin(cleat__once *o, VALUE *token);
+/* True the first time; false when this run already ended. */
+CLEAT_API bool cleat__once_end(cleat__once *o);
 /* The current method's ID squeezed into the header's 32 bits (0 if it won't fit). */
 CLEAT_API uint32_t cleat__current_method(void);
 

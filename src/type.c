@@ -270,11 +270,19 @@ VALUE cleat__type_alloc(const cleat_type *type, VALUE klass)
     /* Starting values, while the object is still uninitialised: whatever
      * finds it meanwhile gets TypeError, and if the hook raises, nothing
      * usable was made. */
-    if (type->init_fields) type->init_fields(obj, base + header);
+    cleat_header *h = cleat__header(base + header);
+    /* Building until the hook and the check of what it left are done, and
+     * for ever if either raises: an object found through ObjectSpace then
+     * is refused even by initialize, which would trust what the hook gives. */
+    if (type->init_fields) {
+        h->state = CLEAT__BUILDING;
+        type->init_fields(obj, base + header);
+    }
     if (type->flags & CLEAT_ZERO_IS_VALID) {
         finish(type, obj, base + header, "init_fields");
-        if (type->init_fields) cleat__header(base + header)->state |= CLEAT__FRESH;
+        if (type->init_fields) h->state |= CLEAT__FRESH;
     }
+    h->state &= ~CLEAT__BUILDING;
     return obj;
 }
 
@@ -283,7 +291,11 @@ void *cleat_type_new(const cleat_type *type, VALUE *obj)
     CLEAT__NEEDS_GVL();
     if (!type->klass) rb_raise(rb_eArgError, "%s: class not defined yet", type->class_path);
     *obj = cleat__type_alloc(type, type->klass);
-    return RTYPEDDATA_DATA(*obj); /* initialised by cleat_type_ready, once filled */
+    void *data = RTYPEDDATA_DATA(*obj);
+    /* Handed to C to fill: no longer as the hook left it, so dup/clone may
+     * not fill it again (a CLEAT_ZERO_IS_VALID object is usable at once). */
+    cleat__header(data)->state &= ~CLEAT__FRESH;
+    return data; /* initialised by cleat_type_ready, once filled */
 }
 
 void cleat_type_ready(VALUE obj)
@@ -294,6 +306,8 @@ void cleat_type_ready(VALUE obj)
     void *data = RTYPEDDATA_DATA(obj);
     if (cleat__header(data)->state & CLEAT__INIT)
         rb_raise(rb_eTypeError, "already initialized %s", type->class_path);
+    if (cleat__header(data)->state & CLEAT__BUILDING)
+        rb_raise(rb_eTypeError, "unusable %s: its init_fields did not finish", type->class_path);
     finish(type, obj, data, "cleat_type_ready");
 }
 
@@ -525,6 +539,16 @@ static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE 
  * a buffer of their own. */
 static void copy_fields(const cleat_type *type, VALUE self, void *dst, const void *src)
 {
+    /* dst is fresh, but .init_fields may have filled its cleat_values:
+     * nothing else knows those buffers, and the memcpy would lose them. */
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUES) {
+            cleat_values *own = cleat__field_values(dst, f);
+            ruby_xfree(own->ptr);
+            memset(own, 0, sizeof *own);
+        }
+    }
     memcpy(dst, src, type->size);
     /* dst must not share src's buffers for even a moment in which an
      * exception could free them, so forget them before anything allocates. */

@@ -54,4 +54,16 @@ class TestCleanup < Minitest::Test
     assert_equal "CLEAT_SCRATCH: 18446744073709551615 elements are more than LONG_MAX", e.message
     assert_raises(ArgumentError) { CleatTest.scratch_count(2**62) } # 2**62 * 8 overflows size_t
   end
+
+  # ALLOCV_N evaluates its count twice: a to_int that answers 16 to the size
+  # check and 2**36 to the alloca moved the stack pointer wherever it liked
+  # (a hostile script aimed it at a String and wrote into it). CLEAT_SCRATCH
+  # evaluates its count once.
+  def test_scratch_evaluates_its_count_once
+    calls = 0
+    count = Object.new
+    count.define_singleton_method(:to_int) { (calls += 1) == 1 ? 16 : 1 << 36 }
+    assert_equal 1, CleatTest.scratch_num2sizet(count)
+    assert_equal 1, calls
+  end
 end

@@ -335,6 +335,30 @@ class TestHostile < Minitest::Test
                  ['[3, ["a", "b"]]'], out.lines.map(&:chomp)
   end
 
+  # The same for cleat_ensure: a continuation taken in the body and called
+  # after the cleanup ran replayed the cleanup (the guide's FILE closed
+  # twice: "double free detected", abort, on 3.1, 3.3 and 3.4). The second
+  # end is refused and the cleanup runs once.
+  def test_a_continuation_cannot_run_a_cleanup_twice
+    out, = run_child(<<~RUBY, preload: ["-rcleat_test"])
+      require "continuation"
+      before = CleatTest.cleanups
+      runs = 0
+      k = nil
+      begin
+        CleatTest.with_cleanup(1) { callcc { |c| k = c } }
+      rescue Cleat::Error => e
+        puts e.message
+      end
+      runs += 1
+      k.call if runs < 3
+      GC.start
+      p [runs, CleatTest.cleanups - before]
+    RUBY
+    assert_equal ["cleat_ensure was re-entered through a continuation after its cleanup ran"] * 2 +
+                 ["[3, 1]"], out.lines.map(&:chomp)
+  end
+
   # An exclusive method whose block froze its receiver (or made it
   # shareable) stored into the frozen object afterwards: a "frozen" object
   # changed, and two Ractors raced on it. Stores into a frozen object raise.

@@ -7,7 +7,8 @@ require "test_helper"
 class TestType < Minitest::Test
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
-  cleat_skip_under_gc_stress :test_hand_written_mark_keeps_its_value
+  cleat_skip_under_gc_stress :test_hand_written_mark_keeps_its_value,
+                              :test_member_by_member_copy_keeps_no_buffer_of_the_hook
 
   Counter = CleatExamples::Counter
 
@@ -180,6 +181,23 @@ class TestType < Minitest::Test
     CleatTest.defaults_hook_raises = false
   end
 
+  # Even initialize refuses such an object: its body would trust the
+  # starting values the hook never gave (a buffer the hook allocates, say).
+  def test_objects_whose_init_fields_raised_refuse_initialize
+    CleatTest.defaults_half_built
+    CleatTest.defaults_hook_raises = true
+    assert_raises(RuntimeError) { Defaults.new }
+    CleatTest.defaults_hook_raises = false
+    half = CleatTest.defaults_half_built.first
+    message = "unusable CleatTest::Defaults: its init_fields did not finish"
+    assert_equal message, assert_raises(TypeError) { half.send(:initialize, "x") }.message
+    assert_equal message, assert_raises(TypeError) { half.send(:initialize_copy, Defaults.new) }.message
+    assert_equal "uninitialized CleatTest::Defaults", assert_raises(TypeError) { half.name }.message
+    refute CleatTest.initialized?(half)
+  ensure
+    CleatTest.defaults_hook_raises = false
+  end
+
   def test_copies_start_from_the_original
     d = Defaults.new("orig")
     d.items << 1
@@ -213,6 +231,30 @@ class TestType < Minitest::Test
     assert_equal 1, used.code
     e = assert_raises(TypeError) { untouched.send(:initialize_copy, orig) } # filled once is used
     assert_equal "already initialized CleatTest::FreshDefaults", e.message
+  end
+
+  # cleat_type_new hands the struct to C to fill: no longer as the hook
+  # left it, so a copy may not fill it again.
+  def test_zero_is_valid_object_filled_from_c_is_not_filled_again_by_a_copy
+    f = Fresh.build(5)
+    e = assert_raises(TypeError) { f.send(:initialize_copy, Fresh.allocate) }
+    assert_equal "already initialized CleatTest::FreshDefaults", e.message
+    assert_equal 5, f.code
+  end
+
+  # A member-by-member copy replaces the cleat_values its target's hook
+  # filled: that buffer is freed, not lost (about 1 KiB a copy here).
+  def test_member_by_member_copy_keeps_no_buffer_of_the_hook
+    v = CleatTest::ListedDefaults.allocate
+    assert_equal 100, v.dup.size
+    GC.start
+    GC.disable
+    before = GC.stat(:malloc_increase_bytes)
+    100.times { v.dup }
+    per_copy = (GC.stat(:malloc_increase_bytes) - before) / 100
+    assert_operator per_copy, :<, 1500, "each copy lost the buffer its .init_fields filled"
+  ensure
+    GC.enable
   end
 
   def test_zero_is_valid_init_fields_must_fill_fields_that_refuse_nil

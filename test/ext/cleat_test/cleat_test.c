@@ -830,6 +830,30 @@ CLEAT_EXCLUSIVE(fresh_set_code, fresh_type, fresh_t *f, code)
     return code;
 }
 
+/* FreshDefaults.build(code): made and filled from C, so no longer fresh. */
+CLEAT_FUNCTION(fresh_s_build, code)
+{
+    VALUE obj;
+    fresh_t *f = cleat_type_new(&fresh_type, &obj);
+    f->code = cleat_to_int64(code);
+    return obj;
+}
+
+/* A hook that fills a cleat_values, and member-by-member copies: the copy
+ * must not lose the buffer the hook gave its target. */
+typedef struct listed {
+    cleat_values list;
+} listed_t;
+static const cleat_field listed_fields[] = {CLEAT_FIELD_VALUES_ANY(listed_t, list), CLEAT_FIELDS_END};
+static void listed_init_fields(VALUE self, void *data)
+{
+    listed_t *l = data;
+    for (int i = 0; i < 100; i++) cleat_values_push(self, &l->list, INT2FIX(i));
+}
+CLEAT_TYPE(listed_type, "CleatTest::ListedDefaults", listed_t, listed_fields, .init_fields = listed_init_fields,
+           .flags = CLEAT_ZERO_IS_VALID | CLEAT_COPYABLE);
+CLEAT_SHARED(listed_size, listed_type, listed_t *l) { return SIZET2NUM(l->list.len); }
+
 /* Zero is valid, but the hook forgets the field that refuses nil. */
 static void forgetting_init_fields(VALUE self, void *data) { (void)self, (void)data; }
 CLEAT_TYPE(forgetting_fresh_type, "CleatTest::ForgettingFresh", fresh_t, fresh_fields,
@@ -880,8 +904,21 @@ CLEAT_FUNCTION(test_scratch_count, count)
     return Qnil;
 }
 
+/* The count straight from NUM2SIZET: Ruby code (to_int) inside the macro's
+ * argument. Returns the scratch's size as the body saw it. */
+CLEAT_FUNCTION(test_scratch_num2sizet, count)
+{
+    VALUE holder;
+    size_t n = 0;
+    unsigned char *p = CLEAT_SCRATCH(unsigned char, holder, (n++, NUM2SIZET(count)));
+    memset(p, 0xab, 16);
+    CLEAT_SCRATCH_END(holder);
+    return SIZET2NUM(n); /* how many times the argument was evaluated */
+}
+
 static void init_real_classes(VALUE mod)
 {
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "scratch_num2sizet", test_scratch_num2sizet);
     VALUE defaults = cleat_type_define_class(&defaults_type, rb_cObject);
     CLEAT_DEFINE_METHOD(defaults, "initialize", defaults_initialize);
     CLEAT_DEFINE_METHOD(defaults, "name", defaults_name);
@@ -899,7 +936,10 @@ static void init_real_classes(VALUE mod)
     CLEAT_DEFINE_METHOD(fresh, "tags", fresh_tags);
     CLEAT_DEFINE_METHOD(fresh, "code", fresh_code);
     CLEAT_DEFINE_METHOD(fresh, "code=", fresh_set_code);
+    CLEAT_DEFINE_SINGLETON_METHOD(fresh, "build", fresh_s_build);
     cleat_type_define_class(&forgetting_fresh_type, rb_cObject);
+    VALUE listed = cleat_type_define_class(&listed_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(listed, "size", listed_size);
     VALUE functions = rb_define_module_under(mod, "Functions");
     CLEAT_DEFINE_MODULE_FUNCTION(functions, "none", functions_none);
     CLEAT_DEFINE_MODULE_FUNCTION(functions, "add", functions_add);
