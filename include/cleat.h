@@ -361,7 +361,7 @@ CLEAT_INLINE void cleat_write_known(VALUE self, VALUE *slot, VALUE value)
     uintptr_t off = (uintptr_t)slot - (uintptr_t)RTYPEDDATA_DATA(self);
     if (CLEAT_LIKELY(off < 64 * sizeof(VALUE) && off % sizeof(VALUE) == 0 &&
                       ((type->value_slots >> (off / sizeof(VALUE))) & 1) && !RB_OBJ_FROZEN_RAW(self) &&
-                      !(cleat__header(RTYPEDDATA_DATA(self))->state & CLEAT__LENT_BITS))) {
+                      !(cleat__header(RTYPEDDATA_DATA(self))->state & (CLEAT__LENT_BITS | CLEAT__FRESH)))) {
         RB_OBJ_WRITE(self, slot, value);
         return;
     }
