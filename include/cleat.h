@@ -122,6 +122,7 @@ typedef struct cleat_field {
     bool nil_ok;             /* nil accepted even when a class is checked */
     const VALUE *klass;      /* values must be kind_of?(*klass), or NULL */
     const cleat_type *type; /* values must be this Cleat type, or NULL */
+    bool view_owner;         /* a cleat_view's owner: stored only by cleat_view_init */
 } cleat_field;
 
 /* Type flags (cleat_type.flags). */
@@ -215,9 +216,10 @@ struct cleat_type {
  * memsize and marks the IO::Buffers lent over it. */
 #define CLEAT_FIELD_REGION(T, f) CLEAT__FIELD(T, f, CLEAT__IS_REGION(T, f), true, NULL)
 /* A cleat_view field (section 11) whose owner must be of owner_type. */
-#define CLEAT_FIELD_VIEW(T, f, owner_type) \
-    CLEAT__FIELD(T, f.owner, CLEAT__IS_VALUE(T, f.owner), false, owner_type)
-#define CLEAT_FIELDS_END {NULL, 0, CLEAT_KIND_END, false, NULL, NULL}
+#define CLEAT_FIELD_VIEW(T, f, owner_type)                                                          \
+    {#f ".owner", offsetof(T, f.owner), CLEAT__IS_VALUE(T, f.owner), false, CLEAT__KLASS(owner_type), \
+     CLEAT__TYPE(owner_type), true}
+#define CLEAT_FIELDS_END {NULL, 0, CLEAT_KIND_END, false, NULL, NULL, false}
 
 /* Defines `static cleat_type var` for struct T and the per-type functions
  * Ruby calls. Optional members follow as designated initializers:
@@ -1112,6 +1114,6 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
     _Generic((check), cleat_type *: (check), const cleat_type *: (check), default: \
                  (const cleat_type *)0)
 #define CLEAT__FIELD(T, f, kind, nil_ok, check) \
-    {#f, offsetof(T, f), (kind), (nil_ok), CLEAT__KLASS(check), CLEAT__TYPE(check)}
+    {#f, offsetof(T, f), (kind), (nil_ok), CLEAT__KLASS(check), CLEAT__TYPE(check), false}
 
 #endif /* CLEAT_H */

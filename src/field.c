@@ -92,7 +92,17 @@ static void check_field_value(const cleat_type *owner, const cleat_field *f, VAL
              f->nil_ok ? " or nil" : "");
 }
 
-void cleat_write(VALUE self, VALUE *slot, VALUE value)
+/* A view's owner keeps alive the struct its region pointer points into:
+ * replaced by another object, it would leave the view pointing into memory
+ * nothing keeps alive. Only cleat_view_init, which sets both, stores it. */
+static void refuse_view_owner(const cleat_type *type, const cleat_field *f, const char *by)
+{
+    if (f->view_owner)
+        rb_raise(rb_eArgError, "%s: field %s of %s is a view's owner: set the view with cleat_view_init", by,
+                 f->name, type->class_path);
+}
+
+static void store(VALUE self, VALUE *slot, VALUE value, bool view_init)
 {
     CLEAT__NEEDS_GVL();
     const cleat_type *type = cleat_type_of_writer(self);
@@ -101,6 +111,7 @@ void cleat_write(VALUE self, VALUE *slot, VALUE value)
     if (!f)
         rb_raise(rb_eArgError, "cleat_write: the slot is not a declared VALUE field of %s",
                  type->class_path);
+    if (!view_init) refuse_view_owner(type, f, "cleat_write");
     if (f->kind != CLEAT_KIND_REGION) { /* a region's list of lent buffers is ours */
         refuse_frozen(self);
         cleat__refuse_lent(self);
@@ -112,6 +123,10 @@ void cleat_write(VALUE self, VALUE *slot, VALUE value)
     if (f->kind == CLEAT_KIND_VALUE) cleat__debug_wrote(type, data, f);
 #endif
 }
+
+void cleat_write(VALUE self, VALUE *slot, VALUE value) { store(self, slot, value, false); }
+
+void cleat__write_view_owner(VALUE self, VALUE *slot, VALUE value) { store(self, slot, value, true); }
 
 /* cleat_write_known past its inline bitmap: a cleat_values element, a field
  * beyond byte 511, a frozen self, or a slot that is no field at all. The
@@ -125,6 +140,7 @@ void cleat__write_known_slow(VALUE self, VALUE *slot, VALUE value)
     if (!f || f->kind == CLEAT_KIND_REGION)
         rb_raise(rb_eArgError, "cleat_write_known: the slot is not a declared VALUE field of %s",
                  type->class_path);
+    refuse_view_owner(type, f, "cleat_write_known");
     refuse_frozen(self);
     cleat__refuse_lent(self);
     RB_OBJ_WRITE(self, slot, value);

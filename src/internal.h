@@ -57,6 +57,8 @@ CLEAT_API CLEAT_NORETURN void cleat__borrow_conflict(VALUE obj, const cleat_head
 /* Returns the loans whose holder can no longer run (its fiber collected, its
  * thread gone after fork); true when there were any. */
 CLEAT_API bool cleat__reclaim_loans(cleat_header *h);
+/* cleat_write for cleat_view_init, the one store into a view's owner field. */
+CLEAT_API void cleat__write_view_owner(VALUE self, VALUE *slot, VALUE value);
 /* BorrowError when self (a Cleat object) is lent: stores need it unborrowed. */
 CLEAT_API void cleat__refuse_lent(VALUE self);
 /* Sets up the pool of loan tokens; called by cleat_init. */

@@ -84,11 +84,13 @@ static void lay_out(cleat_type *type)
 #endif
     type->value_fields = values;
     type->prefix = (prefix + align - 1) / align * align;
-    /* cleat_write_known's inline check: which 8-byte words are VALUE fields. */
+    /* cleat_write_known's inline check: which 8-byte words are VALUE fields
+     * (a view's owner is not: only cleat_view_init stores it). */
     type->value_slots = 0;
     CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == CLEAT_KIND_VALUE && f->offset % sizeof(VALUE) == 0 && f->offset / sizeof(VALUE) < 64)
+        if (f->kind == CLEAT_KIND_VALUE && !f->view_owner && f->offset % sizeof(VALUE) == 0 &&
+            f->offset / sizeof(VALUE) < 64)
             type->value_slots |= (uint64_t)1 << (f->offset / sizeof(VALUE));
     }
 }

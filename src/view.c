@@ -16,7 +16,7 @@ void cleat_view_init(VALUE self, cleat_view *v, VALUE owner, const cleat_region 
     if (!r->base)
         rb_raise(cleat_eStaleReferenceError, "memory was released, reference is no longer valid");
     if (!cleat_region_contains(r, offset, length)) rb_raise(rb_eRangeError, "view out of bounds");
-    cleat_write(self, &v->owner, owner); /* declared with CLEAT_FIELD_VIEW: checked, marked */
+    cleat__write_view_owner(self, &v->owner, owner); /* CLEAT_FIELD_VIEW: checked, marked */
     v->region = r;
     v->offset = offset;
     v->length = length;

@@ -122,4 +122,21 @@ class TestField < Minitest::Test
     GC.start
     assert_equal 12_345, d.name
   end
+
+  # Found by the hostile review: a view's owner was an ordinary declared
+  # field, so a store could replace it and leave the view's region pointer
+  # inside the old owner's struct, kept alive by nothing.
+  def test_only_cleat_view_init_stores_a_views_owner
+    window = CleatTest::Window.new(CleatTest::Block.new(16))
+    other = CleatTest::Block.new(4)
+    runs = 0
+    %i[swap_owner swap_owner_known].each do |swap|
+      e = assert_raises(ArgumentError, swap) { window.public_send(swap, other) }
+      runs += 1
+      assert_match(/field view\.owner of CleatTest::Window is a view's owner: set the view with cleat_view_init/, e.message)
+    end
+    assert_equal 2, runs
+    GC.start
+    assert_equal 16, window.size
+  end
 end

@@ -916,8 +916,63 @@ CLEAT_FUNCTION(test_scratch_num2sizet, count)
     return SIZET2NUM(n); /* how many times the argument was evaluated */
 }
 
+/* ---- a view's owner is stored only by cleat_view_init ---- */
+
+typedef struct {
+    cleat_region bytes;
+} block_t;
+static const cleat_field block_fields[] = {
+    CLEAT_FIELD_REGION(block_t, bytes),
+    CLEAT_FIELDS_END,
+};
+CLEAT_TYPE(block_type, "CleatTest::Block", block_t, block_fields);
+CLEAT_INIT(block_initialize, block_type, block_t *b, size)
+{
+    cleat_region_resize(self, &b->bytes, cleat_to_size(size));
+    return self;
+}
+
+typedef struct {
+    cleat_view view;
+} window_t;
+static const cleat_field window_fields[] = {
+    CLEAT_FIELD_VIEW(window_t, view, &block_type),
+    CLEAT_FIELDS_END,
+};
+CLEAT_TYPE(window_type, "CleatTest::Window", window_t, window_fields);
+CLEAT_INIT(window_initialize, window_type, window_t *w, block)
+{
+    block_t *b = cleat_unwrap_mut(block, &block_type);
+    cleat_view_init(self, &w->view, block, &b->bytes, 0, b->bytes.size);
+    return self;
+}
+CLEAT_SHARED(window_size, window_type, window_t *w)
+{
+    cleat_view_bytes(&w->view);
+    return SIZET2NUM(w->view.length);
+}
+/* The misuse: pointing the view at another owner by hand, which would leave
+ * view.region inside the old owner's struct, kept alive by nothing. */
+CLEAT_EXCLUSIVE(window_swap_owner, window_type, window_t *w, other)
+{
+    cleat_write(self, &w->view.owner, other);
+    return self;
+}
+CLEAT_EXCLUSIVE(window_swap_owner_known, window_type, window_t *w, other)
+{
+    cleat_write_known(self, &w->view.owner, other);
+    return self;
+}
+
 static void init_real_classes(VALUE mod)
 {
+    VALUE block = cleat_type_define_class(&block_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(block, "initialize", block_initialize);
+    VALUE window = cleat_type_define_class(&window_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(window, "initialize", window_initialize);
+    CLEAT_DEFINE_METHOD(window, "size", window_size);
+    CLEAT_DEFINE_METHOD(window, "swap_owner", window_swap_owner);
+    CLEAT_DEFINE_METHOD(window, "swap_owner_known", window_swap_owner_known);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "scratch_num2sizet", test_scratch_num2sizet);
     VALUE defaults = cleat_type_define_class(&defaults_type, rb_cObject);
     CLEAT_DEFINE_METHOD(defaults, "initialize", defaults_initialize);
