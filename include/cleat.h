@@ -475,6 +475,10 @@ CLEAT_INLINE bool cleat_initialized_p(VALUE obj, const cleat_type *type)
  * GVL) do it through CLEAT_YIELD, CLEAT_CALL, CLEAT_LEND and
  * CLEAT_WITHOUT_GVL, which lend the object for the duration.
  *
+ * A CLEAT_SHARED body's struct pointer points to const (the macro adds the
+ * qualifier: write the type without it): shared means read, and a store
+ * through it does not compile.
+ *
  * CLEAT_INIT is for `initialize`: it refuses objects already initialised
  * (TypeError "already initialized X") and marks the object initialised when
  * the body returns normally; until then every other method raises TypeError
@@ -605,9 +609,14 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #define CLEAT__DOOR_N(m, f, t, ...) CLEAT__CAT(CLEAT__DOOR_, CLEAT__NARG(__VA_ARGS__))(m, f, t, __VA_ARGS__)
 
 /* The body's hidden `cleat_mode` parameter is how CLEAT_YIELD and friends
- * know whether to lend the object shared or exclusively. */
-#define CLEAT__BODY_PARAMS(decl) \
-    CLEAT_UNUSED VALUE self, CLEAT_UNUSED cleat_borrow_mode cleat_mode, decl
+ * know whether to lend the object shared or exclusively. A shared body's
+ * struct pointer points to const: shared means read, and a store through it
+ * is a compile error (the declaration's type is written without const). */
+#define CLEAT__BODY_PARAMS(m, decl) \
+    CLEAT_UNUSED VALUE self, CLEAT_UNUSED cleat_borrow_mode cleat_mode, CLEAT__CAT(CLEAT__QUAL_, m) decl
+#define CLEAT__QUAL_CLEAT_BORROW_SHARED const
+#define CLEAT__QUAL_CLEAT_BORROW_EXCLUSIVE
+#define CLEAT__QUAL_0
 /* Debug builds check each call on the way in and out (section 13). */
 #ifdef CLEAT_DEBUG
 #define CLEAT__DEBUG_ENTRY(t, m) cleat__debug_enter(self, &(t));
@@ -618,7 +627,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #endif
 #define CLEAT__DOOR(m, f, t, decl, n, params, fwd)                                             \
     enum { f##__arity = n, f##__door = (m) };                                                  \
-    static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params);                      \
+    static VALUE f##__body(CLEAT__BODY_PARAMS(m, decl) CLEAT__STRIP params);                      \
     static VALUE f(VALUE self CLEAT__STRIP params)                                             \
     {                                                                                          \
         void *cleat_data_ = cleat__enter(self, &(t), (m));                                     \
@@ -630,10 +639,10 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
         CLEAT__DEBUG_EXIT(t, m)                                                                \
         return cleat_ret_;                                                                     \
     }                                                                                          \
-    static VALUE f##__body(CLEAT__BODY_PARAMS(decl) CLEAT__STRIP params)
+    static VALUE f##__body(CLEAT__BODY_PARAMS(m, decl) CLEAT__STRIP params)
 #define CLEAT__DOOR_ARGV(m, f, t, decl)                                                        \
     enum { f##__arity = -1, f##__door = (m) };                                                 \
-    static VALUE f##__body(CLEAT__BODY_PARAMS(decl), int argc, const VALUE *argv);             \
+    static VALUE f##__body(CLEAT__BODY_PARAMS(m, decl), int argc, const VALUE *argv);             \
     static VALUE f(int argc, VALUE *argv, VALUE self)                                          \
     {                                                                                          \
         void *cleat_data_ = cleat__enter(self, &(t), (m));                                     \
@@ -645,7 +654,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
         CLEAT__DEBUG_EXIT(t, m)                                                                \
         return cleat_ret_;                                                                     \
     }                                                                                          \
-    static VALUE f##__body(CLEAT__BODY_PARAMS(decl), int argc, const VALUE *argv)
+    static VALUE f##__body(CLEAT__BODY_PARAMS(m, decl), int argc, const VALUE *argv)
 
 #define CLEAT__DOOR_1(m, f, t, decl) \
     CLEAT__DOOR(m, f, t, decl, 0, (), ())

@@ -123,15 +123,15 @@ static VALUE integer_digits(VALUE integer)
     return rb_big2str(integer, 10);
 }
 
-/* The bytes [offset, offset + length) or a Trap MEMORY_OUT_OF_BOUNDS. */
-static unsigned char *checked_range(memory_t *m, VALUE offset, size_t length, size_t *start)
+/* Sets *start to offset when [offset, offset + length) lies inside the
+ * memory; else raises a Trap MEMORY_OUT_OF_BOUNDS. */
+static void check_range(const memory_t *m, VALUE offset, size_t length, size_t *start)
 {
     if (!cleat_try_to_size(offset, start) || !cleat_region_contains(&m->region, *start, length))
         cleat_examples_raise_trap(TRAP_MEMORY_OUT_OF_BOUNDS,
                                    "out of bounds memory access: offset %" PRIsVALUE ", length %zu, "
                                    "memory size %zu",
                                    integer_digits(offset), length, m->region.size);
-    return m->region.base + *start;
 }
 
 /*
@@ -145,8 +145,8 @@ CLEAT_SHARED(memory_read, memory_type, memory_t *m, offset, length)
 {
     size_t len = 0, start;
     if (!cleat_try_to_size(length, &len)) len = SIZE_MAX; /* out of bounds below */
-    const unsigned char *bytes = checked_range(m, offset, len, &start);
-    return cleat_str_binary(bytes, len);
+    check_range(m, offset, len, &start);
+    return cleat_str_binary(m->region.base + start, len);
 }
 
 /*
@@ -160,8 +160,8 @@ CLEAT_EXCLUSIVE(memory_write, memory_type, memory_t *m, offset, string)
 {
     cleat_check_kind(string, rb_cString);
     size_t len = (size_t)RSTRING_LEN(string), start;
-    unsigned char *bytes = checked_range(m, offset, len, &start);
-    memcpy(bytes, RSTRING_PTR(string), len);
+    check_range(m, offset, len, &start);
+    memcpy(m->region.base + start, RSTRING_PTR(string), len);
     RB_GC_GUARD(string);
     return SIZET2NUM(len);
 }
