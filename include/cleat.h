@@ -14,7 +14,8 @@
  *   6. Borrowing          cleat_borrow_*, CLEAT_YIELD, CLEAT_CALL, CLEAT_LEND
  *   7. Without the GVL    cleat_without_gvl, CLEAT_WITHOUT_GVL
  *   8. Arguments          cleat_to_int64, cleat_to_uint64, cleat_to_size,
- *                         cleat_check_kind
+ *                         cleat_check_kind; cleat_to_double, cleat_str_value,
+ *                         cleat_num_to_int64 (CLEAT_DOOR)
  *   9. Errors             cleat_eError, cleat_eBorrowError, cleat_eStaleReferenceError,
  *                         cleat_exception_new
  *  10. GC helpers         cleat_gc_*
@@ -778,6 +779,59 @@ CLEAT_API size_t cleat_to_size(VALUE v);
 CLEAT_API bool cleat_try_to_size(VALUE v, size_t *out);
 /* Raises TypeError "wrong argument type A (expected B)" unless v.kind_of?(klass). */
 CLEAT_API void cleat_check_kind(VALUE v, VALUE klass);
+
+/* ---- conversions that may run Ruby code, with the object lent ----------
+ *
+ * NUM2DBL, StringValue and NUM2LL call to_f, to_str and to_int: Ruby code,
+ * which may reach the object whose method is running. These take the door
+ * (the receiver and how its method holds it) and lend the object for just
+ * as long as that code runs, so a conflicting call from it raises
+ * Cleat::BorrowError; a Float, an Integer or a real String converts without
+ * calling anything.
+ *
+ *   CLEAT_EXCLUSIVE(point_set_x, point_type, point_t *p, x) {
+ *       p->x = cleat_to_double(CLEAT_DOOR, x);
+ *       return self;
+ *   }
+ *
+ * A helper function that converts for a door body takes a `cleat_door`
+ * parameter, and the body passes CLEAT_DOOR: the one convention by which
+ * code outside a body acts for it (it lends as the body would). */
+typedef struct cleat_door {
+    VALUE self;              /* the receiver */
+    cleat_borrow_mode mode; /* shared or exclusive, as the method holds it */
+} cleat_door;
+/* Inside a door body: the door of the running method. */
+#define CLEAT_DOOR ((cleat_door){self, cleat_mode})
+
+CLEAT_API double cleat__to_double_slow(cleat_door door, VALUE v);
+CLEAT_API VALUE cleat__str_value_slow(cleat_door door, VALUE v);
+CLEAT_API int64_t cleat__num_to_int64_slow(cleat_door door, VALUE v);
+
+/* v as a double, as NUM2DBL converts it: a Float or an Integer directly;
+ * nil, true, false and Strings raise TypeError; anything else through to_f,
+ * with door.self lent. Raises what to_f raises, BorrowError. */
+CLEAT_INLINE double cleat_to_double(cleat_door door, VALUE v)
+{
+    if (RB_FLOAT_TYPE_P(v)) return RFLOAT_VALUE(v);
+    if (RB_FIXNUM_P(v)) return (double)RB_FIX2LONG(v);
+    return cleat__to_double_slow(door, v);
+}
+/* v as a String, as StringValue converts it: a String itself; anything else
+ * through to_str, with door.self lent (TypeError when it has none or it
+ * returns no String). Keep the result in a VALUE while you use its bytes. */
+CLEAT_INLINE VALUE cleat_str_value(cleat_door door, VALUE v)
+{
+    return RB_TYPE_P(v, RUBY_T_STRING) ? v : cleat__str_value_slow(door, v);
+}
+/* v as int64_t, as NUM2LL converts it but never truncating a Float: an
+ * Integer directly (RangeError when it does not fit); a Float raises
+ * TypeError, as nil, true, false and Strings do; anything else through
+ * to_int, with door.self lent. */
+CLEAT_INLINE int64_t cleat_num_to_int64(cleat_door door, VALUE v)
+{
+    return CLEAT_LIKELY(RB_FIXNUM_P(v)) ? (int64_t)RB_FIX2LONG(v) : cleat__num_to_int64_slow(door, v);
+}
 
 /* ======================================================================
  * 9. Errors

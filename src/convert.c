@@ -72,3 +72,61 @@ void cleat_check_kind(VALUE v, VALUE klass)
         cleat__raise_wrong_type(v, StringValueCStr(name));
     }
 }
+
+/* ---- conversions that may run Ruby code, with the object lent ---- */
+
+typedef struct conversion {
+    VALUE value;
+    double number;
+} conversion;
+
+static VALUE convert_to_double(VALUE arg)
+{
+    conversion *c = (conversion *)arg;
+    c->number = rb_num2dbl(c->value); /* to_f */
+    return Qnil;
+}
+
+double cleat__to_double_slow(cleat_door door, VALUE v)
+{
+    if (RB_TYPE_P(v, T_BIGNUM)) return rb_big2dbl(v);
+    /* What NUM2DBL refuses without asking (it would raise the same itself,
+     * but only after checking for to_f). */
+    if (NIL_P(v) || v == Qtrue || v == Qfalse || RB_TYPE_P(v, T_STRING))
+        rb_raise(rb_eTypeError, "no implicit conversion to float from %s",
+                 NIL_P(v) ? "nil" : v == Qtrue ? "true" : v == Qfalse ? "false" : "string");
+    conversion c = {v, 0};
+    cleat_borrow_lend(door.self, door.mode, convert_to_double, (VALUE)&c);
+    return c.number;
+}
+
+static VALUE convert_to_str(VALUE arg)
+{
+    conversion *c = (conversion *)arg;
+    StringValue(c->value); /* to_str */
+    return Qnil;
+}
+
+VALUE cleat__str_value_slow(cleat_door door, VALUE v)
+{
+    conversion c = {v, 0};
+    cleat_borrow_lend(door.self, door.mode, convert_to_str, (VALUE)&c);
+    return c.value;
+}
+
+static VALUE convert_to_int(VALUE arg)
+{
+    conversion *c = (conversion *)arg;
+    c->value = rb_to_int(c->value); /* to_int; an Integer or TypeError */
+    return Qnil;
+}
+
+int64_t cleat__num_to_int64_slow(cleat_door door, VALUE v)
+{
+    if (RB_TYPE_P(v, T_BIGNUM)) return cleat__to_int64_slow(v);
+    if (NIL_P(v) || v == Qtrue || v == Qfalse || RB_FLOAT_TYPE_P(v) || RB_TYPE_P(v, T_STRING))
+        cleat__raise_wrong_type(v, "Integer");
+    conversion c = {v, 0};
+    cleat_borrow_lend(door.self, door.mode, convert_to_int, (VALUE)&c);
+    return cleat_to_int64(c.value);
+}

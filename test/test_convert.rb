@@ -40,4 +40,66 @@ class TestConvert < Minitest::Test
     assert_equal "wrong argument type Symbol (expected String)",
                  assert_raises(TypeError) { CleatTest.check_kind(:s, String) }.message
   end
+
+  # Conversions that run Ruby code lend the object meanwhile (issue 15,
+  # item 2): a to_f, to_str or to_int that re-enters the receiver gets
+  # Cleat::BorrowError instead of meeting it mid-method.
+  class Reenters
+    attr_reader :runs
+
+    def initialize(holder, result, &reentry)
+      @holder = holder
+      @result = result
+      @reentry = reentry
+      @runs = 0
+    end
+
+    def call
+      @runs += 1
+      @reentry.call(@holder)
+      @result
+    end
+
+    def to_f = call
+    def to_str = call
+    def to_int = call
+  end
+
+  def test_conversions_lend_the_receiver_while_ruby_code_runs
+    h = CleatTest::Holder.new(1)
+    %i[double_exclusive str_exclusive int_exclusive].each do |method|
+      sneaky = Reenters.new(h, method == :str_exclusive ? +"abc" : 2) { |holder| holder.set(5) }
+      e = assert_raises(Cleat::BorrowError, method) { h.public_send(method, sneaky) }
+      assert_equal "CleatTest::Holder is exclusively borrowed by ##{method}; #set needs it exclusively", e.message
+      assert_equal 1, sneaky.runs, "#{method} converted through Ruby code"
+    end
+    assert_equal 1, h.value
+    # A shared method lends shared: reads go on, writes raise.
+    reader = Reenters.new(h, 2.5) { |holder| assert_equal 1, holder.value }
+    assert_equal 2.5, h.double_shared(reader)
+    writer = Reenters.new(h, 2.5) { |holder| holder.set(7) }
+    assert_raises(Cleat::BorrowError) { h.double_shared(writer) }
+    assert_equal [1, 1], [reader.runs, writer.runs]
+    # Unlent again afterwards.
+    assert_equal 9, h.set(9)
+  end
+
+  def test_conversions_of_plain_values_call_nothing
+    h = CleatTest::Holder.new(1)
+    assert_equal 5.0, h.double_exclusive(2.5) # the helper doubles
+    assert_equal 8.0, h.double_exclusive(4)
+    assert_equal 2.0**65, h.double_exclusive(2**64)
+    assert_equal 3, h.str_exclusive("abc")
+    assert_equal(-7, h.int_exclusive(-7))
+    assert_equal 2**62, h.int_exclusive(2**62)
+    [nil, true, false, "1"].each do |v|
+      assert_raises(TypeError) { h.double_exclusive(v) }
+    end
+    [nil, 1.5, "1", :a].each { |v| assert_raises(TypeError) { h.int_exclusive(v) } }
+    assert_raises(TypeError) { h.str_exclusive(:sym) }
+    assert_raises(RangeError) { h.int_exclusive(2**64) }
+    assert_equal 3, h.int_exclusive(Reenters.new(h, 3) { nil })
+    assert_equal 2.0, h.double_shared(Reenters.new(h, 2.0) { nil })
+    assert_raises(TypeError) { h.double_shared(Reenters.new(h, 2) { nil }) } # to_f must answer a Float
+  end
 end

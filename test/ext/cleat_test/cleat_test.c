@@ -90,6 +90,31 @@ CLEAT_SHARED(holder_push_from_shared, holder_type, holder_t *h, value)
     return SIZET2NUM(cleat_values_push(self, (cleat_values *)&h->list, value));
 }
 
+/* Conversions that run Ruby code (to_f, to_str, to_int) with the holder
+ * lent; `twice` is a helper outside the body, given the door. */
+static double twice(cleat_door door, VALUE v) { return 2 * cleat_to_double(door, v); }
+CLEAT_EXCLUSIVE(holder_double_exclusive, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return DBL2NUM(twice(CLEAT_DOOR, value));
+}
+CLEAT_SHARED(holder_double_shared, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return DBL2NUM(cleat_to_double(CLEAT_DOOR, value));
+}
+CLEAT_EXCLUSIVE(holder_str_exclusive, holder_type, holder_t *h, value)
+{
+    (void)h;
+    VALUE str = cleat_str_value(CLEAT_DOOR, value);
+    return LONG2NUM(RSTRING_LEN(str));
+}
+CLEAT_EXCLUSIVE(holder_int_exclusive, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return LL2NUM(cleat_num_to_int64(CLEAT_DOOR, value));
+}
+
 CLEAT_SHARED(holder_yield_shared, holder_type, holder_t *h, value)
 {
     (void)h;
@@ -1031,6 +1056,10 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(holder, "write_undeclared", holder_write_undeclared);
     CLEAT_DEFINE_METHOD(holder, "replace_known", holder_replace_known);
     CLEAT_DEFINE_METHOD(holder, "yield_shared", holder_yield_shared);
+    CLEAT_DEFINE_METHOD(holder, "double_exclusive", holder_double_exclusive);
+    CLEAT_DEFINE_METHOD(holder, "double_shared", holder_double_shared);
+    CLEAT_DEFINE_METHOD(holder, "str_exclusive", holder_str_exclusive);
+    CLEAT_DEFINE_METHOD(holder, "int_exclusive", holder_int_exclusive);
     CLEAT_DEFINE_METHOD(holder, "store_from_shared", holder_store_from_shared);
     CLEAT_DEFINE_METHOD(holder, "store_known_from_shared", holder_store_known_from_shared);
     CLEAT_DEFINE_METHOD(holder, "push_from_shared", holder_push_from_shared);
