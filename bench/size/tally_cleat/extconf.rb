@@ -1,6 +1,0 @@
-# frozen_string_literal: true
-
-$LOAD_PATH.unshift(File.expand_path("../../../lib", __dir__))
-require "cleat/mkmf"
-
-create_cleat_makefile("tally_cleat", werror: true)
