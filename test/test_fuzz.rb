@@ -34,6 +34,7 @@ class TestFuzz < Minitest::Test
     cleat_skip_in_mode mode, :test_a_mismatch_is_reported_with_the_shortest_sequence,
                         :test_a_crash_is_reported_with_the_shortest_sequence, :test_a_hang_is_reported,
                         :test_the_stress_and_compact_modes_act_on_every_operation,
+                        :test_the_hostile_families_are_generated, # (20,000 operations made under GC.stress: an hour)
                         reason: "the harness is tested in the default suite"
   end
 
