@@ -315,9 +315,7 @@ void cleat_type_ready(VALUE obj)
 
 /* ---- what the GC calls ---------------------------------------------------- */
 
-/* Runtime walks of the field list, for types declared with a pointer to
- * their fields; CLEAT_TYPE's functions unroll the same loops inline
- * (cleat__mark_declared in cleat.h). */
+/* The fields CLEAT_TYPE's unrolled functions leave out of line. */
 void cleat__mark_field(void *data, const cleat_field *f)
 {
     if (f->kind == CLEAT_KIND_VALUES) {
@@ -336,15 +334,12 @@ void cleat__type_mark_rest(const cleat_type *type, void *data)
 #endif
 }
 
+/* For types declared with a pointer to their fields (CLEAT_TYPE sees no
+ * array to unroll): the same loop, run to the END sentinel. */
 void cleat__type_mark(const cleat_type *type, void *data)
 {
-    bool by_hand = type->flags & CLEAT_MARK_BY_HAND;
-    CLEAT__EACH_FIELD(type, f)
-    {
-        if (f->kind != CLEAT_KIND_VALUE) cleat__mark_field(data, f);
-        else if (!by_hand) rb_gc_mark_movable(*cleat__field_slot(data, f));
-    }
-    cleat__type_mark_rest(type, data);
+    if (type->fields) cleat__mark_declared(type, type->fields, SIZE_MAX, data);
+    else cleat__type_mark_rest(type, data);
 }
 
 void cleat__compact_field(void *data, const cleat_field *f)
@@ -368,17 +363,8 @@ void cleat__type_compact_rest(const cleat_type *type, void *data)
 
 void cleat__type_compact(const cleat_type *type, void *data)
 {
-    bool by_hand = type->flags & CLEAT_MARK_BY_HAND; /* pinned: nothing of ours moved */
-    CLEAT__EACH_FIELD(type, f)
-    {
-        if (f->kind != CLEAT_KIND_VALUE) {
-            cleat__compact_field(data, f);
-        } else if (!by_hand) {
-            VALUE *slot = cleat__field_slot(data, f);
-            *slot = rb_gc_location(*slot);
-        }
-    }
-    cleat__type_compact_rest(type, data);
+    if (type->fields) cleat__compact_declared(type, type->fields, SIZE_MAX, data);
+    else cleat__type_compact_rest(type, data);
 }
 
 static size_t saturating_add(size_t a, size_t b)
