@@ -429,12 +429,25 @@ CLEAT_INLINE void *cleat_unwrap(VALUE obj, const cleat_type *type)
     return cleat__enter(obj, type, CLEAT_BORROW_SHARED);
 }
 
-/* The struct of obj for writing: as cleat_unwrap, and also FrozenError when
- * obj is frozen, Cleat::BorrowError when obj is lent at all. */
-CLEAT_INLINE void *cleat_unwrap_mut(VALUE obj, const cleat_type *type)
+/* The receiver a door body holds; outside door bodies nothing (Qundef).
+ * Each body's hidden parameter of the same name shadows this one, so
+ * cleat_unwrap_mut below knows, inside a body, which object is already held
+ * (compilers warn about this only with -Wshadow, which Ruby's flags leave out). */
+static const VALUE cleat__held = RUBY_Qundef;
+CLEAT_API CLEAT_NORETURN void cleat__refuse_held(VALUE obj);
+CLEAT_INLINE void *cleat__unwrap_mut_held(VALUE obj, const cleat_type *type, VALUE held)
 {
+    if (CLEAT_UNLIKELY(obj == held)) cleat__refuse_held(obj);
     return cleat__enter(obj, type, CLEAT_BORROW_EXCLUSIVE);
 }
+
+/* The struct of obj for writing: as cleat_unwrap, and also FrozenError when
+ * obj is frozen, Cleat::BorrowError when obj is lent at all, or when obj is
+ * the receiver of the door body that calls it ("X#append_all was given its
+ * own receiver; it holds the X already": `a.append_all(a)` would read the
+ * buffer it is growing). A helper outside the body is not checked: give it
+ * the struct pointer the body holds instead of the VALUE. Runs no Ruby code. */
+#define cleat_unwrap_mut(obj, type) cleat__unwrap_mut_held((obj), (type), cleat__held)
 
 /* True when obj is an object of `type` (initialised or not). Never raises. */
 CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
@@ -610,11 +623,13 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #define CLEAT__DOOR_N(m, f, t, ...) CLEAT__CAT(CLEAT__DOOR_, CLEAT__NARG(__VA_ARGS__))(m, f, t, __VA_ARGS__)
 
 /* The body's hidden `cleat_mode` parameter is how CLEAT_YIELD and friends
- * know whether to lend the object shared or exclusively. A shared body's
+ * know whether to lend the object shared or exclusively; its hidden
+ * `cleat__held` (the receiver) is how cleat_unwrap_mut refuses it. A shared body's
  * struct pointer points to const: shared means read, and a store through it
  * is a compile error (the declaration's type is written without const). */
-#define CLEAT__BODY_PARAMS(m, decl) \
-    CLEAT_UNUSED VALUE self, CLEAT_UNUSED cleat_borrow_mode cleat_mode, CLEAT__CAT(CLEAT__QUAL_, m) decl
+#define CLEAT__BODY_PARAMS(m, decl)                                                  \
+    CLEAT_UNUSED VALUE self, CLEAT_UNUSED cleat_borrow_mode cleat_mode,                  \
+        CLEAT_UNUSED VALUE cleat__held, CLEAT__CAT(CLEAT__QUAL_, m) decl
 #define CLEAT__QUAL_CLEAT_BORROW_SHARED const
 #define CLEAT__QUAL_CLEAT_BORROW_EXCLUSIVE
 #define CLEAT__QUAL_0
@@ -635,7 +650,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
         CLEAT__DEBUG_ENTRY(t, m)                                                               \
         VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                        \
                                                 : CLEAT_BORROW_EXCLUSIVE,                      \
-                                      cleat_data_ CLEAT__STRIP fwd);                           \
+                                      self, cleat_data_ CLEAT__STRIP fwd);                     \
         if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                   \
         CLEAT__DEBUG_EXIT(t, m)                                                                \
         return cleat_ret_;                                                                     \
@@ -650,7 +665,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
         CLEAT__DEBUG_ENTRY(t, m)                                                               \
         VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                        \
                                                 : CLEAT_BORROW_EXCLUSIVE,                      \
-                                      cleat_data_, argc, argv);                                \
+                                      self, cleat_data_, argc, argv);                          \
         if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                   \
         CLEAT__DEBUG_EXIT(t, m)                                                                \
         return cleat_ret_;                                                                     \

@@ -29,6 +29,13 @@ void cleat__borrow_conflict(VALUE obj, const cleat_header *h, int mode)
              mode == CLEAT_BORROW_SHARED ? "shared" : "exclusively");
 }
 
+void cleat__refuse_held(VALUE obj)
+{
+    VALUE klass = rb_class_name(rb_obj_class(obj));
+    rb_raise(cleat_eBorrowError, "%" PRIsVALUE "%" PRIsVALUE " was given its own receiver; it holds the %" PRIsVALUE " already",
+             klass, method_name(cleat__current_method()), klass);
+}
+
 /* ---- loans and their holders ------------------------------------------------
  *
  * Every loan is a record in the object's list (header->loans), and the

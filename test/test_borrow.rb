@@ -40,6 +40,18 @@ class TestBorrow < Minitest::Test
     assert_equal 2, h.set(2)
   end
 
+  # cleat_unwrap_mut of the receiver inside its own door (issue 15):
+  # `b.absorb(b)` would grow the buffer it reads from.
+  def test_unwrap_mut_of_the_receiver_raises
+    b = CleatTest::Block.new(4)
+    e = assert_raises(Cleat::BorrowError) { b.absorb(b) }
+    assert_equal "CleatTest::Block#absorb was given its own receiver; it holds the CleatTest::Block already", e.message
+    assert_equal 4, b.size
+    other = CleatTest::Block.new(3)
+    assert_equal 7, b.absorb(other), "another Block is absorbed"
+    assert_equal 0, other.size
+  end
+
   # Shared means read (issue 15): a store from a method declared shared
   # (the wrong door macro) raises while the object is lent, so it cannot
   # change the object under the lender; unlent, it goes through.

@@ -959,6 +959,24 @@ CLEAT_INIT(block_initialize, block_type, block_t *b, size)
     return self;
 }
 
+/* Appends other's bytes: other unwrapped for writing (it is emptied), so
+ * `b.absorb(b)` would read the bytes it is growing. */
+CLEAT_EXCLUSIVE(block_absorb, block_type, block_t *b, other)
+{
+    block_t *o = cleat_unwrap_mut(other, &block_type);
+    size_t old = b->bytes.size, add = o->bytes.size;
+    if (add > SIZE_MAX - old) rb_raise(rb_eRangeError, "too large");
+    if (add == 0) return SIZET2NUM(old);
+    cleat_region_resize(self, &b->bytes, old + add);
+    memcpy(b->bytes.base + old, o->bytes.base, add);
+    cleat_region_resize(other, &o->bytes, 0);
+    return SIZET2NUM(b->bytes.size);
+}
+CLEAT_SHARED(block_size, block_type, const block_t *b)
+{
+    return SIZET2NUM(b->bytes.size);
+}
+
 typedef struct {
     cleat_view view;
 } window_t;
@@ -995,6 +1013,8 @@ static void init_real_classes(VALUE mod)
 {
     VALUE block = cleat_type_define_class(&block_type, rb_cObject);
     CLEAT_DEFINE_METHOD(block, "initialize", block_initialize);
+    CLEAT_DEFINE_METHOD(block, "absorb", block_absorb);
+    CLEAT_DEFINE_METHOD(block, "size", block_size);
     VALUE window = cleat_type_define_class(&window_type, rb_cObject);
     CLEAT_DEFINE_METHOD(window, "initialize", window_initialize);
     CLEAT_DEFINE_METHOD(window, "size", window_size);
