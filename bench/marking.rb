@@ -3,10 +3,10 @@
 # Full-GC marking with 1,000,000 live Persons, one struct declared to Cleat
 # twice (bench/ext/cleat_bench):
 #   bundle exec rake bench     (after a compile: ruby -Ilib -Itmp/lib bench/marking.rb)
-# - CleatBench::Person, marked declaratively on Ruby 3.3+ (RUBY_TYPED_DECL_MARKING,
-#   the offsets in dmark: Ruby's GC reads the fields itself);
-# - CleatBench::CallbackPerson, the same fields kept on Cleat's mark and
-#   compaction callbacks (CLEAT_NO_DECL_MARKING);
+# - CleatBench::Person, marked declaratively on Ruby 3.3+ (CLEAT_DECL_MARKING:
+#   RUBY_TYPED_DECL_MARKING, the offsets in dmark, Ruby's GC reads the fields);
+# - CleatBench::CallbackPerson, the same fields on Cleat's generated mark and
+#   compaction callbacks, what every type gets unless it asks otherwise;
 # - CleatBench::RawWBPerson, hand-written TypedData with rb_gc_mark_movable.
 # Each sample is one GC.start(full_mark: true, immediate_sweep: true) timed
 # from the GC's start event to its end-of-marking event in the thread's CPU

@@ -111,8 +111,8 @@ module BenchReport
              "benchmarks against raw C API twins built into the same release extension, in one process, as " \
              "medians of interleaved rounds, timed in the thread's CPU time (the machine is shared); RSS is " \
              "measured in a fresh process per kind, full-GC marking in two processes per kind taking turns. " \
-             "Ruby 3.1 marks every Cleat type with Cleat's callbacks; Ruby 3.3 and 3.4 mark types whose references " \
-             "are all fixed-offset fields (Person) declaratively; YJIT compiles the Ruby side (the loops, the " \
+             "Every Ruby marks Cleat's types with Cleat's generated callbacks; on Ruby 3.3 and 3.4 the marking " \
+             "rows also time a Person that asks Ruby to mark it declaratively (CLEAT_DECL_MARKING); YJIT compiles the Ruby side (the loops, the " \
              "calls into C, plain Ruby methods), not the C code. Regenerate with `bundle exec rake bench`.#{elapsed_note}\n",
              "### Summary\n", summary_table(runs), ""]
     SECTIONS.each do |section, title|

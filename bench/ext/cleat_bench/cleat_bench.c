@@ -123,10 +123,10 @@ static VALUE raw_person_name(VALUE self)
 
 /* ---- full-GC marking: the same Person declared to Cleat twice ---- */
 
-/* One struct, one field list, two types: CleatBench::Person is marked the
- * way Cleat chooses (declaratively where Ruby has it, 3.3+) and
- * CleatBench::CallbackPerson by Cleat's mark and compaction callbacks
- * (CLEAT_NO_DECL_MARKING). RawWBPerson is the careful hand-written twin:
+/* One struct, one field list, two types: CleatBench::Person asks Ruby to
+ * mark it declaratively where Ruby can (CLEAT_DECL_MARKING, 3.3+) and
+ * CleatBench::CallbackPerson is marked the way Cleat chooses, by its
+ * generated mark and compaction callbacks. RawWBPerson is the careful hand-written twin:
  * WB-protected, RB_OBJ_WRITE, rb_gc_mark_movable and a compaction callback. */
 typedef struct bench_person {
     VALUE name, hobbies, friend;
@@ -140,9 +140,9 @@ static cleat_type decl_person_type, callback_person_type;
     }
 static const cleat_field decl_person_fields[] = BENCH_PERSON_FIELDS(decl_person_type);
 static const cleat_field callback_person_fields[] = BENCH_PERSON_FIELDS(callback_person_type);
-CLEAT_TYPE(decl_person_type, "CleatBench::Person", bench_person_t, decl_person_fields);
-CLEAT_TYPE(callback_person_type, "CleatBench::CallbackPerson", bench_person_t, callback_person_fields,
-            .flags = CLEAT_NO_DECL_MARKING);
+CLEAT_TYPE(decl_person_type, "CleatBench::Person", bench_person_t, decl_person_fields,
+            .flags = CLEAT_DECL_MARKING);
+CLEAT_TYPE(callback_person_type, "CleatBench::CallbackPerson", bench_person_t, callback_person_fields);
 
 #define BENCH_PERSON_METHODS(prefix, type)                                     \
     CLEAT_INIT(prefix##_initialize, type, bench_person_t *p, name, hobbies)    \

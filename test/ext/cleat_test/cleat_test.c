@@ -413,16 +413,16 @@ static VALUE test_other_abi_object(VALUE mod)
     return rb_data_typed_object_wrap(rb_cObject, ruby_xcalloc(1, 32), &other_abi_type.rb);
 }
 
-/* ---- Pair: fixed-offset fields only, but marked by Cleat's callbacks ---- */
+/* ---- Pair: fixed-offset fields only, marked by Ruby where it can ---- */
 
-/* What would be marked declaratively on Ruby 3.3, kept on the callbacks by
- * CLEAT_NO_DECL_MARKING (test_modern.rb; the benchmarks compare the two). */
+/* Marked declaratively on Ruby 3.3+, because it asks (CLEAT_DECL_MARKING;
+ * test_modern.rb; the benchmarks compare the two ways). */
 typedef struct pair {
     VALUE left, right;
 } pair_t;
 static const cleat_field pair_fields[] = {CLEAT_FIELD_ANY(pair_t, left), CLEAT_FIELD_ANY(pair_t, right),
                                            CLEAT_FIELDS_END};
-CLEAT_TYPE(pair_type, "CleatTest::CallbackPair", pair_t, pair_fields, .flags = CLEAT_NO_DECL_MARKING);
+CLEAT_TYPE(pair_type, "CleatTest::DeclPair", pair_t, pair_fields, .flags = CLEAT_DECL_MARKING);
 CLEAT_INIT(pair_initialize, pair_type, pair_t *p, left, right)
 {
     cleat_write(self, &p->left, left);
