@@ -236,27 +236,32 @@ static VALUE expected_class(const cleat_field *f)
 /* Marks the object initialised, the last step of every way to make one
  * (initialize, cleat_type_ready, dup/clone), once every field that refuses
  * nil holds a value: a reader may trust the declaration. Raises TypeError
- * naming `by` and the field otherwise, and the object stays uninitialised. */
+ * naming `by` and the field otherwise, and the object stays uninitialised.
+ * A NULL `by` means the running door method, looked up only when raising:
+ * initialize must not pay for a name it rarely prints. */
 static void finish(const cleat_type *type, VALUE self, void *data, const char *by)
 {
+    (void)self;
     CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == CLEAT_KIND_VALUE && !f->nil_ok && NIL_P(*cleat__field_slot(data, f)))
+        if (f->kind == CLEAT_KIND_VALUE && !f->nil_ok && NIL_P(*cleat__field_slot(data, f))) {
+            char method[128];
+            if (!by) {
+                ID id = rb_frame_this_func();
+                const char *name = id ? rb_id2name(id) : NULL;
+                snprintf(method, sizeof method, "#%s", name ? name : "initialize");
+                by = method;
+            }
             rb_raise(rb_eTypeError, "%s: %s left field %s nil (declared %" PRIsVALUE ", not nil)",
                      type->class_path, by, f->name, expected_class(f));
+        }
     }
     cleat__initialized(data);
 }
 
-void cleat__init_done(const cleat_type *type, VALUE self, void *data)
-{
-    /* The door's own method name ("#initialize", usually). */
-    ID id = rb_frame_this_func();
-    const char *name = id ? rb_id2name(id) : NULL;
-    char by[128];
-    snprintf(by, sizeof by, "#%s", name ? name : "initialize");
-    finish(type, self, data, by);
-}
+/* After a CLEAT_INIT body returned (its own method name: "#initialize",
+ * usually, or "#initialize_copy"...). */
+void cleat__init_done(const cleat_type *type, VALUE self, void *data) { finish(type, self, data, NULL); }
 
 VALUE cleat__type_alloc(const cleat_type *type, VALUE klass)
 {
