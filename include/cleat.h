@@ -941,7 +941,9 @@ CLEAT_INLINE bool cleat_region_contains(const cleat_region *r, size_t offset, si
 CLEAT_API void cleat_view_init(VALUE self, cleat_view *v, VALUE owner, const cleat_region *r,
                                  size_t offset, size_t length);
 
-CLEAT_API CLEAT_NORETURN void cleat__view_failed(const cleat_view *v);
+/* The slow path: raises why the view was refused, or returns its bytes
+ * when the refusal was a loan whose holder can no longer run (returned now). */
+CLEAT_API const unsigned char *cleat__view_failed(const cleat_view *v);
 
 /* The view's first byte, after checking it: StaleReferenceError when the
  * region changed since the view was made, Cleat::BorrowError when the owner
@@ -953,7 +955,7 @@ CLEAT_INLINE const unsigned char *cleat_view_bytes(const cleat_view *v)
                       v->offset <= r->size - v->length &&
                       !(cleat__header(RTYPEDDATA_DATA(v->owner))->state & CLEAT__LENT_EXCL)))
         return r->base + v->offset;
-    cleat__view_failed(v);
+    return cleat__view_failed(v);
 }
 
 /* A read-only IO::Buffer over the view's bytes, without copying. Cleat

@@ -311,6 +311,12 @@ VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE)
     VALUE token = Qnil;
     if (!loan_begin(&l, self, mode, &token)) return func(arg);
     VALUE result = rb_ensure(func, arg, loan_end, (VALUE)&l);
+    /* Frozen meanwhile (Ractor.make_shareable from a block or a to_int): the
+     * method that lent it exclusively would go on writing a frozen object,
+     * perhaps shared with other Ractors by now. */
+    if (mode == CLEAT_BORROW_EXCLUSIVE && OBJ_FROZEN(self))
+        rb_frozen_error_raise(self, "can't modify frozen %" PRIsVALUE ": frozen while %" PRIsVALUE " lent it",
+                              rb_class_name(rb_obj_class(self)), method_name(l.holder));
     /* On this stack for as long as the loan lasts: alive while the fiber or
      * thread running it can still run (see above). */
     RB_GC_GUARD(token);

@@ -80,6 +80,40 @@ typedef struct conversion {
     double number;
 } conversion;
 
+/* The object, and every view's owner its struct declares, lent while
+ * func(arg) runs: a body may hold bytes from cleat_view_bytes across a
+ * conversion, which does not look like a call into Ruby, so to_int must not
+ * resize or release them (found by the hostile review: a read of freed
+ * memory). The owners are lent shared, one after another, from field
+ * `next` on; then the object itself, as its method holds it. */
+typedef struct lending {
+    cleat_door door;
+    const cleat_type *type;
+    const cleat_field *next;
+    VALUE (*func)(VALUE);
+    VALUE arg;
+} lending;
+
+static VALUE lend_owners_from(VALUE arg)
+{
+    lending *l = (lending *)arg;
+    while (l->next && l->next->kind != CLEAT_KIND_END) {
+        const cleat_field *f = l->next++;
+        if (!f->view_owner) continue;
+        VALUE owner = *cleat__field_slot(RTYPEDDATA_DATA(l->door.self), f);
+        if (owner == l->door.self || !cleat_type_of(owner)) continue;
+        return cleat_borrow_lend(owner, CLEAT_BORROW_SHARED, lend_owners_from, arg);
+    }
+    return cleat_borrow_lend(l->door.self, l->door.mode, l->func, l->arg);
+}
+
+static void lend_converting(cleat_door door, VALUE (*func)(VALUE), conversion *c)
+{
+    const cleat_type *type = cleat_type_of(door.self);
+    lending l = {door, type, type ? type->fields : NULL, func, (VALUE)c};
+    lend_owners_from((VALUE)&l);
+}
+
 static VALUE convert_to_double(VALUE arg)
 {
     conversion *c = (conversion *)arg;
@@ -96,7 +130,7 @@ double cleat__to_double_slow(cleat_door door, VALUE v)
         rb_raise(rb_eTypeError, "no implicit conversion to float from %s",
                  NIL_P(v) ? "nil" : v == Qtrue ? "true" : v == Qfalse ? "false" : "string");
     conversion c = {v, 0};
-    cleat_borrow_lend(door.self, door.mode, convert_to_double, (VALUE)&c);
+    lend_converting(door, convert_to_double, &c);
     return c.number;
 }
 
@@ -110,7 +144,7 @@ static VALUE convert_to_str(VALUE arg)
 VALUE cleat__str_value_slow(cleat_door door, VALUE v)
 {
     conversion c = {v, 0};
-    cleat_borrow_lend(door.self, door.mode, convert_to_str, (VALUE)&c);
+    lend_converting(door, convert_to_str, &c);
     return c.value;
 }
 
@@ -127,6 +161,6 @@ int64_t cleat__num_to_int64_slow(cleat_door door, VALUE v)
     if (NIL_P(v) || v == Qtrue || v == Qfalse || RB_FLOAT_TYPE_P(v) || RB_TYPE_P(v, T_STRING))
         cleat__raise_wrong_type(v, "Integer");
     conversion c = {v, 0};
-    cleat_borrow_lend(door.self, door.mode, convert_to_int, (VALUE)&c);
+    lend_converting(door, convert_to_int, &c);
     return cleat_to_int64(c.value);
 }

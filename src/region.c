@@ -127,6 +127,7 @@ void cleat_region_resize(VALUE owner, cleat_region *r, size_t size)
 void cleat_region_release(VALUE owner, cleat_region *r)
 {
     CLEAT__NEEDS_GVL();
+    if (cleat_type_of(owner)) cleat__refuse_lent(owner); /* as resize: its views are in use */
     free_lent_buffers(r);
     unsigned char *old = r->base;
     r->base = NULL;

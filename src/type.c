@@ -553,6 +553,11 @@ static void copy_fields(const cleat_type *type, VALUE self, void *dst, const voi
         if (f->kind == CLEAT_KIND_VALUES) memset(cleat__field_values(dst, f), 0, sizeof(cleat_values));
         else if (f->kind == CLEAT_KIND_VALUE) RB_OBJ_WRITTEN(self, Qundef, *cleat__field_slot(dst, f));
     }
+#ifdef CLEAT_DEBUG
+    /* Written with their barriers: the allocations below may run the GC,
+     * whose debug check must see the fields as they are now. */
+    cleat__debug_sync(type, dst);
+#endif
     CLEAT__EACH_FIELD(type, f)
     {
         if (f->kind != CLEAT_KIND_VALUES) continue;

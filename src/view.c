@@ -23,10 +23,15 @@ void cleat_view_init(VALUE self, cleat_view *v, VALUE owner, const cleat_region 
     v->generation = r->generation;
 }
 
-void cleat__view_failed(const cleat_view *v)
+const unsigned char *cleat__view_failed(const cleat_view *v)
 {
     const cleat_region *r = v->region;
     if (r->generation != v->generation || !cleat_region_contains(r, v->offset, v->length))
         rb_raise(cleat_eStaleReferenceError, "memory was resized, reference is no longer valid");
-    cleat__borrow_conflict(v->owner, cleat__header(RTYPEDDATA_DATA(v->owner)), CLEAT_BORROW_SHARED);
+    /* Lent exclusively: by a method still running, or by a fiber collected
+     * since (an abandoned enumerator), whose loan comes back here; the door
+     * does the same, but a program may use only the view. */
+    cleat_header *h = cleat__header(RTYPEDDATA_DATA(v->owner));
+    if (cleat__reclaim_loans(h) && !(h->state & CLEAT__LENT_EXCL)) return r->base + v->offset;
+    cleat__borrow_conflict(v->owner, h, CLEAT_BORROW_SHARED);
 }

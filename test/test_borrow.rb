@@ -52,6 +52,20 @@ class TestBorrow < Minitest::Test
     assert_equal 0, other.size
   end
 
+  # Found by the hostile review: a block (or a to_f) froze the object, even
+  # made it shareable, and the exclusive method went on writing it.
+  def test_an_object_frozen_while_lent_exclusively_raises_frozen_error
+    h = Holder.new(1)
+    runs = 0
+    e = assert_raises(FrozenError) { h.yield_exclusive(:x) { runs += 1; h.freeze } }
+    assert_equal 1, runs
+    assert_equal "can't modify frozen CleatTest::Holder: frozen while #yield_exclusive lent it", e.message
+    assert_same h, e.receiver
+    assert_equal 1, h.value, "still readable"
+    g = Holder.new(2)
+    assert_equal :y, g.yield_shared(:y) { g.freeze; :y }, "a shared loan goes on: its method only reads"
+  end
+
   # Shared means read (issue 15): a store from a method declared shared
   # (the wrong door macro) raises while the object is lent, so it cannot
   # change the object under the lender; unlent, it goes through.

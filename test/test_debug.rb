@@ -92,6 +92,23 @@ class TestDebug < Minitest::Test
                     "CleatTest::Holder.new(1).cleat_without_gvl"
   end
 
+  # Found by the hostile review: dup copied the fields, then allocated the
+  # cleat_values buffer, and a GC there saw the copied fields as stores
+  # without cleat_write.
+  def test_a_gc_inside_dup_reports_nothing
+    out, err, status = run_ruby(<<~RUBY)
+      h = CleatTest::Holder.new(+"value")
+      h.push(1)
+      GC.stress = true
+      copy = h.dup
+      GC.stress = false
+      p [copy.value, copy.list]
+    RUBY
+    assert status.success?, err
+    assert_equal "[\"value\", [1]]\n", out
+    refute_includes err, "[cleat debug]"
+  end
+
   def test_continue_mode_reports_and_goes_on
     _out, err, status = run_ruby('n = CleatTest::NoBarrier.new; n.store(+"x"); n.item; puts :alive',
                                  "CLEAT_DEBUG_CONTINUE" => "1")

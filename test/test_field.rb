@@ -4,6 +4,11 @@ require "test_helper"
 
 # cleat_write and cleat_values through the test extension's Holder.
 class TestField < Minitest::Test
+  # An index that runs Ruby code when converted.
+  ToInt = Struct.new(:block) do
+    def to_int = block.call
+  end
+
   # Under `rake test:stress`: about the GC itself (promotion, compaction, GC
   # loops), already under stress, or loops too slow to stress; the rest run.
   cleat_skip_under_gc_stress :test_values_survive_gc_stress_while_growing,
@@ -126,6 +131,49 @@ class TestField < Minitest::Test
   # Found by the hostile review: a view's owner was an ordinary declared
   # field, so a store could replace it and leave the view's region pointer
   # inside the old owner's struct, kept alive by nothing.
+  # Found by the hostile review: a shared method of a view took its bytes,
+  # then converted an index, whose to_int released the owner's memory; the
+  # method read freed memory. The conversion now lends the owner too.
+  def test_a_conversion_lends_the_owner_of_the_views_the_method_holds
+    block = CleatTest::Block.new(8).fill(65)
+    window = CleatTest::Window.new(block)
+    runs = 0
+    index = ToInt.new(lambda {
+      runs += 1
+      e = assert_raises(Cleat::BorrowError) { block.release }
+      assert_match(/CleatTest::Block is borrowed by #read_at; #release needs it exclusively/, e.message)
+      3
+    })
+    assert_equal 65, window.read_at(index)
+    assert_equal 1, runs
+    block.release
+    assert_raises(Cleat::StaleReferenceError) { window.read_at(0) }
+  end
+
+  # ...and a view whose owner was lent by a fiber collected since (an
+  # enumerator abandoned in a thread) takes the loan back itself, as a door
+  # on the owner would: a program may use only the view.
+  def test_a_view_returns_the_loan_of_a_collected_fiber
+    block = CleatTest::Block.new(8)
+    window = CleatTest::Window.new(block)
+    suspended = false
+    Thread.new do
+      enum = Enumerator.new { |y| block.fill(ToInt.new(-> { y << 1; 1 })) }
+      enum.next
+      suspended = true
+    end.join
+    assert suspended
+    returned = 20.times.any? do
+      GC.start(full_mark: true, immediate_sweep: true)
+      begin
+        window.size
+      rescue Cleat::BorrowError
+        false
+      end
+    end
+    assert returned, "the view stayed refused after its owner's loan holder was collected"
+  end
+
   def test_only_cleat_view_init_stores_a_views_owner
     window = CleatTest::Window.new(CleatTest::Block.new(16))
     other = CleatTest::Block.new(4)

@@ -976,6 +976,17 @@ CLEAT_SHARED(block_size, block_type, const block_t *b)
 {
     return SIZET2NUM(b->bytes.size);
 }
+CLEAT_EXCLUSIVE(block_fill, block_type, block_t *b, byte)
+{
+    int64_t value = cleat_num_to_int64(CLEAT_DOOR, byte); /* to_int runs with the Block lent */
+    if (b->bytes.size) memset(b->bytes.base, (int)(value & 0xff), b->bytes.size);
+    return self;
+}
+CLEAT_EXCLUSIVE(block_release, block_type, block_t *b)
+{
+    cleat_region_release(self, &b->bytes);
+    return self;
+}
 
 typedef struct {
     cleat_view view;
@@ -996,6 +1007,15 @@ CLEAT_SHARED(window_size, window_type, window_t *w)
     cleat_view_bytes(&w->view);
     return SIZET2NUM(w->view.length);
 }
+/* Bytes first, then an index that may run to_int: the conversion lends the
+ * view's owner too, or to_int could release the bytes held here. */
+CLEAT_SHARED(window_read_at, window_type, const window_t *w, index)
+{
+    const unsigned char *bytes = cleat_view_bytes(&w->view);
+    int64_t i = cleat_num_to_int64(CLEAT_DOOR, index);
+    if (i < 0 || (uint64_t)i >= w->view.length) rb_raise(rb_eIndexError, "index %" PRId64 " outside the window", i);
+    return INT2FIX(bytes[i]);
+}
 /* The misuse: pointing the view at another owner by hand, which would leave
  * view.region inside the old owner's struct, kept alive by nothing. */
 CLEAT_EXCLUSIVE(window_swap_owner, window_type, window_t *w, other)
@@ -1015,9 +1035,12 @@ static void init_real_classes(VALUE mod)
     CLEAT_DEFINE_METHOD(block, "initialize", block_initialize);
     CLEAT_DEFINE_METHOD(block, "absorb", block_absorb);
     CLEAT_DEFINE_METHOD(block, "size", block_size);
+    CLEAT_DEFINE_METHOD(block, "fill", block_fill);
+    CLEAT_DEFINE_METHOD(block, "release", block_release);
     VALUE window = cleat_type_define_class(&window_type, rb_cObject);
     CLEAT_DEFINE_METHOD(window, "initialize", window_initialize);
     CLEAT_DEFINE_METHOD(window, "size", window_size);
+    CLEAT_DEFINE_METHOD(window, "read_at", window_read_at);
     CLEAT_DEFINE_METHOD(window, "swap_owner", window_swap_owner);
     CLEAT_DEFINE_METHOD(window, "swap_owner_known", window_swap_owner_known);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "scratch_num2sizet", test_scratch_num2sizet);
