@@ -204,22 +204,25 @@ struct cleat_type {
 };
 
 /* Declares a field holding one VALUE, checked when written: `check` is the
- * address of a class (&rb_cString, &my_class) or of a cleat_type. nil is
- * refused unless the _OR_NIL form is used. */
+ * address of a class (&rb_cString, &my_class) or of a cleat_type
+ * (&person_type). nil is refused unless the _OR_NIL form is used. Any other
+ * check (rb_cString without the &, "String", NULL) is a compile error that
+ * says what to write instead; a field that takes any value is
+ * CLEAT_FIELD_ANY. */
 #define CLEAT_FIELD(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), false, check)
 #define CLEAT_FIELD_OR_NIL(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), true, check)
 /* A field holding any VALUE. */
-#define CLEAT_FIELD_ANY(T, f) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), true, NULL)
+#define CLEAT_FIELD_ANY(T, f) CLEAT__FIELD_UNCHECKED(T, f, CLEAT__IS_VALUE(T, f))
 /* A cleat_values field; elements are checked like CLEAT_FIELD's. */
 #define CLEAT_FIELD_VALUES(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUES(T, f), false, check)
-#define CLEAT_FIELD_VALUES_ANY(T, f) CLEAT__FIELD(T, f, CLEAT__IS_VALUES(T, f), true, NULL)
+#define CLEAT_FIELD_VALUES_ANY(T, f) CLEAT__FIELD_UNCHECKED(T, f, CLEAT__IS_VALUES(T, f))
 /* A cleat_region field (section 11): Cleat frees its memory, counts it in
  * memsize and marks the IO::Buffers lent over it. */
-#define CLEAT_FIELD_REGION(T, f) CLEAT__FIELD(T, f, CLEAT__IS_REGION(T, f), true, NULL)
+#define CLEAT_FIELD_REGION(T, f) CLEAT__FIELD_UNCHECKED(T, f, CLEAT__IS_REGION(T, f))
 /* A cleat_view field (section 11) whose owner must be of owner_type. */
 #define CLEAT_FIELD_VIEW(T, f, owner_type)                                                          \
-    {#f ".owner", offsetof(T, f.owner), CLEAT__IS_VALUE(T, f.owner), false, CLEAT__KLASS(owner_type), \
-     CLEAT__TYPE(owner_type), true}
+    {#f ".owner", offsetof(T, f.owner), CLEAT__IS_VALUE(T, f.owner) + CLEAT__CHECKED(f, owner_type), \
+     false, CLEAT__KLASS(owner_type), CLEAT__TYPE(owner_type), true}
 #define CLEAT_FIELDS_END {NULL, 0, CLEAT_KIND_END, false, NULL, NULL, false}
 
 /* Defines `static cleat_type var` for struct T and the per-type functions
@@ -1171,12 +1174,45 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 #define CLEAT__IS_VALUE(T, f) _Generic(((T *)0)->f, VALUE: CLEAT_KIND_VALUE)
 #define CLEAT__IS_VALUES(T, f) _Generic(((T *)0)->f, cleat_values: CLEAT_KIND_VALUES)
 #define CLEAT__IS_REGION(T, f) _Generic(((T *)0)->f, cleat_region: CLEAT_KIND_REGION)
+/* A field's check, sorted: 0 the address of a class or of a cleat_type (what
+ * the macros take), 1 a class itself (&rb_cString written rb_cString), 2 a
+ * cleat_type itself (&person_type written person_type), 3 a string ("String"),
+ * 4 anything else (NULL, 0, the address of something else). */
+#define CLEAT__CHECK_KIND(check)                                                            \
+    _Generic((check), VALUE *: 0, const VALUE *: 0, cleat_type *: 0, const cleat_type *: 0, \
+             VALUE: 1, cleat_type: 2, char *: 3, const char *: 3, default: 4)
+/* Zero, or a compile error naming the mistake and what to write instead: a
+ * check of another type would otherwise pick neither pointer below and
+ * silently check nothing. An integer constant, so that it can sit in the
+ * static field array's initializer (C11 allows _Static_assert in a struct). */
+#define CLEAT__CHECKED(f, check)                                                                 \
+    ((int)(0 * sizeof(struct {                                                                   \
+        _Static_assert(CLEAT__CHECK_KIND(check) != 1,                                            \
+                       "Cleat field " #f ": the check " #check " is a class, not its address: "  \
+                       "write &" #check);                                                        \
+        _Static_assert(CLEAT__CHECK_KIND(check) != 2,                                            \
+                       "Cleat field " #f ": the check " #check " is a cleat_type, not its "      \
+                       "address: write &" #check);                                               \
+        _Static_assert(CLEAT__CHECK_KIND(check) != 3,                                            \
+                       "Cleat field " #f ": the check " #check " is a string: write the "        \
+                       "address of the class (&rb_cString) or of the type (&person_type)");     \
+        _Static_assert(CLEAT__CHECK_KIND(check) != 4,                                            \
+                       "Cleat field " #f ": the check " #check " must be the address of a "      \
+                       "class (&rb_cString) or of a cleat_type (&person_type); a field without " \
+                       "a check is CLEAT_FIELD_ANY or CLEAT_FIELD_VALUES_ANY");                  \
+        char cleat_checked_;                                                                     \
+    })))
+/* The check as a class or as a type, the other NULL. The default branches
+ * are only the other kind's: CLEAT__CHECKED refused every other check. */
 #define CLEAT__KLASS(check) \
     _Generic((check), VALUE *: (check), const VALUE *: (check), default: (const VALUE *)0)
 #define CLEAT__TYPE(check)                                                                  \
     _Generic((check), cleat_type *: (check), const cleat_type *: (check), default: \
                  (const cleat_type *)0)
-#define CLEAT__FIELD(T, f, kind, nil_ok, check) \
-    {#f, offsetof(T, f), (kind), (nil_ok), CLEAT__KLASS(check), CLEAT__TYPE(check), false}
+#define CLEAT__FIELD(T, f, kind, nil_ok, check)                                         \
+    {#f, offsetof(T, f), (kind) + CLEAT__CHECKED(f, check), (nil_ok), CLEAT__KLASS(check), \
+     CLEAT__TYPE(check), false}
+/* A field that checks nothing (CLEAT_FIELD_ANY, CLEAT_FIELD_VALUES_ANY, a region). */
+#define CLEAT__FIELD_UNCHECKED(T, f, kind) {#f, offsetof(T, f), (kind), true, NULL, NULL, false}
 
 #endif /* CLEAT_H */

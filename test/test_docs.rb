@@ -22,7 +22,10 @@ require "tmpdir"
 #   ```c compile-fails  a mistake Cleat turns into a compile error: the block
 #                       must fail to compile, and must compile once the lines
 #                       marked `/* does not compile */` are removed (so it fails
-#                       for the reason the guide gives, not for a typo).
+#                       for the reason the guide gives, not for a typo). A
+#                       marker `/* does not compile: text */` also requires the
+#                       compiler's errors to contain `text` (Cleat's own
+#                       message, say).
 #   ```ruby run         run, after every runnable block is loaded, in one
 #                       subprocess (each block in a fresh binding, in document
 #                       order). A line `expr # => value` asserts expr.inspect
@@ -77,17 +80,10 @@ class TestDocs < Minitest::Test
 
   # ---- compiling -----------------------------------------------------------
 
-  def compiler
-    [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
-     # Ruby's own headers are not -Wextra clean: -isystem; Cleat's header is held to it.
-     "-isystem", RbConfig::CONFIG["rubyarchhdrdir"], "-isystem", RbConfig::CONFIG["rubyhdrdir"], "-I#{ROOT}/include",
-     "-x", "c", "-"]
-  end
-
-  # [ok, compiler output] for one translation unit, with #line so errors
-  # point into the guide.
+  # [compiler output, status] for one translation unit (compile_c,
+  # test_helper.rb), with #line so errors point into the guide.
   def compile(block, code = block.code)
-    out, status = Open3.capture2e(*compiler, stdin_data: "#line #{block.line} \"docs/guide.md\"\n#{code}")
+    out, status = compile_c(code, file: "docs/guide.md", line: block.line)
     [out.lines.first(30).join, status]
   end
 
@@ -114,11 +110,15 @@ class TestDocs < Minitest::Test
   def test_compile_fails_blocks_fail_for_the_marked_reason
     skip_unless_default_mode
     blocks_tagged("c", "compile-fails").each do |block|
-      marked = block.code.lines.grep(%r{/\* does not compile \*/})
+      marker = %r{/\* does not compile(?:: (.*?))? \*/}
+      marked = block.code.lines.grep(marker)
       refute_empty marked, "#{block.where}: a compile-fails block marks its bad line /* does not compile */"
-      _out, status = compile(block)
+      out, status = compile(block)
       refute status.success?, "#{block.where}: expected a compile error"
-      fixed = block.code.lines.map { |l| l.include?("/* does not compile */") ? "\n" : l }.join
+      marked.filter_map { |l| l[marker, 1] }.each do |text|
+        assert_includes out, text, "#{block.where}: the compiler's errors should say this"
+      end
+      fixed = block.code.lines.map { |l| l.match?(marker) ? "\n" : l }.join
       out, status = compile(block, fixed)
       assert status.success?, "#{block.where}: without the marked lines it must compile:\n#{out}"
     end
