@@ -206,9 +206,10 @@ struct cleat_type {
 /* Declares a field holding one VALUE, checked when written: `check` is the
  * address of a class (&rb_cString, &my_class) or of a cleat_type
  * (&person_type). nil is refused unless the _OR_NIL form is used. Any other
- * check (rb_cString without the &, "String", NULL) is a compile error that
- * says what to write instead; a field that takes any value is
- * CLEAT_FIELD_ANY. */
+ * check (rb_cString without the &, a string, NULL) is a compile error
+ * that says what to write instead ("Cleat field name: the check rb_cString
+ * is a class, not its address: write &rb_cString"); a field that takes any
+ * value is CLEAT_FIELD_ANY. */
 #define CLEAT_FIELD(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), false, check)
 #define CLEAT_FIELD_OR_NIL(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), true, check)
 /* A field holding any VALUE. */
@@ -330,7 +331,8 @@ CLEAT_INLINE cleat_header *cleat__header(void *data) { return (cleat_header *)da
 
 /* Stores value into *slot, a declared VALUE field of self's struct or an
  * element of one of its cleat_values, with the write barrier. Raises
- * TypeError "X#field: wrong argument type A (expected B)" when the field's
+ * TypeError "wrong argument type A for F of X (expected B)" (field F of
+ * class X; B ends in "or nil" for an _OR_NIL field) when the field's
  * check refuses the value, ArgumentError when slot is not declared,
  * FrozenError on a frozen self, and Cleat::BorrowError while self is lent
  * (shared means read: a store from a method declared shared, inside
@@ -763,8 +765,8 @@ CLEAT_API void cleat_without_gvl(VALUE self, cleat_borrow_mode mode,
 
 /* An Integer as int64_t. Raises TypeError "wrong argument type Float
  * (expected Integer)" for anything but an Integer (no Float truncation, no
- * nil), RangeError "integer N out of range of int64" when it does not fit
- * ("integer too big for int64" when N has more than 256 bits: the message
+ * nil), RangeError "integer N out of range of int64" when it does not fit,
+ * or "integer too big for int64" when N has more than 256 bits (the message
  * does not print a number that long). The other conversions say the same
  * with their own type name. */
 CLEAT_API int64_t cleat__to_int64_slow(VALUE v);
