@@ -27,6 +27,14 @@
  *
  * Everything here is compiled into the extension that uses it (no shared
  * library): symbols are hidden, so several Cleat-based gems coexist.
+ *
+ * Examples compile. A comment line ending in "Example:" introduces one: the
+ * lines after it indented two spaces more than the comment's text, up to the
+ * first line that is not. test/test_docs.rb compiles every example of this
+ * header, in order, as one C file after #include "cleat.h", with -Wall
+ * -Wextra -Werror, so an example may use what an earlier one declared
+ * (counter_type, say), and code that is indented like one but not marked
+ * fails that test.
  */
 #ifndef CLEAT_H
 #define CLEAT_H 1
@@ -76,6 +84,7 @@ CLEAT_API void cleat_init(void);
  * 2. Types: a C struct described once, everything else derived
  * ======================================================================
  *
+ * Example:
  *   typedef struct { VALUE name, hobbies, friend; } person_t;
  *   static cleat_type person_type;
  *   static const cleat_field person_fields[] = {
@@ -205,28 +214,36 @@ struct cleat_type {
 };
 
 /* Declares a field holding one VALUE, checked when written: `check` is the
- * address of a class (&rb_cString, &my_class) or of a cleat_type. nil is
- * refused unless the _OR_NIL form is used. */
+ * address of a class (&rb_cString, &my_class) or of a cleat_type
+ * (&person_type). nil is refused unless the _OR_NIL form is used. Any other
+ * check (rb_cString without the &, a string, NULL) is a compile error
+ * that says what to write instead ("Cleat field name: the check rb_cString
+ * is a class, not its address: write &rb_cString"); a field that takes any
+ * value is CLEAT_FIELD_ANY. */
 #define CLEAT_FIELD(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), false, check)
 #define CLEAT_FIELD_OR_NIL(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), true, check)
 /* A field holding any VALUE. */
-#define CLEAT_FIELD_ANY(T, f) CLEAT__FIELD(T, f, CLEAT__IS_VALUE(T, f), true, NULL)
+#define CLEAT_FIELD_ANY(T, f) CLEAT__FIELD_UNCHECKED(T, f, CLEAT__IS_VALUE(T, f))
 /* A cleat_values field; elements are checked like CLEAT_FIELD's. */
 #define CLEAT_FIELD_VALUES(T, f, check) CLEAT__FIELD(T, f, CLEAT__IS_VALUES(T, f), false, check)
-#define CLEAT_FIELD_VALUES_ANY(T, f) CLEAT__FIELD(T, f, CLEAT__IS_VALUES(T, f), true, NULL)
+#define CLEAT_FIELD_VALUES_ANY(T, f) CLEAT__FIELD_UNCHECKED(T, f, CLEAT__IS_VALUES(T, f))
 /* A cleat_region field (section 11): Cleat frees its memory, counts it in
  * memsize and marks the IO::Buffers lent over it. */
-#define CLEAT_FIELD_REGION(T, f) CLEAT__FIELD(T, f, CLEAT__IS_REGION(T, f), true, NULL)
+#define CLEAT_FIELD_REGION(T, f) CLEAT__FIELD_UNCHECKED(T, f, CLEAT__IS_REGION(T, f))
 /* A cleat_view field (section 11) whose owner must be of owner_type. */
 #define CLEAT_FIELD_VIEW(T, f, owner_type)                                                          \
-    {#f ".owner", offsetof(T, f.owner), CLEAT__IS_VALUE(T, f.owner), false, CLEAT__KLASS(owner_type), \
-     CLEAT__TYPE(owner_type), true}
+    {#f ".owner", offsetof(T, f.owner), CLEAT__IS_VALUE(T, f.owner) + CLEAT__CHECKED(f, owner_type), \
+     false, CLEAT__KLASS(owner_type), CLEAT__TYPE(owner_type), true}
 #define CLEAT_FIELDS_END {NULL, 0, CLEAT_KIND_END, false, NULL, NULL, false}
 
 /* Defines `static cleat_type var` for struct T and the per-type functions
- * Ruby calls. Optional members follow as designated initializers:
- *   CLEAT_TYPE(mem_type, "M::Memory", mem_t, mem_fields,
- *               .free = mem_free, .memsize = mem_size, .flags = CLEAT_COPYABLE); */
+ * Ruby calls. Optional members follow as designated initializers. Example:
+ *   typedef struct { char *bytes; size_t size; } mem_t;
+ *   static void mem_free(void *p) { ruby_xfree(((mem_t *)p)->bytes); }
+ *   static size_t mem_size(const void *p) { return ((const mem_t *)p)->size; }
+ *   CLEAT_TYPE(mem_type, "M::Memory", mem_t, NULL,
+ *              .free = mem_free, .memsize = mem_size, .flags = CLEAT_ZERO_IS_VALID);
+ */
 #define CLEAT_TYPE(var, path, T, field_list, ...)                                         \
     static cleat_type var;                                                                \
     static void var##__mark(void *p)                                                      \
@@ -328,7 +345,8 @@ CLEAT_INLINE cleat_header *cleat__header(void *data) { return (cleat_header *)da
 
 /* Stores value into *slot, a declared VALUE field of self's struct or an
  * element of one of its cleat_values, with the write barrier. Raises
- * TypeError "X#field: wrong argument type A (expected B)" when the field's
+ * TypeError "wrong argument type A for F of X (expected B)" (field F of
+ * class X; B ends in "or nil" for an _OR_NIL field) when the field's
  * check refuses the value, ArgumentError when slot is not declared,
  * FrozenError on a frozen self, and Cleat::BorrowError while self is lent
  * (shared means read: a store from a method declared shared, inside
@@ -473,13 +491,26 @@ CLEAT_INLINE bool cleat_initialized_p(VALUE obj, const cleat_type *type)
  * 5. Methods: the door
  * ======================================================================
  *
+ * Example:
+ *   typedef struct { int64_t count; } counter_t;
+ *   CLEAT_TYPE(counter_type, "Counter", counter_t, NULL);
+ *   CLEAT_INIT(counter_initialize, counter_type, counter_t *c, initial) {
+ *       c->count = cleat_to_int64(initial);
+ *       return self;
+ *   }
  *   CLEAT_SHARED(counter_value, counter_type, counter_t *c) {
  *       return LL2NUM(c->count);
  *   }
- *   CLEAT_EXCLUSIVE(counter_increment, counter_type, counter_t *c, amount) { ... }
- *   CLEAT_INIT(counter_initialize, counter_type, counter_t *c, initial) { ... }
- *   ...
- *   CLEAT_DEFINE_METHOD(klass, "value", counter_value);
+ *   CLEAT_EXCLUSIVE(counter_reset, counter_type, counter_t *c) {
+ *       c->count = 0;
+ *       return self;
+ *   }
+ *   void Init_counter(void) {
+ *       VALUE klass = cleat_type_define_class(&counter_type, rb_cObject);
+ *       CLEAT_DEFINE_METHOD(klass, "initialize", counter_initialize);
+ *       CLEAT_DEFINE_METHOD(klass, "value", counter_value);
+ *       CLEAT_DEFINE_METHOD(klass, "reset", counter_reset);
+ *   }
  *
  * Each macro defines the Ruby-facing function `name` (arity 0..15, taken from
  * the argument names after the struct pointer) and opens the body, which
@@ -519,14 +550,20 @@ CLEAT_INLINE bool cleat_initialized_p(VALUE obj, const cleat_type *type)
 
 /* ---- private methods, singleton methods, module functions ------------
  *
- *   CLEAT_EXCLUSIVE(scanner_reset_registers, scanner_type, scanner_t *s) { ... }
- *   CLEAT_FUNCTION(scanner_s_must_c_p) { return Qtrue; }
- *   CLEAT_FUNCTION(guide_sum, ary) { ... }             // self: the receiver
- *   CLEAT_FUNCTION_ARGV(guide_join) { ... argc, argv ... }
- *   ...
- *   CLEAT_DEFINE_PRIVATE_METHOD(klass, "reset_registers", scanner_reset_registers);
- *   CLEAT_DEFINE_SINGLETON_METHOD(klass, "must_C_version", scanner_s_must_c_p);
- *   CLEAT_DEFINE_MODULE_FUNCTION(module, "sum", guide_sum);
+ * Example:
+ *   CLEAT_EXCLUSIVE(counter_clear, counter_type, counter_t *c) {
+ *       c->count = 0;
+ *       return Qnil;
+ *   }
+ *   CLEAT_FUNCTION(counter_s_limit) { return LL2NUM(INT64_MAX); } // self: the class
+ *   CLEAT_FUNCTION(guide_double, x) { return rb_funcall(x, '+', 1, x); }
+ *   CLEAT_FUNCTION_ARGV(guide_count) { return INT2NUM(argc); }   // argc, argv, self
+ *   void counter_define_more(VALUE klass, VALUE module) {
+ *       CLEAT_DEFINE_PRIVATE_METHOD(klass, "clear", counter_clear);
+ *       CLEAT_DEFINE_SINGLETON_METHOD(klass, "limit", counter_s_limit);
+ *       CLEAT_DEFINE_MODULE_FUNCTION(module, "double", guide_double);
+ *       CLEAT_DEFINE_MODULE_FUNCTION(module, "count", guide_count);
+ *   }
  *
  * A door (CLEAT_SHARED, CLEAT_EXCLUSIVE, CLEAT_INIT) checks that its
  * receiver is an object of its type, so it makes instance methods, public
@@ -776,8 +813,8 @@ CLEAT_API void cleat_without_gvl(VALUE self, cleat_borrow_mode mode,
 
 /* An Integer as int64_t. Raises TypeError "wrong argument type Float
  * (expected Integer)" for anything but an Integer (no Float truncation, no
- * nil), RangeError "integer N out of range of int64" when it does not fit
- * ("integer too big for int64" when N has more than 256 bits: the message
+ * nil), RangeError "integer N out of range of int64" when it does not fit,
+ * or "integer too big for int64" when N has more than 256 bits (the message
  * does not print a number that long). The other conversions say the same
  * with their own type name. */
 CLEAT_API int64_t cleat__to_int64_slow(VALUE v);
@@ -805,14 +842,32 @@ CLEAT_API void cleat_check_kind(VALUE v, VALUE klass);
  * Cleat::BorrowError; a Float, an Integer or a real String converts without
  * calling anything.
  *
- *   CLEAT_EXCLUSIVE(point_set_x, point_type, point_t *p, x) {
- *       p->x = cleat_to_double(CLEAT_DOOR, x);
- *       return self;
- *   }
- *
  * A helper function that converts for a door body takes a `cleat_door`
  * parameter, and the body passes CLEAT_DOOR: the one convention by which
- * code outside a body acts for it (it lends as the body would). */
+ * code outside a body acts for it (it lends as the body would). Example:
+ *   typedef struct { double x, y; } point_t;
+ *   CLEAT_TYPE(point_type, "Point", point_t, NULL, .flags = CLEAT_ZERO_IS_VALID);
+ *   CLEAT_EXCLUSIVE(point_set_x, point_type, point_t *p, x) {
+ *       p->x = cleat_to_double(CLEAT_DOOR, x);
+ *       return x;
+ *   }
+ *   static double coordinate(cleat_door door, VALUE v) { // a helper acting for a body
+ *       double d = cleat_to_double(door, v);
+ *       if (!(d >= -1e9 && d <= 1e9)) rb_raise(rb_eRangeError, "coordinate out of range");
+ *       return d;
+ *   }
+ *   CLEAT_EXCLUSIVE(point_move, point_type, point_t *p, dx, dy) {
+ *       double x = coordinate(CLEAT_DOOR, dx), y = coordinate(CLEAT_DOOR, dy);
+ *       p->x += x; // converted first: no pointer is kept across Ruby code
+ *       p->y += y;
+ *       return self;
+ *   }
+ *   void Init_point(void) {
+ *       VALUE klass = cleat_type_define_class(&point_type, rb_cObject);
+ *       CLEAT_DEFINE_METHOD(klass, "x=", point_set_x);
+ *       CLEAT_DEFINE_METHOD(klass, "move", point_move);
+ *   }
+ */
 typedef struct cleat_door {
     VALUE self;              /* the receiver */
     cleat_borrow_mode mode; /* shared or exclusive, as the method holds it */
@@ -896,10 +951,15 @@ CLEAT_API void cleat_gc_memory_shrank(size_t bytes);
  * Cleat::StaleReferenceError "memory was resized, reference is no longer
  * valid" instead of reading freed memory.
  *
+ * Example:
  *   typedef struct { cleat_region region; } memory_t;
- *   CLEAT_FIELD_REGION(memory_t, region)                   // in memory's fields
+ *   static const cleat_field memory_fields[] = {
+ *       CLEAT_FIELD_REGION(memory_t, region), CLEAT_FIELDS_END};
+ *   CLEAT_TYPE(memory_type, "Memory", memory_t, memory_fields);
  *   typedef struct { cleat_view view; } slice_t;
- *   CLEAT_FIELD_VIEW(slice_t, view, &memory_type)          // in slice's fields
+ *   static const cleat_field slice_fields[] = {
+ *       CLEAT_FIELD_VIEW(slice_t, view, &memory_type), CLEAT_FIELDS_END};
+ *   CLEAT_TYPE(slice_type, "Memory::Slice", slice_t, slice_fields);
  */
 typedef struct cleat_region {
     unsigned char *base; /* never NULL while allocated */
@@ -1047,10 +1107,22 @@ CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode);
  * CLEAT_SCRATCH; any other resource (a C library's handle, a FILE, a lock)
  * is released by cleat_ensure, on return, exception, break or throw alike.
  *
- *   VALUE tmp;
- *   double *xs = CLEAT_SCRATCH(double, tmp, count); // ArgumentError if count * 8 overflows
- *   ... NUM2DBL may raise: nothing leaks ...
- *   CLEAT_SCRATCH_END(tmp);                         // optional: frees it now
+ * Example:
+ *   CLEAT_FUNCTION(sum_of_squares, ary) { // [1, 2, 3] -> 14.0
+ *       Check_Type(ary, T_ARRAY);
+ *       size_t count = (size_t)RARRAY_LEN(ary);
+ *       VALUE tmp;
+ *       double *xs = CLEAT_SCRATCH(double, tmp, count); // ArgumentError if count * 8 overflows
+ *       for (size_t i = 0; i < count; i++)
+ *           xs[i] = NUM2DBL(rb_ary_entry(ary, (long)i)); // may raise: nothing leaks
+ *       double sum = 0;
+ *       for (size_t i = 0; i < count; i++) sum += xs[i] * xs[i];
+ *       CLEAT_SCRATCH_END(tmp);                         // optional: frees it now
+ *       return DBL2NUM(sum);
+ *   }
+ *   void Init_squares(void) {
+ *       CLEAT_DEFINE_MODULE_FUNCTION(rb_define_module("Squares"), "sum_of_squares", sum_of_squares);
+ *   }
  */
 
 /* Runs body(arg), then cleanup(arg) however body ends (return, exception,
@@ -1189,12 +1261,45 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 #define CLEAT__IS_VALUE(T, f) _Generic(((T *)0)->f, VALUE: CLEAT_KIND_VALUE)
 #define CLEAT__IS_VALUES(T, f) _Generic(((T *)0)->f, cleat_values: CLEAT_KIND_VALUES)
 #define CLEAT__IS_REGION(T, f) _Generic(((T *)0)->f, cleat_region: CLEAT_KIND_REGION)
+/* A field's check, sorted: 0 the address of a class or of a cleat_type (what
+ * the macros take), 1 a class itself (&rb_cString written rb_cString), 2 a
+ * cleat_type itself (&person_type written person_type), 3 a string ("String"),
+ * 4 anything else (NULL, 0, the address of something else). */
+#define CLEAT__CHECK_KIND(check)                                                            \
+    _Generic((check), VALUE *: 0, const VALUE *: 0, cleat_type *: 0, const cleat_type *: 0, \
+             VALUE: 1, cleat_type: 2, char *: 3, const char *: 3, default: 4)
+/* Zero, or a compile error naming the mistake and what to write instead: a
+ * check of another type would otherwise pick neither pointer below and
+ * silently check nothing. An integer constant, so that it can sit in the
+ * static field array's initializer (C11 allows _Static_assert in a struct). */
+#define CLEAT__CHECKED(f, check)                                                                 \
+    ((int)(0 * sizeof(struct {                                                                   \
+        _Static_assert(CLEAT__CHECK_KIND(check) != 1,                                            \
+                       "Cleat field " #f ": the check " #check " is a class, not its address: "  \
+                       "write &" #check);                                                        \
+        _Static_assert(CLEAT__CHECK_KIND(check) != 2,                                            \
+                       "Cleat field " #f ": the check " #check " is a cleat_type, not its "      \
+                       "address: write &" #check);                                               \
+        _Static_assert(CLEAT__CHECK_KIND(check) != 3,                                            \
+                       "Cleat field " #f ": the check " #check " is a string: write the "        \
+                       "address of the class (&rb_cString) or of the type (&person_type)");     \
+        _Static_assert(CLEAT__CHECK_KIND(check) != 4,                                            \
+                       "Cleat field " #f ": the check " #check " must be the address of a "      \
+                       "class (&rb_cString) or of a cleat_type (&person_type); a field without " \
+                       "a check is CLEAT_FIELD_ANY or CLEAT_FIELD_VALUES_ANY");                  \
+        char cleat_checked_;                                                                     \
+    })))
+/* The check as a class or as a type, the other NULL. The default branches
+ * are only the other kind's: CLEAT__CHECKED refused every other check. */
 #define CLEAT__KLASS(check) \
     _Generic((check), VALUE *: (check), const VALUE *: (check), default: (const VALUE *)0)
 #define CLEAT__TYPE(check)                                                                  \
     _Generic((check), cleat_type *: (check), const cleat_type *: (check), default: \
                  (const cleat_type *)0)
-#define CLEAT__FIELD(T, f, kind, nil_ok, check) \
-    {#f, offsetof(T, f), (kind), (nil_ok), CLEAT__KLASS(check), CLEAT__TYPE(check), false}
+#define CLEAT__FIELD(T, f, kind, nil_ok, check)                                         \
+    {#f, offsetof(T, f), (kind) + CLEAT__CHECKED(f, check), (nil_ok), CLEAT__KLASS(check), \
+     CLEAT__TYPE(check), false}
+/* A field that checks nothing (CLEAT_FIELD_ANY, CLEAT_FIELD_VALUES_ANY, a region). */
+#define CLEAT__FIELD_UNCHECKED(T, f, kind) {#f, offsetof(T, f), (kind), true, NULL, NULL, false}
 
 #endif /* CLEAT_H */

@@ -4,6 +4,7 @@ require "test_helper"
 require "json"
 require "open3"
 require "rbconfig"
+require "tempfile"
 require "tmpdir"
 
 # The documentation cannot rot: every code block of docs/guide.md is checked,
@@ -22,7 +23,10 @@ require "tmpdir"
 #   ```c compile-fails  a mistake Cleat turns into a compile error: the block
 #                       must fail to compile, and must compile once the lines
 #                       marked `/* does not compile */` are removed (so it fails
-#                       for the reason the guide gives, not for a typo).
+#                       for the reason the guide gives, not for a typo). A
+#                       marker `/* does not compile: text */` also requires the
+#                       compiler's errors to contain `text` (Cleat's own
+#                       message, say).
 #   ```ruby run         run, after every runnable block is loaded, in one
 #                       subprocess (each block in a fresh binding, in document
 #                       order). A line `expr # => value` asserts expr.inspect
@@ -31,6 +35,15 @@ require "tmpdir"
 #                       is optional). Failures name the guide's line.
 #   ```ruby             syntax-checked only (Rakefiles, extconf.rb, tests).
 #   anything else       (sh, text) left alone.
+#
+# The header's examples are compiled too. In include/cleat.h an example is
+# introduced by a comment line ending in "Example:"; its code is the lines
+# after it indented two spaces more than the comment's text (` *   code`), up
+# to the first line that is not. Every example, in header order, goes into
+# one translation unit after #include "cleat.h" (an example may use what an
+# earlier one declared), compiled like a ```c block. A run of such indented
+# lines that looks like code (a line ending in `;`, `{` or `}`) without the
+# marker fails: an example that does not compile is not an example.
 #
 # The compiler and the build are subprocesses with nothing to do with the GC:
 # under test:stress, test:compact, test:asan and test:valgrind they are
@@ -77,17 +90,10 @@ class TestDocs < Minitest::Test
 
   # ---- compiling -----------------------------------------------------------
 
-  def compiler
-    [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
-     # Ruby's own headers are not -Wextra clean: -isystem; Cleat's header is held to it.
-     "-isystem", RbConfig::CONFIG["rubyarchhdrdir"], "-isystem", RbConfig::CONFIG["rubyhdrdir"], "-I#{ROOT}/include",
-     "-x", "c", "-"]
-  end
-
-  # [ok, compiler output] for one translation unit, with #line so errors
-  # point into the guide.
+  # [compiler output, status] for one translation unit (compile_c,
+  # test_helper.rb), with #line so errors point into the guide.
   def compile(block, code = block.code)
-    out, status = Open3.capture2e(*compiler, stdin_data: "#line #{block.line} \"docs/guide.md\"\n#{code}")
+    out, status = compile_c(code, file: "docs/guide.md", line: block.line)
     [out.lines.first(30).join, status]
   end
 
@@ -114,13 +120,79 @@ class TestDocs < Minitest::Test
   def test_compile_fails_blocks_fail_for_the_marked_reason
     skip_unless_default_mode
     blocks_tagged("c", "compile-fails").each do |block|
-      marked = block.code.lines.grep(%r{/\* does not compile \*/})
+      marker = %r{/\* does not compile(?:: (.*?))? \*/}
+      marked = block.code.lines.grep(marker)
       refute_empty marked, "#{block.where}: a compile-fails block marks its bad line /* does not compile */"
-      _out, status = compile(block)
+      out, status = compile(block)
       refute status.success?, "#{block.where}: expected a compile error"
-      fixed = block.code.lines.map { |l| l.include?("/* does not compile */") ? "\n" : l }.join
+      marked.filter_map { |l| l[marker, 1] }.each do |text|
+        assert_includes out, text, "#{block.where}: the compiler's errors should say this"
+      end
+      fixed = block.code.lines.map { |l| l.match?(marker) ? "\n" : l }.join
       out, status = compile(block, fixed)
       assert status.success?, "#{block.where}: without the marked lines it must compile:\n#{out}"
+    end
+  end
+
+  # ---- the header's examples ------------------------------------------------
+
+  HeaderExample = Struct.new(:code, :line) # line: of the example's first code line
+
+  # [examples, unmarked code-like runs] of the header, each with its line.
+  def self.header_examples(path = HEADER)
+    examples = []
+    unmarked = []
+    lines = File.readlines(path)
+    i = 0
+    while i < lines.size
+      if lines[i].match?(%r{\A(?: \*|/\*) .*\bExample:\s*\z})
+        i += 1
+        start = i
+        i += 1 while i < lines.size && lines[i].start_with?(" *   ")
+        code = lines[start...i].map { |l| l.delete_prefix(" *   ") }.join
+        examples << HeaderExample.new(code, start + 1)
+      elsif lines[i].match?(/\A \*   \S/) # a run not introduced by the marker
+        start = i
+        i += 1 while i < lines.size && lines[i].start_with?(" *   ")
+        run = lines[start...i]
+        unmarked << HeaderExample.new(run.join, start + 1) if run.any? { |l| l.match?(%r{[;{}]\s*(?://.*)?\z}) }
+      else
+        i += 1
+      end
+    end
+    [examples, unmarked]
+  end
+
+  def test_the_headers_examples_compile
+    skip_unless_default_mode
+    examples, unmarked = TestDocs.header_examples
+    assert_operator examples.size, :>=, 7, "the scan found too few examples in include/cleat.h"
+    assert_empty unmarked.map { |e| "include/cleat.h:#{e.line}:\n#{e.code}" },
+                 "indented code in include/cleat.h's comments without an \"Example:\" line before it"
+    unit = +"#include \"cleat.h\"\n"
+    examples.each { |e| unit << "#line #{e.line} \"include/cleat.h\"\n#{e.code}" }
+    out, status = compile_c(unit)
+    assert status.success?, "include/cleat.h's examples do not compile:\n#{out.lines.first(40).join}"
+  end
+
+  def test_the_header_example_scan
+    header = <<~C
+      /* Does things. Example:
+       *   int one = 1;
+       *   int two = 2;
+       * The end.
+       *   static int three = 3;
+       *
+       * Table:
+       *   1. Set-up          cleat_init
+       */
+    C
+    Tempfile.create(["cleat", ".h"]) do |f|
+      f.write(header)
+      f.close
+      examples, unmarked = TestDocs.header_examples(f.path)
+      assert_equal [["int one = 1;\nint two = 2;\n", 2]], examples.map(&:to_a)
+      assert_equal [[" *   static int three = 3;\n", 5]], unmarked.map(&:to_a)
     end
   end
 

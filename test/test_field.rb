@@ -187,4 +187,51 @@ class TestField < Minitest::Test
     GC.start
     assert_equal 16, window.size
   end
+
+  # A check of the wrong type used to fall to a _Generic's default branch and
+  # check nothing at run time: each now fails to compile, naming the mistake.
+  def fields_snippet(*fields)
+    <<~C
+      #include "cleat.h"
+      typedef struct { VALUE a; cleat_values list; cleat_region region; } thing_t;
+      static const VALUE klass_const;
+      static cleat_type thing_type;
+      static const cleat_field thing_fields[] = {
+          #{fields.join(",
+    ")},
+          CLEAT_FIELDS_END};
+      CLEAT_TYPE(thing_type, "T::Thing", thing_t, thing_fields);
+      const cleat_type *thing(void) { return &thing_type; }
+    C
+  end
+
+  def test_a_field_check_of_the_wrong_type_does_not_compile
+    skip "compiler runs only in the default suite" unless Cleat::Testing::Mode.current.empty?
+    good = ["CLEAT_FIELD(thing_t, a, &rb_cString)", "CLEAT_FIELD_OR_NIL(thing_t, a, &klass_const)",
+            "CLEAT_FIELD(thing_t, a, &thing_type)", "CLEAT_FIELD_OR_NIL(thing_t, a, (const cleat_type *)&thing_type)",
+            "CLEAT_FIELD_ANY(thing_t, a)", "CLEAT_FIELD_VALUES(thing_t, list, &rb_cArray)",
+            "CLEAT_FIELD_VALUES_ANY(thing_t, list)", "CLEAT_FIELD_REGION(thing_t, region)"]
+    good.each do |field|
+      out, status = compile_c(fields_snippet(field))
+      assert status.success?, "#{field} should compile:\n#{out}"
+    end
+    bad = {
+      "CLEAT_FIELD(thing_t, a, rb_cString)" => "Cleat field a: the check rb_cString is a class, not its address: " \
+                                               "write &rb_cString",
+      "CLEAT_FIELD_VALUES(thing_t, list, rb_cArray)" => "the check rb_cArray is a class, not its address",
+      "CLEAT_FIELD_OR_NIL(thing_t, a, thing_type)" => "Cleat field a: the check thing_type is a cleat_type, not " \
+                                                      "its address: write &thing_type",
+      'CLEAT_FIELD(thing_t, a, "String")' => "is a string: write the address of the class (&rb_cString) or of the type (&person_type)",
+      "CLEAT_FIELD(thing_t, a, NULL)" => "must be the address of a class (&rb_cString) or of a cleat_type " \
+                                         "(&person_type); a field without a check is CLEAT_FIELD_ANY",
+      "CLEAT_FIELD(thing_t, a, 0)" => "Cleat field a: the check 0 must be the address of a class",
+      "CLEAT_FIELD(thing_t, a, &thing_fields)" => "the check &thing_fields must be the address of a class"
+    }
+    bad.each do |field, message|
+      out, status = compile_c(fields_snippet(field))
+      refute status.success?, "#{field} compiled"
+      assert_includes out, message, field
+      assert_equal 1, out.scan("static assertion failed").size, "#{field}: one error, not a cascade:\n#{out}"
+    end
+  end
 end

@@ -2,6 +2,8 @@
 
 require "minitest/autorun"
 require "objspace"
+require "open3"
+require "rbconfig"
 require "cleat"
 require "cleat/testing"
 require "cleat_examples"
@@ -28,6 +30,18 @@ module CleatTestHelpers
       Array.new(1000) { +"garbage" }
       GC.start(full_mark: false, immediate_sweep: true)
     end
+  end
+
+  # Compiles one C translation unit (-fsyntax-only, -Wall -Wextra -Werror,
+  # Ruby's headers and include/) as `file` from `line` on; returns [compiler
+  # output, status]. For tests of what must or must not compile.
+  def compile_c(code, file: "snippet.c", line: 1)
+    root = File.expand_path("..", __dir__)
+    cc = [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+          # Ruby's own headers are not -Wextra clean: -isystem; Cleat's header is held to it.
+          "-isystem", RbConfig::CONFIG["rubyarchhdrdir"], "-isystem", RbConfig::CONFIG["rubyhdrdir"],
+          "-I#{root}/include", "-x", "c", "-"]
+    Open3.capture2e(*cc, stdin_data: "#line #{line} \"#{file}\"\n#{code}")
   end
 
   # Polls the block (up to `seconds`) until it returns truthy.

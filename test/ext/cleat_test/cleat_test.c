@@ -1002,6 +1002,15 @@ CLEAT_INIT(window_initialize, window_type, window_t *w, block)
     cleat_view_init(self, &w->view, block, &b->bytes, 0, b->bytes.size);
     return self;
 }
+/* Points the view at bytes [offset, offset + length) of the same block:
+ * RangeError "view out of bounds" past its end. */
+CLEAT_EXCLUSIVE(window_reframe, window_type, window_t *w, offset, length)
+{
+    VALUE block = w->view.owner;
+    const block_t *b = cleat_unwrap(block, &block_type);
+    cleat_view_init(self, &w->view, block, &b->bytes, cleat_to_size(offset), cleat_to_size(length));
+    return self;
+}
 CLEAT_SHARED(window_size, window_type, window_t *w)
 {
     cleat_view_bytes(&w->view);
@@ -1041,6 +1050,7 @@ static void init_real_classes(VALUE mod)
     CLEAT_DEFINE_METHOD(window, "initialize", window_initialize);
     CLEAT_DEFINE_METHOD(window, "size", window_size);
     CLEAT_DEFINE_METHOD(window, "read_at", window_read_at);
+    CLEAT_DEFINE_METHOD(window, "reframe", window_reframe);
     CLEAT_DEFINE_METHOD(window, "swap_owner", window_swap_owner);
     CLEAT_DEFINE_METHOD(window, "swap_owner_known", window_swap_owner_known);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "scratch_num2sizet", test_scratch_num2sizet);
