@@ -461,11 +461,12 @@ CLEAT_INLINE void *cleat__unwrap_mut_held(VALUE obj, const cleat_type *type, VAL
 }
 
 /* The struct of obj for writing: as cleat_unwrap, and also FrozenError when
- * obj is frozen, Cleat::BorrowError when obj is lent at all, or when obj is
- * the receiver of the door body that calls it ("X#append_all was given its
- * own receiver; it holds the X already": `a.append_all(a)` would read the
- * buffer it is growing). A helper outside the body is not checked: give it
- * the struct pointer the body holds instead of the VALUE. Runs no Ruby code. */
+ * obj is frozen, Cleat::BorrowError when obj is lent at all, and
+ * Cleat::BorrowError "X#method was given its own receiver; it holds the X
+ * already" when obj is the receiver of the door body that calls it
+ * (`a.append_all(a)` would read the buffer it is growing). A helper outside
+ * the body is not checked: give it the struct pointer the body holds
+ * instead of the VALUE. Runs no Ruby code. */
 #define cleat_unwrap_mut(obj, type) cleat__unwrap_mut_held((obj), (type), cleat__held)
 
 /* True when obj is an object of `type` (initialised or not). Never raises. */

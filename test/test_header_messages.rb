@@ -38,6 +38,8 @@ class TestHeaderMessages < Minitest::Test
                                                             "CleatTest.check_kind(1, String)"],
     ["Cleat::BorrowError", "X is borrowed by #holder; #needer needs it exclusively"] =>
       ["h = CleatTest::Holder.new(1); h.yield_shared(:x) { h.store_from_shared(2) }"],
+    ["Cleat::BorrowError", "X#method was given its own receiver; it holds the X already"] =>
+      ["b = CleatTest::Block.new(4); b.absorb(b)"],
     ["TypeError", "wrong argument type Float (expected Integer)"] => ["CleatTest.to_int64(1.5)"],
     ["RangeError", "integer N out of range of int64"] => ["CleatTest.to_int64(2**63)"],
     ["RangeError", "integer too big for int64"] => ["CleatTest.to_int64(-10**400)"],
