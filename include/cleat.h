@@ -183,8 +183,9 @@ struct cleat_type {
     void (*mark)(void *data);
     /* After compaction: update what mark marked movable with rb_gc_location. */
     void (*compact)(void *data);
-    /* dup/clone: dst is as allocated (zeroed, VALUE fields nil); store
-     * VALUEs with cleat_write(self, ...). A field declared without _OR_NIL
+    /* dup/clone: dst is as allocated (zeroed, VALUE fields nil, then
+     * .init_fields if the type has one: replace what the hook put in, do
+     * not append to it); store VALUEs with cleat_write(self, ...). A field declared without _OR_NIL
      * that is still nil afterwards makes dup/clone raise TypeError. Without
      * it (and without CLEAT_COPYABLE) dup/clone raise TypeError. */
     void (*copy)(VALUE self, void *dst, const void *src);

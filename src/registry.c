@@ -126,7 +126,7 @@ static VALUE registry_check(VALUE self, VALUE obj)
     if (!type || !ours(type)) return Qnil;
     void *data = RTYPEDDATA_DATA(obj);
     const cleat_header *h = cleat__header(data);
-    if (h->state & ~CLEAT__INIT) {
+    if (h->state & CLEAT__LENT_BITS) { /* not FRESH or BUILDING: those are no loans */
         const char *holder = h->holder ? rb_id2name((ID)h->holder) : NULL;
         VALUE message = rb_sprintf("%s is still lent out (by #%s) with no method running", type->class_path,
                                    holder ? holder : "?");

@@ -82,6 +82,21 @@ class TestFuzzDeclared < Minitest::Test
     loop { enum.next } # to its end: the loan comes back
     assert_nil registry.check(game)
     assert_nil registry.check("not a Cleat object")
+    fresh = CleatTest::FreshDefaults.new # untouched since .init_fields: no loan
+    assert_nil registry.check(fresh), "found by the hostile review"
+  end
+
+  # Found by the hostile review: make_shareable on an object holding a
+  # hostile argument deep-froze the fuzzer's world.
+  def test_shareable_leaves_objects_that_reach_the_fuzzer_alone
+    world = Cleat::Fuzz::World.new(registry)
+    holder = E::Person.new(+"ann", [world.hostile(:to_int)])
+    assert_nil world.shareable(holder)
+    refute holder.frozen?
+    refute world.frozen?
+    plain = E::Person.new(+"bob", [+"chess"])
+    assert_same plain, world.shareable(plain)
+    assert Ractor.shareable?(plain)
   end
 
   # ---- the world: what an operation may do ----
@@ -131,6 +146,25 @@ class TestFuzzDeclared < Minitest::Test
     make = ->(seed) { Cleat::Fuzz::Generator.new(registry, Random.new(seed)).generate(300) }
     assert_equal make.call(3), make.call(3)
     refute_equal make.call(3), make.call(4)
+  end
+
+  # Found by the hostile review: a setter became `r.x=(v) { }`, a
+  # SyntaxError, and a gem's class named World resolved to the fuzzer's own.
+  def test_operations_parse_for_setters_and_operators_and_name_classes_from_the_top
+    klass = Class.new do
+      def x=(value); end
+      def [](index); end
+      def size = 0
+    end
+    type = Cleat::Fuzz::Registry::Type.new(klass, "World", [], [], [["x=", 1, :exclusive], ["[]", 1, :shared],
+                                                                      ["size", 0, :shared]], 0)
+    fake = Struct.new(:types, :gem_errors).new([type], [])
+    ops = Cleat::Fuzz::Generator.new(fake, Random.new(5)).generate(400)
+    ops.each { |op| RubyVM::InstructionSequence.compile(op) } # raises SyntaxError otherwise
+    assert(ops.any? { |op| op.include?("public_send(:x=") })
+    assert(ops.any? { |op| op.include?("public_send(:[]") })
+    assert(ops.any? { |op| op.include?(".size") })
+    refute(ops.any? { |op| op.match?(/(?<!::)\bWorld\b/) }, "every World is ::World")
   end
 
   def test_a_shrunk_sequence_is_simplified_while_it_fails_the_same_way

@@ -62,21 +62,25 @@ module Cleat
       def allocate(type, k)
         return "gc :minor" unless type.klass.respond_to?(:allocate)
 
-        "set #{type.path}, #{k}, #{chance(0.2) ? "sub(#{type.path})" : type.path}.allocate"
+        "set #{cpath(type)}, #{k}, #{chance(0.2) ? "sub(#{cpath(type)})" : cpath(type)}.allocate"
       end
 
-      def with(type, k, body) = "with(#{type.path}, #{k}) { |r| #{body} }"
+      def with(type, k, body) = "with(#{cpath(type)}, #{k}) { |r| #{body} }"
+
+      # The class as a constant path from the top: a gem's module named like
+      # one of the fuzzer's own (World, Failure...) must not resolve to it.
+      def cpath(type) = "::#{type.path}"
 
       def construct(type, k)
         return allocate(type, k) unless type.klass.respond_to?(:new)
 
-        klass = chance(0.15) ? "sub(#{type.path})" : type.path
-        "set #{type.path}, #{k}, #{klass}.new#{arguments(type.init_arity, [type, :slot])}"
+        klass = chance(0.15) ? "sub(#{cpath(type)})" : cpath(type)
+        "set #{cpath(type)}, #{k}, #{klass}.new#{arguments(type.init_arity, [type, :slot])}"
       end
 
       def copy(type, k)
         how = pick(["dup", "clone", "clone(freeze: true)"])
-        with(type, k, "set #{type.path}, #{slot}, r.#{how}")
+        with(type, k, "set #{cpath(type)}, #{slot}, r.#{how}")
       end
 
       # A call of one of type's methods on recv (Ruby source).
@@ -84,8 +88,14 @@ module Cleat
         return "#{recv}.frozen?" if type.public_methods.empty?
 
         name, arity, = pick(type.public_methods)
-        args = arguments(arity, depth.zero? ? [type, recv] : nil)
-        "#{recv}.#{name}#{args}#{" #{block}" if block}"
+        receiver = depth.zero? ? [type, recv] : nil
+        # Setters (x=) and operators ([], +) are no plain call syntax.
+        source = if name.to_s.match?(/\A[a-z_][A-Za-z0-9_]*[?!]?\z/)
+                 "#{recv}.#{name}#{arguments(arity, receiver)}"
+               else
+                 "#{recv}.public_send(#{name.to_sym.inspect}#{arguments(arity, receiver, leading: true)})"
+               end
+        "#{source}#{" #{block}" if block}"
       end
 
       def block(type)
@@ -117,7 +127,7 @@ module Cleat
         when 55...63 then pick(OTHERS)
         when 63...78
           type = pick(@types)
-          chance(0.1) ? type.path : "o(#{type.path}, #{slot})"
+          chance(0.1) ? cpath(type) : "o(#{cpath(type)}, #{slot})"
         else receiver ? hostile(receiver) : @rng.rand(0..3).to_s
         end
       end

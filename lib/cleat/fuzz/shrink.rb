@@ -35,7 +35,7 @@ module Cleat
       # operation after shrinking: a registered class for its subclass, a
       # call without keeping its result, without GC.stress.
       REWRITES = [
-        [/sub\(([A-Z][\w:]*)\)/, '\1'],
+        [/sub\(((?:::)?[A-Z][\w:]*)\)/, '\1'],
         [/keep \d+, /, ""],
         [/stressed \{ (.*) \}/, '\1']
       ].freeze

@@ -199,9 +199,30 @@ module Cleat
       end
 
       def shareable(obj)
+        return nil if reaches_fuzzer?(obj)
+
         Ractor.make_shareable(obj)
       rescue Ractor::Error
         nil
+      end
+
+      # Whether Ractor.make_shareable, which deep-freezes everything obj
+      # refers to, would reach the fuzzer's own objects: a hostile argument
+      # kept in a field holds this world, which frozen could not go on (found
+      # by a hostile review). Also true past `limit` objects.
+      def reaches_fuzzer?(obj, limit: 10_000)
+        require "objspace"
+        seen = {}.compare_by_identity
+        todo = [obj]
+        until todo.empty?
+          o = todo.pop
+          next if seen[o] || Ractor.shareable?(o) || o.is_a?(ObjectSpace::InternalObjectWrapper)
+          return true if o.equal?(self) || o.is_a?(Hostile) || o.is_a?(Proc) || seen.size >= limit
+
+          seen[o] = true
+          todo.concat(ObjectSpace.reachable_objects_from(o) || [])
+        end
+        false
       end
 
       # Calls inside in a fiber; when a block suspends it (Fiber.yield),
