@@ -620,8 +620,9 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #define CLEAT__QUAL_0
 /* Debug builds check each call on the way in and out (section 13). */
 #ifdef CLEAT_DEBUG
-#define CLEAT__DEBUG_ENTRY(t, m) cleat__debug_enter(self, &(t));
-#define CLEAT__DEBUG_EXIT(t, m) cleat__debug_exit(self, &(t), (m));
+#define CLEAT__DEBUG_ENTRY(t, m) \
+    const uint64_t cleat_debug_frame_ = cleat__debug_enter(self, &(t), __builtin_frame_address(0));
+#define CLEAT__DEBUG_EXIT(t, m) cleat__debug_exit(self, &(t), (m), cleat_debug_frame_);
 #else
 #define CLEAT__DEBUG_ENTRY(t, m)
 #define CLEAT__DEBUG_EXIT(t, m)
@@ -926,12 +927,19 @@ CLEAT_API void cleat_view_init(VALUE self, cleat_view *v, VALUE owner, const cle
                                  size_t offset, size_t length);
 
 CLEAT_API CLEAT_NORETURN void cleat__view_failed(const cleat_view *v);
+#ifdef CLEAT_DEBUG
+/* Reports a Cleat call made without the GVL (a GVL-free function's). */
+CLEAT_API void cleat__debug_needs_gvl(const char *function);
+#endif
 
 /* The view's first byte, after checking it: StaleReferenceError when the
  * region changed since the view was made, Cleat::BorrowError when the owner
  * is lent exclusively. Valid until the next call into Ruby. */
 CLEAT_INLINE const unsigned char *cleat_view_bytes(const cleat_view *v)
 {
+#ifdef CLEAT_DEBUG
+    cleat__debug_needs_gvl("cleat_view_bytes");
+#endif
     const cleat_region *r = v->region;
     if (CLEAT_LIKELY(r->generation == v->generation && v->length <= r->size &&
                       v->offset <= r->size - v->length &&
@@ -1016,8 +1024,10 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
 /* For CLEAT_MARK_BY_HAND mark callbacks: marks *slot (pinned). */
 CLEAT_INLINE void cleat_mark_field(VALUE *slot) { rb_gc_mark(*slot); }
 
-CLEAT_API void cleat__debug_enter(VALUE self, const cleat_type *type);
-CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode);
+/* The door's checks in debug builds: entry returns the door's record (see
+ * debug.c), which exit takes back; frame is the door function's own. */
+CLEAT_API uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, const void *frame);
+CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, uint64_t record);
 
 /* ======================================================================
  * 14. Cleanup: scratch memory and ensure
