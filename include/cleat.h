@@ -1017,8 +1017,16 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
  *    when Ruby aborts, the Ruby API);
  *  - an exclusive method that returns while the object is still lent out
  *    (an external enumerator left suspended inside it, say);
- *  - a Cleat function that needs the GVL called without it;
- *  - a cleat_write_known whose value the field refuses.
+ *  - a Cleat function that needs the GVL called without it (a view's check
+ *    or a Cleat raise inside a cleat_without_gvl function), or a function
+ *    given to cleat_without_gvl left by an exception (rb_raise);
+ *  - a cleat_write_known whose value the field refuses;
+ *  - Ruby code (a method or block) run in a door body while the object is
+ *    not lent: rb_yield, rb_funcall, NUM2LONG calling to_int... instead of
+ *    CLEAT_YIELD, CLEAT_CALL, cleat_num_to_int64 and friends (an event hook);
+ *  - a cleat_values element stored without cleat_write (at the door's exit
+ *    for lists up to 256 elements, at the next call, or by the GC).
+ * docs/misuse.md lists each with its report and its release behaviour.
  * Release builds compile none of it. */
 
 /* For CLEAT_MARK_BY_HAND mark callbacks: marks *slot (pinned). */

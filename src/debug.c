@@ -519,7 +519,9 @@ static void on_abort(int signal)
 void cleat__debug_install(void)
 {
     compactions(); /* look the key up now, never first during a GC */
-    rb_add_event_hook2((rb_event_hook_func_t)on_ruby_code, RUBY_EVENT_CALL | RUBY_EVENT_B_CALL | RUBY_EVENT_C_RETURN,
+    /* A raw-argument hook has its own signature: Ruby's API casts it (through
+     * void (*)(void), which says so to the compiler). */
+    rb_add_event_hook2((rb_event_hook_func_t)(void (*)(void))on_ruby_code, RUBY_EVENT_CALL | RUBY_EVENT_B_CALL | RUBY_EVENT_C_RETURN,
                        Qnil, RUBY_EVENT_HOOK_FLAG_RAW_ARG);
     struct sigaction action;
     memset(&action, 0, sizeof action);
