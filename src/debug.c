@@ -383,7 +383,8 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     if (event == RUBY_EVENT_C_RETURN) return;
     record *door = unlent_door(fiber);
     if (!door || door->reported || about_an_exception(rb_tracearg_self(arg))) return;
-    ID mid = event == RUBY_EVENT_CALL ? SYM2ID(rb_tracearg_method_id(arg)) : 0;
+    VALUE name = event == RUBY_EVENT_CALL ? rb_tracearg_method_id(arg) : Qnil;
+    ID mid = RB_SYMBOL_P(name) ? SYM2ID(name) : 0;
     door->reported = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
     char what[256];
     if (event == RUBY_EVENT_B_CALL) {

@@ -22,6 +22,7 @@ class TestDebug < Minitest::Test
                               :test_elements_stored_with_the_barrier_are_quiet,
                               :test_fibers_and_threads_are_quiet,
                               :test_gc_in_a_door_body_is_quiet,
+                              :test_finalizer_run_in_an_unlent_body_is_reported,
                               :test_continue_mode_reports_and_goes_on
 
   LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_test.so")) || dir.end_with?("/lib") }
@@ -261,6 +262,14 @@ class TestDebug < Minitest::Test
       t = Thread.new { 300.times { deep(20) } }; h.schedule(3000); t.join
       t = Thread.new { 100.times { deep(20) } }; h.hold_shared(0.05); t.join
     RUBY
+  end
+
+  # A finalizer run at an interrupt check the body made unlent is Ruby code
+  # that could reach the object like any other.
+  def test_finalizer_run_in_an_unlent_body_is_reported
+    assert_unlent "schedule", "a block at -e:1", "call the block with CLEAT_YIELD",
+                  "def mk = 200.times { ObjectSpace.define_finalizer(Object.new, proc { }) }; mk; " \
+                  "h = CleatTest::Holder.new(1); GC.stress = true; 3.times { h.schedule(3) }"
   end
 
   # The GC runs in the body, frees objects (their free callbacks) and
