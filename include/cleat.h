@@ -675,8 +675,9 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #define CLEAT__QUAL_0
 /* Debug builds check each call on the way in and out (section 13). */
 #ifdef CLEAT_DEBUG
-#define CLEAT__DEBUG_ENTRY(t, m) cleat__debug_enter(self, &(t));
-#define CLEAT__DEBUG_EXIT(t, m) cleat__debug_exit(self, &(t), (m));
+#define CLEAT__DEBUG_ENTRY(t, m) \
+    const uint64_t cleat_debug_frame_ = cleat__debug_enter(self, &(t), __builtin_frame_address(0));
+#define CLEAT__DEBUG_EXIT(t, m) cleat__debug_exit(self, &(t), (m), cleat_debug_frame_);
 #else
 #define CLEAT__DEBUG_ENTRY(t, m)
 #define CLEAT__DEBUG_EXIT(t, m)
@@ -1006,12 +1007,19 @@ CLEAT_API void cleat_view_init(VALUE self, cleat_view *v, VALUE owner, const cle
 /* The slow path: raises why the view was refused, or returns its bytes
  * when the refusal was a loan whose holder can no longer run (returned now). */
 CLEAT_API const unsigned char *cleat__view_failed(const cleat_view *v);
+#ifdef CLEAT_DEBUG
+/* Reports a Cleat call made without the GVL (a GVL-free function's). */
+CLEAT_API void cleat__debug_needs_gvl(const char *function);
+#endif
 
 /* The view's first byte, after checking it: StaleReferenceError when the
  * region changed since the view was made, Cleat::BorrowError when the owner
  * is lent exclusively. Valid until the next call into Ruby. */
 CLEAT_INLINE const unsigned char *cleat_view_bytes(const cleat_view *v)
 {
+#ifdef CLEAT_DEBUG
+    cleat__debug_needs_gvl("cleat_view_bytes");
+#endif
     const cleat_region *r = v->region;
     if (CLEAT_LIKELY(r->generation == v->generation && v->length <= r->size &&
                       v->offset <= r->size - v->length &&
@@ -1089,15 +1097,25 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
  *    when Ruby aborts, the Ruby API);
  *  - an exclusive method that returns while the object is still lent out
  *    (an external enumerator left suspended inside it, say);
- *  - a Cleat function that needs the GVL called without it;
- *  - a cleat_write_known whose value the field refuses.
+ *  - a Cleat function that needs the GVL called without it (a view's check
+ *    or a Cleat raise inside a cleat_without_gvl function), or a function
+ *    given to cleat_without_gvl left by an exception (rb_raise);
+ *  - a cleat_write_known whose value the field refuses;
+ *  - Ruby code (a method or block) run in a door body while the object is
+ *    not lent: rb_yield, rb_funcall, NUM2LONG calling to_int... instead of
+ *    CLEAT_YIELD, CLEAT_CALL, cleat_num_to_int64 and friends (an event hook);
+ *  - a cleat_values element stored without cleat_write (at the door's exit
+ *    for lists up to 256 elements, at the next call, or by the GC).
+ * docs/misuse.md lists each with its report and its release behaviour.
  * Release builds compile none of it. */
 
 /* For CLEAT_MARK_BY_HAND mark callbacks: marks *slot (pinned). */
 CLEAT_INLINE void cleat_mark_field(VALUE *slot) { rb_gc_mark(*slot); }
 
-CLEAT_API void cleat__debug_enter(VALUE self, const cleat_type *type);
-CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode);
+/* The door's checks in debug builds: entry returns the door's record (see
+ * debug.c), which exit takes back; frame is the door function's own. */
+CLEAT_API uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, const void *frame);
+CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, uint64_t record);
 
 /* ======================================================================
  * 14. Cleanup: scratch memory and ensure

@@ -21,6 +21,9 @@ static VALUE method_name(uint32_t id)
 
 void cleat__borrow_conflict(VALUE obj, const cleat_header *h, int mode)
 {
+#ifdef CLEAT_DEBUG
+    cleat__debug_needs_gvl("a Cleat check raising BorrowError");
+#endif
     bool exclusive = h->state & CLEAT__LENT_EXCL;
     VALUE holder = h->holder ? rb_sprintf(" by %" PRIsVALUE, method_name(h->holder)) : rb_str_new(0, 0);
     rb_raise(cleat_eBorrowError, "%" PRIsVALUE " is %sborrowed%" PRIsVALUE "; %" PRIsVALUE " needs it %s",
@@ -304,9 +307,8 @@ bool cleat__once_end(cleat__once *o)
     return true;
 }
 
-VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
+static VALUE lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
 {
-    CLEAT__NEEDS_GVL();
     loan l;
     VALUE token = Qnil;
     if (!loan_begin(&l, self, mode, &token)) return func(arg);
@@ -322,6 +324,34 @@ VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE)
     RB_GC_GUARD(token);
     RB_GC_GUARD(self);
     return result;
+}
+
+#ifdef CLEAT_DEBUG
+typedef struct lending {
+    VALUE self;
+    cleat_borrow_mode mode;
+    VALUE (*func)(VALUE);
+    VALUE arg;
+} lending;
+
+static VALUE lend_recorded(VALUE p)
+{
+    const lending *l = (const lending *)p;
+    return lend(l->self, l->mode, l->func, l->arg);
+}
+#endif
+
+VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
+{
+    CLEAT__NEEDS_GVL();
+#ifdef CLEAT_DEBUG
+    /* Recorded even when no loan is taken (a frozen object): the body lent
+     * what it could, as it should. */
+    lending l = {self, mode, func, arg};
+    return cleat__debug_lend(self, lend_recorded, (VALUE)&l);
+#else
+    return lend(self, mode, func, arg);
+#endif
 }
 
 static VALUE yield_value(VALUE value) { return rb_yield(value); }

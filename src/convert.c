@@ -19,6 +19,9 @@ static int integer_magnitude(VALUE v, uint64_t *magnitude, bool *fits)
 
 CLEAT_NORETURN static void out_of_range(VALUE v, const char *type)
 {
+#ifdef CLEAT_DEBUG
+    cleat__debug_needs_gvl("a Cleat conversion raising RangeError");
+#endif
     if (rb_absint_size(v, NULL) > 32) rb_raise(rb_eRangeError, "integer too big for %s", type);
     /* The digits from C: PRIsVALUE would call Integer#to_s, which Ruby code
      * may redefine, while the caller's object is not lent. */

@@ -5,6 +5,7 @@
 
 #ifdef CLEAT_DEBUG
 
+#include <ruby/debug.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,9 @@ void rb_objspace_reachable_objects_from(VALUE obj, void (*func)(VALUE, void *), 
  * GVL-free section is running, on this thread. */
 static _Thread_local const cleat_type *in_free;
 static _Thread_local const char *in_nogvl;
+static _Thread_local char nogvl_name[256];
+/* Set once report() has spoken, so the abort it calls adds nothing. */
+static volatile sig_atomic_t reported;
 
 __attribute__((format(printf, 1, 2))) static void report(const char *format, ...)
 {
@@ -36,6 +40,7 @@ __attribute__((format(printf, 1, 2))) static void report(const char *format, ...
     va_end(args);
     fprintf(stderr, "[cleat debug] %s\n", message);
     fflush(stderr);
+    reported = 1;
     if (!getenv("CLEAT_DEBUG_CONTINUE")) abort();
 }
 
@@ -62,10 +67,42 @@ static size_t compactions(void)
     return rb_gc_stat(key);
 }
 
-/* Compares each VALUE field with what cleat_write last stored. A heap
- * object that appeared any other way got no write barrier. Immediates need
- * none: their shadow just follows. */
-static void check_fields(const cleat_type *type, void *data)
+/* Each cleat_values field has a shadow of its elements too, on the heap,
+ * its pointer just below the compaction count. */
+enum { DOOR_LIST_CHECK = 256 };
+
+typedef struct list_shadow {
+    size_t len, capa;
+    VALUE elements[];
+} list_shadow;
+
+static list_shadow **list_shadows(const cleat_type *type, void *data)
+{
+    size_t lists = 0;
+    CLEAT__EACH_FIELD(type, f) lists += f->kind == CLEAT_KIND_VALUES;
+    return (list_shadow **)((VALUE *)shadow_epoch(type, data) - lists);
+}
+
+/* Room for n elements in *s (plain malloc: it may run inside the GC). */
+static list_shadow *list_room(list_shadow **s, size_t n)
+{
+    if (*s && (*s)->capa >= n) return *s;
+    size_t capa = n < 8 ? 8 : n * 2;
+    list_shadow *grown = realloc(*s, sizeof **s + capa * sizeof(VALUE));
+    if (!grown) {
+        fprintf(stderr, "[cleat debug] out of memory for the shadow of a cleat_values\n");
+        abort();
+    }
+    if (!*s) grown->len = 0;
+    grown->capa = capa;
+    return *s = grown;
+}
+
+/* Compares each VALUE field, and each cleat_values element, with what
+ * cleat_write (or cleat_values_push) last stored. A heap object that
+ * appeared any other way got no write barrier. Immediates need none: their
+ * shadow just follows. */
+static void check_fields(const cleat_type *type, void *data, const char *when)
 {
     if (type->flags & CLEAT_NOT_WB_PROTECTED) return;
     /* A compaction moves fields without telling Cleat when Ruby marks the
@@ -75,14 +112,38 @@ static void check_fields(const cleat_type *type, void *data)
         return;
     }
     VALUE *shadow = shadow_of(type, data);
-    size_t i = 0;
+    list_shadow **lists = list_shadows(type, data);
+    bool by_gc = rb_during_gc();
+    size_t i = 0, k = 0;
     CLEAT__EACH_FIELD(type, f)
     {
+        if (f->kind == CLEAT_KIND_VALUES) {
+            const cleat_values *vals = cleat__field_values(data, f);
+            list_shadow *s = lists[k++];
+            /* A door checks short lists only (pushing n elements must not
+             * cost n squared); the GC, which walks them anyway, all. */
+            if (!by_gc && vals->len > DOOR_LIST_CHECK) continue;
+            for (size_t j = 0; j < vals->len; j++) {
+                VALUE v = vals->ptr[j];
+                if (s && j < s->len && v == s->elements[j]) continue;
+                if (RB_SPECIAL_CONST_P(v)) {
+                    if (s && j < s->len) s->elements[j] = v;
+                    continue;
+                }
+                report("%s: element %zu of field %s changed without cleat_write or cleat_values_push (missing write "
+                       "barrier), %s: store it with cleat_write(self, &vals->ptr[i], v)",
+                       type->class_path, j, f->name, when);
+                if (s && j < s->len) s->elements[j] = v; /* CLEAT_DEBUG_CONTINUE=1: once */
+            }
+            continue;
+        }
         if (f->kind != CLEAT_KIND_VALUE) continue;
         VALUE v = *cleat__field_slot(data, f);
         if (v != shadow[i]) {
             if (RB_SPECIAL_CONST_P(v)) shadow[i] = v;
-            else report("%s: field %s changed without cleat_write (missing write barrier)", type->class_path, f->name);
+            else
+                report("%s: field %s changed without cleat_write (missing write barrier), %s", type->class_path,
+                       f->name, when);
         }
         i++;
     }
@@ -101,19 +162,59 @@ void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f
     }
 }
 
+void cleat__debug_wrote_element(const cleat_type *type, void *data, const cleat_field *f, size_t i)
+{
+    list_shadow **lists = list_shadows(type, data);
+    size_t k = 0;
+    CLEAT__EACH_FIELD(type, g)
+    {
+        if (g == f) {
+            const cleat_values *vals = cleat__field_values(data, f);
+            list_shadow *s = list_room(&lists[k], vals->len > i ? vals->len : i + 1);
+            /* The shadow knows elements [0, len): one more when i extends
+             * them (a push); a gap left by stores it never saw stays unknown,
+             * and is reported. */
+            s->elements[i] = vals->ptr[i];
+            if (s->len == i) s->len = i + 1;
+            return;
+        }
+        if (g->kind == CLEAT_KIND_VALUES) k++;
+    }
+}
+
+void cleat__debug_free_shadows(const cleat_type *type, void *data)
+{
+    list_shadow **lists = list_shadows(type, data);
+    size_t k = 0;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind != CLEAT_KIND_VALUES) continue;
+        free(lists[k]);
+        lists[k++] = NULL;
+    }
+}
+
 void cleat__debug_sync(const cleat_type *type, void *data)
 {
     *shadow_epoch(type, data) = compactions();
     VALUE *shadow = shadow_of(type, data);
-    size_t i = 0;
+    list_shadow **lists = list_shadows(type, data);
+    size_t i = 0, k = 0;
     CLEAT__EACH_FIELD(type, f)
     {
         if (f->kind == CLEAT_KIND_VALUE) shadow[i++] = *cleat__field_slot(data, f);
+        if (f->kind != CLEAT_KIND_VALUES) continue;
+        const cleat_values *vals = cleat__field_values(data, f);
+        list_shadow **s = &lists[k++];
+        if (!vals->len && !*s) continue;
+        list_room(s, vals->len);
+        if (vals->len) memcpy((*s)->elements, vals->ptr, vals->len * sizeof(VALUE));
+        (*s)->len = vals->len;
     }
 }
 
 /* After mark: fields checked. */
-void cleat__debug_mark_check(const cleat_type *type, void *data) { check_fields(type, data); }
+void cleat__debug_mark_check(const cleat_type *type, void *data) { check_fields(type, data, "found by the GC"); }
 
 /* ---- hand-written marks held to the declared fields ---- */
 
@@ -156,27 +257,181 @@ static void check_hand_mark(VALUE self, const cleat_type *type)
 #endif
 }
 
-/* ---- the door: fields on the way in, loans on the way out ---- */
+/* ---- Ruby code in a door body while its object is not lent ----
+ *
+ * Each thread keeps a stack of records: one per door running on it (pushed
+ * at entry, popped at exit) and one per loan (CLEAT_YIELD, CLEAT_CALL,
+ * CLEAT_LEND, CLEAT_WITHOUT_GVL, the lending conversions), each tagged with
+ * its fiber and the address of its C frame. An event hook sees every Ruby
+ * method and block that starts: if the current fiber has a door whose object
+ * no later loan lends, that Ruby code could reach the object unchecked.
+ *
+ * A door left by an exception, throw or break never reaches its exit. Ruby
+ * reports the C method's return while unwinding (c_return), from a C frame
+ * above the door's: a record whose frame lies below the current one on the
+ * same fiber's stack (stacks grow down) is gone, and is dropped then, and at
+ * every entry. Records are per thread, so other threads' Ruby code (a GVL
+ * released in a body) is never charged to this thread's doors; a fiber
+ * sees only its own records. */
+typedef struct record {
+    VALUE self;
+    VALUE fiber;
+    const cleat_type *type; /* NULL for a loan */
+    uintptr_t frame;        /* the door's or the lending function's C frame */
+    uint64_t serial;
+    ID method;
+    bool reported;
+} record;
 
-void cleat__debug_enter(VALUE self, const cleat_type *type)
+static _Thread_local record *records;
+static _Thread_local size_t record_count, record_capa;
+static _Thread_local uint64_t record_serial;
+
+/* Drops the records of fiber whose C frame lies below frame: returned. */
+static void drop_returned(VALUE fiber, uintptr_t frame)
 {
-    cleat__debug_needs_gvl("a Cleat method");
-    check_fields(type, RTYPEDDATA_DATA(self));
+    size_t kept = 0;
+    for (size_t i = 0; i < record_count; i++) {
+        if (records[i].fiber == fiber && records[i].frame < frame) continue;
+        records[kept++] = records[i];
+    }
+    record_count = kept;
 }
 
-static const char *method_name(void)
+static uint64_t push_record(VALUE self, const cleat_type *type, const void *frame_address)
 {
-    ID id = rb_frame_this_func();
+    uintptr_t frame = (uintptr_t)frame_address;
+    VALUE fiber = rb_fiber_current();
+    drop_returned(fiber, frame);
+    if (record_count == record_capa) {
+        size_t capa = record_capa ? record_capa * 2 : 16;
+        record *grown = realloc(records, capa * sizeof *grown);
+        if (!grown) rb_memerror();
+        records = grown;
+        record_capa = capa;
+    }
+    ID method = rb_frame_this_func();
+    records[record_count++] = (record){self, fiber, type, frame, ++record_serial, method, false};
+    return record_serial;
+}
+
+/* Pops the record with this serial, with the records of its fiber above it
+ * (left by an exception without a C method return in between). */
+static void pop_record(uint64_t serial)
+{
+    for (size_t i = record_count; i-- > 0;) {
+        if (records[i].serial != serial) continue;
+        VALUE fiber = records[i].fiber;
+        size_t kept = i;
+        for (size_t j = i + 1; j < record_count; j++)
+            if (records[j].fiber != fiber) records[kept++] = records[j];
+        record_count = kept;
+        return;
+    }
+}
+
+/* The innermost door of fiber that no loan after it lends. */
+static record *unlent_door(VALUE fiber)
+{
+    for (size_t i = record_count; i-- > 0;) {
+        const record *door = &records[i];
+        if (door->fiber != fiber || !door->type) continue;
+        bool lent = false;
+        for (size_t j = i + 1; j < record_count && !lent; j++)
+            lent = records[j].fiber == fiber && !records[j].type && records[j].self == door->self;
+        if (!lent) return &records[i];
+    }
+    return NULL;
+}
+
+static const char *id_name(ID id)
+{
     const char *name = id ? rb_id2name(id) : NULL;
     return name ? name : "(unknown)";
 }
+
+/* Building and raising an exception calls its methods (initialize,
+ * exception, backtrace; Ruby code when a class defines them): the body is
+ * leaving, and the exception is no way back into the object. */
+static bool about_an_exception(VALUE self)
+{
+    if (RB_SPECIAL_CONST_P(self)) return false;
+    if (RTEST(rb_obj_is_kind_of(self, rb_eException))) return true;
+    return RB_TYPE_P(self, T_CLASS) && rb_class_inherited_p(self, rb_eException) == Qtrue;
+}
+
+static const char *lending_fix(rb_event_flag_t event, ID mid)
+{
+    if (event == RUBY_EVENT_B_CALL) return "call the block with CLEAT_YIELD, which lends the object";
+    const char *name = id_name(mid);
+    if (!strcmp(name, "to_int") || !strcmp(name, "to_i"))
+        return "convert with cleat_num_to_int64(CLEAT_DOOR, v), which lends the object";
+    if (!strcmp(name, "to_f")) return "convert with cleat_to_double(CLEAT_DOOR, v), which lends the object";
+    if (!strcmp(name, "to_str")) return "convert with cleat_str_value(CLEAT_DOOR, v), which lends the object";
+    if (!strcmp(name, "to_s") || !strcmp(name, "inspect"))
+        return "format from C data (rb_class_name, numbers), or get the String through CLEAT_CALL first";
+    return "call Ruby code through CLEAT_CALL, CLEAT_YIELD or CLEAT_LEND, which lend the object";
+}
+
+static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
+{
+    (void)data;
+    if (!record_count) return;
+    rb_event_flag_t event = rb_tracearg_event_flag(arg);
+    VALUE fiber = rb_fiber_current();
+    drop_returned(fiber, (uintptr_t)__builtin_frame_address(0));
+    if (event == RUBY_EVENT_C_RETURN) return;
+    record *door = unlent_door(fiber);
+    if (!door || door->reported || about_an_exception(rb_tracearg_self(arg))) return;
+    VALUE name = event == RUBY_EVENT_CALL ? rb_tracearg_method_id(arg) : Qnil;
+    ID mid = RB_SYMBOL_P(name) ? SYM2ID(name) : 0;
+    door->reported = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
+    char what[256];
+    if (event == RUBY_EVENT_B_CALL) {
+        const char *file = rb_sourcefile();
+        snprintf(what, sizeof what, "a block at %s:%d", file ? file : "?", rb_sourceline());
+    } else {
+        VALUE klass = rb_tracearg_defined_class(arg);
+        VALUE owner = RTEST(klass) ? rb_class_real(klass) : 0;
+        snprintf(what, sizeof what, "%s#%s", owner ? rb_class2name(owner) : "?", id_name(mid));
+    }
+    report("%s#%s ran Ruby code (%s) while %s was not lent: %s", door->type->class_path, id_name(door->method), what,
+           door->type->class_path, lending_fix(event, mid));
+}
+
+VALUE cleat__debug_lend(VALUE self, VALUE (*lend)(VALUE), VALUE arg)
+{
+    uint64_t serial = push_record(self, NULL, __builtin_frame_address(0));
+    return rb_ensure(lend, arg, cleat__debug_lend_end, (VALUE)serial);
+}
+
+VALUE cleat__debug_lend_end(VALUE serial)
+{
+    pop_record((uint64_t)serial);
+    return Qnil;
+}
+
+/* ---- the door: fields on the way in, loans on the way out ---- */
+
+uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, const void *frame)
+{
+    cleat__debug_needs_gvl("a Cleat method");
+    check_fields(type, RTYPEDDATA_DATA(self), "found at the next call");
+    return push_record(self, type, frame);
+}
+
+static const char *method_name(void) { return id_name(rb_frame_this_func()); }
 
 /* An exclusive method held the object alone from entry to exit: any loan
  * left now was started inside it (an external enumerator suspended in a
  * shared method of self, say). A shared method cannot tell its own loans
  * from those of other fibers, so only an exclusive loan counts there. */
-void cleat__debug_exit(VALUE self, const cleat_type *type, int mode)
+void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, uint64_t record)
 {
+    pop_record(record);
+    char when[256];
+    snprintf(when, sizeof when, "in %s#%s", type->class_path, method_name());
+    check_fields(type, RTYPEDDATA_DATA(self), when);
     check_hand_mark(self, type);
     const cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
     uint32_t state = h->state;
@@ -196,13 +451,27 @@ void cleat__debug_free_begin(const cleat_type *type)
 
 void cleat__debug_free_end(void) { in_free = NULL; }
 
-void cleat__debug_nogvl_begin(VALUE self)
+/* Without the GVL: plain C only. method is the door's name, found with the
+ * GVL (method names are never freed). */
+void cleat__debug_nogvl_begin(VALUE self, const char *method)
 {
     const cleat_type *type = cleat_type_of(self);
-    in_nogvl = type ? type->class_path : "a Cleat object";
+    snprintf(nogvl_name, sizeof nogvl_name, "%s#%s", type ? type->class_path : "a Cleat object",
+             method ? method : "(unknown)");
+    in_nogvl = nogvl_name;
 }
 
 void cleat__debug_nogvl_end(void) { in_nogvl = NULL; }
+
+void cleat__debug_nogvl_left(void)
+{
+    const char *nogvl = in_nogvl;
+    if (!nogvl) return; /* raised after the function returned, with the GVL */
+    in_nogvl = NULL;
+    report("%s: the Ruby API (rb_raise?) called without the GVL inside cleat_without_gvl: the function left by "
+           "an exception; keep the error in its argument and raise after cleat_without_gvl returns",
+           nogvl);
+}
 
 void cleat__debug_needs_gvl(const char *function)
 {
@@ -211,9 +480,13 @@ void cleat__debug_needs_gvl(const char *function)
                "from free (use CLEAT_DEFERRED_FREE)",
                in_free->class_path, function);
 #ifdef HAVE_RUBY_THREAD_HAS_GVL_P
-    if (!ruby_thread_has_gvl_p())
-        report("%s: %s called without the GVL (inside cleat_without_gvl?)", in_nogvl ? in_nogvl : "(no object)",
-               function);
+    if (!ruby_thread_has_gvl_p()) {
+        if (in_nogvl)
+            report("%s: %s called without the GVL inside cleat_without_gvl (do it before or after the GVL-free "
+                   "function, which may use only plain C data)",
+                   in_nogvl, function);
+        report("(no object): %s called without the GVL", function);
+    }
 #endif
 }
 
@@ -222,12 +495,22 @@ void cleat__debug_needs_gvl(const char *function)
 static void on_abort(int signal)
 {
     const cleat_type *type = in_free;
-    if (type) {
-        static const char prefix[] = "[cleat debug] ";
+    const char *nogvl = in_nogvl;
+    static const char prefix[] = "[cleat debug] ";
+    if (reported) {
+        /* report() spoke: nothing to add. */
+    } else if (type) {
         static const char suffix[] = ": its free callback called the Ruby API; free_immediately types may not "
                                      "(use CLEAT_DEFERRED_FREE)\n";
         ssize_t ignored = write(2, prefix, sizeof prefix - 1);
         ignored = write(2, type->class_path, strlen(type->class_path));
+        ignored = write(2, suffix, sizeof suffix - 1);
+        (void)ignored;
+    } else if (nogvl) {
+        /* rb_raise and most of the Ruby API end in rb_bug without the GVL. */
+        static const char suffix[] = ": the Ruby API (rb_raise?) called without the GVL inside cleat_without_gvl\n";
+        ssize_t ignored = write(2, prefix, sizeof prefix - 1);
+        ignored = write(2, nogvl, strlen(nogvl));
         ignored = write(2, suffix, sizeof suffix - 1);
         (void)ignored;
     }
@@ -237,6 +520,10 @@ static void on_abort(int signal)
 void cleat__debug_install(void)
 {
     compactions(); /* look the key up now, never first during a GC */
+    /* A raw-argument hook has its own signature: Ruby's API casts it (through
+     * void (*)(void), which says so to the compiler). */
+    rb_add_event_hook2((rb_event_hook_func_t)(void (*)(void))on_ruby_code, RUBY_EVENT_CALL | RUBY_EVENT_B_CALL | RUBY_EVENT_C_RETURN,
+                       Qnil, RUBY_EVENT_HOOK_FLAG_RAW_ARG);
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_abort;

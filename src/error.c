@@ -43,6 +43,9 @@ VALUE cleat__describe_class(VALUE obj)
 
 void cleat__raise_wrong_type(VALUE obj, const char *expected)
 {
+#ifdef CLEAT_DEBUG
+    cleat__debug_needs_gvl("a Cleat check raising TypeError");
+#endif
     rb_raise(rb_eTypeError, "wrong argument type %" PRIsVALUE " (expected %s)",
              cleat__describe_class(obj), expected);
 }

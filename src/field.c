@@ -121,6 +121,8 @@ static void store(VALUE self, VALUE *slot, VALUE value, bool view_init)
     cleat__header(data)->state &= ~CLEAT__FRESH; /* dup/clone may no longer fill it */
 #ifdef CLEAT_DEBUG
     if (f->kind == CLEAT_KIND_VALUE) cleat__debug_wrote(type, data, f);
+    else if (f->kind == CLEAT_KIND_VALUES)
+        cleat__debug_wrote_element(type, data, f, (size_t)(slot - cleat__field_values(data, f)->ptr));
 #endif
 }
 
@@ -147,6 +149,8 @@ void cleat__write_known_slow(VALUE self, VALUE *slot, VALUE value)
     cleat__header(data)->state &= ~CLEAT__FRESH;
 #ifdef CLEAT_DEBUG
     if (f->kind == CLEAT_KIND_VALUE) cleat__debug_wrote(type, data, f);
+    else if (f->kind == CLEAT_KIND_VALUES)
+        cleat__debug_wrote_element(type, data, f, (size_t)(slot - cleat__field_values(data, f)->ptr));
 #endif
 }
 
@@ -210,6 +214,9 @@ size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
         ruby_xfree(old);
     }
     RB_OBJ_WRITE(self, &vals->ptr[vals->len], value);
+#ifdef CLEAT_DEBUG
+    cleat__debug_wrote_element(type, RTYPEDDATA_DATA(self), f, vals->len);
+#endif
     return ++vals->len;
 }
 

@@ -9,6 +9,9 @@ typedef struct nogvl {
     cleat_cancel cancel;
     bool finished;
     VALUE self; /* for debug reports */
+#ifdef CLEAT_DEBUG
+    const char *method; /* the door's name, for debug reports */
+#endif
 } nogvl;
 
 static void *run_without_gvl(void *p)
@@ -29,7 +32,7 @@ static void *run_without_gvl_checked(void *p)
 {
 #ifdef CLEAT_DEBUG
     nogvl *n = p;
-    cleat__debug_nogvl_begin(n->self);
+    cleat__debug_nogvl_begin(n->self, n->method);
     run_without_gvl(p);
     cleat__debug_nogvl_end();
     return NULL;
@@ -37,6 +40,15 @@ static void *run_without_gvl_checked(void *p)
     return run_without_gvl(p);
 #endif
 }
+
+#ifdef CLEAT_DEBUG
+static VALUE call_without_gvl(VALUE p)
+{
+    nogvl *n = (nogvl *)p;
+    rb_thread_call_without_gvl(run_without_gvl_checked, n, request_cancel, n);
+    return Qnil;
+}
+#endif
 
 static VALUE run_until_finished(VALUE p)
 {
@@ -46,7 +58,18 @@ static VALUE run_until_finished(VALUE p)
         n->finished = false;
         /* Raises here (loan returned by the caller's ensure) on Thread#kill,
          * Interrupt and other exceptions that interrupts deliver. */
+#ifdef CLEAT_DEBUG
+        /* A raise from the function jumps out without the GVL (Ruby 3.1 then
+         * goes on as if nothing happened): name it before it spreads. */
+        int state = 0;
+        rb_protect(call_without_gvl, p, &state);
+        if (state) {
+            cleat__debug_nogvl_left();
+            rb_jump_tag(state);
+        }
+#else
         rb_thread_call_without_gvl(run_without_gvl_checked, n, request_cancel, n);
+#endif
         if (n->finished) return Qnil;
         if (!cleat_cancelled(&n->cancel))
             rb_raise(cleat_eError, "a GVL-free function returned false without being cancelled");
@@ -59,6 +82,10 @@ void cleat_without_gvl(VALUE self, cleat_borrow_mode mode,
 {
     CLEAT__NEEDS_GVL();
     nogvl n = {.func = func, .arg = arg, .finished = false, .self = self};
+#ifdef CLEAT_DEBUG
+    ID method = rb_frame_this_func();
+    n.method = method ? rb_id2name(method) : NULL;
+#endif
     atomic_init(&n.cancel.requested, 0);
     cleat_borrow_lend(self, mode, run_until_finished, (VALUE)&n);
 }

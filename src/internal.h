@@ -93,11 +93,21 @@ CLEAT_API void cleat__debug_needs_gvl(const char *function);
 CLEAT_API void cleat__debug_mark_check(const cleat_type *type, void *data);
 CLEAT_API void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f);
 CLEAT_API void cleat__debug_sync(const cleat_type *type, void *data);
-CLEAT_API void cleat__debug_nogvl_begin(VALUE self);
+/* After cleat_write or cleat_values_push stored vals->ptr[i] of field f. */
+CLEAT_API void cleat__debug_wrote_element(const cleat_type *type, void *data, const cleat_field *f, size_t i);
+CLEAT_API void cleat__debug_free_shadows(const cleat_type *type, void *data);
+CLEAT_API void cleat__debug_nogvl_begin(VALUE self, const char *method);
 CLEAT_API void cleat__debug_nogvl_end(void);
+/* After an exception left cleat_without_gvl: reports one that left the
+ * GVL-free function itself. */
+CLEAT_API void cleat__debug_nogvl_left(void);
 CLEAT_API void cleat__debug_free_begin(const cleat_type *type);
 CLEAT_API void cleat__debug_free_end(void);
 CLEAT_API void cleat__debug_install(void);
+/* Runs lend(arg) (the loan itself) with a record that the object is lent,
+ * for the hook that looks for Ruby code in unlent door bodies. */
+CLEAT_API VALUE cleat__debug_lend(VALUE self, VALUE (*lend)(VALUE), VALUE arg);
+CLEAT_API VALUE cleat__debug_lend_end(VALUE serial);
 #define CLEAT__NEEDS_GVL() cleat__debug_needs_gvl(__func__)
 #else
 #define CLEAT__NEEDS_GVL() ((void)0)

@@ -80,7 +80,10 @@ static void lay_out(cleat_type *type)
     CLEAT__EACH_FIELD(type, f) values += f->kind == CLEAT_KIND_VALUE;
     size_t prefix = sizeof(cleat_header), align = type->align > sizeof(cleat_header) ? type->align : sizeof(cleat_header);
 #ifdef CLEAT_DEBUG
-    prefix += (values + 1) * sizeof(VALUE); /* debug.c: the shadow and its compaction count */
+    size_t lists = 0;
+    CLEAT__EACH_FIELD(type, f) lists += f->kind == CLEAT_KIND_VALUES;
+    /* debug.c: the shadow, its compaction count, a shadow per cleat_values */
+    prefix += (values + 1 + lists) * sizeof(VALUE);
 #endif
     type->value_fields = values;
     type->prefix = (prefix + align - 1) / align * align;
@@ -405,6 +408,7 @@ void cleat__type_free(const cleat_type *type, void *data)
     if (type->free) type->free(data);
 #ifdef CLEAT_DEBUG
     cleat__debug_free_end();
+    cleat__debug_free_shadows(type, data);
 #endif
     cleat__release_loans(cleat__header(data));
     CLEAT__EACH_FIELD(type, f)

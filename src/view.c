@@ -25,6 +25,9 @@ void cleat_view_init(VALUE self, cleat_view *v, VALUE owner, const cleat_region 
 
 const unsigned char *cleat__view_failed(const cleat_view *v)
 {
+#ifdef CLEAT_DEBUG
+    cleat__debug_needs_gvl("cleat_view_bytes");
+#endif
     const cleat_region *r = v->region;
     if (r->generation != v->generation || !cleat_region_contains(r, v->offset, v->length))
         rb_raise(cleat_eStaleReferenceError, "memory was resized, reference is no longer valid");

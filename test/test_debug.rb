@@ -18,6 +18,11 @@ class TestDebug < Minitest::Test
                               :test_ruby_called_from_a_free_immediately_free_callback,
                               :test_exclusive_method_returning_while_lent_out,
                               :test_cleat_called_without_the_gvl,
+                              :test_element_stored_without_barrier_is_found_by_the_gc,
+                              :test_elements_stored_with_the_barrier_are_quiet,
+                              :test_fibers_and_threads_are_quiet,
+                              :test_gc_in_a_door_body_is_quiet,
+                              :test_finalizer_run_in_an_unlent_body_is_reported,
                               :test_continue_mode_reports_and_goes_on
 
   LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_test.so")) || dir.end_with?("/lib") }
@@ -42,9 +47,43 @@ class TestDebug < Minitest::Test
                     'n = CleatTest::NoBarrier.new; n.store(+"heap object"); n.item'
   end
 
-  def test_missing_write_barrier_is_found_by_the_gc
-    assert_reported "CleatTest::NoBarrier: field item changed without cleat_write",
-                    'n = CleatTest::NoBarrier.new; n.store(+"heap object"); GC.start'
+  def test_missing_write_barrier_names_the_method
+    assert_reported "CleatTest::NoBarrier: field item changed without cleat_write (missing write barrier), " \
+                    "in CleatTest::NoBarrier#store",
+                    'n = CleatTest::NoBarrier.new; n.store(+"heap object")'
+  end
+
+  # ---- a cleat_values element stored without the barrier ----
+
+  def test_element_stored_without_barrier_is_found_at_the_door_exit
+    assert_reported "CleatTest::Holder: element 1 of field list changed without cleat_write or cleat_values_push " \
+                    "(missing write barrier), in CleatTest::Holder#store_element_unbarriered: " \
+                    "store it with cleat_write(self, &vals->ptr[i], v)",
+                    'h = CleatTest::Holder.new(1); h.push(1); h.push(+"a"); h.store_element_unbarriered(1, +"b")'
+  end
+
+  # A door checks short lists only; the GC checks them all.
+  def test_element_stored_without_barrier_is_found_by_the_gc
+    assert_reported "CleatTest::Holder: element 290 of field list changed without cleat_write or cleat_values_push " \
+                    "(missing write barrier), found by the GC",
+                    'h = CleatTest::Holder.new(1); 300.times { h.push(+"a") }; ' \
+                    'h.store_element_unbarriered(290, +"b"); GC.start'
+  end
+
+  def test_elements_stored_with_the_barrier_are_quiet
+    _out, err, status = run_ruby(<<~RUBY)
+      h = CleatTest::Holder.new(1)
+      20.times { |i| h.push(+"a\#{i}") }
+      h.replace_element(3, +"x"); h.replace_known(4, +"y")
+      h.clear; 5.times { h.push(+"z") }; h.replace_element(4, +"y")
+      h.store_element_unbarriered(0, 42) # an immediate needs no barrier
+      d = h.dup; GC.start; GC.compact if GC.respond_to?(:compact)
+      300.times { h.push(+"b") }; h.value; d.value; GC.start
+      print h.list.size, " ", d.list.size
+    RUBY
+    assert status.success?, err
+    assert_empty err
+    assert_equal "305 5", _out
   end
 
   def test_immediates_need_no_barrier
@@ -88,7 +127,8 @@ class TestDebug < Minitest::Test
   end
 
   def test_cleat_called_without_the_gvl
-    assert_reported "CleatTest::Holder: cleat_str_binary called without the GVL",
+    assert_reported "CleatTest::Holder#cleat_without_gvl: cleat_str_binary called without the GVL inside " \
+                    "cleat_without_gvl",
                     "CleatTest::Holder.new(1).cleat_without_gvl"
   end
 
@@ -109,11 +149,170 @@ class TestDebug < Minitest::Test
     refute_includes err, "[cleat debug]"
   end
 
+  # ---- a view's check or a raise inside a GVL-free function ----
+
+  def test_view_checked_without_the_gvl
+    assert_reported "CleatTest::Window#bytes_without_gvl: cleat_view_bytes called without the GVL inside " \
+                    "cleat_without_gvl",
+                    "CleatTest::Window.new(CleatTest::Block.new(8)).bytes_without_gvl"
+  end
+
+  # Stale, it would raise StaleReferenceError without the GVL: [BUG].
+  def test_stale_view_checked_without_the_gvl
+    assert_reported "CleatTest::Window#bytes_without_gvl: cleat_view_bytes called without the GVL inside " \
+                    "cleat_without_gvl",
+                    "b = CleatTest::Block.new(8); w = CleatTest::Window.new(b); b.resize(4); w.bytes_without_gvl"
+  end
+
+  def test_cleat_raising_without_the_gvl
+    assert_reported "CleatTest::Holder#convert_without_gvl: a Cleat check raising TypeError called without the GVL " \
+                    "inside cleat_without_gvl",
+                    "CleatTest::Holder.new(1).convert_without_gvl(nil)"
+  end
+
+  # rb_raise itself is out of Cleat's sight; the exception leaving the
+  # GVL-free function is not (Ruby 3.1 would go on without the GVL).
+  def test_rb_raise_inside_a_gvl_free_function
+    assert_reported "CleatTest::Holder#raise_without_gvl: the Ruby API (rb_raise?) called without the GVL inside " \
+                    "cleat_without_gvl: the function left by an exception",
+                    "CleatTest::Holder.new(1).raise_without_gvl"
+  end
+
+  # ---- Ruby code run in a door body while the object is not lent ----
+
+  FOO = 'class Foo; def to_int = 3; def to_f = 1.5; def to_str = +"s"; def to_s = "foo"; def poke = 1; end; '
+
+  def assert_unlent(method, what, fix, code)
+    assert_reported "CleatTest::Holder##{method} ran Ruby code (#{what}) while CleatTest::Holder was not lent: #{fix}",
+                    FOO + code
+  end
+
+  def test_rb_yield_in_a_door
+    assert_unlent "yield_unlent", "a block at -e:1", "call the block with CLEAT_YIELD",
+                  "CleatTest::Holder.new(1).yield_unlent(2) { |x| x }"
+  end
+
+  def test_unlent_rb_funcall
+    assert_unlent "funcall_unlent", "Foo#poke", "call Ruby code through CLEAT_CALL, CLEAT_YIELD or CLEAT_LEND",
+                  "CleatTest::Holder.new(1).funcall_unlent(Foo.new)"
+  end
+
+  def test_num2long_calling_to_int
+    assert_unlent "num2long_unlent", "Foo#to_int", "convert with cleat_num_to_int64(CLEAT_DOOR, v)",
+                  "CleatTest::Holder.new(1).num2long_unlent(Foo.new)"
+  end
+
+  def test_num2dbl_calling_to_f
+    assert_unlent "num2dbl_unlent", "Foo#to_f", "convert with cleat_to_double(CLEAT_DOOR, v)",
+                  "CleatTest::Holder.new(1).num2dbl_unlent(Foo.new)"
+  end
+
+  def test_string_value_calling_to_str
+    assert_unlent "string_value_unlent", "Foo#to_str", "convert with cleat_str_value(CLEAT_DOOR, v)",
+                  "CleatTest::Holder.new(1).string_value_unlent(Foo.new)"
+  end
+
+  def test_rb_sprintf_calling_to_s
+    assert_unlent "sprintf_unlent", "Foo#to_s", "format from C data",
+                  "CleatTest::Holder.new(1).sprintf_unlent(Foo.new)"
+  end
+
+  # Reported after a door left by an exception: its record is gone, the
+  # hook still watches.
+  def test_unlent_code_is_found_after_a_door_raised
+    assert_unlent "yield_unlent", "a block at -e:1", "call the block with CLEAT_YIELD",
+                  "h = CleatTest::Holder.new(1); (h.raise_with(RuntimeError) rescue nil); h.yield_unlent(1) { }"
+  end
+
+  def assert_quiet(code)
+    out, err, status = run_ruby(FOO + "def deep(n) = n.zero? ? [1].map { |x| x.to_s } : deep(n - 1); " + code)
+    assert status.success?, err
+    assert_empty err
+    out
+  end
+
+  def test_lending_conversions_and_calls_are_quiet
+    assert_equal "[1, 3, \"s\", 3.0]",
+                 assert_quiet("h = CleatTest::Holder.new(1); print [h.funcall_lent(Foo.new), h.num2long_lent(Foo.new), " \
+                              "h.string_value_lent(Foo.new), h.double_exclusive(Foo.new)].inspect")
+  end
+
+  # Building an exception runs its class's Ruby initialize; the door's record
+  # must not outlive the raise either (deep Ruby code after the rescue).
+  def test_raising_from_a_door_is_quiet
+    assert_quiet(<<~RUBY)
+      class MyErr < StandardError; def initialize(m = "x") = super(m + "!"); def backtrace = super; end
+      h = CleatTest::Holder.new(1)
+      3.times { (h.raise_with(MyErr) rescue nil); deep(50) }
+      h.yield_shared(1) { begin; h.set(2); raise "no refusal"; rescue Cleat::BorrowError; deep(5); end }; deep(20)
+    RUBY
+  end
+
+  def test_doors_left_by_break_throw_and_exceptions_are_quiet
+    assert_quiet(<<~RUBY)
+      h = CleatTest::Holder.new(1)
+      h.yield_shared(1) { break }; deep(50)
+      catch(:x) { h.yield_shared(1) { throw :x } }; deep(50)
+      (h.yield_exclusive(1) { raise "in block" } rescue nil); deep(50)
+    RUBY
+  end
+
+  def test_nested_doors_functions_ensure_and_init_are_quiet
+    assert_quiet(<<~RUBY)
+      h = CleatTest::Holder.new(1); h2 = CleatTest::Holder.new(2)
+      h.yield_shared(1) { h.yield_shared(2) { deep(10) } }
+      h.yield_exclusive(1) { h2.yield_exclusive(2) { deep(5) } }
+      h.call_shared(h2, :value)
+      CleatTest.function_yield(3) { deep(3) }
+      h.ensure_yield { deep(3) }
+      class Sub < CleatTest::Holder; def initialize(v) = super(v.to_s); end
+      Sub.new(5).value
+      CleatTest::Defaults.new
+    RUBY
+  end
+
+  def test_fibers_and_threads_are_quiet
+    assert_quiet(<<~RUBY)
+      h = CleatTest::Holder.new(1)
+      e = h.enum_for(:yield_shared, 7); e.next; deep(20); (e.next rescue nil); deep(10)
+      e = h.enum_for(:yield_shared, 7); e.next; e = nil; GC.start; deep(10)
+      t = Thread.new { 300.times { deep(20) } }; h.schedule(3000); t.join
+      t = Thread.new { 100.times { deep(20) } }; h.hold_shared(0.05); t.join
+    RUBY
+  end
+
+  # A finalizer run at an interrupt check the body made unlent is Ruby code
+  # that could reach the object like any other.
+  def test_finalizer_run_in_an_unlent_body_is_reported
+    assert_unlent "schedule", "a block at -e:1", "call the block with CLEAT_YIELD",
+                  "def mk = 200.times { ObjectSpace.define_finalizer(Object.new, proc { }) }; mk; " \
+                  "h = CleatTest::Holder.new(1); GC.stress = true; 3.times { h.schedule(3) }"
+  end
+
+  # The GC runs in the body, frees objects (their free callbacks) and
+  # defers their finalizers: nothing of that is the body's Ruby code.
+  def test_gc_in_a_door_body_is_quiet
+    assert_equal "400", assert_quiet(<<~RUBY)
+      $n = 0; h = CleatTest::Holder.new(1)
+      def mk = 200.times { ObjectSpace.define_finalizer(Object.new, proc { $n += 1 }); CleatTest::Holder.new(2) }
+      mk; GC.stress = true; 3.times { h.allocate(30) }; mk; 3.times { h.allocate(30) }; GC.stress = false
+      GC.start; print $n
+    RUBY
+  end
+
   def test_continue_mode_reports_and_goes_on
     _out, err, status = run_ruby('n = CleatTest::NoBarrier.new; n.store(+"x"); n.item; puts :alive',
                                  "CLEAT_DEBUG_CONTINUE" => "1")
     assert status.success?, err
     assert_includes err, "[cleat debug] CleatTest::NoBarrier: field item changed"
+  end
+
+  # Reported once per call, then the call goes on.
+  def test_unlent_ruby_code_is_reported_once_per_call
+    _out, err, status = run_ruby('CleatTest::Holder.new(1).yield_unlent(1) { 3.times { [1].each { } } }; puts :alive',
+                                 "CLEAT_DEBUG_CONTINUE" => "1")
+    assert status.success?, err
+    assert_equal 1, err.scan("[cleat debug]").size, err
   end
 
   # Every test above, by name: rake test:release builds without the checks.

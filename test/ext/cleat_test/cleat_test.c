@@ -1038,6 +1038,172 @@ CLEAT_EXCLUSIVE(window_swap_owner_known, window_type, window_t *w, other)
     return self;
 }
 
+/* ---- misuse that debug builds report (docs/misuse.md) ----
+ *
+ * Each method below calls Ruby code from a door body without lending the
+ * object, stores into a cleat_values element by hand, or calls Cleat from a
+ * GVL-free function: test_debug.rb runs each in a child Ruby and expects the
+ * "[cleat debug]" report and the abort. The lending twins stay quiet. */
+
+CLEAT_EXCLUSIVE(holder_yield_unlent, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return rb_yield(value); /* the bug: CLEAT_YIELD lends */
+}
+CLEAT_SHARED(holder_funcall_unlent, holder_type, holder_t *h, recv)
+{
+    (void)h;
+    return rb_funcall(recv, rb_intern("poke"), 0); /* the bug: CLEAT_CALL lends */
+}
+CLEAT_EXCLUSIVE(holder_num2long_unlent, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return LONG2NUM(NUM2LONG(value)); /* to_int, unlent */
+}
+CLEAT_EXCLUSIVE(holder_num2dbl_unlent, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return DBL2NUM(NUM2DBL(value)); /* to_f, unlent */
+}
+CLEAT_EXCLUSIVE(holder_string_value_unlent, holder_type, holder_t *h, value)
+{
+    (void)h;
+    StringValue(value); /* to_str, unlent */
+    return value;
+}
+CLEAT_SHARED(holder_sprintf_unlent, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return rb_sprintf("<%" PRIsVALUE ">", value); /* to_s, unlent */
+}
+/* The lending twins. */
+CLEAT_EXCLUSIVE(holder_num2long_lent, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return LL2NUM(cleat_num_to_int64(CLEAT_DOOR, value));
+}
+CLEAT_EXCLUSIVE(holder_string_value_lent, holder_type, holder_t *h, value)
+{
+    (void)h;
+    return cleat_str_value(CLEAT_DOOR, value);
+}
+CLEAT_SHARED(holder_funcall_lent, holder_type, holder_t *h, recv)
+{
+    (void)h;
+    return CLEAT_CALL(recv, rb_intern("poke"), 0, NULL);
+}
+/* Raises klass (a Ruby class may define initialize, exception...). */
+CLEAT_EXCLUSIVE(holder_raise_with, holder_type, holder_t *h, klass)
+{
+    (void)h;
+    rb_raise(klass, "raised from a door");
+}
+/* Lets other threads run, with the GVL, in the body: their Ruby code is
+ * theirs, not this door's. */
+CLEAT_EXCLUSIVE(holder_schedule, holder_type, holder_t *h, times)
+{
+    (void)h;
+    for (long i = 0, n = NUM2LONG(times); i < n; i++) rb_thread_schedule();
+    return Qnil;
+}
+/* Allocates in the body: the GC runs, frees, and defers finalizers. */
+CLEAT_EXCLUSIVE(holder_allocate, holder_type, holder_t *h, count)
+{
+    (void)h;
+    VALUE last = Qnil;
+    for (long i = 0, n = NUM2LONG(count); i < n; i++) last = rb_ary_new_from_args(2, rb_str_new_cstr("x"), last);
+    return LONG2NUM(RARRAY_LEN(last));
+}
+/* cleat_ensure in a body: the block runs lent. */
+static VALUE holder_ensure_body(void *arg)
+{
+    const cleat_door *door = arg;
+    return cleat_borrow_yield(door->self, door->mode, Qnil);
+}
+static void holder_ensure_cleanup(void *arg) { (void)arg; }
+CLEAT_EXCLUSIVE(holder_ensure_yield, holder_type, holder_t *h)
+{
+    (void)h;
+    cleat_door door = CLEAT_DOOR;
+    return cleat_ensure(holder_ensure_body, holder_ensure_cleanup, &door);
+}
+/* A CLEAT_FUNCTION has no door: rb_yield is its way to call the block. */
+CLEAT_FUNCTION(test_function_yield, value) { return rb_yield(value); }
+
+/* A store into a cleat_values element without the barrier. */
+CLEAT_EXCLUSIVE(holder_store_element_unbarriered, holder_type, holder_t *h, index, value)
+{
+    size_t i = cleat_to_size(index);
+    cleat_values_get(&h->list, i); /* IndexError when out of range */
+    h->list.ptr[i] = value;        /* the bug: cleat_write(self, &h->list.ptr[i], value) */
+    return value;
+}
+
+/* Cleat called from a GVL-free function: a view's check, and a conversion
+ * that raises. */
+static bool reads_a_view(void *arg, const cleat_cancel *cancel)
+{
+    (void)cancel;
+    const window_t *w = arg;
+    return cleat_view_bytes(&w->view) != NULL; /* the bug */
+}
+CLEAT_SHARED(window_bytes_without_gvl, window_type, window_t *w)
+{
+    CLEAT_WITHOUT_GVL(reads_a_view, (void *)w);
+    return Qnil;
+}
+static bool converts(void *arg, const cleat_cancel *cancel)
+{
+    (void)cancel;
+    return cleat_to_size(*(const VALUE *)arg) > 0; /* the bug: raises TypeError for nil */
+}
+CLEAT_SHARED(holder_convert_without_gvl, holder_type, holder_t *h, value)
+{
+    (void)h;
+    CLEAT_WITHOUT_GVL(converts, &value);
+    return Qnil;
+}
+static bool raises(void *arg, const cleat_cancel *cancel)
+{
+    (void)arg, (void)cancel;
+    rb_raise(rb_eArgError, "raised without the GVL"); /* the bug */
+}
+CLEAT_SHARED(holder_raise_without_gvl, holder_type, holder_t *h)
+{
+    (void)h;
+    CLEAT_WITHOUT_GVL(raises, NULL);
+    return Qnil;
+}
+CLEAT_EXCLUSIVE(block_resize, block_type, block_t *b, size)
+{
+    cleat_region_resize(self, &b->bytes, cleat_to_size(size));
+    return self;
+}
+
+static void init_misuse(VALUE mod)
+{
+    VALUE holder = rb_const_get(mod, rb_intern("Holder"));
+    CLEAT_DEFINE_METHOD(holder, "yield_unlent", holder_yield_unlent);
+    CLEAT_DEFINE_METHOD(holder, "funcall_unlent", holder_funcall_unlent);
+    CLEAT_DEFINE_METHOD(holder, "num2long_unlent", holder_num2long_unlent);
+    CLEAT_DEFINE_METHOD(holder, "num2dbl_unlent", holder_num2dbl_unlent);
+    CLEAT_DEFINE_METHOD(holder, "string_value_unlent", holder_string_value_unlent);
+    CLEAT_DEFINE_METHOD(holder, "sprintf_unlent", holder_sprintf_unlent);
+    CLEAT_DEFINE_METHOD(holder, "num2long_lent", holder_num2long_lent);
+    CLEAT_DEFINE_METHOD(holder, "string_value_lent", holder_string_value_lent);
+    CLEAT_DEFINE_METHOD(holder, "funcall_lent", holder_funcall_lent);
+    CLEAT_DEFINE_METHOD(holder, "raise_with", holder_raise_with);
+    CLEAT_DEFINE_METHOD(holder, "schedule", holder_schedule);
+    CLEAT_DEFINE_METHOD(holder, "ensure_yield", holder_ensure_yield);
+    CLEAT_DEFINE_METHOD(holder, "allocate", holder_allocate);
+    CLEAT_DEFINE_METHOD(holder, "store_element_unbarriered", holder_store_element_unbarriered);
+    CLEAT_DEFINE_METHOD(holder, "convert_without_gvl", holder_convert_without_gvl);
+    CLEAT_DEFINE_METHOD(holder, "raise_without_gvl", holder_raise_without_gvl);
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "function_yield", test_function_yield);
+    CLEAT_DEFINE_METHOD(rb_const_get(mod, rb_intern("Window")), "bytes_without_gvl", window_bytes_without_gvl);
+    CLEAT_DEFINE_METHOD(rb_const_get(mod, rb_intern("Block")), "resize", block_resize);
+}
+
 static void init_real_classes(VALUE mod)
 {
     VALUE block = cleat_type_define_class(&block_type, rb_cObject);
@@ -1179,6 +1345,7 @@ void Init_cleat_test(void)
     rb_define_module_function(deliberate, "uninitialised_branch", test_deliberate_uninitialised_branch, 1);
     init_fresh_objects(mod);
     init_real_classes(mod);
+    init_misuse(mod);
     /* Loaded, and nothing has validated UTF-8 yet: no choice is made (utf8.c). */
     utf8_chosen_at_load = cleat__str_utf8_chosen();
 }
