@@ -98,6 +98,17 @@ CLEAT_API void cleat__debug_nogvl_end(void);
 CLEAT_API void cleat__debug_free_begin(const cleat_type *type);
 CLEAT_API void cleat__debug_free_end(void);
 CLEAT_API void cleat__debug_install(void);
+/* debug_memory.c: at the end of each door, hand-written marks, VALUEs in
+ * undeclared members and writes into quarantined region memory. */
+CLEAT_API void cleat__debug_memory_exit(VALUE self, const cleat_type *type);
+/* Region memory owner resized or released (verb): kept in quarantine, filled
+ * with CLEAT__FREED_BYTE, instead of freed. Reports a region of owner's
+ * struct that is not declared. */
+CLEAT_API void cleat__debug_region_retire(VALUE owner, const cleat_region *r, unsigned char *old,
+                                          size_t old_size, const char *verb);
+/* The same for a declared region of an object being freed (no Ruby API). */
+CLEAT_API void cleat__debug_region_collected(const cleat_type *type, const cleat_field *f,
+                                             unsigned char *old, size_t old_size);
 #define CLEAT__NEEDS_GVL() cleat__debug_needs_gvl(__func__)
 #else
 #define CLEAT__NEEDS_GVL() ((void)0)
