@@ -194,6 +194,14 @@ static int list_page(void *start, void *end, size_t stride, void *data)
 }
 #endif
 
+#ifdef HAVE_RB_OBJSPACE_EACH_OBJECTS
+static int by_start(const void *a, const void *b)
+{
+    uintptr_t x = ((const struct page *)a)->start, y = ((const struct page *)b)->start;
+    return (x > y) - (x < y);
+}
+#endif
+
 static size_t allocated_pages(void)
 {
     static VALUE key;
@@ -210,19 +218,24 @@ static bool heap_object_p(VALUE word)
     if (gc != pages_gc || allocated != pages_allocated) {
         page_count = 0;
         rb_objspace_each_objects(list_page, NULL);
+        qsort(pages, page_count, sizeof *pages, by_start);
         pages_gc = rb_gc_count(), pages_allocated = allocated_pages();
     }
     uintptr_t p = (uintptr_t)word;
-    for (size_t i = 0; i < page_count; i++) {
-        const struct page *pg = &pages[i];
-        if (p < pg->start || p >= pg->end || !pg->stride) continue;
-        if ((p - pg->start) % pg->stride) return false;
-        switch (RB_BUILTIN_TYPE(word)) {
-        case RUBY_T_NONE:
-        case RUBY_T_ZOMBIE:
-        case RUBY_T_MOVED: return false;
-        default: return true;
-        }
+    size_t lo = 0, hi = page_count; /* the last page starting at or below p */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pages[mid].start <= p) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0) return false;
+    const struct page *pg = &pages[lo - 1];
+    if (p >= pg->end || !pg->stride || (p - pg->start) % pg->stride) return false;
+    switch (RB_BUILTIN_TYPE(word)) {
+    case RUBY_T_NONE:
+    case RUBY_T_ZOMBIE:
+    case RUBY_T_MOVED: return false;
+    default: return true;
     }
 #else
     (void)word;
