@@ -1214,7 +1214,7 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 
 /* Debug builds: the extension's own marks go through Cleat (section 13),
  * which passes them on to Ruby. Cleat's sources mark Ruby's way. */
-#if defined(CLEAT_DEBUG) && !defined(CLEAT_INTERNAL_H)
+#if defined(CLEAT_DEBUG) && !defined(CLEAT__LIBRARY)
 #define rb_gc_mark(obj) cleat__debug_gc_mark((obj), false)
 #define rb_gc_mark_movable(obj) cleat__debug_gc_mark((obj), true)
 #endif

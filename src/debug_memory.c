@@ -209,11 +209,40 @@ static size_t allocated_pages(void)
     return rb_gc_stat(key);
 }
 
+/* The page list is shared by the process, and listing pages walks the
+ * heap: only the main Ractor (whose threads take turns under its GVL) does
+ * it. Its Ractor-local marker is set when Cleat loads, in the main Ractor. */
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+#include <ruby/ractor.h>
+static rb_ractor_local_key_t main_ractor_key;
+static int main_ractor_marker;
+#endif
+
+void cleat__debug_memory_install(void)
+{
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+    if (main_ractor_key) return;
+    main_ractor_key = rb_ractor_local_storage_ptr_newkey(NULL);
+    rb_ractor_local_storage_ptr_set(main_ractor_key, &main_ractor_marker);
+#endif
+}
+
+static bool in_main_ractor(void)
+{
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+    return main_ractor_key && rb_ractor_local_storage_ptr(main_ractor_key) == &main_ractor_marker;
+#else
+    return true;
+#endif
+}
+
 /* True when word is the address of a live object on Ruby's heap: the first
- * byte of a slot of one of its pages, not free, not a zombie, not moved. */
+ * byte of a slot of one of its pages, not free, not a zombie, not moved.
+ * Main Ractor only (false elsewhere). */
 static bool heap_object_p(VALUE word)
 {
 #ifdef HAVE_RB_OBJSPACE_EACH_OBJECTS
+    if (!in_main_ractor()) return false;
     size_t gc = rb_gc_count(), allocated = allocated_pages();
     if (gc != pages_gc || allocated != pages_allocated) {
         page_count = 0;

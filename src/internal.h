@@ -1,6 +1,8 @@
 /* internal.h - what the library's own files share; not installed for users. */
 #ifndef CLEAT_INTERNAL_H
 #define CLEAT_INTERNAL_H 1
+/* Cleat's own sources: they mark Ruby's way (cleat.h, end). */
+#define CLEAT__LIBRARY 1
 
 #include "cleat.h"
 
@@ -101,6 +103,8 @@ CLEAT_API void cleat__debug_install(void);
 /* debug_memory.c: at the end of each door, hand-written marks, VALUEs in
  * undeclared members and writes into quarantined region memory. */
 CLEAT_API void cleat__debug_memory_exit(VALUE self, const cleat_type *type);
+/* From cleat_init, in the main Ractor. */
+CLEAT_API void cleat__debug_memory_install(void);
 /* Region memory owner resized or released (verb): kept in quarantine, filled
  * with CLEAT__FREED_BYTE, instead of freed. Reports a region of owner's
  * struct that is not declared. */
