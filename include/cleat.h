@@ -1092,7 +1092,24 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
  * then aborts (like a sanitizer; CLEAT_DEBUG_CONTINUE=1 keeps going):
  *  - a declared VALUE field that changed without cleat_write (a missing
  *    write barrier), found at the next method call or GC;
- *  - a CLEAT_MARK_BY_HAND mark callback that left a declared field unmarked;
+ *  - a CLEAT_MARK_BY_HAND mark callback that left a declared field unmarked
+ *    ("mark function forgot field f"), pinned it with rb_gc_mark although
+ *    the type has a compact callback ("marked but not movable"), or marked
+ *    it with rb_gc_mark_movable although nothing updates it after GC.compact
+ *    (extension code's rb_gc_mark and rb_gc_mark_movable go through Cleat
+ *    in debug builds, which tells them apart);
+ *  - a member no CLEAT_FIELD declares left holding a heap object that the
+ *    type's marking does not reach ("X#m left VALUE String in an undeclared
+ *    member at offset 8"), checked at the end of each method;
+ *  - a cleat_region member that no CLEAT_FIELD_REGION declares, when it is
+ *    first resized (its memory would never be freed);
+ *  - a write through a pointer into region memory that was resized or
+ *    released: the old memory is not freed at once but kept in quarantine
+ *    (the last 32 blocks, 8 MiB at most), filled with CLEAT__FREED_BYTE and
+ *    poisoned for AddressSanitizer, so a stale read sees 0xCE bytes (under
+ *    ASan: use-after-poison), and a stale write is found by the next method
+ *    of the owner's class (first 4 KiB of each block), when the block leaves
+ *    quarantine, or at exit;
  *  - a free callback of a free_immediately type calling Cleat (or, caught
  *    when Ruby aborts, the Ruby API);
  *  - an exclusive method that returns while the object is still lent out
@@ -1109,8 +1126,24 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
  * docs/misuse.md lists each with its report and its release behaviour.
  * Release builds compile none of it. */
 
+/* What freed region memory holds in debug builds (see above). */
+#define CLEAT__FREED_BYTE 0xCE
+
+#ifdef CLEAT_DEBUG
+/* rb_gc_mark (movable false) or rb_gc_mark_movable, noting which one a
+ * mark callback used for which object while a debug check runs it. */
+CLEAT_API void cleat__debug_gc_mark(VALUE obj, bool movable);
+#endif
+
 /* For CLEAT_MARK_BY_HAND mark callbacks: marks *slot (pinned). */
-CLEAT_INLINE void cleat_mark_field(VALUE *slot) { rb_gc_mark(*slot); }
+CLEAT_INLINE void cleat_mark_field(VALUE *slot)
+{
+#ifdef CLEAT_DEBUG
+    cleat__debug_gc_mark(*slot, false);
+#else
+    rb_gc_mark(*slot);
+#endif
+}
 
 /* The door's checks in debug builds: entry returns the door's record (see
  * debug.c), which exit takes back; frame is the door function's own. */
@@ -1321,5 +1354,12 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
      CLEAT__TYPE(check), false}
 /* A field that checks nothing (CLEAT_FIELD_ANY, CLEAT_FIELD_VALUES_ANY, a region). */
 #define CLEAT__FIELD_UNCHECKED(T, f, kind) {#f, offsetof(T, f), (kind), true, NULL, NULL, false}
+
+/* Debug builds: the extension's own marks go through Cleat (section 13),
+ * which passes them on to Ruby. Cleat's sources mark Ruby's way. */
+#if defined(CLEAT_DEBUG) && !defined(CLEAT__LIBRARY)
+#define rb_gc_mark(obj) cleat__debug_gc_mark((obj), false)
+#define rb_gc_mark_movable(obj) cleat__debug_gc_mark((obj), true)
+#endif
 
 #endif /* CLEAT_H */

@@ -16,13 +16,6 @@
 #ifdef HAVE_RUBY_THREAD_HAS_GVL_P
 int ruby_thread_has_gvl_p(void);
 #endif
-#ifdef HAVE_RB_OBJSPACE_REACHABLE_OBJECTS_FROM
-/* Exported for ext/objspace (ObjectSpace.reachable_objects_from): runs obj's
- * marking, its mark callback included, and calls func for each object it
- * marks. Not during GC. */
-void rb_objspace_reachable_objects_from(VALUE obj, void (*func)(VALUE, void *), void *data);
-#endif
-
 /* The type whose free callback is running, and the class of the object whose
  * GVL-free section is running, on this thread. */
 static _Thread_local const cleat_type *in_free;
@@ -216,47 +209,6 @@ void cleat__debug_sync(const cleat_type *type, void *data)
 /* After mark: fields checked. */
 void cleat__debug_mark_check(const cleat_type *type, void *data) { check_fields(type, data, "found by the GC"); }
 
-/* ---- hand-written marks held to the declared fields ---- */
-
-#ifdef HAVE_RB_OBJSPACE_REACHABLE_OBJECTS_FROM
-struct reach {
-    VALUE wanted;
-    bool found;
-};
-
-static void reached(VALUE obj, void *data)
-{
-    struct reach *r = data;
-    if (obj == r->wanted) r->found = true;
-}
-#endif
-
-/* A CLEAT_MARK_BY_HAND type's mark callback must mark every declared VALUE
- * field. Run at the end of each of its doors, outside any GC: Ruby runs the
- * object's marking with a callback that sees what it marks. */
-static void check_hand_mark(VALUE self, const cleat_type *type)
-{
-    if (!(type->flags & CLEAT_MARK_BY_HAND)) return;
-#ifdef HAVE_RB_OBJSPACE_REACHABLE_OBJECTS_FROM
-    void *data = RTYPEDDATA_DATA(self);
-    CLEAT__EACH_FIELD(type, f)
-    {
-        if (f->kind != CLEAT_KIND_VALUE) continue;
-        struct reach r = {*cleat__field_slot(data, f), false};
-        if (RB_SPECIAL_CONST_P(r.wanted)) continue;
-        rb_objspace_reachable_objects_from(self, reached, &r);
-        if (!r.found) report("%s: the mark callback left field %s unmarked (forgotten)", type->class_path, f->name);
-    }
-#else
-    static bool said;
-    if (!said) {
-        said = true;
-        fprintf(stderr, "[cleat debug] %s: CLEAT_MARK_BY_HAND is not checked: this Ruby does not export "
-                        "rb_objspace_reachable_objects_from\n", type->class_path);
-    }
-#endif
-}
-
 /* ---- Ruby code in a door body while its object is not lent ----
  *
  * Each thread keeps a stack of records: one per door running on it (pushed
@@ -432,7 +384,7 @@ void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, uint64_t re
     char when[256];
     snprintf(when, sizeof when, "in %s#%s", type->class_path, method_name());
     check_fields(type, RTYPEDDATA_DATA(self), when);
-    check_hand_mark(self, type);
+    cleat__debug_memory_exit(self, type); /* debug_memory.c */
     const cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
     uint32_t state = h->state;
     bool leaked = mode == CLEAT_BORROW_SHARED ? (state & CLEAT__LENT_EXCL) != 0 : (state & ~CLEAT__INIT) != 0;

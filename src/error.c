@@ -29,6 +29,7 @@ void cleat_init(void)
      * extension, used or not. */
 #ifdef CLEAT_DEBUG
     cleat__debug_install();
+    cleat__debug_memory_install();
 #endif
     done = true;
 }

@@ -1,6 +1,8 @@
 /* internal.h - what the library's own files share; not installed for users. */
 #ifndef CLEAT_INTERNAL_H
 #define CLEAT_INTERNAL_H 1
+/* Cleat's own sources: they mark Ruby's way (cleat.h, end). */
+#define CLEAT__LIBRARY 1
 
 #include "cleat.h"
 
@@ -108,6 +110,19 @@ CLEAT_API void cleat__debug_install(void);
  * for the hook that looks for Ruby code in unlent door bodies. */
 CLEAT_API VALUE cleat__debug_lend(VALUE self, VALUE (*lend)(VALUE), VALUE arg);
 CLEAT_API VALUE cleat__debug_lend_end(VALUE serial);
+/* debug_memory.c: at the end of each door, hand-written marks, VALUEs in
+ * undeclared members and writes into quarantined region memory. */
+CLEAT_API void cleat__debug_memory_exit(VALUE self, const cleat_type *type);
+/* From cleat_init, in the main Ractor. */
+CLEAT_API void cleat__debug_memory_install(void);
+/* Region memory owner resized or released (verb): kept in quarantine, filled
+ * with CLEAT__FREED_BYTE, instead of freed. Reports a region of owner's
+ * struct that is not declared. */
+CLEAT_API void cleat__debug_region_retire(VALUE owner, const cleat_region *r, unsigned char *old,
+                                          size_t old_size, const char *verb);
+/* The same for a declared region of an object being freed (no Ruby API). */
+CLEAT_API void cleat__debug_region_collected(const cleat_type *type, const cleat_field *f,
+                                             unsigned char *old, size_t old_size);
 #define CLEAT__NEEDS_GVL() cleat__debug_needs_gvl(__func__)
 #else
 #define CLEAT__NEEDS_GVL() ((void)0)

@@ -106,6 +106,18 @@ static void free_lent_buffers(cleat_region *r)
 #endif
 }
 
+/* Frees a region's old memory; debug builds keep it in quarantine instead
+ * (debug_memory.c), where a stale pointer reads a pattern. */
+static void retire(VALUE owner, const cleat_region *r, unsigned char *old, size_t old_size, const char *verb)
+{
+#ifdef CLEAT_DEBUG
+    cleat__debug_region_retire(owner, r, old, old_size, verb);
+#else
+    (void)owner, (void)r, (void)old_size, (void)verb;
+    ruby_xfree(old);
+#endif
+}
+
 void cleat_region_resize(VALUE owner, cleat_region *r, size_t size)
 {
     CLEAT__NEEDS_GVL();
@@ -117,10 +129,11 @@ void cleat_region_resize(VALUE owner, cleat_region *r, size_t size)
     if (r->base) memcpy(base, r->base, r->size < size ? r->size : size);
     free_lent_buffers(r);
     unsigned char *old = r->base;
+    size_t old_size = r->size;
     r->base = base;
     r->size = size;
     r->generation++;
-    ruby_xfree(old);
+    retire(owner, r, old, old_size, "resized");
     RB_GC_GUARD(owner);
 }
 
@@ -130,10 +143,11 @@ void cleat_region_release(VALUE owner, cleat_region *r)
     if (cleat_type_of(owner)) cleat__refuse_lent(owner); /* as resize: its views are in use */
     free_lent_buffers(r);
     unsigned char *old = r->base;
+    size_t old_size = r->size;
     r->base = NULL;
     r->size = 0;
     r->generation++;
-    ruby_xfree(old);
+    retire(owner, r, old, old_size, "released");
     RB_GC_GUARD(owner);
 }
 

@@ -414,7 +414,14 @@ void cleat__type_free(const cleat_type *type, void *data)
     CLEAT__EACH_FIELD(type, f)
     {
         if (f->kind == CLEAT_KIND_VALUES) ruby_xfree(cleat__field_values(data, f)->ptr);
-        else if (f->kind == CLEAT_KIND_REGION) ruby_xfree(cleat__field_region(data, f)->base);
+        else if (f->kind == CLEAT_KIND_REGION) {
+            cleat_region *r = cleat__field_region(data, f);
+#ifdef CLEAT_DEBUG
+            cleat__debug_region_collected(type, f, r->base, r->size);
+#else
+            ruby_xfree(r->base);
+#endif
+        }
     }
     ruby_xfree((char *)data - cleat__header_bytes(type));
 }

@@ -55,7 +55,8 @@ module Cleat
         # at run time: it is never off in silence.
         {
           "ruby_thread_has_gvl_p" => "Cleat calls without the GVL",
-          "rb_objspace_reachable_objects_from" => "hand-written marks (CLEAT_MARK_BY_HAND)"
+          "rb_objspace_reachable_objects_from" => "hand-written marks (CLEAT_MARK_BY_HAND)",
+          "rb_objspace_each_objects" => "VALUEs kept in undeclared struct members"
         }.each do |function, check|
           next if have_func(function)
 

@@ -1258,6 +1258,193 @@ static void init_real_classes(VALUE mod)
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "scratch_count", test_scratch_count);
 }
 
+/* ---- memory and marking misuse that debug builds catch (docs/misuse.md) ---- */
+
+/* A pointer from cleat_view_bytes kept past a resize: the old memory is in
+ * quarantine, filled with 0xCE. */
+static cleat_type stale_type;
+typedef struct {
+    cleat_region bytes;
+    cleat_view view;
+} stale_t;
+static const cleat_field stale_fields[] = {
+    CLEAT_FIELD_REGION(stale_t, bytes),
+    CLEAT_FIELD_VIEW(stale_t, view, &stale_type),
+    CLEAT_FIELDS_END,
+};
+CLEAT_TYPE(stale_type, "CleatTest::StaleView", stale_t, stale_fields);
+static const unsigned char *stale_kept; /* the bug: outlives the call that got it */
+CLEAT_INIT(stale_initialize, stale_type, stale_t *s, size)
+{
+    cleat_region_resize(self, &s->bytes, cleat_to_size(size));
+    memset(s->bytes.base, 7, s->bytes.size);
+    cleat_view_init(self, &s->view, self, &s->bytes, 0, s->bytes.size);
+    return self;
+}
+CLEAT_SHARED(stale_keep, stale_type, stale_t *s)
+{
+    stale_kept = cleat_view_bytes(&s->view);
+    return INT2FIX(stale_kept[0]);
+}
+CLEAT_EXCLUSIVE(stale_resize, stale_type, stale_t *s, size)
+{
+    cleat_region_resize(self, &s->bytes, cleat_to_size(size));
+    return self;
+}
+CLEAT_EXCLUSIVE(stale_release, stale_type, stale_t *s)
+{
+    cleat_region_release(self, &s->bytes);
+    return self;
+}
+CLEAT_SHARED(stale_read, stale_type, stale_t *s)
+{
+    (void)s;
+    return INT2FIX(stale_kept[1]);
+}
+CLEAT_SHARED(stale_write, stale_type, stale_t *s, offset, byte)
+{
+    (void)s;
+    ((unsigned char *)stale_kept)[cleat_to_size(offset)] = (unsigned char)cleat_to_int64(byte);
+    return Qnil;
+}
+CLEAT_SHARED(stale_size, stale_type, stale_t *s) { return SIZET2NUM(s->bytes.size); }
+
+/* Marks its field by hand, pinned, yet has a compact callback that expects
+ * it to move. */
+typedef struct {
+    VALUE item;
+} hand_mark_t;
+static void pinned_mark(void *data) { rb_gc_mark(((hand_mark_t *)data)->item); /* the bug */ }
+static void movable_mark(void *data) { rb_gc_mark_movable(((hand_mark_t *)data)->item); }
+static void hand_mark_compact(void *data)
+{
+    hand_mark_t *h = data;
+    h->item = rb_gc_location(h->item);
+}
+static const cleat_field hand_mark_fields[] = {CLEAT_FIELD_ANY(hand_mark_t, item), CLEAT_FIELDS_END};
+CLEAT_TYPE(pinned_mark_type, "CleatTest::PinnedMark", hand_mark_t, hand_mark_fields, .mark = pinned_mark,
+            .compact = hand_mark_compact, .flags = CLEAT_MARK_BY_HAND);
+/* Marks movable and has no compact callback: GC.compact would move the
+ * item and leave the field pointing at its old slot. */
+CLEAT_TYPE(movable_mark_type, "CleatTest::MovableMark", hand_mark_t, hand_mark_fields, .mark = movable_mark,
+            .flags = CLEAT_MARK_BY_HAND);
+/* Both right: movable, and moved back. */
+CLEAT_TYPE(moved_mark_type, "CleatTest::MovedMark", hand_mark_t, hand_mark_fields, .mark = movable_mark,
+            .compact = hand_mark_compact, .flags = CLEAT_MARK_BY_HAND);
+CLEAT_INIT(pinned_mark_initialize, pinned_mark_type, hand_mark_t *h, item)
+{
+    cleat_write(self, &h->item, item);
+    return self;
+}
+CLEAT_INIT(movable_mark_initialize, movable_mark_type, hand_mark_t *h, item)
+{
+    cleat_write(self, &h->item, item);
+    return self;
+}
+CLEAT_INIT(moved_mark_initialize, moved_mark_type, hand_mark_t *h, item)
+{
+    cleat_write(self, &h->item, item);
+    return self;
+}
+CLEAT_SHARED(moved_mark_item, moved_mark_type, hand_mark_t *h) { return h->item; }
+
+/* Members no CLEAT_FIELD declares. */
+typedef struct {
+    VALUE declared;
+    VALUE hidden;    /* the bug, once keep stores into it */
+    uintptr_t bits;  /* a plain integer */
+    cleat_region r;  /* declared */
+    cleat_region lost; /* the bug: not declared */
+} undeclared_t;
+static const cleat_field undeclared_fields[] = {
+    CLEAT_FIELD_ANY(undeclared_t, declared),
+    CLEAT_FIELD_REGION(undeclared_t, r),
+    CLEAT_FIELDS_END,
+};
+CLEAT_TYPE(undeclared_type, "CleatTest::Undeclared", undeclared_t, undeclared_fields,
+            .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(undeclared_keep, undeclared_type, undeclared_t *u, obj)
+{
+    u->hidden = obj;
+    return Qnil;
+}
+/* Quiet: the raw bits of an argument (a Fixnum: no heap object). */
+CLEAT_EXCLUSIVE(undeclared_keep_bits, undeclared_type, undeclared_t *u, obj)
+{
+    u->bits = (uintptr_t)obj;
+    return Qnil;
+}
+/* Quiet: a number, 8-aligned like an address. */
+CLEAT_EXCLUSIVE(undeclared_keep_number, undeclared_type, undeclared_t *u, n)
+{
+    u->bits = (uintptr_t)cleat_to_uint64(n);
+    return Qnil;
+}
+/* Quiet: a pointer to a String's bytes, which is no object. */
+CLEAT_EXCLUSIVE(undeclared_keep_bytes_of, undeclared_type, undeclared_t *u, str)
+{
+    u->bits = (uintptr_t)RSTRING_PTR(str);
+    return Qnil;
+}
+CLEAT_EXCLUSIVE(undeclared_store, undeclared_type, undeclared_t *u, obj)
+{
+    cleat_write(self, &u->declared, obj);
+    return Qnil;
+}
+CLEAT_EXCLUSIVE(undeclared_grow, undeclared_type, undeclared_t *u, size)
+{
+    cleat_region_resize(self, &u->r, cleat_to_size(size));
+    return Qnil;
+}
+CLEAT_EXCLUSIVE(undeclared_grow_lost, undeclared_type, undeclared_t *u, size)
+{
+    cleat_region_resize(self, &u->lost, cleat_to_size(size));
+    return Qnil;
+}
+
+/* Quiet: a member the .mark callback marks itself (pinned). */
+typedef struct {
+    VALUE member;
+} self_marked_t;
+static void self_marked_mark(void *data) { rb_gc_mark(((self_marked_t *)data)->member); }
+CLEAT_TYPE(self_marked_type, "CleatTest::SelfMarked", self_marked_t, NULL, .mark = self_marked_mark,
+            .flags = CLEAT_ZERO_IS_VALID | CLEAT_NOT_WB_PROTECTED);
+CLEAT_EXCLUSIVE(self_marked_keep, self_marked_type, self_marked_t *m, obj)
+{
+    m->member = obj;
+    return Qnil;
+}
+
+static void init_memory_misuse(VALUE mod)
+{
+    (void)mod;
+    VALUE stale = cleat_type_define_class(&stale_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(stale, "initialize", stale_initialize);
+    CLEAT_DEFINE_METHOD(stale, "keep", stale_keep);
+    CLEAT_DEFINE_METHOD(stale, "resize", stale_resize);
+    CLEAT_DEFINE_METHOD(stale, "release", stale_release);
+    CLEAT_DEFINE_METHOD(stale, "stale_read", stale_read);
+    CLEAT_DEFINE_METHOD(stale, "stale_write", stale_write);
+    CLEAT_DEFINE_METHOD(stale, "size", stale_size);
+    VALUE pinned = cleat_type_define_class(&pinned_mark_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(pinned, "initialize", pinned_mark_initialize);
+    VALUE movable = cleat_type_define_class(&movable_mark_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(movable, "initialize", movable_mark_initialize);
+    VALUE moved = cleat_type_define_class(&moved_mark_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(moved, "initialize", moved_mark_initialize);
+    CLEAT_DEFINE_METHOD(moved, "item", moved_mark_item);
+    VALUE undeclared = cleat_type_define_class(&undeclared_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(undeclared, "keep", undeclared_keep);
+    CLEAT_DEFINE_METHOD(undeclared, "keep_bits", undeclared_keep_bits);
+    CLEAT_DEFINE_METHOD(undeclared, "keep_number", undeclared_keep_number);
+    CLEAT_DEFINE_METHOD(undeclared, "keep_bytes_of", undeclared_keep_bytes_of);
+    CLEAT_DEFINE_METHOD(undeclared, "store", undeclared_store);
+    CLEAT_DEFINE_METHOD(undeclared, "grow", undeclared_grow);
+    CLEAT_DEFINE_METHOD(undeclared, "grow_lost", undeclared_grow_lost);
+    VALUE self_marked = cleat_type_define_class(&self_marked_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(self_marked, "keep", self_marked_keep);
+}
+
 void Init_cleat_test(void)
 {
     cleat_ractor_safe();
@@ -1346,6 +1533,7 @@ void Init_cleat_test(void)
     init_fresh_objects(mod);
     init_real_classes(mod);
     init_misuse(mod);
+    init_memory_misuse(mod);
     /* Loaded, and nothing has validated UTF-8 yet: no choice is made (utf8.c). */
     utf8_chosen_at_load = cleat__str_utf8_chosen();
 }

@@ -1,0 +1,461 @@
+/* debug_memory.c - the memory and marking checks of debug builds
+ * (CLEAT_DEBUG), run at the end of every door and where regions change:
+ *  - hand-written marks: a declared field forgotten, pinned where the type
+ *    moves it, or movable where nothing moves it back;
+ *  - a VALUE kept in a struct member that no CLEAT_FIELD declares;
+ *  - a cleat_region member that is not declared (its memory would leak);
+ *  - freed region memory held in quarantine, filled with CLEAT__FREED_BYTE
+ *    (and poisoned for AddressSanitizer), so a stale pointer reads the
+ *    pattern instead of reused memory, and a write through it is found.
+ * Release builds compile this file to nothing. */
+#include "internal.h"
+
+#ifdef CLEAT_DEBUG
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CLEAT__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(CLEAT__ASAN)
+#define CLEAT__ASAN 1
+#endif
+#ifdef CLEAT__ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#ifdef HAVE_RB_OBJSPACE_REACHABLE_OBJECTS_FROM
+/* Exported for ext/objspace: runs obj's marking (its mark callback
+ * included) and calls func for each object it marks. Not during GC. */
+void rb_objspace_reachable_objects_from(VALUE obj, void (*func)(VALUE, void *), void *data);
+#endif
+#ifdef HAVE_RB_OBJSPACE_EACH_OBJECTS
+/* Exported for ext/objspace: calls callback once per heap page with its
+ * first slot, its end and the slot size. */
+void rb_objspace_each_objects(int (*callback)(void *start, void *end, size_t stride, void *data), void *data);
+#endif
+
+__attribute__((format(printf, 1, 2))) static void report(const char *format, ...)
+{
+    char message[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    cleat__debug_report(message);
+}
+
+static const char *method_name(void)
+{
+    ID id = rb_frame_this_func();
+    const char *name = id ? rb_id2name(id) : NULL;
+    return name ? name : "(unknown)";
+}
+
+/* ---- what a mark function marks, and how --------------------------------- */
+
+/* While a check runs the mark function: each declared field's value, and
+ * how the callback marked it (MARKED_PINNED, MARKED_MOVABLE). Marks made
+ * outside a check (the real GC) only pass through. */
+enum { MARKED_PINNED = 1, MARKED_MOVABLE = 2 };
+struct mark_record {
+    const VALUE *values;
+    unsigned char *how;
+    size_t count;
+};
+static _Thread_local struct mark_record *recording;
+
+void cleat__debug_gc_mark(VALUE obj, bool movable)
+{
+    struct mark_record *rec = recording;
+    if (rec) {
+        for (size_t i = 0; i < rec->count; i++)
+            if (rec->values[i] == obj) rec->how[i] |= movable ? MARKED_MOVABLE : MARKED_PINNED;
+    }
+    if (movable) rb_gc_mark_movable(obj);
+    else rb_gc_mark(obj);
+}
+
+/* Everything obj's marking reaches (malloc'd: no GC while it grows). */
+struct reached {
+    VALUE *objs;
+    size_t count, capa;
+    bool failed;
+};
+
+#ifdef HAVE_RB_OBJSPACE_REACHABLE_OBJECTS_FROM
+static void reach(VALUE obj, void *data)
+{
+    struct reached *r = data;
+    if (r->count == r->capa) {
+        size_t capa = r->capa ? r->capa * 2 : 16;
+        VALUE *objs = realloc(r->objs, capa * sizeof(VALUE));
+        if (!objs) {
+            r->failed = true;
+            return;
+        }
+        r->objs = objs, r->capa = capa;
+    }
+    r->objs[r->count++] = obj;
+}
+#endif
+
+static bool reached_p(const struct reached *r, VALUE obj)
+{
+    for (size_t i = 0; i < r->count; i++)
+        if (r->objs[i] == obj) return true;
+    return false;
+}
+
+/* Runs self's marking once, recording how the declared VALUE fields were
+ * marked into how[] (one per field, in declaration order). False when this
+ * Ruby cannot tell. */
+static bool run_marking(VALUE self, const cleat_type *type, struct reached *r, VALUE *values, unsigned char *how)
+{
+#ifdef HAVE_RB_OBJSPACE_REACHABLE_OBJECTS_FROM
+    void *data = RTYPEDDATA_DATA(self);
+    size_t n = 0;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE) values[n] = *cleat__field_slot(data, f), how[n++] = 0;
+    }
+    struct mark_record rec = {values, how, n};
+    recording = &rec;
+    rb_objspace_reachable_objects_from(self, reach, r);
+    recording = NULL;
+    return !r->failed;
+#else
+    (void)self, (void)type, (void)r, (void)values, (void)how;
+    return false;
+#endif
+}
+
+/* A CLEAT_MARK_BY_HAND type's mark callback must mark every declared VALUE
+ * field, and mark it the way the type moves it: rb_gc_mark_movable only
+ * with a compact callback that updates it, rb_gc_mark (cleat_mark_field)
+ * otherwise. */
+static void check_hand_mark(const cleat_type *type, const struct reached *r, const VALUE *values,
+                            const unsigned char *how)
+{
+    size_t i = 0;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind != CLEAT_KIND_VALUE) continue;
+        size_t k = i++;
+        if (RB_SPECIAL_CONST_P(values[k])) continue;
+        if (!reached_p(r, values[k])) {
+            report("%s: mark function forgot field %s", type->class_path, f->name);
+        } else if (how[k] == MARKED_PINNED && type->compact) {
+            report("%s: field %s is marked but not movable (rb_gc_mark pins it; use rb_gc_mark_movable, "
+                   "which its compact callback expects)",
+                   type->class_path, f->name);
+        } else if (how[k] == MARKED_MOVABLE && !type->compact) {
+            report("%s: field %s is marked movable but nothing updates it after GC.compact (no compact "
+                   "callback): mark it with cleat_mark_field, or add a compact callback",
+                   type->class_path, f->name);
+        }
+    }
+}
+
+/* ---- VALUEs in undeclared members ---------------------------------------- */
+
+/* The heap's pages, as rb_objspace_each_objects last listed them: redone
+ * when a GC ran or the heap grew since. */
+struct page {
+    uintptr_t start, end;
+    size_t stride;
+};
+static struct page *pages;
+static size_t page_count, page_capa, pages_gc = SIZE_MAX, pages_allocated = SIZE_MAX;
+
+#ifdef HAVE_RB_OBJSPACE_EACH_OBJECTS
+static int list_page(void *start, void *end, size_t stride, void *data)
+{
+    (void)data;
+    if (page_count == page_capa) {
+        size_t capa = page_capa ? page_capa * 2 : 256;
+        struct page *grown = realloc(pages, capa * sizeof *grown);
+        if (!grown) return 1; /* stop: a partial list only misses reports */
+        pages = grown, page_capa = capa;
+    }
+    pages[page_count++] = (struct page){(uintptr_t)start, (uintptr_t)end, stride};
+    return 0;
+}
+#endif
+
+#ifdef HAVE_RB_OBJSPACE_EACH_OBJECTS
+static int by_start(const void *a, const void *b)
+{
+    uintptr_t x = ((const struct page *)a)->start, y = ((const struct page *)b)->start;
+    return (x > y) - (x < y);
+}
+#endif
+
+static size_t allocated_pages(void)
+{
+    static VALUE key;
+    if (!key) key = ID2SYM(rb_intern("heap_allocated_pages"));
+    return rb_gc_stat(key);
+}
+
+/* The page list is shared by the process, and listing pages walks the
+ * heap: only the main Ractor (whose threads take turns under its GVL) does
+ * it. Its Ractor-local marker is set when Cleat loads, in the main Ractor. */
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+#include <ruby/ractor.h>
+static rb_ractor_local_key_t main_ractor_key;
+static int main_ractor_marker;
+#endif
+
+void cleat__debug_memory_install(void)
+{
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+    if (main_ractor_key) return;
+    main_ractor_key = rb_ractor_local_storage_ptr_newkey(NULL);
+    rb_ractor_local_storage_ptr_set(main_ractor_key, &main_ractor_marker);
+#endif
+}
+
+static bool in_main_ractor(void)
+{
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+    return main_ractor_key && rb_ractor_local_storage_ptr(main_ractor_key) == &main_ractor_marker;
+#else
+    return true;
+#endif
+}
+
+/* True when word is the address of a live object on Ruby's heap: the first
+ * byte of a slot of one of its pages, not free, not a zombie, not moved.
+ * Main Ractor only (false elsewhere). */
+static bool heap_object_p(VALUE word)
+{
+#ifdef HAVE_RB_OBJSPACE_EACH_OBJECTS
+    if (!in_main_ractor()) return false;
+    size_t gc = rb_gc_count(), allocated = allocated_pages();
+    if (gc != pages_gc || allocated != pages_allocated) {
+        page_count = 0;
+        rb_objspace_each_objects(list_page, NULL);
+        qsort(pages, page_count, sizeof *pages, by_start);
+        pages_gc = rb_gc_count(), pages_allocated = allocated_pages();
+    }
+    uintptr_t p = (uintptr_t)word;
+    size_t lo = 0, hi = page_count; /* the last page starting at or below p */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pages[mid].start <= p) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0) return false;
+    const struct page *pg = &pages[lo - 1];
+    if (p >= pg->end || !pg->stride || (p - pg->start) % pg->stride) return false;
+    switch (RB_BUILTIN_TYPE(word)) {
+    case RUBY_T_NONE:
+    case RUBY_T_ZOMBIE:
+    case RUBY_T_MOVED: return false;
+    default: return true;
+    }
+#else
+    (void)word;
+#endif
+    return false;
+}
+
+/* True when bytes [at, at + sizeof(VALUE)) of the struct overlap a declared field. */
+static bool declared_p(const cleat_type *type, size_t at)
+{
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (at < f->offset + cleat__field_width(f) && f->offset < at + sizeof(VALUE)) return true;
+    }
+    return false;
+}
+
+static const char *class_of(VALUE obj)
+{
+    return RBASIC_CLASS(obj) ? rb_obj_classname(obj) : "(a hidden object)";
+}
+
+/* ---- quarantine ----------------------------------------------------------- */
+
+/* Region memory that was resized or released, kept (not freed) for a while:
+ * the last QUARANTINE_BLOCKS blocks, QUARANTINE_BYTES at most. A block
+ * larger than that is freed at once. A door of the owner's class checks the
+ * first CHECK_AT_DOOR bytes of its blocks; a block is checked whole when it
+ * leaves, and every block at exit. */
+enum { QUARANTINE_BLOCKS = 32, CHECK_AT_DOOR = 4096 };
+#define QUARANTINE_BYTES ((size_t)8 << 20)
+
+struct retired {
+    unsigned char *base;
+    size_t size;
+    const cleat_type *type; /* the owner's type, or NULL */
+    char what[200];         /* "region bytes (resized in X#m)" */
+};
+static struct retired quarantine[QUARANTINE_BLOCKS];
+static size_t oldest, held, held_bytes;
+static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Reports a block whose pattern was overwritten (through a stale pointer). */
+static void check_block(const struct retired *b, size_t limit)
+{
+    size_t n = b->size < limit ? b->size : limit;
+    UNPOISON(b->base, n);
+    size_t i = 0;
+    while (i < n && b->base[i] == CLEAT__FREED_BYTE) i++;
+    POISON(b->base, n);
+    if (i < n) {
+        const char *path = b->type ? b->type->class_path : "(unknown)";
+        report("%s: a write through a stale view of %s, at byte %zu", path, b->what, i);
+    }
+}
+
+static void evict_oldest(void)
+{
+    struct retired *b = &quarantine[oldest];
+    check_block(b, SIZE_MAX);
+    UNPOISON(b->base, b->size);
+    ruby_xfree(b->base);
+    held_bytes -= b->size;
+    memset(b, 0, sizeof *b);
+    oldest = (oldest + 1) % QUARANTINE_BLOCKS;
+    held--;
+}
+
+static void check_all_at_exit(void)
+{
+    pthread_mutex_lock(&quarantine_lock);
+    for (size_t i = 0; i < held; i++) check_block(&quarantine[(oldest + i) % QUARANTINE_BLOCKS], SIZE_MAX);
+    pthread_mutex_unlock(&quarantine_lock);
+}
+
+static void quarantine_block(const cleat_type *type, unsigned char *base, size_t size, const char *what)
+{
+    if (size > QUARANTINE_BYTES) {
+        ruby_xfree(base);
+        return;
+    }
+    memset(base, CLEAT__FREED_BYTE, size);
+    POISON(base, size);
+    pthread_mutex_lock(&quarantine_lock);
+    static bool at_exit;
+    if (!at_exit) at_exit = atexit(check_all_at_exit) == 0;
+    while (held == QUARANTINE_BLOCKS || (held && held_bytes + size > QUARANTINE_BYTES)) evict_oldest();
+    struct retired *b = &quarantine[(oldest + held) % QUARANTINE_BLOCKS];
+    b->base = base, b->size = size, b->type = type;
+    snprintf(b->what, sizeof b->what, "%s", what);
+    held++;
+    held_bytes += size;
+    pthread_mutex_unlock(&quarantine_lock);
+}
+
+static void check_quarantine(const cleat_type *type)
+{
+    pthread_mutex_lock(&quarantine_lock);
+    for (size_t i = 0; i < held; i++) {
+        const struct retired *b = &quarantine[(oldest + i) % QUARANTINE_BLOCKS];
+        if (b->type == type) check_block(b, CHECK_AT_DOOR);
+    }
+    pthread_mutex_unlock(&quarantine_lock);
+}
+
+/* ---- regions -------------------------------------------------------------- */
+
+/* The declared region field of owner at r, or NULL. Reports a region inside
+ * owner's struct that no CLEAT_FIELD_REGION names: Cleat would never free it. */
+static const cleat_field *region_field(VALUE owner, const cleat_type *type, const cleat_region *r)
+{
+    if (!type) return NULL;
+    uintptr_t data = (uintptr_t)RTYPEDDATA_DATA(owner), at = (uintptr_t)r;
+    if (at < data || at - data >= type->size) return NULL; /* not in the struct: someone else's */
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_REGION && f->offset == at - data) return f;
+    }
+    report("%s: cleat_region at offset %zu is not declared; its memory leaks (declare it with "
+           "CLEAT_FIELD_REGION)",
+           type->class_path, (size_t)(at - data));
+    return NULL;
+}
+
+void cleat__debug_region_retire(VALUE owner, const cleat_region *r, unsigned char *old, size_t old_size,
+                                 const char *verb)
+{
+    const cleat_type *type = cleat_type_of(owner);
+    const cleat_field *f = region_field(owner, type, r);
+    if (!old) return;
+    char what[200];
+    snprintf(what, sizeof what, "region %s (%s in %s#%s)", f ? f->name : "(undeclared)", verb,
+             type ? type->class_path : "(unknown)", method_name());
+    quarantine_block(type, old, old_size, what);
+}
+
+void cleat__debug_region_collected(const cleat_type *type, const cleat_field *f, unsigned char *old,
+                                    size_t old_size)
+{
+    if (!old) return;
+    char what[200];
+    snprintf(what, sizeof what, "region %s (freed when its %s was collected)", f->name, type->class_path);
+    quarantine_block(type, old, old_size, what);
+}
+
+/* ---- at the end of each door ---------------------------------------------- */
+
+void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
+{
+    check_quarantine(type);
+    void *data = RTYPEDDATA_DATA(self);
+    /* Words of the struct that no declaration covers and that hold a live
+     * heap object: found first, then compared with what marking reaches
+     * (a .mark callback may mark members it does not declare). */
+    size_t suspects[8], n_suspects = 0;
+    for (size_t at = 0; at + sizeof(VALUE) <= type->size && n_suspects < 8; at += sizeof(VALUE)) {
+        VALUE word;
+        memcpy(&word, (char *)data + at, sizeof word);
+        if (RB_SPECIAL_CONST_P(word) || declared_p(type, at) || !heap_object_p(word)) continue;
+        suspects[n_suspects++] = at;
+    }
+    bool by_hand = type->flags & CLEAT_MARK_BY_HAND;
+    if (!by_hand && !n_suspects) return;
+
+    struct reached r = {NULL, 0, 0, false};
+    size_t n = type->value_fields ? type->value_fields : 1;
+    VALUE *values = malloc(n * sizeof(VALUE));
+    unsigned char *how = malloc(n);
+    bool known = values && how && run_marking(self, type, &r, values, how);
+    if (known && by_hand) check_hand_mark(type, &r, values, how);
+    for (size_t i = 0; known && i < n_suspects; i++) {
+        VALUE word;
+        memcpy(&word, (char *)data + suspects[i], sizeof word);
+        if (reached_p(&r, word)) continue;
+        report("%s#%s left VALUE %s in an undeclared member at offset %zu: declare it with CLEAT_FIELD",
+               type->class_path, method_name(), class_of(word), suspects[i]);
+    }
+    free(values);
+    free(how);
+    free(r.objs);
+#ifndef HAVE_RB_OBJSPACE_REACHABLE_OBJECTS_FROM
+    static bool said;
+    if (!said) {
+        said = true;
+        fprintf(stderr, "[cleat debug] %s: hand-written marks and undeclared VALUE members are not checked: this "
+                        "Ruby does not export rb_objspace_reachable_objects_from\n", type->class_path);
+    }
+#endif
+}
+
+#else
+/* ISO C wants something in every file. */
+typedef int cleat_debug_memory_disabled;
+#endif
