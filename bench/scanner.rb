@@ -147,12 +147,8 @@ module ScannerBench
                              t["cleat"], t["raw"], target: "<= 1.00x", chart: "full GC mark: Scanner vs raw",
                              note: "empty heap #{BenchSupport.figure(t['empty'])} ms#{MarkBench.stat_note(medians)}")
     cleat_bytes, raw_bytes = memsize
-    rows << BenchSupport.row("memsize_of(Scanner) with 10 tokens (bytes)", "raw TypedData#{embeddable_note}",
+    rows << BenchSupport.row("memsize_of(Scanner) with 10 tokens (bytes)", "raw TypedData, embedded where Ruby can (3.3+)",
                              cleat_bytes, raw_bytes, ratio: format("%+d bytes", cleat_bytes - raw_bytes), target: "<= raw")
-  end
-
-  def embeddable_note
-    RUBY_VERSION >= "3.3" ? ", embedded in the slot" : ""
   end
 end
 
