@@ -7,6 +7,10 @@ require "cleat_bench"
 # that is only fair if they do the same work. Every method, on a few
 # inputs, gives the same results from both (class names aside).
 class TestBenchScanner < Minitest::Test
+  # Under `rake test:stress`: the traces compare results, not GC safety
+  # (the compaction test stays), and take minutes under GC.stress.
+  cleat_skip_under_gc_stress :test_every_method_gives_the_same_results_from_both
+
   KINDS = [CleatBench::Scanner, CleatBench::RawScanner].freeze
   INPUTS = ["2026-11-26 19:20:46 INFO user=alice ip=10.0.0.1\nGET /a 200\n", "", "x",
             "naïve café\n\n  ünïcödé = 42\r\n", "a=b\n" * 50].freeze
