@@ -25,20 +25,28 @@ module MarkBench
 
   module_function
 
-  # A Ruby holding count live people of class_name (none: an empty heap,
-  # what marking costs before any Person) that runs one full GC per line it
-  # reads and answers "cpu_ms gcs stat_ms" (stat: GC.stat(:marking_time)
+  # Builds `objects`, count live people of `klass`: each has a friend.
+  PEOPLE = <<~RUBY
+    hobbies = %w[chess go]
+    previous = nil
+    objects = Array.new(count) do |i|
+      person = klass.new("person \#{i}", hobbies)
+      person.add_friend(previous) if previous
+      previous = person
+    end
+  RUBY
+
+  # A Ruby holding count live objects of class_name (none: an empty heap,
+  # what marking costs before any of them), built by the `populate` script
+  # (given klass and count, it sets objects), that runs one full GC per line
+  # it reads and answers "cpu_ms gcs stat_ms" (stat: GC.stat(:marking_time)
   # difference, Ruby 3.3+; "-" before).
-  def holder(class_name, count)
+  def holder(class_name, count, populate = PEOPLE)
     script = <<~RUBY
       require "cleat_bench"
-      hobbies = %w[chess go]
-      previous = nil
-      people = Array.new(#{class_name ? count : 0}) do |i|
-        person = #{class_name || 'Object'}.new("person \#{i}", hobbies)
-        person.add_friend(previous) if previous
-        previous = person
-      end
+      klass = #{class_name || 'Object'}
+      count = #{class_name ? count : 0}
+      #{populate}
       3.times { GC.start(full_mark: true, immediate_sweep: true) }
       $stdout.sync = true
       puts "ready"
@@ -47,7 +55,7 @@ module MarkBench
         ns, gcs = CleatBench.gc_mark_ns { GC.start(full_mark: true, immediate_sweep: true) }
         puts "\#{ns / 1e6} \#{gcs} \#{stat ? GC.stat(:marking_time) - stat : '-'}"
       end
-      people.size # alive until here
+      objects.size # alive until here
     RUBY
     flags = BenchSupport.yjit? ? ["--yjit"] : []
     IO.popen([RbConfig.ruby, *flags, *$LOAD_PATH.map { |dir| "-I#{dir}" }, "-e", script], "r+")
@@ -63,14 +71,12 @@ module MarkBench
     [Float(ms), stat == "-" ? nil : Float(stat)]
   end
 
-  # Rows (see BenchSupport.row). Where Ruby has no declarative marking both
-  # Cleat kinds are the same thing: the declarative one is not measured.
-  # processes per kind: a heap layout that happens to suit one process
-  # (addresses, malloc's choices) is averaged out.
-  def run(count: 1_000_000, samples: 15, processes: 2)
-    declarative = CleatBench.declarative_marking?
-    kinds = (declarative ? KINDS : KINDS.reject { |k, _| k == "declarative" }).merge("empty" => nil)
-    holders = kinds.flat_map { |kind, class_name| Array.new(processes) { [kind, holder(class_name, count)] } }
+  # { kind => [median CPU ms, median GC.stat ms or nil] } of full GCs, kinds
+  # ({ kind => class name }) and an empty heap ("empty") each held by
+  # `processes` holders taking turns, `samples` GCs each.
+  def compare(kinds, count:, samples:, processes:, populate: PEOPLE)
+    kinds = kinds.merge("empty" => nil)
+    holders = kinds.flat_map { |kind, class_name| Array.new(processes) { [kind, holder(class_name, count, populate)] } }
     holders.each { |kind, io| io.gets == "ready\n" or raise "#{kind}: the holder process failed" }
     results = Hash.new { |h, k| h[k] = [] }
     stats = Hash.new { |h, k| h[k] = [] }
@@ -82,12 +88,23 @@ module MarkBench
       end
     end
     holders.each { |_, io| io.close }
-    t = results.transform_values { |v| BenchSupport.median(v) }
+    kinds.keys.to_h do |kind|
+      [kind, [BenchSupport.median(results[kind]), stats[kind].empty? ? nil : BenchSupport.median(stats[kind])]]
+    end
+  end
+
+  # Rows (see BenchSupport.row). Where Ruby has no declarative marking both
+  # Cleat kinds are the same thing: the declarative one is not measured.
+  # processes per kind: a heap layout that happens to suit one process
+  # (addresses, malloc's choices) is averaged out.
+  def run(count: 1_000_000, samples: 15, processes: 2)
+    declarative = CleatBench.declarative_marking?
+    kinds = declarative ? KINDS : KINDS.reject { |k, _| k == "declarative" }
+    medians = compare(kinds, count: count, samples: samples, processes: processes)
+    t = medians.transform_values(&:first)
     # Ruby's own figure (3.3+; whole ms, wall clock) for the same GCs, and
     # the empty heap's marking, which every figure here includes.
-    measured = kinds.keys - ["empty"]
-    stat = stats.empty? ? "" : "; GC.stat(:marking_time) #{measured.map { |k| "#{k} #{format('%.0f', BenchSupport.median(stats[k]))}" }.join(', ')} ms"
-    empty = "empty heap #{BenchSupport.figure(t['empty'])} ms#{stat}"
+    empty = "empty heap #{BenchSupport.figure(t['empty'])} ms#{stat_note(medians)}"
     measure = "full GC marking, #{BenchSupport.count(count)} live Persons (ms)"
     decl_row = if declarative
                  BenchSupport.row(measure, "declarative vs Cleat's callbacks", t["declarative"], t["callbacks"],
@@ -101,6 +118,14 @@ module MarkBench
     [decl_row,
      BenchSupport.row(measure, "Cleat's callbacks vs raw hand-written mark", t["callbacks"], t["raw"],
                       target: "<= 1.10x", chart: "full GC mark: callbacks vs raw", note: declarative ? nil : empty)]
+  end
+
+  # "; GC.stat(:marking_time) kind N, ... ms" for the measured kinds (3.3+), or "".
+  def stat_note(medians)
+    measured = medians.reject { |kind, (_, stat)| kind == "empty" || stat.nil? }
+    return "" if measured.empty?
+
+    "; GC.stat(:marking_time) #{measured.map { |kind, (_, stat)| "#{kind} #{format('%.0f', stat)}" }.join(', ')} ms"
   end
 end
 

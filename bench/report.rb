@@ -21,7 +21,8 @@ module BenchReport
     "objects" => "Objects: allocation, bytes per object, minor GC",
     "marking" => "Full-GC marking: declarative (Ruby 3.3+) against callbacks",
     "strings" => "Strings and views",
-    "size" => "Shared object size: the generated gem's Tally, built by each Ruby"
+    "scanner" => "Scanner: a real-world-shaped class (32 methods), Cleat against the raw C API",
+    "size" => "Shared object size: the generated gem's Tally and the Scanner, built by each Ruby"
   }.freeze
   README_BEGIN = "<!-- bench:summary (rake bench writes this table) -->"
   README_END = "<!-- /bench:summary -->"
@@ -37,14 +38,17 @@ module BenchReport
     require_relative "marking"
     require_relative "strings"
     require_relative "size"
+    require_relative "scanner"
     sections = if quick?
                  { "door" => DoorBench.run(rounds: 1, iterations: 1000),
                    "objects" => ObjectBench.run(rounds: 1, iterations: 1000, count: 2000, samples: 1, gc_rounds: 1),
                    "marking" => MarkBench.run(count: 2000, samples: 1, processes: 1),
-                   "strings" => StringBench.run(rounds: 1, iterations: 1), "size" => SizeBench.run }
+                   "strings" => StringBench.run(rounds: 1, iterations: 1),
+                   "scanner" => ScannerBench.run(rounds: 1, iterations: 100, count: 2000, samples: 1, processes: 1),
+                   "size" => SizeBench.run }
                else
                  { "door" => DoorBench.run, "objects" => ObjectBench.run, "marking" => MarkBench.run,
-                   "strings" => StringBench.run, "size" => SizeBench.run }
+                   "strings" => StringBench.run, "scanner" => ScannerBench.run, "size" => SizeBench.run }
                end
     { "label" => label, "description" => RUBY_DESCRIPTION, "version" => RUBY_VERSION, "yjit" => BenchSupport.yjit?,
       "cpu" => BenchSupport.cpu, "cores" => Etc.nprocessors, "declarative" => CleatBench.declarative_marking?,

@@ -10,6 +10,8 @@
 # builds it (extconf.rb, make; release, no debug checks), and measured
 # stripped (`strip --strip-all`, the code and data a user loads, no debug
 # information; page alignment included) and as loaded (text + data + bss).
+# The same for the Scanner of bench/scanner.rb: bench/size/scanner_cleat and
+# scanner_raw build the benchmark extension's two Scanners, each alone.
 # Target: the Cleat one at most 8 KB larger.
 require_relative "lib/bench_support"
 require "fileutils"
@@ -65,14 +67,22 @@ module SizeBench
     [File.size(stripped), out.lines.last.split[0, 3].sum(&:to_i)]
   end
 
-  def run(dir: File.expand_path("../tmp/cleat/size-#{RUBY_VERSION}", __dir__))
-    cleat_file, cleat_loaded = measure(build("tally_cleat", dir))
-    raw_file, raw_loaded = measure(build("tally_raw", dir))
+  # Rows for one pair: cleat_name against raw_name, each built here.
+  def pair(what, cleat_name, raw_name, dir)
+    cleat_file, cleat_loaded = measure(build(cleat_name, dir))
+    raw_file, raw_loaded = measure(build(raw_name, dir))
     kb = ->(bytes) { (bytes / KB).round(1) }
     added = ->(cleat, raw) { format("%+.1f KB", (cleat - raw) / KB) }
-    [BenchSupport.row(".so size, stripped (KB): the generated gem's Tally", "raw C API, same class",
+    [BenchSupport.row(".so size, stripped (KB): #{what}", "raw C API, same class",
                       kb[cleat_file], kb[raw_file], ratio: added[cleat_file, raw_file], target: "<= +#{TARGET_KB} KB"),
-     BenchSupport.row(".so loaded: text + data + bss (KB)", "raw C API, same class",
+     BenchSupport.row(".so loaded: text + data + bss (KB): #{what}", "raw C API, same class",
                       kb[cleat_loaded], kb[raw_loaded], ratio: added[cleat_loaded, raw_loaded])]
+  end
+
+  # The generated gem's Tally (one method), and the benchmark's Scanner
+  # (bench/scanner.rb: 32 methods, regexps, blocks, native memory).
+  def run(dir: File.expand_path("../tmp/cleat/size-#{RUBY_VERSION}", __dir__))
+    pair("the generated gem's Tally", "tally_cleat", "tally_raw", dir) +
+      pair("Scanner (32 methods)", "scanner_cleat", "scanner_raw", dir)
   end
 end

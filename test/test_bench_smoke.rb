@@ -31,7 +31,9 @@ class TestBenchSmoke < Minitest::Test
       md = File.read(File.join(dir, "results.md"))
       ["Counter#increment(1), exclusive", "Counter.new", "memsize_of(Counter)", "minor GC marking, 2,000 live Persons",
        "full GC marking, 2,000 live Persons", "MemorySlice#to_str", "UTF-8 validation, multilingual", "view access",
-       ".so size, stripped (KB): the generated gem's Tally",
+       ".so size, stripped (KB): the generated gem's Tally", ".so size, stripped (KB): Scanner (32 methods)",
+       "Scanner#scan(re) (ns/call)", "Scanner, largest of 32 methods' ratios", "full GC marking, 2,000 live Scanners",
+       "memsize_of(Scanner) with 10 tokens (bytes)",
        "| measure | baseline | here | Ruby 9.9 |", "| not installed |"].each do |text|
         assert_includes md, text
       end

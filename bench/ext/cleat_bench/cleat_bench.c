@@ -3,6 +3,7 @@
  * every method), once through Cleat's door. Benchmarks compare the two in
  * one process. */
 #include "cleat.h"
+#include "scanner.h"
 
 #include <ruby/debug.h>
 #include <ruby/encoding.h>
@@ -611,4 +612,7 @@ void Init_cleat_bench(void)
     CLEAT_DEFINE_METHOD(region, "view", bench_region_view);
     VALUE view = cleat_type_define_class(&bench_view_type, rb_cObject);
     CLEAT_DEFINE_METHOD(view, "access_ns", bench_view_access_ns);
+
+    scanner_raw_define(mod);
+    scanner_cleat_define(mod);
 }
