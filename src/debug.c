@@ -21,10 +21,10 @@ int ruby_thread_has_gvl_p(void);
 static _Thread_local const cleat_type *in_free;
 static _Thread_local const char *in_nogvl;
 static _Thread_local char nogvl_name[256];
-/* Set once report() has spoken, so the abort it calls adds nothing. */
+/* Set once a report has been made, so the abort it calls adds nothing. */
 static volatile sig_atomic_t reported;
 
-__attribute__((format(printf, 1, 2))) static void report(const char *format, ...)
+void cleat__debug_reportf(const char *format, ...)
 {
     char message[1024];
     va_list args;
@@ -37,7 +37,7 @@ __attribute__((format(printf, 1, 2))) static void report(const char *format, ...
     if (!getenv("CLEAT_DEBUG_CONTINUE")) abort();
 }
 
-void cleat__debug_report(const char *message) { report("%s", message); }
+void cleat__debug_report(const char *message) { cleat__debug_reportf("%s", message); }
 
 /* ---- missing write barriers: a shadow copy of every declared VALUE field ---- */
 
@@ -123,7 +123,7 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
                     if (s && j < s->len) s->elements[j] = v;
                     continue;
                 }
-                report("%s: element %zu of field %s changed without cleat_write or cleat_values_push (missing write "
+                cleat__debug_reportf("%s: element %zu of field %s changed without cleat_write or cleat_values_push (missing write "
                        "barrier), %s: store it with cleat_write(self, &vals->ptr[i], v)",
                        type->class_path, j, f->name, when);
                 if (s && j < s->len) s->elements[j] = v; /* CLEAT_DEBUG_CONTINUE=1: once */
@@ -135,7 +135,7 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
         if (v != shadow[i]) {
             if (RB_SPECIAL_CONST_P(v)) shadow[i] = v;
             else
-                report("%s: field %s changed without cleat_write (missing write barrier), %s", type->class_path,
+                cleat__debug_reportf("%s: field %s changed without cleat_write (missing write barrier), %s", type->class_path,
                        f->name, when);
         }
         i++;
@@ -347,7 +347,7 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
         VALUE owner = RTEST(klass) ? rb_class_real(klass) : 0;
         snprintf(what, sizeof what, "%s#%s", owner ? rb_class2name(owner) : "?", id_name(mid));
     }
-    report("%s#%s ran Ruby code (%s) while %s was not lent: %s", door->type->class_path, id_name(door->method), what,
+    cleat__debug_reportf("%s#%s ran Ruby code (%s) while %s was not lent: %s", door->type->class_path, id_name(door->method), what,
            door->type->class_path, lending_fix(event, mid));
 }
 
@@ -390,7 +390,7 @@ void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, uint64_t re
     bool leaked = mode == CLEAT_BORROW_SHARED ? (state & CLEAT__LENT_EXCL) != 0 : (state & ~CLEAT__INIT) != 0;
     if (!leaked) return;
     const char *holder = h->holder ? rb_id2name((ID)h->holder) : NULL;
-    report("%s#%s returned while the object is still lent out (by #%s)", type->class_path, method_name(),
+    cleat__debug_reportf("%s#%s returned while the object is still lent out (by #%s)", type->class_path, method_name(),
            holder ? holder : "?");
 }
 
@@ -420,7 +420,7 @@ void cleat__debug_nogvl_left(void)
     const char *nogvl = in_nogvl;
     if (!nogvl) return; /* raised after the function returned, with the GVL */
     in_nogvl = NULL;
-    report("%s: the Ruby API (rb_raise?) called without the GVL inside cleat_without_gvl: the function left by "
+    cleat__debug_reportf("%s: the Ruby API (rb_raise?) called without the GVL inside cleat_without_gvl: the function left by "
            "an exception; keep the error in its argument and raise after cleat_without_gvl returns",
            nogvl);
 }
@@ -428,16 +428,16 @@ void cleat__debug_nogvl_left(void)
 void cleat__debug_needs_gvl(const char *function)
 {
     if (in_free)
-        report("%s: its free callback called %s; free_immediately types may not call Cleat or the Ruby API "
+        cleat__debug_reportf("%s: its free callback called %s; free_immediately types may not call Cleat or the Ruby API "
                "from free (use CLEAT_DEFERRED_FREE)",
                in_free->class_path, function);
 #ifdef HAVE_RUBY_THREAD_HAS_GVL_P
     if (!ruby_thread_has_gvl_p()) {
         if (in_nogvl)
-            report("%s: %s called without the GVL inside cleat_without_gvl (do it before or after the GVL-free "
+            cleat__debug_reportf("%s: %s called without the GVL inside cleat_without_gvl (do it before or after the GVL-free "
                    "function, which may use only plain C data)",
                    in_nogvl, function);
-        report("(no object): %s called without the GVL", function);
+        cleat__debug_reportf("(no object): %s called without the GVL", function);
     }
 #endif
 }
@@ -450,7 +450,7 @@ static void on_abort(int signal)
     const char *nogvl = in_nogvl;
     static const char prefix[] = "[cleat debug] ";
     if (reported) {
-        /* report() spoke: nothing to add. */
+        /* cleat__debug_reportf() spoke: nothing to add. */
     } else if (type) {
         static const char suffix[] = ": its free callback called the Ruby API; free_immediately types may not "
                                      "(use CLEAT_DEFERRED_FREE)\n";

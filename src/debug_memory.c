@@ -46,15 +46,6 @@ void rb_objspace_reachable_objects_from(VALUE obj, void (*func)(VALUE, void *), 
 void rb_objspace_each_objects(int (*callback)(void *start, void *end, size_t stride, void *data), void *data);
 #endif
 
-__attribute__((format(printf, 1, 2))) static void report(const char *format, ...)
-{
-    char message[1024];
-    va_list args;
-    va_start(args, format);
-    vsnprintf(message, sizeof message, format, args);
-    va_end(args);
-    cleat__debug_report(message);
-}
 
 static const char *method_name(void)
 {
@@ -155,13 +146,13 @@ static void check_hand_mark(const cleat_type *type, const struct reached *r, con
         size_t k = i++;
         if (RB_SPECIAL_CONST_P(values[k])) continue;
         if (!reached_p(r, values[k])) {
-            report("%s: mark function forgot field %s", type->class_path, f->name);
+            cleat__debug_reportf("%s: mark function forgot field %s", type->class_path, f->name);
         } else if (how[k] == MARKED_PINNED && type->compact) {
-            report("%s: field %s is marked but not movable (rb_gc_mark pins it; use rb_gc_mark_movable, "
+            cleat__debug_reportf("%s: field %s is marked but not movable (rb_gc_mark pins it; use rb_gc_mark_movable, "
                    "which its compact callback expects)",
                    type->class_path, f->name);
         } else if (how[k] == MARKED_MOVABLE && !type->compact) {
-            report("%s: field %s is marked movable but nothing updates it after GC.compact (no compact "
+            cleat__debug_reportf("%s: field %s is marked movable but nothing updates it after GC.compact (no compact "
                    "callback): mark it with cleat_mark_field, or add a compact callback",
                    type->class_path, f->name);
         }
@@ -317,7 +308,7 @@ static void check_block(const struct retired *b, size_t limit)
     POISON(b->base, n);
     if (i < n) {
         const char *path = b->type ? b->type->class_path : "(unknown)";
-        report("%s: a write through a stale view of %s, at byte %zu", path, b->what, i);
+        cleat__debug_reportf("%s: a write through a stale view of %s, at byte %zu", path, b->what, i);
     }
 }
 
@@ -383,7 +374,7 @@ static const cleat_field *region_field(VALUE owner, const cleat_type *type, cons
     {
         if (f->kind == CLEAT_KIND_REGION && f->offset == at - data) return f;
     }
-    report("%s: cleat_region at offset %zu is not declared; its memory leaks (declare it with "
+    cleat__debug_reportf("%s: cleat_region at offset %zu is not declared; its memory leaks (declare it with "
            "CLEAT_FIELD_REGION)",
            type->class_path, (size_t)(at - data));
     return NULL;
@@ -439,7 +430,7 @@ void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
         VALUE word;
         memcpy(&word, (char *)data + suspects[i], sizeof word);
         if (reached_p(&r, word)) continue;
-        report("%s#%s left VALUE %s in an undeclared member at offset %zu: declare it with CLEAT_FIELD",
+        cleat__debug_reportf("%s#%s left VALUE %s in an undeclared member at offset %zu: declare it with CLEAT_FIELD",
                type->class_path, method_name(), class_of(word), suspects[i]);
     }
     free(values);

@@ -91,6 +91,8 @@ CLEAT_API const char *cleat__str_utf8_chosen(void);
 #ifdef CLEAT_DEBUG
 /* "[cleat debug] message" on stderr, then abort (unless CLEAT_DEBUG_CONTINUE). */
 CLEAT_API void cleat__debug_report(const char *message);
+/* The same, formatted like printf. */
+CLEAT_API __attribute__((format(printf, 1, 2))) void cleat__debug_reportf(const char *format, ...);
 CLEAT_API void cleat__debug_needs_gvl(const char *function);
 CLEAT_API void cleat__debug_mark_check(const cleat_type *type, void *data);
 CLEAT_API void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f);
