@@ -38,6 +38,15 @@ class TestDebug < Minitest::Test
     assert_equal "ABRT", Signal.signame(status.termsig.to_i) if status.signaled?
   end
 
+  # Runs code in a Ruby of its own, which must finish with nothing on
+  # stderr; returns what it printed.
+  def assert_quiet(code)
+    out, err, status = run_ruby(code)
+    assert status.success?, err
+    assert_empty err
+    out
+  end
+
   def test_this_is_a_debug_build
     assert CleatTest.debug_build?
   end
@@ -71,7 +80,7 @@ class TestDebug < Minitest::Test
   end
 
   def test_elements_stored_with_the_barrier_are_quiet
-    _out, err, status = run_ruby(<<~RUBY)
+    out = assert_quiet(<<~RUBY)
       h = CleatTest::Holder.new(1)
       20.times { |i| h.push(+"a\#{i}") }
       h.replace_element(3, +"x"); h.replace_known(4, +"y")
@@ -81,15 +90,11 @@ class TestDebug < Minitest::Test
       300.times { h.push(+"b") }; h.value; d.value; GC.start
       print h.list.size, " ", d.list.size
     RUBY
-    assert status.success?, err
-    assert_empty err
-    assert_equal "305 5", _out
+    assert_equal "305 5", out
   end
 
   def test_immediates_need_no_barrier
-    _out, err, status = run_ruby('n = CleatTest::NoBarrier.new; n.store_nil; n.item; GC.start; n.store(42); n.item')
-    assert status.success?, err
-    assert_empty err
+    assert_quiet('n = CleatTest::NoBarrier.new; n.store_nil; n.item; GC.start; n.store(42); n.item')
   end
 
   def test_known_store_of_a_value_the_field_refuses
@@ -98,9 +103,7 @@ class TestDebug < Minitest::Test
   end
 
   def test_known_store_of_a_value_the_field_accepts_is_quiet
-    _out, err, status = run_ruby('d = CleatTest::Defaults.new; d.store_known(+"fine"); GC.start; print d.name')
-    assert status.success?, err
-    assert_empty err
+    assert_equal "fine", assert_quiet('d = CleatTest::Defaults.new; d.store_known(+"fine"); GC.start; print d.name')
   end
 
   def test_hand_written_mark_that_forgets_a_field
@@ -224,23 +227,20 @@ class TestDebug < Minitest::Test
                   "h = CleatTest::Holder.new(1); (h.raise_with(RuntimeError) rescue nil); h.yield_unlent(1) { }"
   end
 
-  def assert_quiet(code)
-    out, err, status = run_ruby(FOO + "def deep(n) = n.zero? ? [1].map { |x| x.to_s } : deep(n - 1); " + code)
-    assert status.success?, err
-    assert_empty err
-    out
+  def assert_hook_quiet(code)
+    assert_quiet(FOO + "def deep(n) = n.zero? ? [1].map { |x| x.to_s } : deep(n - 1); " + code)
   end
 
   def test_lending_conversions_and_calls_are_quiet
     assert_equal "[1, 3, \"s\", 3.0]",
-                 assert_quiet("h = CleatTest::Holder.new(1); print [h.funcall_lent(Foo.new), h.num2long_lent(Foo.new), " \
+                 assert_hook_quiet("h = CleatTest::Holder.new(1); print [h.funcall_lent(Foo.new), h.num2long_lent(Foo.new), " \
                               "h.string_value_lent(Foo.new), h.double_exclusive(Foo.new)].inspect")
   end
 
   # Building an exception runs its class's Ruby initialize; the door's record
   # must not outlive the raise either (deep Ruby code after the rescue).
   def test_raising_from_a_door_is_quiet
-    assert_quiet(<<~RUBY)
+    assert_hook_quiet(<<~RUBY)
       class MyErr < StandardError; def initialize(m = "x") = super(m + "!"); def backtrace = super; end
       h = CleatTest::Holder.new(1)
       3.times { (h.raise_with(MyErr) rescue nil); deep(50) }
@@ -249,7 +249,7 @@ class TestDebug < Minitest::Test
   end
 
   def test_doors_left_by_break_throw_and_exceptions_are_quiet
-    assert_quiet(<<~RUBY)
+    assert_hook_quiet(<<~RUBY)
       h = CleatTest::Holder.new(1)
       h.yield_shared(1) { break }; deep(50)
       catch(:x) { h.yield_shared(1) { throw :x } }; deep(50)
@@ -258,7 +258,7 @@ class TestDebug < Minitest::Test
   end
 
   def test_nested_doors_functions_ensure_and_init_are_quiet
-    assert_quiet(<<~RUBY)
+    assert_hook_quiet(<<~RUBY)
       h = CleatTest::Holder.new(1); h2 = CleatTest::Holder.new(2)
       h.yield_shared(1) { h.yield_shared(2) { deep(10) } }
       h.yield_exclusive(1) { h2.yield_exclusive(2) { deep(5) } }
@@ -272,7 +272,7 @@ class TestDebug < Minitest::Test
   end
 
   def test_fibers_and_threads_are_quiet
-    assert_quiet(<<~RUBY)
+    assert_hook_quiet(<<~RUBY)
       h = CleatTest::Holder.new(1)
       e = h.enum_for(:yield_shared, 7); e.next; deep(20); (e.next rescue nil); deep(10)
       e = h.enum_for(:yield_shared, 7); e.next; e = nil; GC.start; deep(10)
@@ -292,7 +292,7 @@ class TestDebug < Minitest::Test
   # The GC runs in the body, frees objects (their free callbacks) and
   # defers their finalizers: nothing of that is the body's Ruby code.
   def test_gc_in_a_door_body_is_quiet
-    assert_equal "400", assert_quiet(<<~RUBY)
+    assert_equal "400", assert_hook_quiet(<<~RUBY)
       $n = 0; h = CleatTest::Holder.new(1)
       def mk = 200.times { ObjectSpace.define_finalizer(Object.new, proc { $n += 1 }); CleatTest::Holder.new(2) }
       mk; GC.stress = true; 3.times { h.allocate(30) }; mk; 3.times { h.allocate(30) }; GC.stress = false
@@ -329,9 +329,7 @@ class TestDebug < Minitest::Test
   end
 
   def test_hand_written_mark_movable_with_a_compact_callback_is_quiet
-    _out, err, status = run_ruby('m = CleatTest::MovedMark.new(+"item"); GC.start; m.item; print m.item')
-    assert status.success?, err
-    assert_empty err
+    assert_quiet('m = CleatTest::MovedMark.new(+"item"); GC.start; m.item; print m.item')
   end
 
   def test_value_kept_in_an_undeclared_member
@@ -344,7 +342,7 @@ class TestDebug < Minitest::Test
   # Fixnum, a number aligned like an address, a pointer to a String's bytes,
   # immediates; and a member the type's own .mark callback marks.
   def test_undeclared_members_without_heap_objects_are_quiet
-    _out, err, status = run_ruby(<<~RUBY)
+    assert_equal "quiet", assert_quiet(<<~RUBY)
       u = CleatTest::Undeclared.new
       u.keep_bits(42)
       u.keep_number(4096)
@@ -361,8 +359,6 @@ class TestDebug < Minitest::Test
       GC.start
       print :quiet
     RUBY
-    assert status.success?, err
-    assert_empty err
   end
 
   def test_region_member_that_is_not_declared
