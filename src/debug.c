@@ -6,6 +6,7 @@
 #ifdef CLEAT_DEBUG
 
 #include <ruby/debug.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -238,6 +239,15 @@ typedef struct record {
 static _Thread_local record *records;
 static _Thread_local size_t record_count, record_capa;
 static _Thread_local uint64_t record_serial;
+/* Frees a thread's records when it ends (test:valgrind found them lost). */
+static pthread_key_t records_key;
+
+static void free_records(void *list)
+{
+    free(list);
+    records = NULL;
+    record_count = record_capa = 0;
+}
 
 /* Drops the records of fiber whose C frame lies below frame: returned. */
 static void drop_returned(VALUE fiber, uintptr_t frame)
@@ -261,6 +271,7 @@ static uint64_t push_record(VALUE self, const cleat_type *type, const void *fram
         if (!grown) rb_memerror();
         records = grown;
         record_capa = capa;
+        pthread_setspecific(records_key, grown);
     }
     ID method = rb_frame_this_func();
     records[record_count++] = (record){self, fiber, type, frame, ++record_serial, method, false};
@@ -472,6 +483,7 @@ static void on_abort(int signal)
 void cleat__debug_install(void)
 {
     compactions(); /* look the key up now, never first during a GC */
+    if (pthread_key_create(&records_key, free_records) != 0) rb_raise(rb_eRuntimeError, "cleat debug: no thread key");
     /* A raw-argument hook has its own signature: Ruby's API casts it (through
      * void (*)(void), which says so to the compiler). */
     rb_add_event_hook2((rb_event_hook_func_t)(void (*)(void))on_ruby_code, RUBY_EVENT_CALL | RUBY_EVENT_B_CALL | RUBY_EVENT_C_RETURN,
