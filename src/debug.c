@@ -307,6 +307,27 @@ static record *unlent_door(VALUE fiber)
     return NULL;
 }
 
+/* Whether the door's C method is still on this fiber's Ruby stack. A door
+ * left by an exception is dropped when the unwinding reports its C return
+ * from a frame above it, but Ruby 3.3 reported it from a deeper C frame
+ * than the door's own, and the stale record then charged the test's next
+ * Ruby method to Memory#read. Asked only before a report. */
+static bool door_on_stack(const record *door)
+{
+    VALUE want = door->method ? rb_id2str(door->method) : 0;
+    if (!want) return true; /* cannot tell: keep it */
+    enum { DEPTH = 128 };
+    VALUE frames[DEPTH];
+    int lines[DEPTH];
+    int n = rb_profile_frames(0, DEPTH, frames, lines);
+    for (int i = 0; i < n; i++) {
+        VALUE name = rb_profile_frame_method_name(frames[i]);
+        if (NIL_P(rb_profile_frame_path(frames[i])) && RB_TYPE_P(name, T_STRING) && rb_str_equal(name, want) == Qtrue)
+            return true;
+    }
+    return n == DEPTH; /* deeper than looked: keep it */
+}
+
 static const char *id_name(ID id)
 {
     const char *name = id ? rb_id2name(id) : NULL;
@@ -346,6 +367,11 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     if (event == RUBY_EVENT_C_RETURN) return;
     record *door = unlent_door(fiber);
     if (!door || door->reported || about_an_exception(rb_tracearg_self(arg))) return;
+    while (door && !door_on_stack(door)) { /* stale: left by an exception */
+        pop_record(door->serial);
+        door = unlent_door(fiber);
+    }
+    if (!door || door->reported) return;
     VALUE name = event == RUBY_EVENT_CALL ? rb_tracearg_method_id(arg) : Qnil;
     ID mid = RB_SYMBOL_P(name) ? SYM2ID(name) : 0;
     door->reported = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
