@@ -322,7 +322,12 @@ static bool door_on_stack(const record *door)
     int n = rb_profile_frames(0, DEPTH, frames, lines);
     for (int i = 0; i < n; i++) {
         VALUE name = rb_profile_frame_method_name(frames[i]);
-        if (NIL_P(rb_profile_frame_path(frames[i])) && RB_TYPE_P(name, T_STRING) && rb_str_equal(name, want) == Qtrue)
+        if (!NIL_P(rb_profile_frame_path(frames[i])) || !RB_TYPE_P(name, T_STRING) || rb_str_equal(name, want) != Qtrue)
+            continue;
+        /* The same method of the same class: Array#each is no Histogram#each. */
+        VALUE owner = rb_profile_frame_classpath(frames[i]);
+        if (RB_TYPE_P(owner, T_STRING) && (size_t)RSTRING_LEN(owner) == strlen(door->type->class_path) &&
+            !memcmp(RSTRING_PTR(owner), door->type->class_path, (size_t)RSTRING_LEN(owner)))
             return true;
     }
     return n == DEPTH; /* deeper than looked: keep it */
