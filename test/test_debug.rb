@@ -427,6 +427,10 @@ class TestDebug < Minitest::Test
     assert_match(/AddressSanitizer: use-after-poison/, err)
   end
 
+  # Under ASan on 3.4 the GC marked the element's freed object ([BUG] try
+  # to mark T_NONE object) before the check that reports it.
+  cleat_skip_in_mode :asan, :test_element_stored_without_barrier_is_found_by_the_gc,
+                     reason: "the GC meets the freed element before the debug check does"
   cleat_skip_in_mode :asan, :test_stale_view_pointer_reads_the_freed_pattern,
                      :test_write_through_a_stale_view_after_a_resize,
                      :test_write_through_a_stale_view_after_a_release,
