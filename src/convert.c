@@ -91,7 +91,6 @@ typedef struct conversion {
  * `next` on; then the object itself, as its method holds it. */
 typedef struct lending {
     cleat_door door;
-    const cleat_type *type;
     const cleat_field *next;
     VALUE (*func)(VALUE);
     VALUE arg;
@@ -113,7 +112,7 @@ static VALUE lend_owners_from(VALUE arg)
 static void lend_converting(cleat_door door, VALUE (*func)(VALUE), conversion *c)
 {
     const cleat_type *type = cleat_type_of(door.self);
-    lending l = {door, type, type ? type->fields : NULL, func, (VALUE)c};
+    lending l = {door, type ? type->fields : NULL, func, (VALUE)c};
     lend_owners_from((VALUE)&l);
 }
 

@@ -371,12 +371,11 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     drop_returned(fiber, (uintptr_t)__builtin_frame_address(0));
     if (event == RUBY_EVENT_C_RETURN) return;
     record *door = unlent_door(fiber);
-    if (!door || door->reported || about_an_exception(rb_tracearg_self(arg))) return;
     while (door && !door_on_stack(door)) { /* stale: left by an exception */
         pop_record(door->serial);
         door = unlent_door(fiber);
     }
-    if (!door || door->reported) return;
+    if (!door || door->reported || about_an_exception(rb_tracearg_self(arg))) return;
     VALUE name = event == RUBY_EVENT_CALL ? rb_tracearg_method_id(arg) : Qnil;
     ID mid = RB_SYMBOL_P(name) ? SYM2ID(name) : 0;
     door->reported = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */

@@ -13,7 +13,6 @@
 #ifdef CLEAT_DEBUG
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
