@@ -841,9 +841,10 @@ CLEAT_API void cleat_check_kind(VALUE v, VALUE klass);
  * NUM2DBL, StringValue and NUM2LL call to_f, to_str and to_int: Ruby code,
  * which may reach the object whose method is running. These take the door
  * (the receiver and how its method holds it) and lend the object for just
- * as long as that code runs, so a conflicting call from it raises
- * Cleat::BorrowError; a Float, an Integer or a real String converts without
- * calling anything.
+ * as long as that code runs, with the owners of the views its struct
+ * declares lent shared (so bytes from cleat_view_bytes stay valid across
+ * the conversion), so a conflicting call from it raises Cleat::BorrowError;
+ * a Float, an Integer or a real String converts without calling anything.
  *
  * A helper function that converts for a door body takes a `cleat_door`
  * parameter, and the body passes CLEAT_DOOR: the one convention by which
