@@ -762,7 +762,9 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
  * loans the same way. The next conflicting call then goes in. Pass the `self` and `cleat_mode` of the running
  * door; the CLEAT_* macros below do that for you. */
 
-/* Runs func(arg) with self lent; returns what func returns. */
+/* Runs func(arg) with self lent; returns what func returns. An exclusive
+ * loan of an object frozen meanwhile raises FrozenError once func returns
+ * (so do the others below, which lend through it). */
 CLEAT_API VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE),
                                     VALUE arg);
 /* Yields value to the block with self lent; returns the block's value.
