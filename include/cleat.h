@@ -449,6 +449,13 @@ CLEAT_INLINE void *cleat_unwrap(VALUE obj, const cleat_type *type)
     return cleat__enter(obj, type, CLEAT_BORROW_SHARED);
 }
 
+/* True when obj is an object of `type` (initialised or not). Never raises. */
+CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
+{
+    return !RB_SPECIAL_CONST_P(obj) && RB_BUILTIN_TYPE(obj) == RUBY_T_DATA &&
+           RTYPEDDATA_P(obj) && RTYPEDDATA_TYPE(obj) == &type->rb;
+}
+
 /* The receiver a door body holds; outside door bodies nothing (Qundef).
  * Each body's hidden parameter of the same name shadows this one, so
  * cleat_unwrap_mut below knows, inside a body, which object is already held
@@ -457,7 +464,8 @@ static const VALUE cleat__held = RUBY_Qundef;
 CLEAT_API CLEAT_NORETURN void cleat__refuse_held(VALUE obj);
 CLEAT_INLINE void *cleat__unwrap_mut_held(VALUE obj, const cleat_type *type, VALUE held)
 {
-    if (CLEAT_UNLIKELY(obj == held)) cleat__refuse_held(obj);
+    /* Another type's receiver is a TypeError first, as everywhere else. */
+    if (CLEAT_UNLIKELY(obj == held) && cleat_is(obj, type)) cleat__refuse_held(obj);
     return cleat__enter(obj, type, CLEAT_BORROW_EXCLUSIVE);
 }
 
@@ -468,14 +476,11 @@ CLEAT_INLINE void *cleat__unwrap_mut_held(VALUE obj, const cleat_type *type, VAL
  * (`a.append_all(a)` would read the buffer it is growing). A helper outside
  * the body is not checked: give it the struct pointer the body holds
  * instead of the VALUE. Runs no Ruby code. */
-#define cleat_unwrap_mut(obj, type) cleat__unwrap_mut_held((obj), (type), cleat__held)
-
-/* True when obj is an object of `type` (initialised or not). Never raises. */
-CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
+CLEAT_INLINE void *(cleat_unwrap_mut)(VALUE obj, const cleat_type *type)
 {
-    return !RB_SPECIAL_CONST_P(obj) && RB_BUILTIN_TYPE(obj) == RUBY_T_DATA &&
-           RTYPEDDATA_P(obj) && RTYPEDDATA_TYPE(obj) == &type->rb;
+    return cleat__enter(obj, type, CLEAT_BORROW_EXCLUSIVE); /* the function, for its address: no receiver known */
 }
+#define cleat_unwrap_mut(obj, type) cleat__unwrap_mut_held((obj), (type), cleat__held)
 
 /* True when obj is an object of `type` whose methods work: initialize (or
  * cleat_type_ready, or dup/clone) finished, or the type is

@@ -293,6 +293,23 @@ static void pop_record(uint64_t serial)
     }
 }
 
+/* A C method returns: a door that returned normally popped its record
+ * already, so a record of this fiber still innermost for the same object and
+ * method is one an exception, throw or break unwound. Frame addresses alone
+ * do not tell (Ruby 3.3 reports the return from deeper than the door's
+ * frame), and neither does a stack more than 128 frames deep. */
+static void drop_unwound_door(VALUE fiber, rb_trace_arg_t *arg)
+{
+    for (size_t i = record_count; i-- > 0;) {
+        const record *r = &records[i];
+        if (r->fiber != fiber) continue;
+        if (!r->type || r->self != rb_tracearg_self(arg)) return;
+        VALUE mid = rb_tracearg_method_id(arg);
+        if (RB_SYMBOL_P(mid) && SYM2ID(mid) == r->method) pop_record(r->serial);
+        return;
+    }
+}
+
 /* The innermost door of fiber that no loan after it lends. */
 static record *unlent_door(VALUE fiber)
 {
@@ -369,7 +386,10 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     rb_event_flag_t event = rb_tracearg_event_flag(arg);
     VALUE fiber = rb_fiber_current();
     drop_returned(fiber, (uintptr_t)__builtin_frame_address(0));
-    if (event == RUBY_EVENT_C_RETURN) return;
+    if (event == RUBY_EVENT_C_RETURN) {
+        drop_unwound_door(fiber, arg);
+        return;
+    }
     record *door = unlent_door(fiber);
     while (door && !door_on_stack(door)) { /* stale: left by an exception */
         pop_record(door->serial);

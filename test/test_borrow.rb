@@ -49,6 +49,10 @@ class TestBorrow < Minitest::Test
     assert_equal 4, b.size
     other = CleatTest::Block.new(3)
     assert_equal 7, b.absorb(other), "another Block is absorbed"
+    # The receiver as another type is the TypeError any other object gets.
+    w = CleatTest::Window.new(b)
+    e = assert_raises(TypeError) { w.unwrap_self_as_block }
+    assert_equal "wrong argument type CleatTest::Window (expected CleatTest::Block)", e.message
     assert_equal 0, other.size
   end
 

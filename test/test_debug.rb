@@ -261,6 +261,22 @@ class TestDebug < Minitest::Test
     RUBY
   end
 
+  # Found by a hostile review on Ruby 3.3: a door that raised, rescued more
+  # than 128 frames deep, or unwound inside another call of the same method
+  # of the same class, kept its record, and the next Ruby method was
+  # reported as its own. The C method's return now drops it.
+  def test_doors_unwound_deep_or_inside_their_own_method_are_quiet
+    assert_hook_quiet(<<~RUBY)
+      def deeper(n, &b) = n.zero? ? b.call : deeper(n - 1, &b)
+      h = CleatTest::Holder.new(1); g = CleatTest::Holder.new(2)
+      deeper(200) { (h.raise_with(RuntimeError) rescue nil); Foo.new.poke }
+      deeper(200) { (h.num2long_lent(nil) rescue nil); Foo.new.poke }
+      h.yield_shared(1) { g.yield_shared(2) { break }; Foo.new.poke }
+      h.yield_shared(1) { (g.yield_shared(2) { raise "x" } rescue nil); Foo.new.poke }
+      3.times { Enumerator.new { |y| CleatTest::Holder.new(3).yield_shared(4) { |x| y << x } }.next; GC.start; Foo.new.poke }
+    RUBY
+  end
+
   def test_doors_left_by_break_throw_and_exceptions_are_quiet
     assert_hook_quiet(<<~RUBY)
       h = CleatTest::Holder.new(1)
@@ -366,6 +382,7 @@ class TestDebug < Minitest::Test
       u.keep(nil)
       u.keep(:symbol)
       u.keep(1.5)
+      u.keep(String) # a cached class lives as long as its constant
       u.store(+"declared")
       u.grow(10)
       CleatTest::SelfMarked.new.keep(+"marked by its .mark")

@@ -205,6 +205,17 @@ class TestField < Minitest::Test
     C
   end
 
+  # Found by a hostile review: a macro only, cleat_unwrap_mut lost its address.
+  def test_the_unwrap_functions_have_addresses
+    skip "compiler runs only in the default suite" unless Cleat::Testing::Mode.current.empty?
+    out, status = compile_c(<<~C)
+      #include "cleat.h"
+      typedef void *(*unwrapper)(VALUE, const cleat_type *);
+      const unwrapper unwrappers[] = {cleat_unwrap, cleat_unwrap_mut};
+    C
+    assert status.success?, out
+  end
+
   def test_a_field_check_of_the_wrong_type_does_not_compile
     skip "compiler runs only in the default suite" unless Cleat::Testing::Mode.current.empty?
     good = ["CLEAT_FIELD(thing_t, a, &rb_cString)", "CLEAT_FIELD_OR_NIL(thing_t, a, &klass_const)",

@@ -101,6 +101,10 @@ class TestFuzzDeclared < Minitest::Test
     assert_nil world.shareable(holder)
     refute holder.frozen?
     refute world.frozen?
+    # Looked at without calling the objects' own methods (a BasicObject has no is_a?).
+    odd = E::Person.new(+"cy", [BasicObject.new])
+    assert_nil world.shareable(odd)
+    refute odd.frozen?
     plain = E::Person.new(+"bob", [+"chess"])
     assert_same plain, world.shareable(plain)
     assert Ractor.shareable?(plain)

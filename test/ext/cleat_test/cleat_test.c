@@ -1025,6 +1025,14 @@ CLEAT_SHARED(window_read_at, window_type, const window_t *w, index)
     if (i < 0 || (uint64_t)i >= w->view.length) rb_raise(rb_eIndexError, "index %" PRId64 " outside the window", i);
     return INT2FIX(bytes[i]);
 }
+/* cleat_unwrap_mut of the receiver as another type: TypeError, not the
+ * own-receiver BorrowError (hostile review). */
+CLEAT_EXCLUSIVE(window_unwrap_self_as_block, window_type, window_t *w)
+{
+    (void)w;
+    cleat_unwrap_mut(self, &block_type);
+    return self;
+}
 /* The misuse: pointing the view at another owner by hand, which would leave
  * view.region inside the old owner's struct, kept alive by nothing. */
 CLEAT_EXCLUSIVE(window_swap_owner, window_type, window_t *w, other)
@@ -1216,6 +1224,7 @@ static void init_real_classes(VALUE mod)
     CLEAT_DEFINE_METHOD(window, "initialize", window_initialize);
     CLEAT_DEFINE_METHOD(window, "size", window_size);
     CLEAT_DEFINE_METHOD(window, "read_at", window_read_at);
+    CLEAT_DEFINE_METHOD(window, "unwrap_self_as_block", window_unwrap_self_as_block);
     CLEAT_DEFINE_METHOD(window, "reframe", window_reframe);
     CLEAT_DEFINE_METHOD(window, "swap_owner", window_swap_owner);
     CLEAT_DEFINE_METHOD(window, "swap_owner_known", window_swap_owner_known);
