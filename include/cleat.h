@@ -464,8 +464,10 @@ static const VALUE cleat__held = RUBY_Qundef;
 CLEAT_API CLEAT_NORETURN void cleat__refuse_held(VALUE obj);
 CLEAT_INLINE void *cleat__unwrap_mut_held(VALUE obj, const cleat_type *type, VALUE held)
 {
-    /* Another type's receiver is a TypeError first, as everywhere else. */
-    if (CLEAT_UNLIKELY(obj == held) && cleat_is(obj, type)) cleat__refuse_held(obj);
+    /* Another type's receiver is a TypeError first, as everywhere else.
+     * Outside a body held is the constant Qundef: the test folds away (and
+     * gcc never sees cleat_is read a Qundef, which -Warray-bounds reports). */
+    if (CLEAT_UNLIKELY(obj == held) && held != RUBY_Qundef && cleat_is(obj, type)) cleat__refuse_held(obj);
     return cleat__enter(obj, type, CLEAT_BORROW_EXCLUSIVE);
 }
 

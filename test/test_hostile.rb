@@ -335,6 +335,28 @@ class TestHostile < Minitest::Test
                  ['[3, ["a", "b"]]'], out.lines.map(&:chomp)
   end
 
+  # The other way: a continuation taken before the loan and called from
+  # inside its block leaves the lending C frame (whose record of the loan
+  # lives in that frame, on the main thread). The loan must end as the frame
+  # goes: the object usable after, its list of loans intact through GC and
+  # more loans.
+  def test_a_continuation_leaving_a_loan_ends_it
+    out, = run_child(<<~RUBY)
+      require "continuation"
+      g = CleatExamples::Game.new
+      g.add_player("a")
+      jumps = 0
+      k = callcc { |c| c }
+      jumps += 1
+      g.each_player { |_name| [1].each { k.call(k) } } if jumps < 4
+      GC.start
+      g.add_player("b")
+      3.times { g.each_player { |name| name } }
+      p [jumps, g.each_player.to_a]
+    RUBY
+    assert_equal ['[4, ["a", "b"]]'], out.lines.map(&:chomp)
+  end
+
   # The same for cleat_ensure: a continuation taken in the body and called
   # after the cleanup ran replayed the cleanup (the guide's FILE closed
   # twice: "double free detected", abort, on 3.1, 3.3 and 3.4). The second

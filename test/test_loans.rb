@@ -153,4 +153,45 @@ class TestLoans < Minitest::Test
     assert status.success?, err
     assert_equal "child: 0\nparent: borrowed\nparent after kill: 2\n", out
   end
+
+  # A loan made on the main thread keeps its record in the lending C frame
+  # (src/borrow.c). A child forked by another thread has no main thread to
+  # end it: the child returns it; the parent's loan goes on.
+  def test_a_main_thread_loan_is_returned_in_a_child_forked_by_another_thread
+    skip "no fork here" unless Process.respond_to?(:fork)
+
+    script = <<~RUBY
+      require "cleat_examples"
+      g = CleatExamples::Game.new
+      g.add_player("Alice")
+      ran = false
+      g.each_player do
+        ran = true
+        pid = Thread.new do
+          fork do
+            begin
+              g.add_player("child")
+              exit!(g.players.size == 2 ? 0 : 4)
+            rescue Cleat::BorrowError
+              exit!(3)
+            end
+          end
+        end.value
+        Process.wait(pid)
+        puts "child: \#{$?.exitstatus}"
+        begin
+          g.add_player("parent")
+          puts "parent: not borrowed"
+        rescue Cleat::BorrowError
+          puts "parent: borrowed"
+        end
+      end
+      puts "ran: \#{ran}, after: \#{g.add_player("parent")}"
+    RUBY
+    libs = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_examples.so")) || dir.end_with?("/lib") }
+    out, err, status = Open3.capture3(RbConfig.ruby, *libs.map { |dir| "-I#{dir}" }, "-e", script)
+    refute_match(/\[BUG\]|Segmentation fault/, err)
+    assert status.success?, err
+    assert_equal "child: 0\nparent: borrowed\nran: true, after: 2\n", out
+  end
 end
