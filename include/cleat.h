@@ -461,6 +461,11 @@ CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
  * cleat_unwrap_mut below knows, inside a body, which object is already held
  * (compilers warn about this only with -Wshadow, which Ruby's flags leave out). */
 static const VALUE cleat__held = RUBY_Qundef;
+/* The Ruby name (an ID) of the running door's method, for the messages of
+ * the loans it makes: each door keeps one, learnt at its first loan, and its
+ * body's hidden parameter of this name points to it. Outside door bodies
+ * NULL: a loan then asks Ruby for the running method's name. */
+static atomic_uintptr_t *const cleat__door_name = NULL;
 CLEAT_API CLEAT_NORETURN void cleat__refuse_held(VALUE obj);
 CLEAT_INLINE void *cleat__unwrap_mut_held(VALUE obj, const cleat_type *type, VALUE held)
 {
@@ -671,12 +676,14 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 
 /* The body's hidden `cleat_mode` parameter is how CLEAT_YIELD and friends
  * know whether to lend the object shared or exclusively; its hidden
- * `cleat__held` (the receiver) is how cleat_unwrap_mut refuses it. A shared body's
+ * `cleat__held` (the receiver) is how cleat_unwrap_mut refuses it, and
+ * `cleat__door_name` how a loan names its method without asking Ruby. A shared body's
  * struct pointer points to const: shared means read, and a store through it
  * is a compile error (the declaration's type is written without const). */
 #define CLEAT__BODY_PARAMS(m, decl)                                                  \
     CLEAT_UNUSED VALUE self, CLEAT_UNUSED cleat_borrow_mode cleat_mode,                  \
-        CLEAT_UNUSED VALUE cleat__held, CLEAT__CAT(CLEAT__QUAL_, m) decl
+        CLEAT_UNUSED VALUE cleat__held, CLEAT_UNUSED atomic_uintptr_t *cleat__door_name,  \
+        CLEAT__CAT(CLEAT__QUAL_, m) decl
 #define CLEAT__QUAL_CLEAT_BORROW_SHARED const
 #define CLEAT__QUAL_CLEAT_BORROW_EXCLUSIVE
 #define CLEAT__QUAL_0
@@ -691,6 +698,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #endif
 #define CLEAT__DOOR(m, f, t, decl, n, params, fwd)                                             \
     enum { f##__arity = n, f##__door = (m) };                                                  \
+    static atomic_uintptr_t f##__name;                                                         \
     static VALUE f##__body(CLEAT__BODY_PARAMS(m, decl) CLEAT__STRIP params);                      \
     static VALUE f(VALUE self CLEAT__STRIP params)                                             \
     {                                                                                          \
@@ -698,7 +706,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
         CLEAT__DEBUG_ENTRY(t, m)                                                               \
         VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                        \
                                                 : CLEAT_BORROW_EXCLUSIVE,                      \
-                                      self, cleat_data_ CLEAT__STRIP fwd);                     \
+                                      self, &f##__name, cleat_data_ CLEAT__STRIP fwd);                     \
         if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                   \
         CLEAT__DEBUG_EXIT(t, m)                                                                \
         return cleat_ret_;                                                                     \
@@ -706,6 +714,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
     static VALUE f##__body(CLEAT__BODY_PARAMS(m, decl) CLEAT__STRIP params)
 #define CLEAT__DOOR_ARGV(m, f, t, decl)                                                        \
     enum { f##__arity = -1, f##__door = (m) };                                                 \
+    static atomic_uintptr_t f##__name;                                                         \
     static VALUE f##__body(CLEAT__BODY_PARAMS(m, decl), int argc, const VALUE *argv);             \
     static VALUE f(int argc, VALUE *argv, VALUE self)                                          \
     {                                                                                          \
@@ -713,7 +722,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
         CLEAT__DEBUG_ENTRY(t, m)                                                               \
         VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                        \
                                                 : CLEAT_BORROW_EXCLUSIVE,                      \
-                                      self, cleat_data_, argc, argv);                          \
+                                      self, &f##__name, cleat_data_, argc, argv);                          \
         if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                   \
         CLEAT__DEBUG_EXIT(t, m)                                                                \
         return cleat_ret_;                                                                     \
@@ -781,10 +790,17 @@ CLEAT_API VALUE cleat_borrow_yield(VALUE self, cleat_borrow_mode mode, VALUE val
 CLEAT_API VALUE cleat_borrow_call(VALUE self, cleat_borrow_mode mode, VALUE recv, ID mid,
                                     int argc, const VALUE *argv);
 
-#define CLEAT_LEND(func, arg) cleat_borrow_lend(self, cleat_mode, (func), (arg))
-#define CLEAT_YIELD(value) cleat_borrow_yield(self, cleat_mode, (value))
+/* The same, naming the loans' method from the door's cache (not for direct use). */
+CLEAT_API VALUE cleat__borrow_lend_as(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
+                                        atomic_uintptr_t *name);
+CLEAT_API VALUE cleat__borrow_yield_as(VALUE self, cleat_borrow_mode mode, VALUE value, atomic_uintptr_t *name);
+CLEAT_API VALUE cleat__borrow_call_as(VALUE self, cleat_borrow_mode mode, VALUE recv, ID mid, int argc,
+                                        const VALUE *argv, atomic_uintptr_t *name);
+
+#define CLEAT_LEND(func, arg) cleat__borrow_lend_as(self, cleat_mode, (func), (arg), cleat__door_name)
+#define CLEAT_YIELD(value) cleat__borrow_yield_as(self, cleat_mode, (value), cleat__door_name)
 #define CLEAT_CALL(recv, mid, argc, argv) \
-    cleat_borrow_call(self, cleat_mode, (recv), (mid), (argc), (argv))
+    cleat__borrow_call_as(self, cleat_mode, (recv), (mid), (argc), (argv), cleat__door_name)
 
 /* ======================================================================
  * 7. Without the GVL
@@ -884,9 +900,10 @@ CLEAT_API void cleat_check_kind(VALUE v, VALUE klass);
 typedef struct cleat_door {
     VALUE self;              /* the receiver */
     cleat_borrow_mode mode; /* shared or exclusive, as the method holds it */
+    atomic_uintptr_t *name;  /* the door's name cache (CLEAT_DOOR fills it; NULL: none) */
 } cleat_door;
 /* Inside a door body: the door of the running method. */
-#define CLEAT_DOOR ((cleat_door){self, cleat_mode})
+#define CLEAT_DOOR ((cleat_door){self, cleat_mode, cleat__door_name})
 
 CLEAT_API double cleat__to_double_slow(cleat_door door, VALUE v);
 CLEAT_API VALUE cleat__str_value_slow(cleat_door door, VALUE v);

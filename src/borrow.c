@@ -13,6 +13,22 @@ uint32_t cleat__current_method(void)
     return id <= UINT32_MAX ? (uint32_t)id : 0;
 }
 
+/* The running door's method (name: its cache, or NULL to ask Ruby, which
+ * costs a few ns a loan). A door's function backs one method, so its first
+ * answer holds for good (one defined under two names is named, in
+ * messages, by the first that lends). A relaxed atomic: doors of other
+ * Ractors may ask at once, with the same answer. */
+static uint32_t door_method(atomic_uintptr_t *name)
+{
+    if (!name) return cleat__current_method();
+    uintptr_t id = atomic_load_explicit(name, memory_order_relaxed);
+    if (!id) {
+        id = cleat__current_method();
+        atomic_store_explicit(name, id, memory_order_relaxed);
+    }
+    return (uint32_t)id;
+}
+
 static VALUE method_name(uint32_t id)
 {
     VALUE name = id ? rb_id2str((ID)id) : 0;
@@ -282,7 +298,7 @@ typedef struct loan {
  * loan), elsewhere a token's, and *token is that token, for the caller to
  * keep on its stack for as long as the loan lasts. */
 static bool loan_begin(loan *l, struct cleat__loan *frame_record, VALUE self, cleat_borrow_mode mode,
-                       VALUE *token)
+                       atomic_uintptr_t *name, VALUE *token)
 {
     if (mode != CLEAT_BORROW_SHARED && mode != CLEAT_BORROW_EXCLUSIVE)
         rb_raise(rb_eArgError, "borrow mode must be CLEAT_BORROW_SHARED or CLEAT_BORROW_EXCLUSIVE");
@@ -314,7 +330,7 @@ static bool loan_begin(loan *l, struct cleat__loan *frame_record, VALUE self, cl
     r->next = h->loans;
     r->prev = NULL;
     r->mode = mode;
-    r->holder = cleat__current_method();
+    r->holder = door_method(name);
     if (h->loans) h->loans->prev = r;
     h->loans = r;
     recompute(h);
@@ -374,12 +390,12 @@ bool cleat__once_end(cleat__once *o)
     return true;
 }
 
-static VALUE lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
+static VALUE lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg, atomic_uintptr_t *name)
 {
     loan l;
     struct cleat__loan record; /* the loan's record, when made on the main stack */
     VALUE token = Qnil;
-    if (!loan_begin(&l, &record, self, mode, &token)) return func(arg);
+    if (!loan_begin(&l, &record, self, mode, name, &token)) return func(arg);
     VALUE result = rb_ensure(func, arg, loan_end, (VALUE)&l);
     /* Frozen meanwhile (Ractor.make_shareable from a block or a to_int): the
      * method that lent it exclusively would go on writing a frozen object,
@@ -400,33 +416,45 @@ typedef struct lending {
     cleat_borrow_mode mode;
     VALUE (*func)(VALUE);
     VALUE arg;
+    atomic_uintptr_t *name;
 } lending;
 
 static VALUE lend_recorded(VALUE p)
 {
     const lending *l = (const lending *)p;
-    return lend(l->self, l->mode, l->func, l->arg);
+    return lend(l->self, l->mode, l->func, l->arg, l->name);
 }
 #endif
 
-VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
+VALUE cleat__borrow_lend_as(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
+                             atomic_uintptr_t *name)
 {
     CLEAT__NEEDS_GVL();
 #ifdef CLEAT_DEBUG
     /* Recorded even when no loan is taken (a frozen object): the body lent
      * what it could, as it should. */
-    lending l = {self, mode, func, arg};
+    lending l = {self, mode, func, arg, name};
     return cleat__debug_lend(self, lend_recorded, (VALUE)&l);
 #else
-    return lend(self, mode, func, arg);
+    return lend(self, mode, func, arg, name);
 #endif
+}
+
+VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
+{
+    return cleat__borrow_lend_as(self, mode, func, arg, NULL);
 }
 
 static VALUE yield_value(VALUE value) { return rb_yield(value); }
 
+VALUE cleat__borrow_yield_as(VALUE self, cleat_borrow_mode mode, VALUE value, atomic_uintptr_t *name)
+{
+    return cleat__borrow_lend_as(self, mode, yield_value, value, name);
+}
+
 VALUE cleat_borrow_yield(VALUE self, cleat_borrow_mode mode, VALUE value)
 {
-    return cleat_borrow_lend(self, mode, yield_value, value);
+    return cleat__borrow_lend_as(self, mode, yield_value, value, NULL);
 }
 
 typedef struct call_args {
@@ -442,10 +470,16 @@ static VALUE call_method(VALUE arg)
     return rb_funcallv(c->recv, c->mid, c->argc, c->argv);
 }
 
-VALUE cleat_borrow_call(VALUE self, cleat_borrow_mode mode, VALUE recv, ID mid, int argc,
-                         const VALUE *argv)
+VALUE cleat__borrow_call_as(VALUE self, cleat_borrow_mode mode, VALUE recv, ID mid, int argc, const VALUE *argv,
+                             atomic_uintptr_t *name)
 {
     if (argc < 0 || (argc > 0 && !argv)) rb_raise(rb_eArgError, "cleat_borrow_call: bad argument list");
     call_args c = {recv, mid, argc, argv};
-    return cleat_borrow_lend(self, mode, call_method, (VALUE)&c);
+    return cleat__borrow_lend_as(self, mode, call_method, (VALUE)&c, name);
+}
+
+VALUE cleat_borrow_call(VALUE self, cleat_borrow_mode mode, VALUE recv, ID mid, int argc,
+                         const VALUE *argv)
+{
+    return cleat__borrow_call_as(self, mode, recv, mid, argc, argv, NULL);
 }

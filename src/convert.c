@@ -104,9 +104,9 @@ static VALUE lend_owners_from(VALUE arg)
         if (!f->view_owner) continue;
         VALUE owner = *cleat__field_slot(RTYPEDDATA_DATA(l->door.self), f);
         if (owner == l->door.self || !cleat_type_of(owner)) continue;
-        return cleat_borrow_lend(owner, CLEAT_BORROW_SHARED, lend_owners_from, arg);
+        return cleat__borrow_lend_as(owner, CLEAT_BORROW_SHARED, lend_owners_from, arg, l->door.name);
     }
-    return cleat_borrow_lend(l->door.self, l->door.mode, l->func, l->arg);
+    return cleat__borrow_lend_as(l->door.self, l->door.mode, l->func, l->arg, l->door.name);
 }
 
 static void lend_converting(cleat_door door, VALUE (*func)(VALUE), conversion *c)
