@@ -130,6 +130,7 @@ enum { POOL_SIZE = 32 };
 static uintptr_t main_stack_low;
 static size_t main_stack_size;
 #if defined(HAVE_PTHREAD_ATFORK) && defined(HAVE_PTHREAD_GETATTR_NP)
+static pthread_t main_thread; /* whose stack that is */
 static void forget_main_stack_in_child(void);
 #endif
 
@@ -147,6 +148,7 @@ static void find_main_stack(void)
     }
     pthread_attr_destroy(&attr);
 #ifdef HAVE_PTHREAD_ATFORK
+    main_thread = pthread_self();
     /* Without the handler a child forked by another thread could never
      * return the main thread's loans: then no main-stack records at all. */
     if (main_stack_size && pthread_atfork(NULL, NULL, forget_main_stack_in_child) != 0) main_stack_size = 0;
@@ -168,14 +170,17 @@ static bool on_main_stack(const void *local)
  * and an unlink, no allocation, pool or atomic. One exception: fork from
  * another thread, after which the child has no main thread to end them.
  * The child then bumps the generation (every main-stack record older is
- * returned by the next conflicting entry) and stops making stack records. */
+ * returned by the next conflicting entry) and stops making stack records.
+ * (Fork from a fiber of the main thread keeps them: that thread goes on.) */
 static uint32_t main_stack_generation = 1;
 
 #if defined(HAVE_PTHREAD_ATFORK) && defined(HAVE_PTHREAD_GETATTR_NP)
 static void forget_main_stack_in_child(void)
 {
-    char here;
-    if (on_main_stack(&here)) return; /* forked by the main thread: it goes on */
+    /* Forked by the main thread (from any of its fibers: the child's root
+     * fiber can still resume and end its loans): it goes on. The child's
+     * one thread is the one that forked. */
+    if (pthread_equal(pthread_self(), main_thread)) return;
     main_stack_generation++;
     main_stack_size = 0;
 }

@@ -194,4 +194,37 @@ class TestLoans < Minitest::Test
     assert status.success?, err
     assert_equal "child: 0\nparent: borrowed\nran: true, after: 2\n", out
   end
+
+  # The same, forked by a fiber of the main thread: the child is that
+  # thread, its root fiber (still inside each_player's block) can resume
+  # and end the loan, so the child keeps it.
+  def test_a_main_thread_loan_stays_in_a_child_forked_by_a_fiber_of_that_thread
+    skip "no fork here" unless Process.respond_to?(:fork)
+
+    script = <<~RUBY
+      require "cleat_examples"
+      g = CleatExamples::Game.new
+      g.add_player("Alice")
+      g.each_player do
+        pid = Fiber.new do
+          fork do
+            begin
+              g.add_player("child")
+              exit!(3)
+            rescue Cleat::BorrowError
+              exit!(0)
+            end
+          end
+        end.resume
+        Process.wait(pid)
+        puts "child: \#{$?.exitstatus}"
+      end
+      puts "after: \#{g.add_player("parent")}"
+    RUBY
+    libs = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_examples.so")) || dir.end_with?("/lib") }
+    out, err, status = Open3.capture3(RbConfig.ruby, *libs.map { |dir| "-I#{dir}" }, "-e", script)
+    refute_match(/\[BUG\]|Segmentation fault/, err)
+    assert status.success?, err
+    assert_equal "child: 0\nafter: 2\n", out
+  end
 end
