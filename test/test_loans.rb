@@ -110,6 +110,16 @@ class TestLoans < Minitest::Test
     assert collect_until { usable?(g) }
   end
 
+  # Runs script (which forks) in a Ruby of its own; returns its output,
+  # having checked that it neither crashed nor failed.
+  def run_forking(script)
+    libs = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_examples.so")) || dir.end_with?("/lib") }
+    out, err, status = Open3.capture3(RbConfig.ruby, *libs.map { |dir| "-I#{dir}" }, "-e", script)
+    refute_match(/\[BUG\]|Segmentation fault/, err)
+    assert status.success?, err
+    out
+  end
+
   # A thread inside each_player holds a loan; fork keeps only the forking
   # thread. In the child the loan is returned; in the parent it is not.
   def test_a_loan_of_a_thread_gone_after_fork_is_returned_in_the_child
@@ -147,10 +157,7 @@ class TestLoans < Minitest::Test
       t.join
       puts "parent after kill: \#{g.add_player("parent")}"
     RUBY
-    libs = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_examples.so")) || dir.end_with?("/lib") }
-    out, err, status = Open3.capture3(RbConfig.ruby, *libs.map { |dir| "-I#{dir}" }, "-e", script)
-    refute_match(/\[BUG\]|Segmentation fault/, err)
-    assert status.success?, err
+    out = run_forking(script)
     assert_equal "child: 0\nparent: borrowed\nparent after kill: 2\n", out
   end
 
@@ -188,10 +195,7 @@ class TestLoans < Minitest::Test
       end
       puts "ran: \#{ran}, after: \#{g.add_player("parent")}"
     RUBY
-    libs = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_examples.so")) || dir.end_with?("/lib") }
-    out, err, status = Open3.capture3(RbConfig.ruby, *libs.map { |dir| "-I#{dir}" }, "-e", script)
-    refute_match(/\[BUG\]|Segmentation fault/, err)
-    assert status.success?, err
+    out = run_forking(script)
     assert_equal "child: 0\nparent: borrowed\nran: true, after: 2\n", out
   end
 
@@ -221,10 +225,7 @@ class TestLoans < Minitest::Test
       end
       puts "after: \#{g.add_player("parent")}"
     RUBY
-    libs = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_examples.so")) || dir.end_with?("/lib") }
-    out, err, status = Open3.capture3(RbConfig.ruby, *libs.map { |dir| "-I#{dir}" }, "-e", script)
-    refute_match(/\[BUG\]|Segmentation fault/, err)
-    assert status.success?, err
+    out = run_forking(script)
     assert_equal "child: 0\nafter: 2\n", out
   end
 end
