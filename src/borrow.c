@@ -78,11 +78,7 @@ struct cleat__loan {
     uint32_t holder;         /* method ID for messages */
     atomic_bool holder_gone; /* set by the token's free function */
     atomic_int refs;         /* the list's and the token's */
-    uint32_t serial;         /* bumped when a loan on this record begins and ends */
-    /* 0 for a token's record. Otherwise the record lives in the lending C
-     * frame on the main thread's stack (see main-stack loans below), made
-     * while main_stack_generation had this value. */
-    uint32_t stack_generation;
+    uint64_t serial;         /* bumped when a loan on this record begins and ends (never wraps) */
 };
 
 static void loan_release(struct cleat__loan *r)
@@ -106,21 +102,22 @@ static const rb_data_type_t token_type = {
 };
 
 /* Tokens of loans that ended normally wait in a small pool for the next
- * cleat_ensure (cleanup.c), each with its record: it then allocates
- * nothing. (A loan on the main stack needs no token at all, see below.) The
- * pool is per Ractor (a hidden Array the Ractor marks): only the Ractor
- * owning an object lends it. A token of a loan whose holder died never
- * comes back.
+ * loan, each with its record: a loan then allocates nothing.
  *
- * Only calls made on the main thread's own stack take pooled tokens. A
- * pooled token has been on that stack before, and a stale copy of its
- * address there (the GC scans stacks conservatively, and the main stack
- * lives as long as the process) would keep it alive for ever: a loan of a
- * fiber or thread that dies with it would never come back. The main
- * thread's root fiber is never abandoned, so its loans do not care; loans
- * anywhere else get a token of their own, whose address only their own
- * stack has seen. */
+ * Only loans made on the main thread's own stack take pooled tokens, and
+ * only theirs go back. A pooled token has been on that stack before, and a
+ * stale copy of its address there (the GC scans stacks conservatively, and
+ * the main stack lives as long as the process) would keep it alive for
+ * ever: a loan of a fiber or thread that dies with it would never come
+ * back. The main thread's root fiber is never abandoned, so its loans do
+ * not care; loans anywhere else get a token of their own, whose address
+ * only their own stack has seen, and leave it to the GC.
+ *
+ * So the pool is the main thread's alone: a C array only that thread
+ * touches (no Ractor but the main one runs there), its slots GC roots. */
 enum { POOL_SIZE = 32 };
+static VALUE main_pool[POOL_SIZE];
+static int main_pool_len;
 
 #ifdef HAVE_PTHREAD_GETATTR_NP
 #include <pthread.h>
@@ -129,10 +126,6 @@ enum { POOL_SIZE = 32 };
  * size 0 when unknown (every loan then takes a new token). */
 static uintptr_t main_stack_low;
 static size_t main_stack_size;
-#if defined(HAVE_PTHREAD_ATFORK) && defined(HAVE_PTHREAD_GETATTR_NP)
-static pthread_t main_thread; /* whose stack that is */
-static void forget_main_stack_in_child(void);
-#endif
 
 static void find_main_stack(void)
 {
@@ -147,14 +140,6 @@ static void find_main_stack(void)
         main_stack_size = size;
     }
     pthread_attr_destroy(&attr);
-#ifdef HAVE_PTHREAD_ATFORK
-    main_thread = pthread_self();
-    /* Without the handler a child forked by another thread could never
-     * return the main thread's loans: then no main-stack records at all. */
-    if (main_stack_size && pthread_atfork(NULL, NULL, forget_main_stack_in_child) != 0) main_stack_size = 0;
-#else
-    main_stack_size = 0;
-#endif
 #endif
 }
 
@@ -163,79 +148,39 @@ static bool on_main_stack(const void *local)
     return (uintptr_t)local - main_stack_low < main_stack_size; /* (wraps when below) */
 }
 
-/* Main-stack loans. The main thread's root fiber always runs its ensures
- * (it is never abandoned, and a continuation that leaves a loan's frame
- * runs the ensures of the frames it leaves), so a loan made there needs no
- * token: its record lives in the lending C frame, and the loan costs a link
- * and an unlink, no allocation, pool or atomic. One exception: fork from
- * another thread, after which the child has no main thread to end them.
- * The child then bumps the generation (every main-stack record older is
- * returned by the next conflicting entry) and stops making stack records.
- * (Fork from a fiber of the main thread keeps them: that thread goes on.) */
-static uint32_t main_stack_generation = 1;
-
-#if defined(HAVE_PTHREAD_ATFORK) && defined(HAVE_PTHREAD_GETATTR_NP)
-static void forget_main_stack_in_child(void)
-{
-    /* Forked by the main thread (from any of its fibers: the child's root
-     * fiber can still resume and end its loans): it goes on. The child's
-     * one thread is the one that forked. */
-    if (pthread_equal(pthread_self(), main_thread)) return;
-    main_stack_generation++;
-    main_stack_size = 0;
-}
-#endif
-#ifdef HAVE_RB_RACTOR_SHAREABLE_P
-#include <ruby/ractor.h>
-static rb_ractor_local_key_t pool_key;
-static VALUE pool(void)
-{
-    VALUE ary;
-    if (rb_ractor_local_storage_value_lookup(pool_key, &ary) && RB_TYPE_P(ary, T_ARRAY)) return ary;
-    ary = rb_obj_hide(rb_ary_new_capa(POOL_SIZE));
-    rb_ractor_local_storage_value_set(pool_key, ary);
-    return ary;
-}
 void cleat__borrow_init(void)
 {
-    pool_key = rb_ractor_local_storage_value_newkey();
+    for (int i = 0; i < POOL_SIZE; i++) {
+        main_pool[i] = Qfalse;
+        rb_gc_register_address(&main_pool[i]);
+    }
     find_main_stack();
 }
-#else
-static VALUE pool_ary = Qfalse;
-static VALUE pool(void)
-{
-    if (!pool_ary) pool_ary = rb_obj_hide(rb_ary_new_capa(POOL_SIZE));
-    return pool_ary;
-}
-void cleat__borrow_init(void)
-{
-    rb_gc_register_address(&pool_ary);
-    find_main_stack();
-}
-#endif
 
-/* A token with its record (refs 1: the token's): from the pool `ary` for a
- * loan on the main stack (local is on the lending frame), else new. */
-static VALUE token_take(VALUE ary, const void *local)
+/* A token with its record (refs 1: the token's): from the pool for a loan
+ * on the main stack (local is on the lending frame), else new. */
+static VALUE token_take(const void *local)
 {
-    if (RARRAY_LEN(ary) > 0 && on_main_stack(local)) return rb_ary_pop(ary);
+    if (main_pool_len > 0 && on_main_stack(local)) {
+        VALUE token = main_pool[--main_pool_len];
+        main_pool[main_pool_len] = Qfalse;
+        return token;
+    }
     VALUE token = rb_data_typed_object_wrap(0, NULL, &token_type);
     struct cleat__loan *r = ruby_xmalloc(sizeof *r);
     r->next = r->prev = NULL;
     atomic_init(&r->holder_gone, false);
     atomic_init(&r->refs, 1);
     r->serial = 0;
-    r->stack_generation = 0;
     DATA_PTR(token) = r;
     return token;
 }
 
-/* Back to the pool, unless full (then the GC frees it). Never allocates:
- * it runs in an ensure. */
-static void token_give_back(VALUE ary, VALUE token)
+/* Back to the pool when taken on the main stack, unless full (else the GC
+ * frees it). Never allocates: it runs in an ensure. */
+static void token_give_back(VALUE token, const void *local)
 {
-    if (RARRAY_LEN(ary) < POOL_SIZE) rb_ary_push(ary, token);
+    if (main_pool_len < POOL_SIZE && on_main_stack(local)) main_pool[main_pool_len++] = token;
 }
 
 /* The state word and holder as the list says: INIT and BUILDING kept,
@@ -258,13 +203,7 @@ static void unlink_loan(cleat_header *h, struct cleat__loan *r)
     else h->loans = r->next;
     if (r->next) r->next->prev = r->prev;
     r->next = r->prev = NULL;
-    if (!r->stack_generation) loan_release(r); /* a stack record is its frame's */
-}
-
-static bool holder_gone(const struct cleat__loan *r)
-{
-    if (r->stack_generation) return r->stack_generation != main_stack_generation;
-    return atomic_load_explicit(&r->holder_gone, memory_order_acquire);
+    loan_release(r);
 }
 
 bool cleat__reclaim_loans(cleat_header *h)
@@ -272,7 +211,7 @@ bool cleat__reclaim_loans(cleat_header *h)
     bool any = false;
     for (struct cleat__loan *r = h->loans, *next; r; r = next) {
         next = r->next;
-        if (holder_gone(r)) {
+        if (atomic_load_explicit(&r->holder_gone, memory_order_acquire)) {
             unlink_loan(h, r);
             any = true;
         }
@@ -289,21 +228,17 @@ void cleat__release_loans(cleat_header *h)
 typedef struct loan {
     cleat_header *header;
     struct cleat__loan *record;
-    VALUE token;     /* Qnil for a main-stack loan */
-    VALUE pool;      /* the Ractor's, where the token goes back */
-    uint32_t serial; /* the record's serial while this loan lasts */
+    VALUE token;
+    uint64_t serial; /* the record's serial while this loan lasts */
     uint32_t holder; /* the lending method, for the message */
 } loan;
 
 /* Returns false, taking no loan, for a frozen object: no exclusive method
  * can run on it, so there is nothing to keep out, and a frozen object may be
  * shared between Ractors, whose loans would race on the state word.
- * Otherwise the loan is out: on the main thread's stack its record is
- * `frame_record` (in the caller's frame, which must last as long as the
- * loan), elsewhere a token's, and *token is that token, for the caller to
- * keep on its stack for as long as the loan lasts. */
-static bool loan_begin(loan *l, struct cleat__loan *frame_record, VALUE self, cleat_borrow_mode mode,
-                       atomic_uintptr_t *name, VALUE *token)
+ * Otherwise *token is the loan's token, for the caller to keep on its stack
+ * for as long as the loan lasts. */
+static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, atomic_uintptr_t *name, VALUE *token)
 {
     if (mode != CLEAT_BORROW_SHARED && mode != CLEAT_BORROW_EXCLUSIVE)
         rb_raise(rb_eArgError, "borrow mode must be CLEAT_BORROW_SHARED or CLEAT_BORROW_EXCLUSIVE");
@@ -314,28 +249,15 @@ static bool loan_begin(loan *l, struct cleat__loan *frame_record, VALUE self, cl
     const uint32_t count_bits = CLEAT__LENT_BITS & ~CLEAT__LENT_EXCL;
     if (mode == CLEAT_BORROW_SHARED && (h->state & count_bits) == count_bits)
         rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_class_name(rb_obj_class(self)));
-    struct cleat__loan *r;
-    if (on_main_stack(frame_record)) {
-        r = frame_record;
-        atomic_init(&r->holder_gone, false);
-        atomic_init(&r->refs, 0);
-        r->serial = 0;
-        r->stack_generation = main_stack_generation;
-        *token = Qnil;
-        l->pool = Qnil;
-    } else {
-        /* Allocation first (it may raise or run the GC): nothing changes before. */
-        VALUE ary = pool();
-        *token = token_take(ary, token);
-        r = DATA_PTR(*token);
-        r->serial++;
-        atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); /* the list's */
-        l->pool = ary;
-    }
+    /* Allocation first (it may raise or run the GC): nothing changes before. */
+    *token = token_take(token);
+    struct cleat__loan *r = DATA_PTR(*token);
     r->next = h->loans;
     r->prev = NULL;
     r->mode = mode;
     r->holder = door_method(name);
+    r->serial++;
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); /* the list's */
     if (h->loans) h->loans->prev = r;
     h->loans = r;
     recompute(h);
@@ -347,60 +269,47 @@ static bool loan_begin(loan *l, struct cleat__loan *frame_record, VALUE self, cl
     return true;
 }
 
-/* Whether r is still one of h's loans. */
-static bool lent_by(const cleat_header *h, const struct cleat__loan *r)
-{
-    for (const struct cleat__loan *q = h->loans; q; q = q->next)
-        if (q == r) return true;
-    return false;
-}
-
 /* A loan ends once. A continuation (callcc) taken inside the block and
  * called after the loan ended restores this C frame and runs the ensure a
- * second time: a token's record may be in the pool or lent again by then
- * (its token is alive: the continuation's copy of this stack holds it), and
- * the serial tells; a main-stack record is back in its frame, but no longer
- * in the list (the frames the continuation left ended their loans first).
- * The method must not go on with a loan it no longer has. */
+ * second time: the record may be in the pool or lent again by then (its
+ * token is alive: the continuation's copy of this stack holds it). The
+ * serial tells; the method must not go on with a loan it no longer has. */
 static VALUE loan_end(VALUE arg)
 {
     loan *l = (loan *)arg;
     struct cleat__loan *r = l->record;
-    cleat_header *h = l->header;
-    if (r->stack_generation ? !lent_by(h, r) : r->serial != l->serial)
+    if (r->serial != l->serial)
         rb_raise(cleat_eBorrowError, "%" PRIsVALUE " was re-entered through a continuation after its loan ended",
                  method_name(l->holder));
     r->serial++;
+    cleat_header *h = l->header;
     unlink_loan(h, r);
     recompute(h);
-    if (l->token != Qnil) token_give_back(l->pool, l->token);
+    token_give_back(l->token, l);
     return Qnil;
 }
 
 void cleat__once_begin(cleat__once *o, VALUE *token)
 {
-    VALUE ary = pool();
-    *token = token_take(ary, token);
+    *token = token_take(token);
     o->record = DATA_PTR(*token);
     o->serial = ++o->record->serial;
     o->token = *token;
-    o->pool = ary;
 }
 
 bool cleat__once_end(cleat__once *o)
 {
     if (o->record->serial != o->serial) return false;
     o->record->serial++;
-    token_give_back(o->pool, o->token);
+    token_give_back(o->token, o);
     return true;
 }
 
 static VALUE lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg, atomic_uintptr_t *name)
 {
     loan l;
-    struct cleat__loan record; /* the loan's record, when made on the main stack */
     VALUE token = Qnil;
-    if (!loan_begin(&l, &record, self, mode, name, &token)) return func(arg);
+    if (!loan_begin(&l, self, mode, name, &token)) return func(arg);
     VALUE result = rb_ensure(func, arg, loan_end, (VALUE)&l);
     /* Frozen meanwhile (Ractor.make_shareable from a block or a to_int): the
      * method that lent it exclusively would go on writing a frozen object,

@@ -74,8 +74,8 @@ CLEAT_API void cleat__release_loans(cleat_header *h);
  * stores the record's token in *token, for the caller's stack. */
 typedef struct cleat__once {
     struct cleat__loan *record;
-    VALUE token, pool;
-    uint32_t serial;
+    VALUE token;
+    uint64_t serial;
 } cleat__once;
 CLEAT_API void cleat__once_begin(cleat__once *o, VALUE *token);
 /* True the first time; false when this run already ended. */

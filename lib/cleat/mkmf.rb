@@ -46,13 +46,9 @@ module Cleat
       have_func("rb_ext_ractor_safe", "ruby.h")
       # Ractor copies (Ruby 3.0+): refused by Cleat where the copy would not be independent.
       have_func("rb_ractor_shareable_p", ["ruby.h", "ruby/ractor.h"])
-      # The main thread's stack bounds: loans made there need no token and
-      # cleat_ensure reuses its tokens (src/borrow.c); without it every loan
-      # allocates one.
+      # The main thread's stack bounds: loans made there reuse their tokens
+      # (src/borrow.c); without it every loan allocates one.
       have_func("pthread_getattr_np", "pthread.h")
-      # Main-stack loans keep their record in the lending frame; a child
-      # forked by another thread returns them through an atfork handler.
-      have_func("pthread_atfork", "pthread.h")
       if debug
         # Exported by libruby without a public declaration; used only by the
         # debug checks. Where a Ruby lacks one, its check says so, here and
