@@ -251,6 +251,9 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, atomic_uintp
         rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_class_name(rb_obj_class(self)));
     /* Allocation first (it may raise or run the GC): nothing changes before. */
     *token = token_take(token);
+    /* Loans out already: return those of fibers the GC collected, or an
+     * object only ever read would pile them up (each later loan walks them). */
+    if (h->loans) cleat__reclaim_loans(h);
     struct cleat__loan *r = DATA_PTR(*token);
     r->next = h->loans;
     r->prev = NULL;
