@@ -75,7 +75,7 @@ module DoorBench
   def run(rounds: 15, iterations: 2_000_000)
     t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations)
     base = t["empty loop"]
-    ns = ->(name) { t[name] - base }
+    ns = ->(name) { BenchSupport.net(t[name], base) }
     checked, known, raw = store_ns(rounds: rounds, iterations: iterations)
     increment = "Counter#increment(1), exclusive (ns/call)"
     set_checked = "Store#last=(String), class checked, then cleat_write (ns/call)"

@@ -121,7 +121,7 @@ module ScannerBench
     t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations)
     bodies.keys.to_h do |name|
       empty = t[FORWARD.include?(name) ? "forward" : "empty"]
-      [name, KINDS.keys.map { |kind| t["#{kind} #{name}"] - empty }]
+      [name, KINDS.keys.map { |kind| BenchSupport.net(t["#{kind} #{name}"], empty) }]
     end
   end
 

@@ -17,6 +17,16 @@ class TestBenchSmoke < Minitest::Test
 
   ROOT = File.expand_path("..", __dir__)
 
+  # A quick round can time a call as fast as the empty loop: the ratio
+  # must stay finite (the report's JSON refused an Infinity, failing CI).
+  def test_a_call_timed_as_fast_as_the_empty_loop_keeps_its_ratios_finite
+    require_relative "../bench/lib/bench_support"
+    row = BenchSupport.row("m", "b", BenchSupport.net(5.0, 7.5), BenchSupport.net(3.0, 3.0))
+    assert_equal [BenchSupport::NET_FLOOR_NS, BenchSupport::NET_FLOOR_NS], [row["cleat"], row["base"]]
+    assert row["speedup"].finite?
+    assert_equal "1.00x", row["ratio"]
+  end
+
   def test_report_runs_and_writes_markdown_and_svg
     Dir.mktmpdir do |dir|
       env = { "CLEAT_BENCH_QUICK" => "1", "CLEAT_BENCH_OUT" => dir }

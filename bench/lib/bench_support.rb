@@ -80,6 +80,13 @@ module BenchSupport
   # 1000000 -> "1,000,000"
   def count(number) = number.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
 
+  # A call's time with the empty loop's taken off, never below NET_FLOOR_NS:
+  # in a noisy round (the smoke test's quick one) a call can measure as fast
+  # as the loop itself, and no ratio may divide by zero (JSON refuses the
+  # Infinity).
+  NET_FLOOR_NS = 0.01
+  def net(time, loop) = [time - loop, NET_FLOOR_NS].max
+
   # One measured row, the same shape from every benchmark (and in the JSON
   # each Ruby's run writes): Cleat's figure against a baseline's, the ratio
   # as text (default Cleat / baseline: below 1x Cleat takes less), speedup
