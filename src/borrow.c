@@ -245,15 +245,16 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, atomic_uintp
     if (!cleat_type_of(self)) cleat__raise_wrong_type(self, "a Cleat object");
     if (OBJ_FROZEN(self)) return false;
     cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
+    /* Loans out already: return those of fibers the GC collected, or an
+     * object only ever read would pile them up (each later loan walks them),
+     * and dead loans would count against the limit below. */
+    if (h->loans) cleat__reclaim_loans(h);
     /* The shared count's bits (2 to 29, below BUILDING and FRESH) all set: full. */
     const uint32_t count_bits = CLEAT__LENT_BITS & ~CLEAT__LENT_EXCL;
     if (mode == CLEAT_BORROW_SHARED && (h->state & count_bits) == count_bits)
         rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_class_name(rb_obj_class(self)));
-    /* Allocation first (it may raise or run the GC): nothing changes before. */
+    /* Allocation next (it may raise or run the GC): nothing else changes before. */
     *token = token_take(token);
-    /* Loans out already: return those of fibers the GC collected, or an
-     * object only ever read would pile them up (each later loan walks them). */
-    if (h->loans) cleat__reclaim_loans(h);
     struct cleat__loan *r = DATA_PTR(*token);
     r->next = h->loans;
     r->prev = NULL;

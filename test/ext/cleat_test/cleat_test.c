@@ -369,6 +369,15 @@ static VALUE test_loans(VALUE mod, VALUE obj)
     uint32_t state = cleat__header(RTYPEDDATA_DATA(obj))->state;
     return rb_assoc_new(UINT2NUM(state / CLEAT__SHARED_ONE), (state & CLEAT__LENT_EXCL) ? Qtrue : Qfalse);
 }
+/* Sets obj's shared-loan count to its limit, as 2^28 loans would, without
+ * touching its list of loans: the next change to the list recounts. */
+static VALUE test_fill_shared_count(VALUE mod, VALUE obj)
+{
+    (void)mod;
+    if (!cleat_type_of(obj) || !RTYPEDDATA_DATA(obj)) rb_raise(rb_eTypeError, "not a Cleat object");
+    cleat__header(RTYPEDDATA_DATA(obj))->state |= CLEAT__LENT_BITS & ~CLEAT__LENT_EXCL;
+    return obj;
+}
 static VALUE test_debug_build_p(VALUE mod)
 {
     (void)mod;
@@ -1514,6 +1523,7 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(calls_from_free, "initialize", cleat_in_free_initialize);
     rb_define_module_function(mod, "debug_build?", test_debug_build_p, 0);
     rb_define_module_function(mod, "loans", test_loans, 1);
+    rb_define_module_function(mod, "fill_shared_count", test_fill_shared_count, 1);
 
     rb_define_module_function(mod, "make_holder", test_make_holder, 1);
     rb_define_module_function(mod, "define_copyable_with_free", test_define_copyable_with_free, 0);
