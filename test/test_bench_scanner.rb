@@ -122,6 +122,23 @@ class TestBenchScanner < Minitest::Test
     end
   end
 
+  # Cleat's each_token lends the scanner once around its whole loop: the
+  # block may read it but not scan, and break or raise give it back.
+  def test_each_token_lends_the_scanner_for_the_whole_loop
+    s = CleatBench::Scanner.new("a b c", ->(t) { t })
+    3.times { s.scan(/\w+/); s.skip_space }
+    seen = []
+    s.each_token do |t|
+      seen << [t, s.tokens.size]
+      assert_raises(Cleat::BorrowError) { s.scan(/x/) }
+    end
+    assert_equal [[0, 3], [2, 3], [4, 3]], seen
+    assert_equal :out, s.each_token { break :out }
+    assert_raises(ZeroDivisionError) { s.each_token { 1 / 0 } }
+    s.pos = 0
+    assert_equal "a", s.scan(/\w+/)
+  end
+
   def test_both_survive_compaction_and_keep_their_fields
     scanners = KINDS.map do |klass|
       Array.new(200) { |i| klass.new("item #{i} = #{i * 2}", ->(t) { t }).tap { |s| s.scan(/\w+/) } }
