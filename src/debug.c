@@ -225,15 +225,23 @@ void cleat__debug_mark_check(const cleat_type *type, void *data) { check_fields(
  * same fiber's stack (stacks grow down) is gone, and is dropped then, and at
  * every entry. Records are per thread, so other threads' Ruby code (a GVL
  * released in a body) is never charged to this thread's doors; a fiber
- * sees only its own records. */
+ * sees only its own records.
+ *
+ * A fiber is known by its object id, never reused, not by its VALUE: the
+ * records of an abandoned enumerator's fiber stay behind when the GC
+ * collects it, and the next fiber may get the same slot (and the same C
+ * stack); it took them for its own and reported its block (the hostile
+ * review, 300 enumerators). Such records are dropped when the list fills:
+ * records of other fibers only, so the worst it can do to a live suspended
+ * fiber is miss a report, never make one. */
 typedef struct record {
     VALUE self;
-    VALUE fiber;
+    uint64_t fiber; /* rb_obj_id of the fiber */
     const cleat_type *type; /* NULL for a loan */
     uintptr_t frame;        /* the door's or the lending function's C frame */
     uint64_t serial;
     ID method;
-    bool reported;
+    bool quiet; /* reported once already, or leaving through an exception */
 } record;
 
 static _Thread_local record *records;
@@ -249,8 +257,11 @@ static void free_records(void *list)
     record_count = record_capa = 0;
 }
 
+/* The current fiber's identity: its object id (unique for the process). */
+static uint64_t current_fiber(void) { return NUM2ULL(rb_obj_id(rb_fiber_current())); }
+
 /* Drops the records of fiber whose C frame lies below frame: returned. */
-static void drop_returned(VALUE fiber, uintptr_t frame)
+static void drop_returned(uint64_t fiber, uintptr_t frame)
 {
     size_t kept = 0;
     for (size_t i = 0; i < record_count; i++) {
@@ -263,8 +274,14 @@ static void drop_returned(VALUE fiber, uintptr_t frame)
 static uint64_t push_record(VALUE self, const cleat_type *type, const void *frame_address)
 {
     uintptr_t frame = (uintptr_t)frame_address;
-    VALUE fiber = rb_fiber_current();
+    uint64_t fiber = current_fiber();
     drop_returned(fiber, frame);
+    if (record_count == record_capa && record_capa >= 1024) {
+        size_t kept = 0; /* full: forget other fibers' (abandoned enumerators') */
+        for (size_t i = 0; i < record_count; i++)
+            if (records[i].fiber == fiber) records[kept++] = records[i];
+        record_count = kept;
+    }
     if (record_count == record_capa) {
         size_t capa = record_capa ? record_capa * 2 : 16;
         record *grown = realloc(records, capa * sizeof *grown);
@@ -284,7 +301,7 @@ static void pop_record(uint64_t serial)
 {
     for (size_t i = record_count; i-- > 0;) {
         if (records[i].serial != serial) continue;
-        VALUE fiber = records[i].fiber;
+        uint64_t fiber = records[i].fiber;
         size_t kept = i;
         for (size_t j = i + 1; j < record_count; j++)
             if (records[j].fiber != fiber) records[kept++] = records[j];
@@ -298,7 +315,7 @@ static void pop_record(uint64_t serial)
  * method is one an exception, throw or break unwound. Frame addresses alone
  * do not tell (Ruby 3.3 reports the return from deeper than the door's
  * frame), and neither does a stack more than 128 frames deep. */
-static void drop_unwound_door(VALUE fiber, rb_trace_arg_t *arg)
+static void drop_unwound_door(uint64_t fiber, rb_trace_arg_t *arg)
 {
     for (size_t i = record_count; i-- > 0;) {
         const record *r = &records[i];
@@ -311,7 +328,7 @@ static void drop_unwound_door(VALUE fiber, rb_trace_arg_t *arg)
 }
 
 /* The innermost door of fiber that no loan after it lends. */
-static record *unlent_door(VALUE fiber)
+static record *unlent_door(uint64_t fiber)
 {
     for (size_t i = record_count; i-- > 0;) {
         const record *door = &records[i];
@@ -384,7 +401,7 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     (void)data;
     if (!record_count) return;
     rb_event_flag_t event = rb_tracearg_event_flag(arg);
-    VALUE fiber = rb_fiber_current();
+    uint64_t fiber = current_fiber();
     drop_returned(fiber, (uintptr_t)__builtin_frame_address(0));
     if (event == RUBY_EVENT_C_RETURN) {
         drop_unwound_door(fiber, arg);
@@ -395,10 +412,18 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
         pop_record(door->serial);
         door = unlent_door(fiber);
     }
-    if (!door || door->reported || about_an_exception(rb_tracearg_self(arg))) return;
+    if (!door || door->quiet) return;
+    /* The body is raising (it never resumes after rb_raise): the exception's
+     * Ruby methods, and what they call (a logger), are no way back in. A body
+     * that rescues its own exception in C is then no longer watched: a
+     * missed report at worst, never a false one. */
+    if (about_an_exception(rb_tracearg_self(arg))) {
+        door->quiet = true;
+        return;
+    }
     VALUE name = event == RUBY_EVENT_CALL ? rb_tracearg_method_id(arg) : Qnil;
     ID mid = RB_SYMBOL_P(name) ? SYM2ID(name) : 0;
-    door->reported = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
+    door->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
     char what[256];
     if (event == RUBY_EVENT_B_CALL) {
         const char *file = rb_sourcefile();
@@ -503,6 +528,9 @@ void cleat__debug_needs_gvl(const char *function)
 #endif
 }
 
+/* The SIGABRT disposition the program had when Cleat loaded. */
+static struct sigaction previous_abort;
+
 /* Ruby aborts (rb_bug) when a free callback allocates during GC: name the
  * type on the way down. */
 static void on_abort(int signal)
@@ -527,7 +555,11 @@ static void on_abort(int signal)
         ignored = write(2, suffix, sizeof suffix - 1);
         (void)ignored;
     }
-    raise(signal); /* the default action again: SA_RESETHAND */
+    /* Then hand the signal on, once this handler returns: to the default
+     * action, or to the program's own handler (a trap("ABRT") made before
+     * Cleat loaded, which debug builds used to take away: the hostile review). */
+    sigaction(SIGABRT, &previous_abort, NULL);
+    raise(signal);
 }
 
 void cleat__debug_install(void)
@@ -543,7 +575,7 @@ void cleat__debug_install(void)
     action.sa_handler = on_abort;
     action.sa_flags = (int)SA_RESETHAND;
     sigemptyset(&action.sa_mask);
-    sigaction(SIGABRT, &action, NULL);
+    sigaction(SIGABRT, &action, &previous_abort);
 }
 
 #else

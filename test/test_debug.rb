@@ -251,6 +251,34 @@ class TestDebug < Minitest::Test
     RUBY
   end
 
+  # Debug builds catch SIGABRT to name the type whose free callback made
+  # Ruby abort; they took the signal from a program that trapped it before
+  # loading Cleat (the hostile review). Now they hand it on.
+  def test_a_trap_of_abrt_made_before_loading_still_runs
+    code = 'trap("ABRT") { puts "trapped" }; require "cleat_test"; ' \
+           'Process.kill(:ABRT, Process.pid); sleep 0.5; puts "alive"'
+    out, err, status = Open3.capture3(RbConfig.ruby, *LIBS.map { |dir| "-I#{dir}" }, "-e", code)
+    assert status.success?, err
+    assert_equal "trapped\nalive\n", out
+  end
+
+  # An exception's Ruby initialize that calls other Ruby code (a logger, an
+  # error tracker) was reported: only the exception's own methods were let
+  # through (the hostile review, with RangeError from Counter#increment).
+  def test_code_called_by_an_exceptions_initialize_is_quiet
+    out = assert_hook_quiet(<<~RUBY)
+      require "cleat_examples"
+      module Log; def self.note(e) = (($notes ||= []) << e.class); end
+      class RangeError; def initialize(*) = super.tap { Log.note(self); deep(3) }; end
+      class MyErr < StandardError; def initialize(m = "x") = super(m).tap { Log.note(self) }; end
+      h = CleatTest::Holder.new(1)
+      2.times { h.raise_with(MyErr) rescue nil }
+      (CleatExamples::Counter.new(2**62).increment(2**62) rescue nil)
+      print $notes.inspect
+    RUBY
+    assert_equal "[MyErr, MyErr, RangeError]", out
+  end
+
   # Found on Ruby 3.3 by the CI: a door left by an exception (Memory#read
   # raising a Trap) kept its record, and the test's next Ruby method was
   # reported as Memory#read's.
@@ -311,6 +339,25 @@ class TestDebug < Minitest::Test
       t = Thread.new { 300.times { deep(20) } }; h.schedule(3000); t.join
       t = Thread.new { 100.times { deep(20) } }; h.hold_shared(0.05); t.join
     RUBY
+  end
+
+  # An abandoned enumerator's fiber leaves its records behind when the GC
+  # collects it, and the next fiber may get its slot and its C stack. That
+  # fiber took the records for its own and its block was reported (the
+  # hostile review: 300 enumerators, each over an object of its own).
+  def test_a_fiber_in_a_collected_fibers_slot_is_quiet
+    out = assert_quiet(<<~RUBY)
+      seen = Hash.new(0)
+      300.times do
+        h = CleatTest::Holder.new(1)
+        e = Enumerator.new { |y| h.yield_shared(7) { y << Fiber.current.inspect[/0x\\h+/] } }
+        seen[e.next] += 1
+        e = nil
+        GC.start
+      end
+      print seen.values.max
+    RUBY
+    assert_operator out.to_i, :>, 1, "no fiber slot was reused: the test proves nothing"
   end
 
   # A finalizer run at an interrupt check the body made unlent is Ruby code
