@@ -1209,7 +1209,9 @@ CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, u
  * break, throw), and returns body's result; an exception then goes on.
  * rb_ensure with typed pointers: arg (yours, on your stack usually) is passed
  * to both. Runs whatever Ruby code body runs. cleanup runs once: a
- * continuation replaying it raises Cleat::Error instead. cleanup should not
+ * continuation replaying it raises Cleat::Error instead; one that jumps out
+ * of body skips cleanup on Ruby 3.4 (which runs no C ensure on a
+ * continuation jump; 3.1 and 3.3 do). cleanup should not
  * raise (an exception from it replaces body's). Inside a door, a body that calls Ruby
  * code still does it through CLEAT_YIELD and friends. */
 CLEAT_API VALUE cleat_ensure(VALUE (*body)(void *arg), void (*cleanup)(void *arg), void *arg);
