@@ -456,16 +456,19 @@ CLEAT_INLINE bool cleat_is(VALUE obj, const cleat_type *type)
            RTYPEDDATA_P(obj) && RTYPEDDATA_TYPE(obj) == &type->rb;
 }
 
-/* The receiver a door body holds; outside door bodies nothing (Qundef).
- * Each body's hidden parameter of the same name shadows this one, so
- * cleat_unwrap_mut below knows, inside a body, which object is already held
- * (compilers warn about this only with -Wshadow, which Ruby's flags leave out). */
-static const VALUE cleat__held = RUBY_Qundef;
-/* The Ruby name (an ID) of the running door's method, for the messages of
- * the loans it makes: each door keeps one, learnt at its first loan, and its
- * body's hidden parameter of this name points to it. Outside door bodies
- * NULL: a loan then asks Ruby for the running method's name. */
-static atomic_uintptr_t *const cleat__door_name = NULL;
+/* Each door body has two hidden parameters (CLEAT__BODY_PARAMS below):
+ * cleat__held, the receiver it holds, by which cleat_unwrap_mut refuses it;
+ * and cleat__door_name, the door's cache of its method's Ruby name (an ID,
+ * learnt at its first loan), by which a loan names its method without
+ * asking Ruby. Outside door bodies the two names are these functions, never
+ * called: CLEAT__HELD is then Qundef (nothing held) and CLEAT__DOOR_NAME
+ * NULL (a loan asks Ruby). A parameter that shadows a function is no
+ * -Wshadow warning, so extensions may build with -Wshadow -Werror. */
+static inline void cleat__held(void) {}
+static inline void cleat__door_name(void) {}
+#define CLEAT__HELD _Generic((cleat__held), VALUE: (cleat__held), default: RUBY_Qundef)
+#define CLEAT__DOOR_NAME \
+    _Generic((cleat__door_name), atomic_uintptr_t *: (cleat__door_name), default: (atomic_uintptr_t *)NULL)
 CLEAT_API CLEAT_NORETURN void cleat__refuse_held(VALUE obj);
 CLEAT_INLINE void *cleat__unwrap_mut_held(VALUE obj, const cleat_type *type, VALUE held)
 {
@@ -487,7 +490,7 @@ CLEAT_INLINE void *(cleat_unwrap_mut)(VALUE obj, const cleat_type *type)
 {
     return cleat__enter(obj, type, CLEAT_BORROW_EXCLUSIVE); /* the function, for its address: no receiver known */
 }
-#define cleat_unwrap_mut(obj, type) cleat__unwrap_mut_held((obj), (type), cleat__held)
+#define cleat_unwrap_mut(obj, type) cleat__unwrap_mut_held((obj), (type), CLEAT__HELD)
 
 /* True when obj is an object of `type` whose methods work: initialize (or
  * cleat_type_ready, or dup/clone) finished, or the type is
@@ -797,10 +800,10 @@ CLEAT_API VALUE cleat__borrow_yield_as(VALUE self, cleat_borrow_mode mode, VALUE
 CLEAT_API VALUE cleat__borrow_call_as(VALUE self, cleat_borrow_mode mode, VALUE recv, ID mid, int argc,
                                         const VALUE *argv, atomic_uintptr_t *name);
 
-#define CLEAT_LEND(func, arg) cleat__borrow_lend_as(self, cleat_mode, (func), (arg), cleat__door_name)
-#define CLEAT_YIELD(value) cleat__borrow_yield_as(self, cleat_mode, (value), cleat__door_name)
+#define CLEAT_LEND(func, arg) cleat__borrow_lend_as(self, cleat_mode, (func), (arg), CLEAT__DOOR_NAME)
+#define CLEAT_YIELD(value) cleat__borrow_yield_as(self, cleat_mode, (value), CLEAT__DOOR_NAME)
 #define CLEAT_CALL(recv, mid, argc, argv) \
-    cleat__borrow_call_as(self, cleat_mode, (recv), (mid), (argc), (argv), cleat__door_name)
+    cleat__borrow_call_as(self, cleat_mode, (recv), (mid), (argc), (argv), CLEAT__DOOR_NAME)
 
 /* ======================================================================
  * 7. Without the GVL
@@ -903,7 +906,7 @@ typedef struct cleat_door {
     atomic_uintptr_t *name;  /* the door's name cache (CLEAT_DOOR fills it; NULL: none) */
 } cleat_door;
 /* Inside a door body: the door of the running method. */
-#define CLEAT_DOOR ((cleat_door){self, cleat_mode, cleat__door_name})
+#define CLEAT_DOOR ((cleat_door){self, cleat_mode, CLEAT__DOOR_NAME})
 
 CLEAT_API double cleat__to_double_slow(cleat_door door, VALUE v);
 CLEAT_API VALUE cleat__str_value_slow(cleat_door door, VALUE v);

@@ -32,12 +32,13 @@ module CleatTestHelpers
     end
   end
 
-  # Compiles one C translation unit (-fsyntax-only, -Wall -Wextra -Werror,
-  # Ruby's headers and include/) as `file` from `line` on; returns [compiler
-  # output, status]. For tests of what must or must not compile.
+  # Compiles one C translation unit (-fsyntax-only, -Wall -Wextra -Wshadow
+  # -Werror, Ruby's headers and include/) as `file` from `line` on; returns
+  # [compiler output, status]. For tests of what must or must not compile.
+  # -Wshadow: the doors' hidden parameters must not break it.
   def compile_c(code, file: "snippet.c", line: 1)
     root = File.expand_path("..", __dir__)
-    cc = [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+    cc = [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Wshadow", "-Werror",
           # Ruby's own headers are not -Wextra clean: -isystem; Cleat's header is held to it.
           "-isystem", RbConfig::CONFIG["rubyarchhdrdir"], "-isystem", RbConfig::CONFIG["rubyhdrdir"],
           "-I#{root}/include", "-x", "c", "-"]

@@ -58,14 +58,7 @@ class TestMethod < Minitest::Test
 
   # ---- compile-time refusals ----
 
-  ROOT = File.expand_path("..", __dir__)
-
-  def compiles(code)
-    cc = [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
-          "-isystem", RbConfig::CONFIG["rubyarchhdrdir"], "-isystem", RbConfig::CONFIG["rubyhdrdir"],
-          "-I#{ROOT}/include", "-x", "c", "-"]
-    Open3.capture2e(*cc, stdin_data: code)
-  end
+  def compiles(code) = compile_c(code)
 
   def snippet(definition, function)
     <<~C
