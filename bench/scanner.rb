@@ -12,7 +12,8 @@
 #   RUBY_TYPED_EMBEDDABLE, its own mark and compaction;
 # - CleatBench::Scanner (scanner_cleat.c): the Cleat version.
 # Reports every method's ratio Cleat / raw (medians of interleaved rounds
-# in this process, the empty loop subtracted), their median and maximum;
+# in this process, the empty loop subtracted, each round after a full GC
+# and with the GC off), their median and maximum; the objects they allocate;
 # full-GC marking with 1,000,000 live scanners of each (MarkBench's
 # processes taking turns); memsize_of per scanner. bench/size.rb weighs
 # the two as shared objects.
@@ -118,11 +119,28 @@ module ScannerBench
     bodies.each do |name, body|
       KINDS.each { |kind, klass| cases["#{kind} #{name}"] = body.call(scanner(klass)) }
     end
-    t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations)
+    t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations, gc: false)
     bodies.keys.to_h do |name|
       empty = t[FORWARD.include?(name) ? "forward" : "empty"]
       [name, KINDS.keys.map { |kind| BenchSupport.net(t["#{kind} #{name}"], empty) }]
     end
+  end
+
+  # [cleat objects, raw objects]: what all the methods allocate, per call
+  # each, summed. The methods are timed with the GC off (a collection falls
+  # where it will: it once made `rest` 2.35x on identical code), so their
+  # garbage is counted here instead.
+  def allocations(calls: 1000)
+    per_call = bodies.map do |_, body|
+      KINDS.values.map do |klass|
+        run = body.call(scanner(klass))
+        run.call(10)
+        before = GC.stat(:total_allocated_objects)
+        run.call(calls)
+        (GC.stat(:total_allocated_objects) - before).fdiv(calls)
+      end
+    end
+    per_call.transpose.map(&:sum)
   end
 
   # [cleat bytes, raw bytes]: memsize_of a scanner with 10 tokens.
@@ -140,6 +158,10 @@ module ScannerBench
                              BenchSupport.median(ratios), 1.0, target: "<= 1.00x", chart: "Scanner methods (median) vs raw C")
     rows << BenchSupport.row("Scanner, largest of #{ratios.size} methods' ratios", "raw C API", ratios.max, 1.0,
                              target: "<= 1.03x", note: ns.keys[ratios.index(ratios.max)])
+    cleat_objects, raw_objects = allocations
+    rows << BenchSupport.row("Scanner, objects allocated per call, #{ratios.size} methods summed", "raw C API",
+                             cleat_objects, raw_objects, ratio: format("%+.2f objects", cleat_objects - raw_objects),
+                             target: "<= raw")
     medians = MarkBench.compare({ "cleat" => "CleatBench::Scanner", "raw" => "CleatBench::RawScanner" },
                                 count: count, samples: samples, processes: processes, populate: POPULATION)
     t = medians.transform_values(&:first)
