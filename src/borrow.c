@@ -76,14 +76,26 @@ struct cleat__loan {
     struct cleat__loan *next, *prev;
     cleat_borrow_mode mode;
     uint32_t holder;         /* method ID for messages */
-    atomic_bool holder_gone; /* set by the token's free function */
-    atomic_int refs;         /* the list's and the token's */
+    atomic_bool holder_gone; /* set by the token's free function while listed */
+    atomic_bool listed;      /* in an object's list of loans */
     uint64_t serial;         /* bumped when a loan on this record begins and ends (never wraps) */
 };
 
-static void loan_release(struct cleat__loan *r)
+/* Who frees a record, with no count of references (two locked instructions
+ * a loan, a third of what a loan cost): the token, when the GC frees it and
+ * the record is in no list; else the code that takes the record off its
+ * list after the token is gone. The two never race: a record is put on a
+ * list and taken off it normally only by a loan's own frame, which keeps
+ * the token alive meanwhile (and a continuation that could come back to
+ * that frame keeps a copy of it); the GC frees a token only once every
+ * Ractor stopped for the marking that found it unreachable, and only the
+ * token sets holder_gone, after which nothing but the list's code reads the
+ * record. Objects and tokens are both freed while sweeping, one at a time
+ * (under the VM lock). */
+static void loan_unlisted(struct cleat__loan *r)
 {
-    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) ruby_xfree(r);
+    if (atomic_load_explicit(&r->holder_gone, memory_order_acquire)) ruby_xfree(r);
+    else atomic_store_explicit(&r->listed, false, memory_order_relaxed);
 }
 
 /* During GC (any Ractor's thread): nothing but the record's atomics. */
@@ -91,8 +103,10 @@ static void token_free(void *data)
 {
     struct cleat__loan *r = data;
     if (!r) return;
-    atomic_store_explicit(&r->holder_gone, true, memory_order_release);
-    loan_release(r);
+    if (atomic_load_explicit(&r->listed, memory_order_relaxed))
+        atomic_store_explicit(&r->holder_gone, true, memory_order_release); /* its list frees it */
+    else
+        ruby_xfree(r);
 }
 
 static const rb_data_type_t token_type = {
@@ -157,7 +171,7 @@ void cleat__borrow_init(void)
     find_main_stack();
 }
 
-/* A token with its record (refs 1: the token's): from the pool for a loan
+/* A token with its record (in no list): from the pool for a loan
  * on the main stack (local is on the lending frame), else new. */
 static VALUE token_take(const void *local)
 {
@@ -170,7 +184,7 @@ static VALUE token_take(const void *local)
     struct cleat__loan *r = ruby_xmalloc(sizeof *r);
     r->next = r->prev = NULL;
     atomic_init(&r->holder_gone, false);
-    atomic_init(&r->refs, 1);
+    atomic_init(&r->listed, false);
     r->serial = 0;
     DATA_PTR(token) = r;
     return token;
@@ -203,7 +217,7 @@ static void unlink_loan(cleat_header *h, struct cleat__loan *r)
     else h->loans = r->next;
     if (r->next) r->next->prev = r->prev;
     r->next = r->prev = NULL;
-    loan_release(r);
+    loan_unlisted(r);
 }
 
 bool cleat__reclaim_loans(cleat_header *h)
@@ -261,7 +275,7 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, atomic_uintp
     r->mode = mode;
     r->holder = door_method(name);
     r->serial++;
-    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); /* the list's */
+    atomic_store_explicit(&r->listed, true, memory_order_relaxed);
     if (h->loans) h->loans->prev = r;
     h->loans = r;
     recompute(h);
