@@ -792,6 +792,18 @@ CLEAT_API VALUE cleat_borrow_yield(VALUE self, cleat_borrow_mode mode, VALUE val
 /* Calls recv.mid(*argv) (public or private) with self lent. */
 CLEAT_API VALUE cleat_borrow_call(VALUE self, cleat_borrow_mode mode, VALUE recv, ID mid,
                                     int argc, const VALUE *argv);
+/* Yields value(data, 0) ... value(data, count - 1) to the block, one at a
+ * time, with self lent once around them all: the loop a method that yields
+ * many values wants, at the cost of one loan (CLEAT_YIELD lends once per
+ * value). The object cannot change while lent, so data (the body's struct,
+ * say) and count stay right throughout; value runs Ruby code at its peril
+ * (it is inside the loan: an allocation is fine). A continuation that comes
+ * back into the loop after the loan ended raises Cleat::BorrowError before
+ * value runs again. Returns nil (a break leaves with its value, as
+ * anywhere). Raises ArgumentError without a value function, LocalJumpError
+ * without a block, and whatever the block or value raise. */
+CLEAT_API VALUE cleat_borrow_yield_each(VALUE self, cleat_borrow_mode mode, size_t count,
+                                        VALUE (*value)(const void *data, size_t i), const void *data);
 
 /* The same, naming the loans' method from the door's cache (not for direct use). */
 CLEAT_API VALUE cleat__borrow_lend_as(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
@@ -799,11 +811,16 @@ CLEAT_API VALUE cleat__borrow_lend_as(VALUE self, cleat_borrow_mode mode, VALUE 
 CLEAT_API VALUE cleat__borrow_yield_as(VALUE self, cleat_borrow_mode mode, VALUE value, atomic_uintptr_t *name);
 CLEAT_API VALUE cleat__borrow_call_as(VALUE self, cleat_borrow_mode mode, VALUE recv, ID mid, int argc,
                                         const VALUE *argv, atomic_uintptr_t *name);
+CLEAT_API VALUE cleat__borrow_yield_each_as(VALUE self, cleat_borrow_mode mode, size_t count,
+                                            VALUE (*value)(const void *data, size_t i), const void *data,
+                                            atomic_uintptr_t *name);
 
 #define CLEAT_LEND(func, arg) cleat__borrow_lend_as(self, cleat_mode, (func), (arg), CLEAT__DOOR_NAME)
 #define CLEAT_YIELD(value) cleat__borrow_yield_as(self, cleat_mode, (value), CLEAT__DOOR_NAME)
 #define CLEAT_CALL(recv, mid, argc, argv) \
     cleat__borrow_call_as(self, cleat_mode, (recv), (mid), (argc), (argv), CLEAT__DOOR_NAME)
+#define CLEAT_YIELD_EACH(count, value, data) \
+    cleat__borrow_yield_each_as(self, cleat_mode, (count), (value), (data), CLEAT__DOOR_NAME)
 
 /* ======================================================================
  * 7. Without the GVL
@@ -1200,7 +1217,7 @@ CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, u
  *           xs[i] = NUM2DBL(rb_ary_entry(ary, (long)i)); // may raise: nothing leaks
  *       double sum = 0;
  *       for (size_t i = 0; i < count; i++) sum += xs[i] * xs[i];
- *       CLEAT_SCRATCH_END(tmp);                         // optional: frees it now
+ *       CLEAT_SCRATCH_END(tmp);                         // optional: its use ends here
  *       return DBL2NUM(sum);
  *   }
  *   void Init_squares(void) {
@@ -1214,7 +1231,11 @@ CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, u
  * to both. Runs whatever Ruby code body runs. cleanup runs once: a
  * continuation replaying it raises Cleat::Error instead; one that jumps out
  * of body skips cleanup on Ruby 3.4 (which runs no C ensure on a
- * continuation jump; 3.1 and 3.3 do). cleanup should not
+ * continuation jump; 3.1 and 3.3 do). A continuation taken in Ruby code
+ * that body runs, and called after cleat_ensure returned, resumes body
+ * after cleanup ran (C cannot stop it): what cleanup releases, body must
+ * not touch after its first call into Ruby code, unless it reaches it
+ * through a Ruby object that knows (an IO closes itself). cleanup should not
  * raise (an exception from it replaces body's). Inside a door, a body that calls Ruby
  * code still does it through CLEAT_YIELD and friends. */
 CLEAT_API VALUE cleat_ensure(VALUE (*body)(void *arg), void (*cleanup)(void *arg), void *arg);
@@ -1236,9 +1257,13 @@ CLEAT_API VALUE cleat_ensure(VALUE (*body)(void *arg), void (*cleanup)(void *arg
         const long cleat__scratch_n = cleat__scratch_count(count);             \
         ALLOCV_N(type, holder, cleat__scratch_n);                              \
     })
-/* Frees CLEAT_SCRATCH's memory now (when it was not on the stack) rather
- * than at the next GC. The memory is gone afterwards. */
-#define CLEAT_SCRATCH_END(holder) ALLOCV_END(holder)
+/* Marks the end of CLEAT_SCRATCH's memory in the function: holder is kept
+ * alive to here, and the GC frees the hidden object after. It does not
+ * free it at once (as ALLOCV_END does): a continuation (callcc) taken in
+ * Ruby code the function ran (a to_f) and called after the function
+ * returned comes back into it before this point, and would write memory
+ * freed here (the hostile review: a double free on Ruby 3.4). */
+#define CLEAT_SCRATCH_END(holder) ((void)RB_GC_GUARD(holder))
 
 CLEAT_API CLEAT_NORETURN void cleat__scratch_too_large(size_t count);
 CLEAT_INLINE long cleat__scratch_count(size_t count)

@@ -323,11 +323,15 @@ bool cleat__once_end(cleat__once *o)
     return true;
 }
 
-static VALUE lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg, atomic_uintptr_t *name)
+/* *seen, when given, is the loan while func runs (NULL without one: a
+ * frozen object), for func to check that it is still out. */
+static VALUE lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg, atomic_uintptr_t *name,
+                  const loan **seen)
 {
     loan l;
     VALUE token = Qnil;
     if (!loan_begin(&l, self, mode, name, &token)) return func(arg);
+    if (seen) *seen = &l;
     VALUE result = rb_ensure(func, arg, loan_end, (VALUE)&l);
     /* Frozen meanwhile (Ractor.make_shareable from a block or a to_int): the
      * method that lent it exclusively would go on writing a frozen object,
@@ -349,27 +353,34 @@ typedef struct lending {
     VALUE (*func)(VALUE);
     VALUE arg;
     atomic_uintptr_t *name;
+    const loan **seen;
 } lending;
 
 static VALUE lend_recorded(VALUE p)
 {
     const lending *l = (const lending *)p;
-    return lend(l->self, l->mode, l->func, l->arg, l->name);
+    return lend(l->self, l->mode, l->func, l->arg, l->name, l->seen);
 }
 #endif
 
-VALUE cleat__borrow_lend_as(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
-                             atomic_uintptr_t *name)
+static VALUE lend_as(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg, atomic_uintptr_t *name,
+                     const loan **seen)
 {
     CLEAT__NEEDS_GVL();
 #ifdef CLEAT_DEBUG
     /* Recorded even when no loan is taken (a frozen object): the body lent
      * what it could, as it should. */
-    lending l = {self, mode, func, arg, name};
+    lending l = {self, mode, func, arg, name, seen};
     return cleat__debug_lend(self, lend_recorded, (VALUE)&l);
 #else
-    return lend(self, mode, func, arg, name);
+    return lend(self, mode, func, arg, name, seen);
 #endif
+}
+
+VALUE cleat__borrow_lend_as(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
+                             atomic_uintptr_t *name)
+{
+    return lend_as(self, mode, func, arg, name, NULL);
 }
 
 VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg)
@@ -377,11 +388,53 @@ VALUE cleat_borrow_lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE)
     return cleat__borrow_lend_as(self, mode, func, arg, NULL);
 }
 
+/* ---- one loan around many yields ---- */
+
+typedef struct yield_each {
+    const loan *loan; /* NULL when none was taken (a frozen object: nothing changes) */
+    size_t count;
+    VALUE (*value)(const void *data, size_t i);
+    const void *data;
+} yield_each;
+
+/* A continuation taken in a block and called after the loan ended comes
+ * back into this loop (the C stack as it was): the object may have changed
+ * since, and data may point to freed memory. The loan's serial tells,
+ * before the next element is read. */
+static VALUE yield_all(VALUE arg)
+{
+    const yield_each *y = (const yield_each *)arg;
+    for (size_t i = 0; i < y->count; i++) {
+        const loan *l = y->loan;
+        if (l && l->record->serial != l->serial)
+            rb_raise(cleat_eBorrowError, "%" PRIsVALUE " was re-entered through a continuation after its loan ended",
+                     method_name(l->holder));
+        rb_yield(y->value(y->data, i));
+    }
+    return Qnil;
+}
+
+VALUE cleat__borrow_yield_each_as(VALUE self, cleat_borrow_mode mode, size_t count,
+                                   VALUE (*value)(const void *data, size_t i), const void *data,
+                                   atomic_uintptr_t *name)
+{
+    if (!value) rb_raise(rb_eArgError, "cleat_borrow_yield_each: no value function");
+    yield_each y = {NULL, count, value, data};
+    lend_as(self, mode, yield_all, (VALUE)&y, name, &y.loan);
+    return Qnil;
+}
+
+VALUE cleat_borrow_yield_each(VALUE self, cleat_borrow_mode mode, size_t count,
+                              VALUE (*value)(const void *data, size_t i), const void *data)
+{
+    return cleat__borrow_yield_each_as(self, mode, count, value, data, NULL);
+}
+
 static VALUE yield_value(VALUE value) { return rb_yield(value); }
 
 VALUE cleat__borrow_yield_as(VALUE self, cleat_borrow_mode mode, VALUE value, atomic_uintptr_t *name)
 {
-    return cleat__borrow_lend_as(self, mode, yield_value, value, name);
+    return lend_as(self, mode, yield_value, value, name, NULL);
 }
 
 VALUE cleat_borrow_yield(VALUE self, cleat_borrow_mode mode, VALUE value)

@@ -134,6 +134,9 @@ class TestBenchScanner < Minitest::Test
     end
     assert_equal [[0, 3], [2, 3], [4, 3]], seen
     assert_equal :out, s.each_token { break :out }
+    assert_raises(LocalJumpError) { s.each_token }
+    empty = CleatBench::Scanner.new("", ->(t) { t })
+    assert_same empty, empty.each_token { flunk "no tokens, no yield" }
     assert_raises(ZeroDivisionError) { s.each_token { 1 / 0 } }
     s.pos = 0
     assert_equal "a", s.scan(/\w+/)

@@ -357,6 +357,57 @@ class TestHostile < Minitest::Test
     assert_equal ['[4, ["a", "b"]]'], out.lines.map(&:chomp)
   end
 
+  # The hostile review: a continuation called after a CLEAT_LEND loop of
+  # rb_yield ended (the guide's advice then) came back into the loop, which
+  # read on through the body's pointer into memory the object had freed.
+  # CLEAT_YIELD_EACH (Scanner#each_token's loop now) refuses to go on.
+  def test_a_continuation_back_into_a_yield_each_loop_raises
+    out, = run_child(<<~RUBY, preload: ["-rcleat_bench"])
+      require "continuation"
+      s = CleatBench::Scanner.new("a b c d e f g h", ->(t) { t })
+      4.times { s.scan(/\\w+/); s.skip_space }
+      $jumps = 0 # globals: a continuation restores locals
+      seen = []
+      begin
+        s.each_token { |t| seen << t; callcc { |c| $k = c } unless $k }
+        puts "returned"
+      rescue Cleat::BorrowError => e
+        puts e.message
+      end
+      $jumps += 1
+      if $jumps == 1
+        4.times { s.scan(/\\w+/); s.skip_space } # not lent any more: the scanner may change
+        $k.call
+      end
+      p seen
+    RUBY
+    assert_equal ["returned", "#each_token was re-entered through a continuation after its loan ended",
+                  "[0, 2, 4, 6]"], out.lines.map(&:chomp)
+  end
+
+  # The hostile review: CLEAT_SCRATCH_END freed heap scratch at once (as
+  # ALLOCV_END does); a continuation taken in a to_f came back into the
+  # function after it returned and wrote the freed memory (a wrong sum on
+  # 3.1 and 3.3, a double free on 3.4). The end now leaves it to the GC.
+  def test_a_continuation_back_into_a_function_after_its_scratch_ended
+    out, = run_child(<<~RUBY, preload: ["-rcleat_test"])
+      require "continuation"
+      x = Object.new
+      def x.to_f = (callcc { |c| $k = c } unless $k; 2.0)
+      $runs = 0
+      sums = []
+      sums << CleatTest.scratch_sum([1.0] * 2 + [x] + [1.0] * 400)
+      $runs += 1
+      if $runs == 1
+        Array.new(3000) { "y" * 40 } # malloc would hand freed scratch out again
+        GC.start
+        $k.call
+      end
+      p sums
+    RUBY
+    assert_equal "[[404.0, true], [404.0, true]]", out.chomp
+  end
+
   # The same for cleat_ensure: a continuation taken in the body and called
   # after the cleanup ran replayed the cleanup (the guide's FILE closed
   # twice: "double free detected", abort, on 3.1, 3.3 and 3.4). The second

@@ -176,19 +176,13 @@ CLEAT_SHARED(scanner_tokens, scanner_type, scanner_t *s)
 
 CLEAT_SHARED(scanner_token_count, scanner_type, scanner_t *s) { return SIZET2NUM(s->ntokens); }
 
-/* One loan around the whole loop (the guide's way for a method that yields
- * many times): the object is lent, shared, while the blocks run, so the
- * tokens cannot change and `s` stays valid throughout. */
-static VALUE scanner_yield_tokens(VALUE arg)
-{
-    const scanner_t *s = (const scanner_t *)arg;
-    for (size_t i = 0; i < s->ntokens; i++) rb_yield(LONG2NUM(s->tokens[i]));
-    return Qnil;
-}
+/* One loan around all the yields (CLEAT_YIELD_EACH): the object is lent,
+ * shared, while the blocks run, so the tokens cannot change. */
+static VALUE token_at(const void *data, size_t i) { return LONG2NUM(((const scanner_t *)data)->tokens[i]); }
 
 CLEAT_SHARED(scanner_each_token, scanner_type, scanner_t *s)
 {
-    CLEAT_LEND(scanner_yield_tokens, (VALUE)s);
+    CLEAT_YIELD_EACH(s->ntokens, token_at, s);
     return self;
 }
 
