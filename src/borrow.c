@@ -29,13 +29,13 @@ static uint32_t door_method(atomic_uintptr_t *name)
     return (uint32_t)id;
 }
 
-static VALUE method_name(uint32_t id)
+CLEAT__COLD static VALUE method_name(uint32_t id)
 {
     VALUE name = id ? rb_id2str((ID)id) : 0;
     return name ? rb_sprintf("#%" PRIsVALUE, name) : rb_str_new_cstr("this call");
 }
 
-void cleat__borrow_conflict(VALUE obj, const cleat_header *h, int mode)
+CLEAT__COLD void cleat__borrow_conflict(VALUE obj, const cleat_header *h, int mode)
 {
 #ifdef CLEAT_DEBUG
     cleat__debug_needs_gvl("a Cleat check raising BorrowError");
@@ -48,7 +48,7 @@ void cleat__borrow_conflict(VALUE obj, const cleat_header *h, int mode)
              mode == CLEAT_BORROW_SHARED ? "shared" : "exclusively");
 }
 
-void cleat__refuse_held(VALUE obj)
+CLEAT__COLD void cleat__refuse_held(VALUE obj)
 {
     VALUE klass = rb_class_name(rb_obj_class(obj));
     rb_raise(cleat_eBorrowError, "%" PRIsVALUE "%" PRIsVALUE " was given its own receiver; it holds the %" PRIsVALUE " already",
@@ -162,7 +162,7 @@ static bool on_main_stack(const void *local)
     return (uintptr_t)local - main_stack_low < main_stack_size; /* (wraps when below) */
 }
 
-void cleat__borrow_init(void)
+CLEAT__COLD void cleat__borrow_init(void)
 {
     for (int i = 0; i < POOL_SIZE; i++) {
         main_pool[i] = Qfalse;

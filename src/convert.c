@@ -17,7 +17,7 @@ static int integer_magnitude(VALUE v, uint64_t *magnitude, bool *fits)
     return sign < 0 ? -1 : 1;
 }
 
-CLEAT_NORETURN static void out_of_range(VALUE v, const char *type)
+CLEAT__COLD CLEAT_NORETURN static void out_of_range(VALUE v, const char *type)
 {
 #ifdef CLEAT_DEBUG
     cleat__debug_needs_gvl("a Cleat conversion raising RangeError");

@@ -5,7 +5,7 @@ VALUE cleat_eError = Qnil;
 VALUE cleat_eBorrowError = Qnil;
 VALUE cleat_eStaleReferenceError = Qnil;
 
-void cleat_init(void)
+CLEAT__COLD void cleat_init(void)
 {
     static bool done = false; /* one per extension: each has its own copy */
     if (done) return;
@@ -34,7 +34,7 @@ void cleat_init(void)
     done = true;
 }
 
-VALUE cleat__describe_class(VALUE obj)
+CLEAT__COLD VALUE cleat__describe_class(VALUE obj)
 {
     if (NIL_P(obj)) return rb_str_new_cstr("nil");
     if (obj == Qtrue) return rb_str_new_cstr("true");
@@ -42,7 +42,7 @@ VALUE cleat__describe_class(VALUE obj)
     return rb_class_name(rb_obj_class(obj));
 }
 
-void cleat__raise_wrong_type(VALUE obj, const char *expected)
+CLEAT__COLD void cleat__raise_wrong_type(VALUE obj, const char *expected)
 {
 #ifdef CLEAT_DEBUG
     cleat__debug_needs_gvl("a Cleat check raising TypeError");

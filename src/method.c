@@ -2,7 +2,7 @@
  * path is cleat__enter in cleat.h. */
 #include "internal.h"
 
-void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode)
+CLEAT__COLD void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode)
 {
     if (!cleat_is(obj, type)) cleat__raise_wrong_type(obj, type->class_path);
     void *data = RTYPEDDATA_DATA(obj);

@@ -41,7 +41,7 @@ static VALUE probe_writable(VALUE buffer)
 }
 #endif
 
-void cleat__region_init(void)
+CLEAT__COLD void cleat__region_init(void)
 {
     if (id_owner) return;
     id_owner = rb_intern("__cleat_owner"); /* no @: invisible to Ruby code */

@@ -24,29 +24,29 @@ static size_t type_count, type_capa;
 static VALUE methods = Qfalse; /* [[klass, name, arity, door], ...]; never handed out */
 static VALUE registry = Qfalse;
 
-static VALUE door_name(int door)
+CLEAT__COLD static VALUE door_name(int door)
 {
     const char *name = door == CLEAT_BORROW_SHARED ? "shared" : door == CLEAT_BORROW_EXCLUSIVE ? "exclusive" : "init";
     return ID2SYM(rb_intern(name));
 }
 
-static VALUE kind_name(int kind)
+CLEAT__COLD static VALUE kind_name(int kind)
 {
     const char *name = kind == CLEAT_KIND_VALUES ? "values" : kind == CLEAT_KIND_REGION ? "region" : "value";
     return ID2SYM(rb_intern(name));
 }
 
 /* The class a field's values must be, or nil for any. */
-static VALUE field_class(const cleat_field *f)
+CLEAT__COLD static VALUE field_class(const cleat_field *f)
 {
     if (f->klass) return *f->klass ? *f->klass : Qnil;
     if (f->type) return f->type->klass ? f->type->klass : Qnil;
     return Qnil;
 }
 
-static VALUE sym(const char *name) { return ID2SYM(rb_intern(name)); }
+CLEAT__COLD static VALUE sym(const char *name) { return ID2SYM(rb_intern(name)); }
 
-static VALUE describe_type(const cleat_type *type)
+CLEAT__COLD static VALUE describe_type(const cleat_type *type)
 {
     VALUE h = rb_hash_new();
     rb_hash_aset(h, sym("class"), type->klass ? type->klass : Qnil);
@@ -71,7 +71,7 @@ static VALUE describe_type(const cleat_type *type)
 }
 
 /* call-seq: registry.types -> Array of Hash */
-static VALUE registry_types(VALUE self)
+CLEAT__COLD static VALUE registry_types(VALUE self)
 {
     (void)self;
     VALUE list = rb_ary_new_capa((long)type_count);
@@ -80,13 +80,13 @@ static VALUE registry_types(VALUE self)
 }
 
 /* call-seq: registry.methods -> Array of [Class, Symbol, Integer, Symbol] */
-static VALUE registry_methods(VALUE self)
+CLEAT__COLD static VALUE registry_methods(VALUE self)
 {
     (void)self;
     return methods ? rb_ary_dup(methods) : rb_ary_new();
 }
 
-static bool ours(const cleat_type *type)
+CLEAT__COLD static bool ours(const cleat_type *type)
 {
     for (size_t i = 0; i < type_count; i++)
         if (types[i] == type) return true;
@@ -95,14 +95,14 @@ static bool ours(const cleat_type *type)
 
 /* Whether v may sit in field f (nil aside). No Ruby code: kind_of? is read
  * from the ancestry in C. */
-static bool value_fits(const cleat_field *f, VALUE v)
+CLEAT__COLD static bool value_fits(const cleat_field *f, VALUE v)
 {
     if (f->klass) return *f->klass && RTEST(rb_obj_is_kind_of(v, *f->klass));
     if (f->type) return cleat_is(v, f->type);
     return true;
 }
 
-static VALUE bad_field(const cleat_type *type, const cleat_field *f, VALUE v, bool init)
+CLEAT__COLD static VALUE bad_field(const cleat_type *type, const cleat_field *f, VALUE v, bool init)
 {
     VALUE expected = field_class(f);
     VALUE message = rb_sprintf("%s#%s holds %" PRIsVALUE ", declared %s%" PRIsVALUE "%s", type->class_path,
@@ -119,7 +119,7 @@ static VALUE bad_field(const cleat_type *type, const cleat_field *f, VALUE v, bo
  * no method of obj is running) and every declared field holding what it was
  * declared to hold (nil only where declared _OR_NIL, or before the object is
  * initialised). Otherwise what is wrong, as a message. Runs no Ruby code. */
-static VALUE registry_check(VALUE self, VALUE obj)
+CLEAT__COLD static VALUE registry_check(VALUE self, VALUE obj)
 {
     (void)self;
     const cleat_type *type = cleat_type_of(obj);
@@ -158,7 +158,7 @@ static VALUE registry_check(VALUE self, VALUE obj)
 
 /* This extension's registry object, made on first use and appended to
  * Cleat::REGISTRIES. */
-static void ensure_registry(void)
+CLEAT__COLD static void ensure_registry(void)
 {
     if (registry) return;
     cleat_init();
@@ -183,7 +183,7 @@ static void ensure_registry(void)
     rb_gc_register_address(&registry);
 }
 
-void cleat__registry_type(const cleat_type *type)
+CLEAT__COLD void cleat__registry_type(const cleat_type *type)
 {
     ensure_registry();
     if (type_count == type_capa) {
@@ -195,7 +195,7 @@ void cleat__registry_type(const cleat_type *type)
     types[type_count++] = type;
 }
 
-void cleat__registry_method(VALUE klass, const char *ruby_name, int arity, int door)
+CLEAT__COLD void cleat__registry_method(VALUE klass, const char *ruby_name, int arity, int door)
 {
     if (door == CLEAT__NO_DOOR) return; /* a CLEAT_FUNCTION: no type to fuzz it with */
     ensure_registry();

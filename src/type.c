@@ -140,7 +140,7 @@ void cleat_ractor_safe(void)
 #endif
 }
 
-VALUE cleat_type_define_class(cleat_type *type, VALUE super)
+CLEAT__COLD VALUE cleat_type_define_class(cleat_type *type, VALUE super)
 {
     CLEAT__NEEDS_GVL();
     cleat_init();
@@ -605,7 +605,7 @@ static void *fresh_copy_target(const cleat_type *type, VALUE self)
     return data;
 }
 
-VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig)
+CLEAT__COLD VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig)
 {
     if (self == orig) return self;
     if (!type->copy && !(type->flags & CLEAT_COPYABLE))
