@@ -561,9 +561,9 @@ CLEAT_INLINE bool cleat_initialized_p(VALUE obj, const cleat_type *type)
  * registry, which `rake test:fuzz` reads (section 15). Raises what
  * rb_define_method raises, NoMemoryError; runs what it runs (a
  * method_added hook). */
-#define CLEAT_DEFINE_METHOD(klass, ruby_name, name)                                       \
-    (CLEAT__DEFINE(rb_define_method, klass, ruby_name, name),                             \
-     cleat__registry_method((klass), (ruby_name), name##__arity, name##__door))
+#define CLEAT_DEFINE_METHOD(klass, ruby_name, name)                                              \
+    ((void)(0 ? (CLEAT__DEFINE(rb_define_method, klass, ruby_name, name), 0) : 0), /* type check */ \
+     cleat__define_method((klass), (ruby_name), RUBY_METHOD_FUNC(name), name##__arity, name##__door))
 
 /* ---- private methods, singleton methods, module functions ------------
  *
@@ -1288,6 +1288,12 @@ CLEAT_INLINE long cleat__scratch_count(size_t count)
  * other macro that defines a door method. Raises NoMemoryError. Runs no
  * Ruby code. */
 CLEAT_API void cleat__registry_method(VALUE klass, const char *ruby_name, int arity, int door);
+/* CLEAT_DEFINE_METHOD's one call (one call per method in Init_ rather than
+ * two): rb_define_method, then cleat__registry_method. Raises and runs what
+ * those do. The macro has the compiler check func's type against arity as
+ * rb_define_method does, in a branch never taken. */
+CLEAT_API void cleat__define_method(VALUE klass, const char *ruby_name, VALUE (*func)(ANYARGS), int arity,
+                                    int door);
 /* Records a type whose class was just defined (cleat_type_define_class). */
 CLEAT_API void cleat__registry_type(const cleat_type *type);
 

@@ -43,14 +43,14 @@ CLEAT__COLD void cleat__borrow_conflict(VALUE obj, const cleat_header *h, int mo
     bool exclusive = h->state & CLEAT__LENT_EXCL;
     VALUE holder = h->holder ? rb_sprintf(" by %" PRIsVALUE, method_name(h->holder)) : rb_str_new(0, 0);
     rb_raise(cleat_eBorrowError, "%" PRIsVALUE " is %sborrowed%" PRIsVALUE "; %" PRIsVALUE " needs it %s",
-             rb_class_name(rb_obj_class(obj)), exclusive ? "exclusively " : "", holder,
+             cleat__class_name(obj), exclusive ? "exclusively " : "", holder,
              method_name(cleat__current_method()),
              mode == CLEAT_BORROW_SHARED ? "shared" : "exclusively");
 }
 
 CLEAT__COLD void cleat__refuse_held(VALUE obj)
 {
-    VALUE klass = rb_class_name(rb_obj_class(obj));
+    VALUE klass = cleat__class_name(obj);
     rb_raise(cleat_eBorrowError, "%" PRIsVALUE "%" PRIsVALUE " was given its own receiver; it holds the %" PRIsVALUE " already",
              klass, method_name(cleat__current_method()), klass);
 }
@@ -266,7 +266,7 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, atomic_uintp
     /* The shared count's bits (2 to 29, below BUILDING and FRESH) all set: full. */
     const uint32_t count_bits = CLEAT__LENT_BITS & ~CLEAT__LENT_EXCL;
     if (mode == CLEAT_BORROW_SHARED && (h->state & count_bits) == count_bits)
-        rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", rb_class_name(rb_obj_class(self)));
+        rb_raise(cleat_eBorrowError, "%" PRIsVALUE " has too many shared loans", cleat__class_name(self));
     /* Allocation next (it may raise or run the GC): nothing else changes before. */
     *token = token_take(token);
     struct cleat__loan *r = DATA_PTR(*token);
@@ -338,7 +338,7 @@ static VALUE lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALU
      * perhaps shared with other Ractors by now. */
     if (mode == CLEAT_BORROW_EXCLUSIVE && OBJ_FROZEN(self))
         rb_frozen_error_raise(self, "can't modify frozen %" PRIsVALUE ": frozen while %" PRIsVALUE " lent it",
-                              rb_class_name(rb_obj_class(self)), method_name(l.holder));
+                              cleat__class_name(self), method_name(l.holder));
     /* On this stack for as long as the loan lasts: alive while the fiber or
      * thread running it can still run (see above). */
     RB_GC_GUARD(token);

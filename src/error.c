@@ -39,8 +39,10 @@ CLEAT__COLD VALUE cleat__describe_class(VALUE obj)
     if (NIL_P(obj)) return rb_str_new_cstr("nil");
     if (obj == Qtrue) return rb_str_new_cstr("true");
     if (obj == Qfalse) return rb_str_new_cstr("false");
-    return rb_class_name(rb_obj_class(obj));
+    return cleat__class_name(obj);
 }
+
+CLEAT__COLD VALUE cleat__class_name(VALUE obj) { return rb_class_name(rb_obj_class(obj)); }
 
 CLEAT__COLD void cleat__raise_wrong_type(VALUE obj, const char *expected)
 {

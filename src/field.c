@@ -17,7 +17,7 @@ static const cleat_type *cleat_type_of_writer(VALUE self)
 static void refuse_frozen(VALUE self)
 {
     if (OBJ_FROZEN(self))
-        rb_frozen_error_raise(self, "can't modify frozen %" PRIsVALUE, rb_class_name(rb_obj_class(self)));
+        rb_frozen_error_raise(self, "can't modify frozen %" PRIsVALUE, cleat__class_name(self));
 }
 
 /* A store into a lent object: whatever holds the loan (each_player's block,

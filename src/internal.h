@@ -52,16 +52,20 @@ CLEAT_API void cleat__region_init(void);
 /* Code that runs once per process (set-up, class definition, the
  * registry) or only to report an error: optimized for size, kept out of the
  * way of the hot code (GCC and Clang: "cold"), and so are the helpers only
- * it calls. Never on what runs per call or per object: the door's slow
- * path and dup/clone (per call, but rare) are the exceptions that measured
- * no slower (bench/door.rb). Most of an extension's Cleat code is this kind:
- * compiled for speed it was over half the .so (bench/size.rb). */
+ * it calls. Not for what runs per call or per object, with two exceptions
+ * that are off the hot path: the door's slow path (a refusal, or loans to
+ * reclaim) and dup/clone's initialize_copy. Most of an extension's Cleat
+ * code is this kind: over half the machine code of the generated gem's
+ * extension (bench/size.rb). */
 #if defined(__GNUC__) || defined(__clang__)
 #define CLEAT__COLD __attribute__((cold))
 #else
 #define CLEAT__COLD
 #endif
 
+/* The name of obj's class, for messages: from C, never the class's to_s
+ * (Ruby code). One call where messages would make two. */
+CLEAT_API VALUE cleat__class_name(VALUE obj);
 /* Ruby's way of naming what it got: "nil", "true", "false" or the class name. */
 CLEAT_API VALUE cleat__describe_class(VALUE obj);
 /* TypeError "wrong argument type A (expected B)". */

@@ -12,17 +12,17 @@ CLEAT__COLD void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode)
     if (mode == 0) { /* initialize and initialize_copy */
         if (h->state & CLEAT__BUILDING) /* its .init_fields raised (type.c) */
             rb_raise(rb_eTypeError, "unusable %" PRIsVALUE ": its init_fields did not finish",
-                     rb_class_name(rb_obj_class(obj)));
+                     cleat__class_name(obj));
         if (h->state & CLEAT__INIT)
-            rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
+            rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, cleat__class_name(obj));
     } else if (!(h->state & CLEAT__INIT)) {
-        rb_raise(rb_eTypeError, "uninitialized %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
+        rb_raise(rb_eTypeError, "uninitialized %" PRIsVALUE, cleat__class_name(obj));
     }
     /* Not rb_error_frozen_object: it calls obj.inspect and the class's to_s,
      * Ruby code, while obj may be inside a shared method (a frozen object
      * takes no loans). Same class of error, same receiver. */
     if (mode != CLEAT_BORROW_SHARED && OBJ_FROZEN(obj))
-        rb_frozen_error_raise(obj, "can't modify frozen %" PRIsVALUE, rb_class_name(rb_obj_class(obj)));
+        rb_frozen_error_raise(obj, "can't modify frozen %" PRIsVALUE, cleat__class_name(obj));
     /* Untouched since allocation (.init_fields): no longer, once an
      * exclusive method runs (dup/clone's target check, type.c). */
     if (mode == CLEAT_BORROW_EXCLUSIVE && (h->state & CLEAT__FRESH)) {

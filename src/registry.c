@@ -202,3 +202,9 @@ CLEAT__COLD void cleat__registry_method(VALUE klass, const char *ruby_name, int 
     VALUE entry = rb_ary_new_from_args(4, klass, ID2SYM(rb_intern(ruby_name)), INT2FIX(arity), door_name(door));
     rb_ary_push(methods, rb_ary_freeze(entry));
 }
+
+CLEAT__COLD void cleat__define_method(VALUE klass, const char *ruby_name, VALUE (*func)(ANYARGS), int arity, int door)
+{
+    (rb_define_method)(klass, ruby_name, func, arity);
+    cleat__registry_method(klass, ruby_name, arity, door);
+}

@@ -30,39 +30,58 @@ static VALUE define_namespace(const char *path, size_t len)
     return outer;
 }
 
-static void check_description(const cleat_type *type)
+/* Checks the description and lays the object out, in one pass over the
+ * fields (this runs once per type; one loop is less code than four): the
+ * header, and in debug builds the shadow of every VALUE field, rounded up
+ * to the struct's alignment. Raises ArgumentError before changing type. */
+static void check_and_lay_out(cleat_type *type)
 {
     const char *path = type->class_path;
     if (!path || !*path) rb_raise(rb_eArgError, "a Cleat type needs a class path");
     if (type->klass) rb_raise(rb_eArgError, "%s: class already defined for this type", path);
+    /* Such objects are usable from allocation on, when every VALUE field is
+     * nil: a field that refuses nil could be read as nil. With
+     * .init_fields, allocation checks what the hook left instead. */
+    bool all_nil_ok = (type->flags & CLEAT_ZERO_IS_VALID) && !type->init_fields;
     bool owns_region = false;
+    size_t values = 0, lists = 0;
+    uint64_t slots = 0;
     CLEAT__EACH_FIELD(type, f)
     {
         size_t width = cleat__field_width(f);
         if (f->offset > type->size || type->size - f->offset < width)
             rb_raise(rb_eArgError, "%s: field %s lies outside the struct", path, f->name);
         owns_region |= f->kind == CLEAT_KIND_REGION;
+        lists += f->kind == CLEAT_KIND_VALUES;
+        if (f->kind != CLEAT_KIND_VALUE) continue;
+        if (all_nil_ok && !f->nil_ok)
+            rb_raise(rb_eArgError,
+                     "%s: CLEAT_ZERO_IS_VALID objects start with nil in every field, but field %s "
+                     "refuses nil; declare it CLEAT_FIELD_OR_NIL",
+                     path, f->name);
+        values++;
+        /* cleat_write_known's inline check: which 8-byte words are VALUE
+         * fields (a view's owner is not: only cleat_view_init stores it). */
+        if (!f->view_owner && f->offset % sizeof(VALUE) == 0 && f->offset / sizeof(VALUE) < 64)
+            slots |= (uint64_t)1 << (f->offset / sizeof(VALUE));
     }
     if ((type->flags & CLEAT_MARK_BY_HAND) && !type->mark)
         rb_raise(rb_eArgError, "%s: CLEAT_MARK_BY_HAND needs a mark callback", path);
-    if ((type->flags & CLEAT_ZERO_IS_VALID) && !type->init_fields) {
-        /* Such objects are usable from allocation on, when every VALUE
-         * field is nil: a field that refuses nil could be read as nil.
-         * With .init_fields, allocation checks what the hook left instead. */
-        CLEAT__EACH_FIELD(type, f)
-        {
-            if (f->kind == CLEAT_KIND_VALUE && !f->nil_ok)
-                rb_raise(rb_eArgError,
-                         "%s: CLEAT_ZERO_IS_VALID objects start with nil in every field, but field %s "
-                         "refuses nil; declare it CLEAT_FIELD_OR_NIL",
-                         path, f->name);
-        }
-    }
     if ((type->flags & CLEAT_COPYABLE) && (type->free || owns_region) && !type->copy)
         rb_raise(rb_eArgError,
                  "%s: CLEAT_COPYABLE copies member by member, which would share the memory "
                  "it frees; give the type a copy callback",
                  path);
+    size_t prefix = sizeof(cleat_header), align = type->align > sizeof(cleat_header) ? type->align : sizeof(cleat_header);
+#ifdef CLEAT_DEBUG
+    /* debug.c: the shadow, its compaction count, a shadow per cleat_values */
+    prefix += (values + 1 + lists) * sizeof(VALUE);
+#else
+    (void)lists;
+#endif
+    type->value_fields = values;
+    type->prefix = (prefix + align - 1) / align * align;
+    type->value_slots = slots;
 }
 
 /* Whether the GC must call into the type at all: a struct with no declared
@@ -70,32 +89,6 @@ static void check_description(const cleat_type *type)
 static bool has_references(const cleat_type *type)
 {
     return type->mark || (type->fields && type->fields[0].kind != CLEAT_KIND_END);
-}
-
-/* The header, and in debug builds the shadow of every VALUE field, rounded
- * up to the struct's alignment. */
-static void lay_out(cleat_type *type)
-{
-    size_t values = 0;
-    CLEAT__EACH_FIELD(type, f) values += f->kind == CLEAT_KIND_VALUE;
-    size_t prefix = sizeof(cleat_header), align = type->align > sizeof(cleat_header) ? type->align : sizeof(cleat_header);
-#ifdef CLEAT_DEBUG
-    size_t lists = 0;
-    CLEAT__EACH_FIELD(type, f) lists += f->kind == CLEAT_KIND_VALUES;
-    /* debug.c: the shadow, its compaction count, a shadow per cleat_values */
-    prefix += (values + 1 + lists) * sizeof(VALUE);
-#endif
-    type->value_fields = values;
-    type->prefix = (prefix + align - 1) / align * align;
-    /* cleat_write_known's inline check: which 8-byte words are VALUE fields
-     * (a view's owner is not: only cleat_view_init stores it). */
-    type->value_slots = 0;
-    CLEAT__EACH_FIELD(type, f)
-    {
-        if (f->kind == CLEAT_KIND_VALUE && !f->view_owner && f->offset % sizeof(VALUE) == 0 &&
-            f->offset / sizeof(VALUE) < 64)
-            type->value_slots |= (uint64_t)1 << (f->offset / sizeof(VALUE));
-    }
 }
 
 /* Ruby 3.3+ marks and moves fixed-offset references itself, from a list of
@@ -144,8 +137,7 @@ CLEAT__COLD VALUE cleat_type_define_class(cleat_type *type, VALUE super)
 {
     CLEAT__NEEDS_GVL();
     cleat_init();
-    check_description(type);
-    lay_out(type);
+    check_and_lay_out(type);
 
     rb_data_type_t *rb = &type->rb;
     rb->wrap_struct_name = type->class_path;
@@ -531,7 +523,7 @@ static bool copying_for_a_ractor(void)
 static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)
 {
     if (refers_only_to_shareables(type, copy) || !copying_for_a_ractor()) return;
-    rb_raise(rb_path2class("Ractor::Error"), "can not copy %" PRIsVALUE " object.", rb_class_name(rb_obj_class(self)));
+    rb_raise(rb_path2class("Ractor::Error"), "can not copy %" PRIsVALUE " object.", cleat__class_name(self));
 }
 #else
 static void refuse_ractor_copy_unless_independent(const cleat_type *type, VALUE self, void *copy)
@@ -600,7 +592,7 @@ static void *fresh_copy_target(const cleat_type *type, VALUE self)
     bool fresh = cleat_is(self, type) && (cleat__header(RTYPEDDATA_DATA(self))->state & CLEAT__FRESH);
     unsigned char *data = cleat_unwrap_mut(self, type);
     if (type->init_fields ? !fresh : !pristine(type, data))
-        rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, rb_class_name(rb_obj_class(self)));
+        rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, cleat__class_name(self));
     cleat__header(data)->state &= ~(CLEAT__INIT | CLEAT__FRESH);
     return data;
 }
@@ -609,7 +601,7 @@ CLEAT__COLD VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALU
 {
     if (self == orig) return self;
     if (!type->copy && !(type->flags & CLEAT_COPYABLE))
-        rb_raise(rb_eTypeError, "can't copy %" PRIsVALUE, rb_class_name(rb_obj_class(orig)));
+        rb_raise(rb_eTypeError, "can't copy %" PRIsVALUE, cleat__class_name(orig));
     if (rb_obj_class(self) != rb_obj_class(orig))
         rb_raise(rb_eTypeError, "initialize_copy should take same class object");
     const void *src = cleat_unwrap(orig, type);

@@ -106,7 +106,7 @@ module Cleat
     NO_PLT_FLAG = "-fno-plt"
 
     def call_ruby_through_the_got
-      works = checking_for("whether #{NO_PLT_FLAG} is accepted") do
+      works = checking_for("calls without a PLT (#{NO_PLT_FLAG})") do
         try_compile("int main(void) { return 0; }\n", "#{NO_PLT_FLAG} -Werror")
       end
       $CFLAGS << " #{NO_PLT_FLAG}" if works
