@@ -590,7 +590,7 @@ static void *fresh_copy_target(const cleat_type *type, VALUE self)
      * the header can vouch for: untouched since (CLEAT__FRESH). Read before
      * cleat_unwrap_mut, whose slow path clears it. */
     bool fresh = cleat_is(self, type) && (cleat__header(RTYPEDDATA_DATA(self))->state & CLEAT__FRESH);
-    unsigned char *data = cleat_unwrap_mut(self, type);
+    unsigned char *data = (cleat_unwrap_mut)(self, type); /* the function: no door body, no receiver held */
     if (type->init_fields ? !fresh : !pristine(type, data))
         rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, cleat__class_name(self));
     cleat__header(data)->state &= ~(CLEAT__INIT | CLEAT__FRESH);
