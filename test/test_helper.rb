@@ -45,6 +45,23 @@ module CleatTestHelpers
     Open3.capture2e(*cc, stdin_data: "#line #{line} \"#{file}\"\n#{code}")
   end
 
+  # Runs full GCs from stacks of several depths until the block returns
+  # truthy (or tries run out; then the block's last answer): a stale copy of
+  # a dead fiber's address on the machine stack, which the GC scans
+  # conservatively, keeps it alive at one depth but not at all of them.
+  def collect_until(tries = 20)
+    tries.times do |i|
+      return true if yield
+
+      burn_stack(i * 7) { GC.start(full_mark: true, immediate_sweep: true) }
+    end
+    yield
+  end
+
+  def burn_stack(depth, &block)
+    depth.zero? ? block.call : burn_stack(depth - 1, &block)
+  end
+
   # Polls the block (up to `seconds`) until it returns truthy.
   def wait_until(seconds = 5)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds

@@ -34,21 +34,6 @@ class TestLoans < Minitest::Test
     nil
   end
 
-  # GC from stacks of several depths, so that a stale copy of a dead
-  # fiber's address on the machine stack does not keep it alive for ever.
-  def collect_until(tries = 20)
-    tries.times do |i|
-      return true if yield
-
-      burn_stack(i * 7) { GC.start(full_mark: true, immediate_sweep: true) }
-    end
-    yield
-  end
-
-  def burn_stack(depth, &block)
-    depth.zero? ? block.call : burn_stack(depth - 1, &block)
-  end
-
   def usable?(g)
     g.add_player("Carol")
     true
