@@ -12,8 +12,8 @@
 #   RUBY_TYPED_EMBEDDABLE, its own mark and compaction;
 # - CleatBench::Scanner (scanner_cleat.c): the Cleat version.
 # Reports every method's ratio Cleat / raw (medians of interleaved rounds
-# in this process, the empty loop subtracted, each round after a full GC
-# and with the GC off), their median and maximum; the objects they allocate;
+# in this process, the empty loop subtracted), their median and maximum;
+# the objects they allocate;
 # full-GC marking with 1,000,000 live scanners of each (MarkBench's
 # processes taking turns); memsize_of per scanner. bench/size.rb weighs
 # the two as shared objects.
@@ -119,7 +119,7 @@ module ScannerBench
     bodies.each do |name, body|
       KINDS.each { |kind, klass| cases["#{kind} #{name}"] = body.call(scanner(klass)) }
     end
-    t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations, gc: false)
+    t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations)
     bodies.keys.to_h do |name|
       empty = t[FORWARD.include?(name) ? "forward" : "empty"]
       [name, KINDS.keys.map { |kind| BenchSupport.net(t["#{kind} #{name}"], empty) }]
@@ -127,9 +127,11 @@ module ScannerBench
   end
 
   # [cleat objects, raw objects]: what all the methods allocate, per call
-  # each, summed. The methods are timed with the GC off (a collection falls
-  # where it will: it once made `rest` 2.35x on identical code), so their
-  # garbage is counted here instead.
+  # each, summed. Their timings include the GC their garbage costs, which
+  # falls where it will (it once made `rest` 2.35x on identical code): this
+  # row says whether the garbage itself differs. (Timing them with the GC
+  # off was worse: every allocation then grew the heap, and `tokens` came
+  # out 3x.)
   def allocations(calls: 1000)
     per_call = bodies.map do |_, body|
       KINDS.values.map do |klass|

@@ -43,7 +43,7 @@ CLEAT_INIT(scanner_initialize, scanner_type, scanner_t *s, str, on_token)
 {
     VALUE source = rb_str_new_frozen(cleat_str_value(CLEAT_DOOR, str));
     cleat_write_known(self, &s->source, source);
-    cleat_write(self, &s->on_token, on_token);
+    cleat_write_known(self, &s->on_token, on_token); /* a CLEAT_FIELD_ANY: no class to check */
     scanner_reset_plain(s);
     return self;
 }
@@ -197,7 +197,7 @@ CLEAT_SHARED(scanner_emit, scanner_type, scanner_t *s)
 
 CLEAT_EXCLUSIVE(scanner_set_on_token, scanner_type, scanner_t *s, callable)
 {
-    cleat_write(self, &s->on_token, callable);
+    cleat_write_known(self, &s->on_token, callable); /* a CLEAT_FIELD_ANY: no class to check */
     return callable;
 }
 
