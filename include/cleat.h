@@ -11,7 +11,7 @@
  *   5. Methods (the door) CLEAT_SHARED, CLEAT_EXCLUSIVE, CLEAT_INIT, CLEAT_FUNCTION,
  *                         CLEAT_DEFINE_METHOD, CLEAT_DEFINE_PRIVATE_METHOD,
  *                         CLEAT_DEFINE_SINGLETON_METHOD, CLEAT_DEFINE_MODULE_FUNCTION
- *   6. Borrowing          cleat_borrow_*, CLEAT_YIELD, CLEAT_CALL, CLEAT_LEND
+ *   6. Borrowing          cleat_borrow_*, CLEAT_YIELD, CLEAT_YIELD_EACH, CLEAT_CALL, CLEAT_LEND
  *   7. Without the GVL    cleat_without_gvl, CLEAT_WITHOUT_GVL
  *   8. Arguments          cleat_to_int64, cleat_to_uint64, cleat_to_size,
  *                         cleat_check_kind; cleat_to_double, cleat_str_value,
