@@ -15,7 +15,7 @@
  *   7. Without the GVL    cleat_without_gvl, CLEAT_WITHOUT_GVL
  *   8. Arguments          cleat_to_int64, cleat_to_uint64, cleat_to_size,
  *                         cleat_check_kind; cleat_to_double, cleat_str_value,
- *                         cleat_num_to_int64 (CLEAT_DOOR)
+ *                         cleat_num_to_int64, cleat_reg_search (CLEAT_DOOR)
  *   9. Errors             cleat_eError, cleat_eBorrowError, cleat_eStaleReferenceError,
  *                         cleat_exception_new
  *  10. GC helpers         cleat_gc_*
@@ -953,6 +953,18 @@ CLEAT_INLINE int64_t cleat_num_to_int64(cleat_door door, VALUE v)
 {
     return CLEAT_LIKELY(RB_FIXNUM_P(v)) ? (int64_t)RB_FIX2LONG(v) : cleat__num_to_int64_slow(door, v);
 }
+
+/* rb_reg_search(re, str, pos, reverse) with door.self lent (and its views'
+ * owners, shared): the byte offset where re matches str searching from
+ * pos (backwards with reverse), or -1; sets $~ as rb_reg_search does. A
+ * regex search runs Ruby code without saying so: Onigmo checks for
+ * interrupts while it matches, and trap handlers, finalizers and
+ * Thread#raise run there, so a handler that calls the object gets
+ * BorrowError instead of changing it under the body. Raises TypeError
+ * unless re is a Regexp and str a String, what matching raises (an encoding
+ * mismatch, Regexp::TimeoutError) and what the interrupts raise. Costs one
+ * loan (tens of ns) on top of the search. */
+CLEAT_API long cleat_reg_search(cleat_door door, VALUE re, VALUE str, long pos, bool reverse);
 
 /* ======================================================================
  * 9. Errors

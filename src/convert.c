@@ -1,6 +1,8 @@
 /* convert.c - arguments from Ruby, checked: Integers that must fit, classes. */
 #include "internal.h"
 
+#include <ruby/re.h> /* rb_reg_search */
+
 /* |v| into *magnitude; returns the sign (-1, 0, 1), or raises TypeError for
  * non-Integers. *fits is false when |v| needs more than 64 bits. */
 static int integer_magnitude(VALUE v, uint64_t *magnitude, bool *fits)
@@ -109,10 +111,11 @@ static VALUE lend_owners_from(VALUE arg)
     return cleat__borrow_lend_as(l->door.self, l->door.mode, l->func, l->arg, l->door.name);
 }
 
-static void lend_converting(cleat_door door, VALUE (*func)(VALUE), conversion *c)
+/* Runs func(arg) with door.self and its views' owners lent. */
+static void lend_for_door(cleat_door door, VALUE (*func)(VALUE), void *arg)
 {
     const cleat_type *type = cleat_type_of(door.self);
-    lending l = {door, type ? type->fields : NULL, func, (VALUE)c};
+    lending l = {door, type ? type->fields : NULL, func, (VALUE)arg};
     lend_owners_from((VALUE)&l);
 }
 
@@ -132,7 +135,7 @@ double cleat__to_double_slow(cleat_door door, VALUE v)
         rb_raise(rb_eTypeError, "no implicit conversion to float from %s",
                  NIL_P(v) ? "nil" : v == Qtrue ? "true" : v == Qfalse ? "false" : "string");
     conversion c = {v, 0};
-    lend_converting(door, convert_to_double, &c);
+    lend_for_door(door, convert_to_double, &c);
     return c.number;
 }
 
@@ -146,7 +149,7 @@ static VALUE convert_to_str(VALUE arg)
 VALUE cleat__str_value_slow(cleat_door door, VALUE v)
 {
     conversion c = {v, 0};
-    lend_converting(door, convert_to_str, &c);
+    lend_for_door(door, convert_to_str, &c);
     return c.value;
 }
 
@@ -163,6 +166,35 @@ int64_t cleat__num_to_int64_slow(cleat_door door, VALUE v)
     if (NIL_P(v) || v == Qtrue || v == Qfalse || RB_FLOAT_TYPE_P(v) || RB_TYPE_P(v, T_STRING))
         cleat__raise_wrong_type(v, "Integer");
     conversion c = {v, 0};
-    lend_converting(door, convert_to_int, &c);
+    lend_for_door(door, convert_to_int, &c);
     return cleat_to_int64(c.value);
+}
+
+/* ---- regex search: Ruby code at interrupt checks, with the object lent ---- */
+
+typedef struct search {
+    VALUE re, str;
+    long pos, at;
+    int reverse;
+} search;
+
+static VALUE search_lent(VALUE arg)
+{
+    search *s = (search *)arg;
+    /* Onigmo checks for interrupts while it matches: trap handlers,
+     * finalizers and Thread#raise run here, in the middle of the body. */
+    s->at = rb_reg_search(s->re, s->str, s->pos, s->reverse);
+    return Qnil;
+}
+
+long cleat_reg_search(cleat_door door, VALUE re, VALUE str, long pos, bool reverse)
+{
+    CLEAT__NEEDS_GVL();
+    if (!RB_TYPE_P(re, T_REGEXP)) cleat__raise_wrong_type(re, "Regexp");
+    if (!RB_TYPE_P(str, T_STRING)) cleat__raise_wrong_type(str, "String");
+    search s = {re, str, pos, -1, reverse};
+    lend_for_door(door, search_lent, &s);
+    RB_GC_GUARD(re);
+    RB_GC_GUARD(str);
+    return s.at;
 }

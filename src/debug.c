@@ -385,7 +385,9 @@ static bool about_an_exception(VALUE self)
 
 static const char *lending_fix(rb_event_flag_t event, ID mid)
 {
-    if (event == RUBY_EVENT_B_CALL) return "call the block with CLEAT_YIELD, which lends the object";
+    if (event == RUBY_EVENT_B_CALL)
+        return "call the block with CLEAT_YIELD, which lends the object (a trap handler or a finalizer: lend around the C "
+               "API call that ran it, a regex search through cleat_reg_search)";
     const char *name = id_name(mid);
     if (!strcmp(name, "to_int") || !strcmp(name, "to_i"))
         return "convert with cleat_num_to_int64(CLEAT_DOOR, v), which lends the object";

@@ -102,4 +102,43 @@ class TestConvert < Minitest::Test
     assert_equal 2.0, h.double_shared(Reenters.new(h, 2.0) { nil })
     assert_raises(TypeError) { h.double_shared(Reenters.new(h, 2) { nil }) } # to_f must answer a Float
   end
+
+  # cleat_reg_search: rb_reg_search's answer, with the object lent.
+  def test_regex_search
+    h = CleatTest::Holder.new(1)
+    at, match = h.search_exclusive(/b+/, "aabbb", 0, false)
+    assert_equal [2, "bbb"], [at, match[0]]
+    assert_equal [1, "b"], h.search_exclusive(/b/, "abab", 2, true).then { |a, m| [a, m[0]] } # backwards from 2
+    assert_equal [-1, nil], h.search_exclusive(/c/, "abab", 0, false)
+    assert_equal [-1, nil], h.search_exclusive(/a/, "abab", 5, false) # past the end
+    assert_equal [-1, nil], h.search_exclusive(/a/, "abab", -1, false)
+    assert_equal "wrong argument type String (expected Regexp)",
+                 assert_raises(TypeError) { h.search_exclusive("b", "abc", 0, false) }.message
+    assert_equal "wrong argument type Symbol (expected String)",
+                 assert_raises(TypeError) { h.search_exclusive(/b/, :abc, 0, false) }.message
+    assert_raises(Encoding::CompatibilityError) { h.search_exclusive(/\xff/n, "\u00e9t\u00e9", 0, false) }
+    assert_equal 1, h.set(1) # not left lent
+  end
+
+  # Onigmo checks for interrupts while it matches, and Ruby switches threads
+  # there: another thread's call finds the object lent (a search takes about
+  # 0.1 s, a time slice; one of up to 30 must be interrupted).
+  def test_regex_search_lends_the_receiver
+    h = CleatTest::Holder.new(1)
+    s = ("ab" * 300_000) + "c"
+    t = Thread.new do
+      loop do
+        h.set(2)
+        Thread.pass
+      rescue Cleat::BorrowError => e
+        break e.message
+      end
+    end
+    30.times do
+      assert_equal 0, h.search_exclusive(/(?=(?:a|b|ab)*c)a/, s, 0, false).first
+      break unless t.alive?
+    end
+    t.kill unless t.join(0)
+    assert_equal "CleatTest::Holder is exclusively borrowed by #search_exclusive; #set needs it exclusively", t.value
+  end
 end

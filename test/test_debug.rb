@@ -375,6 +375,29 @@ class TestDebug < Minitest::Test
                   "h = CleatTest::Holder.new(1); GC.stress = true; 3.times { h.schedule(3) }"
   end
 
+  # Onigmo checks for interrupts while it matches: a trap handler run
+  # there is Ruby code in the body (the hostile review's crash, in a release
+  # build of the bench Scanner). Reported, with the lending search named.
+  def test_trap_handler_run_by_an_unlent_regex_search_is_reported
+    assert_unlent "search_unlent", "a block at -e:1",
+                  "call the block with CLEAT_YIELD, which lends the object (a trap handler or a finalizer: lend " \
+                  "around the C API call that ran it, a regex search through cleat_reg_search)",
+                  "h = CleatTest::Holder.new(1); trap(:USR1) { }; pid = Process.pid; " \
+                  "Thread.new { loop { Process.kill(:USR1, pid); sleep 0.002 } }; s = ('ab' * 300_000) + 'c'; " \
+                  "30.times { h.search_unlent(/(?=(?:a|b|ab)*c)a/, s) }"
+  end
+
+  def test_trap_handler_run_by_a_lent_regex_search_is_quiet
+    assert_equal "true", assert_hook_quiet(<<~RUBY)
+      h = CleatTest::Holder.new(1); $in = []; trap(:USR1) { $in << h.value }; pid = Process.pid
+      t = Thread.new { loop { Process.kill(:USR1, pid); sleep 0.002 } }
+      s = ("ab" * 300_000) + "c"
+      5.times { h.search_exclusive(/(?=(?:a|b|ab)*c)a/, s, 0, false); break unless $in.empty? }
+      t.kill.join
+      print $in.size > 0
+    RUBY
+  end
+
   # The GC runs in the body, frees objects (their free callbacks) and
   # defers their finalizers: nothing of that is the body's Ruby code.
   def test_gc_in_a_door_body_is_quiet

@@ -385,6 +385,61 @@ class TestHostile < Minitest::Test
                   "[0, 2, 4, 6]"], out.lines.map(&:chomp)
   end
 
+  # The hostile review: Onigmo checks for interrupts while it matches, so a
+  # trap handler ran inside Scanner#scan's regex search, an exclusive body
+  # that had not lent the object. Its `pos = 1000` got in, and scan then
+  # advanced from 1000 to the match's end: memchr with a negative length, a
+  # segfault on 3.1 and 3.4. The search now lends the Scanner
+  # (cleat_reg_search). Signals are sent until one lands in a search.
+  def test_a_trap_handler_run_by_a_regex_search_cannot_change_the_scanner
+    out, = run_child(<<~RUBY, preload: ["-rcleat_bench"])
+      $s = CleatBench::Scanner.new(("ab" * 300_000) + "c", nil)
+      $borrowed = []
+      trap("USR1") do
+        $s.pos = 1000
+      rescue Cleat::BorrowError => e
+        $borrowed << e.message
+      end
+      pid = Process.pid
+      t = Thread.new { loop { Process.kill("USR1", pid); sleep 0.002 } }
+      20.times do
+        $s.reset
+        p $s.scan(/(?=(?:a|b|ab)*c)a/).nil? ? nil : [$s.pos, $s.line] if $borrowed.empty?
+        break unless $borrowed.empty?
+      end
+      t.kill.join
+      puts $borrowed.uniq
+    RUBY
+    assert_includes out.lines.map(&:chomp), "CleatBench::Scanner is exclusively borrowed by #scan; #pos= needs it exclusively"
+  end
+
+  # The same hidden re-entry from another thread: Ruby switches threads at
+  # the search's interrupt checks, and a thread that calls the Scanner then
+  # gets Cleat::BorrowError (a search takes about 0.1 s, a time slice).
+  def test_another_thread_cannot_change_the_scanner_during_a_regex_search
+    out, = run_child(<<~RUBY, preload: ["-rcleat_bench"])
+      $s = CleatBench::Scanner.new(("ab" * 300_000) + "c", nil)
+      t = Thread.new do
+        loop do
+          $s.pos = 1000
+          Thread.pass
+        rescue Cleat::BorrowError => e
+          break e.message
+        end
+      end
+      30.times do
+        $s.reset
+        $s.scan(/(?=(?:a|b|ab)*c)a/)
+        break unless t.alive?
+      end
+      t.kill unless t.join(0)
+      puts t.value.inspect, $s.pos
+    RUBY
+    message, pos = out.lines.map(&:chomp)
+    assert_equal '"CleatBench::Scanner is exclusively borrowed by #scan; #pos= needs it exclusively"', message
+    assert_includes %w[1 1001], pos # a scan from 0, or from the thread's pos = 1000
+  end
+
   # The hostile review: CLEAT_SCRATCH_END freed heap scratch at once (as
   # ALLOCV_END does); a continuation taken in a to_f came back into the
   # function after it returned and wrote the freed memory (a wrong sum on

@@ -113,13 +113,16 @@ static inline void scanner_copy_plain(scanner_t *dst, const scanner_t *src)
     dst->ntokens = dst->capa = src->ntokens;
 }
 
-/* Matches re in str from byte offset pos: anchored, the match must start at
- * pos. Returns the match's end and sets *start and *match (the MatchData,
- * also $~), or returns -1. Raises what Regexp matching raises (an encoding
- * mismatch, a timeout); runs no Ruby code. */
-static inline long scanner_match(VALUE re, VALUE str, long pos, bool anchored, long *start, VALUE *match)
+/* The result of a search for re from byte offset pos that found a match at
+ * `at` (-1: none); anchored, the match must start at pos. Returns the
+ * match's end and sets *start and *match (the MatchData, also $~), or
+ * returns -1. The search itself is each twin's: rb_reg_search runs Ruby
+ * code (trap handlers, finalizers) at Onigmo's interrupt checks, so the
+ * Cleat twin searches with the object lent (cleat_reg_search); the raw
+ * twin calls rb_reg_search as hand-written extensions do, and a trap
+ * handler that calls it during a search gets in. */
+static inline long scanner_match(long at, long pos, bool anchored, long *start, VALUE *match)
 {
-    long at = rb_reg_search(re, str, pos, 0);
     if (at < 0 || (anchored && at != pos)) return -1;
     VALUE m = rb_backref_get();
     *start = at;

@@ -99,48 +99,48 @@ CLEAT_EXCLUSIVE(scanner_skip_space_m, scanner_type, scanner_t *s)
 
 /* The scan-like methods (their door checked self, frozen included):
  * records the match and returns its end, or forgets the last match and
- * returns -1. */
-static long scan_at(VALUE self, scanner_t *s, VALUE re, bool anchored, bool advance)
+ * returns -1. The search runs with the object lent: a trap handler that
+ * calls the Scanner meanwhile gets Cleat::BorrowError. */
+static long scan_at(cleat_door door, scanner_t *s, VALUE re, bool anchored, bool advance)
 {
-    cleat_check_kind(re, rb_cRegexp);
-    long start, end;
+    long start, at = cleat_reg_search(door, re, s->source, s->pos, false);
     VALUE match;
     s->scans++;
-    end = scanner_match(re, s->source, s->pos, anchored, &start, &match);
+    long end = scanner_match(at, s->pos, anchored, &start, &match);
     if (end < 0) {
-        forget_match(self, s);
+        forget_match(door.self, s);
         return -1;
     }
     scanner_record(s, start, end, advance);
-    cleat_write_known(self, &s->last_match, match);
+    cleat_write_known(door.self, &s->last_match, match);
     return end;
 }
 
 CLEAT_EXCLUSIVE(scanner_scan, scanner_type, scanner_t *s, re)
 {
-    return scan_at(self, s, re, true, true) < 0 ? Qnil : scanner_matched(s);
+    return scan_at(CLEAT_DOOR, s, re, true, true) < 0 ? Qnil : scanner_matched(s);
 }
 
 CLEAT_EXCLUSIVE(scanner_skip, scanner_type, scanner_t *s, re)
 {
-    long before = s->pos, end = scan_at(self, s, re, true, true);
+    long before = s->pos, end = scan_at(CLEAT_DOOR, s, re, true, true);
     return end < 0 ? Qnil : LONG2NUM(end - before);
 }
 
 CLEAT_EXCLUSIVE(scanner_check, scanner_type, scanner_t *s, re)
 {
-    return scan_at(self, s, re, true, false) < 0 ? Qnil : scanner_matched(s);
+    return scan_at(CLEAT_DOOR, s, re, true, false) < 0 ? Qnil : scanner_matched(s);
 }
 
 CLEAT_EXCLUSIVE(scanner_match_p, scanner_type, scanner_t *s, re)
 {
-    long end = scan_at(self, s, re, true, false);
+    long end = scan_at(CLEAT_DOOR, s, re, true, false);
     return end < 0 ? Qnil : LONG2NUM(end - s->pos);
 }
 
 CLEAT_EXCLUSIVE(scanner_scan_until, scanner_type, scanner_t *s, re)
 {
-    long before = s->pos, end = scan_at(self, s, re, false, true);
+    long before = s->pos, end = scan_at(CLEAT_DOOR, s, re, false, true);
     return end < 0 ? Qnil : rb_str_subseq(s->source, before, end - before);
 }
 

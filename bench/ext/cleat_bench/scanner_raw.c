@@ -178,7 +178,7 @@ static long raw_scan(VALUE self, scanner_t *s, VALUE re, bool anchored, bool adv
     long start, end;
     VALUE match;
     s->scans++;
-    end = scanner_match(re, s->source, s->pos, anchored, &start, &match);
+    end = scanner_match(rb_reg_search(re, s->source, s->pos, 0), s->pos, anchored, &start, &match);
     if (end < 0) {
         raw_forget_match(self, s);
         return -1;

@@ -4,6 +4,7 @@
 #include "cleat.h"
 
 #include <ruby/encoding.h>
+#include <ruby/re.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,14 @@ CLEAT_EXCLUSIVE(holder_int_exclusive, holder_type, holder_t *h, value)
 {
     (void)h;
     return LL2NUM(cleat_num_to_int64(CLEAT_DOOR, value));
+}
+/* A regex search (Ruby code at its interrupt checks) with the holder lent:
+ * [where it matched or -1, $~]. */
+CLEAT_EXCLUSIVE(holder_search_exclusive, holder_type, holder_t *h, re, str, pos, reverse)
+{
+    (void)h;
+    long at = cleat_reg_search(CLEAT_DOOR, re, str, (long)cleat_to_int64(pos), RTEST(reverse));
+    return rb_assoc_new(LONG2NUM(at), rb_backref_get());
 }
 
 CLEAT_SHARED(holder_yield_shared, holder_type, holder_t *h, value)
@@ -1072,6 +1081,13 @@ CLEAT_SHARED(holder_funcall_unlent, holder_type, holder_t *h, recv)
     (void)h;
     return rb_funcall(recv, rb_intern("poke"), 0); /* the bug: CLEAT_CALL lends */
 }
+CLEAT_EXCLUSIVE(holder_search_unlent, holder_type, holder_t *h, re, str)
+{
+    (void)h;
+    Check_Type(re, T_REGEXP);
+    StringValue(str);
+    return LONG2NUM(rb_reg_search(re, str, 0, 0)); /* the bug: trap handlers run unlent */
+}
 CLEAT_EXCLUSIVE(holder_num2long_unlent, holder_type, holder_t *h, value)
 {
     (void)h;
@@ -1202,6 +1218,7 @@ static void init_misuse(VALUE mod)
     VALUE holder = rb_const_get(mod, rb_intern("Holder"));
     CLEAT_DEFINE_METHOD(holder, "yield_unlent", holder_yield_unlent);
     CLEAT_DEFINE_METHOD(holder, "funcall_unlent", holder_funcall_unlent);
+    CLEAT_DEFINE_METHOD(holder, "search_unlent", holder_search_unlent);
     CLEAT_DEFINE_METHOD(holder, "num2long_unlent", holder_num2long_unlent);
     CLEAT_DEFINE_METHOD(holder, "num2dbl_unlent", holder_num2dbl_unlent);
     CLEAT_DEFINE_METHOD(holder, "string_value_unlent", holder_string_value_unlent);
@@ -1484,6 +1501,7 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(holder, "double_shared", holder_double_shared);
     CLEAT_DEFINE_METHOD(holder, "str_exclusive", holder_str_exclusive);
     CLEAT_DEFINE_METHOD(holder, "int_exclusive", holder_int_exclusive);
+    CLEAT_DEFINE_METHOD(holder, "search_exclusive", holder_search_exclusive);
     CLEAT_DEFINE_METHOD(holder, "store_from_shared", holder_store_from_shared);
     CLEAT_DEFINE_METHOD(holder, "store_known_from_shared", holder_store_known_from_shared);
     CLEAT_DEFINE_METHOD(holder, "push_from_shared", holder_push_from_shared);
