@@ -383,18 +383,21 @@ class TestDebug < Minitest::Test
                   "call the block with CLEAT_YIELD, which lends the object (a trap handler or a finalizer: lend " \
                   "around the C API call that ran it, a regex search through cleat_reg_search)",
                   "h = CleatTest::Holder.new(1); trap(:USR1) { }; pid = Process.pid; " \
-                  "Thread.new { loop { Process.kill(:USR1, pid); sleep 0.002 } }; s = ('ab' * 300_000) + 'c'; " \
+                  "$sender = fork { loop { Process.kill(:USR1, pid); sleep 0.002 } }; " \
+                  "at_exit { Process.kill(:KILL, $sender) }; s = ('ab' * 300_000) + 'c'; " \
                   "30.times { h.search_unlent(/(?=(?:a|b|ab)*c)a/, s) }"
   end
 
   def test_trap_handler_run_by_a_lent_regex_search_is_quiet
     assert_equal "true", assert_hook_quiet(<<~RUBY)
-      h = CleatTest::Holder.new(1); $in = []; trap(:USR1) { $in << h.value }; pid = Process.pid
-      t = Thread.new { loop { Process.kill(:USR1, pid); sleep 0.002 } }
+      h = CleatTest::Holder.new(1); $in = []
+      trap(:USR1) { $in << (h.value rescue $!.class) } # lent exclusively: BorrowError
+      pid = Process.pid
+      sender = fork { loop { Process.kill(:USR1, pid); sleep 0.002 } }
       s = ("ab" * 300_000) + "c"
       5.times { h.search_exclusive(/(?=(?:a|b|ab)*c)a/, s, 0, false); break unless $in.empty? }
-      t.kill.join
-      print $in.size > 0
+      Process.kill(:KILL, sender); Process.wait(sender)
+      print $in.include?(Cleat::BorrowError)
     RUBY
   end
 
