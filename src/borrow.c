@@ -287,18 +287,24 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, atomic_uintp
     return true;
 }
 
-/* A loan ends once. A continuation (callcc) taken inside the block and
- * called after the loan ended restores this C frame and runs the ensure a
- * second time: the record may be in the pool or lent again by then (its
- * token is alive: the continuation's copy of this stack holds it). The
- * serial tells; the method must not go on with a loan it no longer has. */
+/* A continuation (callcc) taken inside the loan and called after it ended
+ * restores the lending C frame: the record may be in the pool or lent again
+ * by then (its token is alive: the continuation's copy of the stack holds
+ * it), and the object may have changed. The serial tells; the method must
+ * not go on with a loan it no longer has. */
+CLEAT__COLD CLEAT_NORETURN static void refuse_ended_loan(const loan *l)
+{
+    rb_raise(cleat_eBorrowError, "%" PRIsVALUE " was re-entered through a continuation after its loan ended",
+             method_name(l->holder));
+}
+
+/* A loan ends once: a continuation back into it would run this ensure a
+ * second time. */
 static VALUE loan_end(VALUE arg)
 {
     loan *l = (loan *)arg;
     struct cleat__loan *r = l->record;
-    if (r->serial != l->serial)
-        rb_raise(cleat_eBorrowError, "%" PRIsVALUE " was re-entered through a continuation after its loan ended",
-                 method_name(l->holder));
+    if (r->serial != l->serial) refuse_ended_loan(l);
     r->serial++;
     cleat_header *h = l->header;
     unlink_loan(h, r);
@@ -398,17 +404,14 @@ typedef struct yield_each {
 } yield_each;
 
 /* A continuation taken in a block and called after the loan ended comes
- * back into this loop (the C stack as it was): the object may have changed
- * since, and data may point to freed memory. The loan's serial tells,
- * before the next element is read. */
+ * back into this loop (the C stack as it was): data may point to freed
+ * memory by then. Checked before the next element is read. */
 static VALUE yield_all(VALUE arg)
 {
     const yield_each *y = (const yield_each *)arg;
     for (size_t i = 0; i < y->count; i++) {
         const loan *l = y->loan;
-        if (l && l->record->serial != l->serial)
-            rb_raise(cleat_eBorrowError, "%" PRIsVALUE " was re-entered through a continuation after its loan ended",
-                     method_name(l->holder));
+        if (l && l->record->serial != l->serial) refuse_ended_loan(l);
         rb_yield(y->value(y->data, i));
     }
     return Qnil;
