@@ -511,12 +511,14 @@ static bool copying_for_a_ractor(void)
         }
         if (found || n < limit || limit > INT_MAX / 2) break;
         limit *= 2;
-        if (frames != small) ruby_xfree(frames), ruby_xfree(lines);
-        frames = NULL, lines = NULL;
-        frames = ruby_xmalloc2((size_t)limit, sizeof(VALUE));
-        lines = ruby_xmalloc2((size_t)limit, sizeof(int));
+        if (frames != small) ruby_xfree(frames);
+        frames = NULL;
+        /* One block for both arrays (the lines after the frames): a second
+         * allocation that raised NoMemoryError would leak the first. */
+        frames = ruby_xmalloc2((size_t)limit, sizeof(VALUE) + sizeof(int));
+        lines = (int *)(frames + limit);
     }
-    if (frames != small) ruby_xfree(frames), ruby_xfree(lines);
+    if (frames != small) ruby_xfree(frames);
     return found;
 }
 
