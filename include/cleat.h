@@ -960,7 +960,9 @@ CLEAT_INLINE int64_t cleat_num_to_int64(cleat_door door, VALUE v)
  * regex search runs Ruby code without saying so: Onigmo checks for
  * interrupts while it matches, and trap handlers, finalizers and
  * Thread#raise run there, so a handler that calls the object gets
- * BorrowError instead of changing it under the body. Raises TypeError
+ * BorrowError instead of changing it under the body. A str not frozen is
+ * searched through a frozen copy (sharing its bytes: no copy of them), so
+ * that code may change str without harm; $~ refers to the copy. Raises TypeError
  * unless re is a Regexp and str a String, what matching raises (an encoding
  * mismatch, Regexp::TimeoutError) and what the interrupts raise. Costs one
  * loan (tens of ns) on top of the search. */

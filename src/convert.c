@@ -192,6 +192,11 @@ long cleat_reg_search(cleat_door door, VALUE re, VALUE str, long pos, bool rever
     CLEAT__NEEDS_GVL();
     if (!RB_TYPE_P(re, T_REGEXP)) cleat__raise_wrong_type(re, "Regexp");
     if (!RB_TYPE_P(str, T_STRING)) cleat__raise_wrong_type(str, "String");
+    /* Ruby code run inside the search may change str (a trap handler's
+     * replace: Onigmo read freed bytes, the hostile review). A frozen copy
+     * shares str's bytes and keeps them; the MatchData would make the same
+     * copy, so rb_reg_search then makes none. */
+    if (!OBJ_FROZEN(str)) str = rb_str_new_frozen(str);
     search s = {re, str, pos, -1, reverse};
     lend_for_door(door, search_lent, &s);
     RB_GC_GUARD(re);

@@ -414,6 +414,32 @@ class TestHostile < Minitest::Test
     assert_includes out.lines.map(&:chomp), "CleatBench::Scanner is exclusively borrowed by #scan; #pos= needs it exclusively"
   end
 
+  # The hostile review: the loan guards the receiver, not the String being
+  # searched; a trap handler that replaced it (then ran the GC) left Onigmo
+  # reading freed bytes, a segfault on 3.1 and 3.4 (Ruby's String#index
+  # does the same). cleat_reg_search now searches a frozen copy.
+  def test_a_string_changed_during_a_regex_search_is_not_read_freed
+    out, = run_child(<<~RUBY, preload: ["-rcleat_test"])
+      $str = ("ab" * 300_000) + "c"
+      $inside = 0
+      trap("USR1") do # slower than the signals come: only 3 times, inside a search
+        next if $inside >= 3 || caller.none? { |line| line.include?("search_exclusive") }
+        $inside += 1
+        $str.replace("x" * 7); GC.start; $str.replace(("ab" * 300_000) + "c")
+      end
+      parent = Process.pid
+      sender = fork { loop { Process.kill("USR1", parent); sleep 0.002 } }
+      h = CleatTest::Holder.new(1)
+      found = Array.new(20) { $inside < 3 ? h.search_exclusive(/(?=(?:a|b|ab)*c)a/, $str, 0, false).first : 0 }
+      Process.kill(:KILL, sender)
+      Process.wait(sender)
+      p found.uniq, $inside
+    RUBY
+    found, inside = out.lines.map(&:chomp)
+    assert_equal "[0]", found
+    assert_operator inside.to_i, :>=, 1, "no handler ran inside a search"
+  end
+
   # The same hidden re-entry from another thread: Ruby switches threads at
   # the search's interrupt checks, and a thread that calls the Scanner then
   # gets Cleat::BorrowError (a search takes about 0.1 s, a time slice).
