@@ -409,6 +409,15 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
         drop_unwound_door(fiber, arg);
         return;
     }
+    if (event == RUBY_EVENT_C_CALL) {
+        /* Building an exception calls its C methods (Exception#initialize),
+         * which check for interrupts: a trap handler or finalizer run there
+         * was aborting correct programs (the hostile review). The body is
+         * raising; it never resumes. */
+        record *door = unlent_door(fiber);
+        if (door && !door->quiet && about_an_exception(rb_tracearg_self(arg))) door->quiet = true;
+        return;
+    }
     record *door = unlent_door(fiber);
     while (door && !door_on_stack(door)) { /* stale: left by an exception */
         pop_record(door->serial);
@@ -570,7 +579,7 @@ void cleat__debug_install(void)
     if (pthread_key_create(&records_key, free_records) != 0) rb_raise(rb_eRuntimeError, "cleat debug: no thread key");
     /* A raw-argument hook has its own signature: Ruby's API casts it (through
      * void (*)(void), which says so to the compiler). */
-    rb_add_event_hook2((rb_event_hook_func_t)(void (*)(void))on_ruby_code, RUBY_EVENT_CALL | RUBY_EVENT_B_CALL | RUBY_EVENT_C_RETURN,
+    rb_add_event_hook2((rb_event_hook_func_t)(void (*)(void))on_ruby_code, RUBY_EVENT_CALL | RUBY_EVENT_B_CALL | RUBY_EVENT_C_CALL | RUBY_EVENT_C_RETURN,
                        Qnil, RUBY_EVENT_HOOK_FLAG_RAW_ARG);
     struct sigaction action;
     memset(&action, 0, sizeof action);

@@ -401,6 +401,29 @@ class TestDebug < Minitest::Test
     RUBY
   end
 
+  # The hostile review: building the exception a body raises checks for
+  # interrupts inside Exception#initialize, a C method; a trap handler that
+  # touched nothing ran there and was reported, aborting a correct program.
+  def test_trap_handler_run_while_a_body_raises_is_quiet
+    out = assert_hook_quiet(<<~RUBY)
+      h = CleatTest::Holder.new(1); $n = 0
+      trap(:USR1) { $n += 1 }
+      pid = Process.pid
+      sender = fork { loop { Process.kill(:USR1, pid); sleep 0.0005 } }
+      stop = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 3
+      while $n < 300 && Process.clock_gettime(Process::CLOCK_MONOTONIC) < stop
+        begin
+          h.raise_with(ArgumentError)
+        rescue ArgumentError
+          nil
+        end
+      end
+      Process.kill(:KILL, sender); Process.wait(sender)
+      print $n > 0
+    RUBY
+    assert_equal "true", out
+  end
+
   # The GC runs in the body, frees objects (their free callbacks) and
   # defers their finalizers: nothing of that is the body's Ruby code.
   def test_gc_in_a_door_body_is_quiet
