@@ -122,7 +122,9 @@ class TestConvert < Minitest::Test
 
   # Onigmo checks for interrupts while it matches, and Ruby switches threads
   # there: another thread's call finds the object lent (a search takes about
-  # 0.1 s, a time slice; one of up to 30 must be interrupted).
+  # 0.1 s, a time slice; one of up to 30 must be interrupted). Without the
+  # loan the thread got in (the bench Scanner's pos= then made scan segfault;
+  # its trap-handler twin is in test_hostile.rb).
   def test_regex_search_lends_the_receiver
     h = CleatTest::Holder.new(1)
     s = ("ab" * 300_000) + "c"

@@ -440,33 +440,6 @@ class TestHostile < Minitest::Test
     assert_operator inside.to_i, :>=, 1, "no handler ran inside a search"
   end
 
-  # The same hidden re-entry from another thread: Ruby switches threads at
-  # the search's interrupt checks, and a thread that calls the Scanner then
-  # gets Cleat::BorrowError (a search takes about 0.1 s, a time slice).
-  def test_another_thread_cannot_change_the_scanner_during_a_regex_search
-    out, = run_child(<<~RUBY, preload: ["-rcleat_bench"])
-      $s = CleatBench::Scanner.new(("ab" * 300_000) + "c", nil)
-      t = Thread.new do
-        loop do
-          $s.pos = 1000
-          Thread.pass
-        rescue Cleat::BorrowError => e
-          break e.message
-        end
-      end
-      30.times do
-        $s.reset
-        $s.scan(/(?=(?:a|b|ab)*c)a/)
-        break unless t.alive?
-      end
-      t.kill unless t.join(0)
-      puts t.value.inspect, $s.pos
-    RUBY
-    message, pos = out.lines.map(&:chomp)
-    assert_equal '"CleatBench::Scanner is exclusively borrowed by #scan; #pos= needs it exclusively"', message
-    assert_includes %w[1 1001], pos # a scan from 0, or from the thread's pos = 1000
-  end
-
   # The hostile review: CLEAT_SCRATCH_END freed heap scratch at once (as
   # ALLOCV_END does); a continuation taken in a to_f came back into the
   # function after it returned and wrote the freed memory (a wrong sum on
