@@ -409,25 +409,10 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
         drop_unwound_door(fiber, arg);
         return;
     }
-    if (event == RUBY_EVENT_C_CALL) {
-        /* Building an exception calls its C methods (Exception#initialize),
-         * which check for interrupts: a trap handler or finalizer run there
-         * was aborting correct programs (the hostile review). The body is
-         * raising; it never resumes. */
-        if (!about_an_exception(rb_tracearg_self(arg))) return;
-        /* For good, not only while the method runs: the trap handler also
-         * runs at the interrupt check after Exception#initialize returned,
-         * still inside rb_raise (the test aborted). So a body that builds an
-         * exception and keeps it, or rescues one in C, is no longer watched:
-         * a missed report at worst (docs/misuse.md). */
-        record *door = unlent_door(fiber);
-        while (door && !door_on_stack(door)) { /* stale: left by an exception */
-            pop_record(door->serial);
-            door = unlent_door(fiber);
-        }
-        if (door) door->quiet = true;
-        return;
-    }
+    /* C methods matter only as an exception's (below): they are not Ruby code. */
+    VALUE self = rb_tracearg_self(arg);
+    bool an_exceptions_c_method = event == RUBY_EVENT_C_CALL;
+    if (an_exceptions_c_method && !about_an_exception(self)) return;
     record *door = unlent_door(fiber);
     while (door && !door_on_stack(door)) { /* stale: left by an exception */
         pop_record(door->serial);
@@ -435,10 +420,15 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     }
     if (!door || door->quiet) return;
     /* The body is raising (it never resumes after rb_raise): the exception's
-     * Ruby methods, and what they call (a logger), are no way back in. A body
-     * that rescues its own exception in C is then no longer watched: a
-     * missed report at worst, never a false one. */
-    if (about_an_exception(rb_tracearg_self(arg))) {
+     * methods, Ruby or C, and what they run are no way back in: a logger its
+     * initialize calls, a trap handler or finalizer run at the interrupt
+     * checks of Exception#initialize (they aborted correct programs, a
+     * hostile review). Quiet for the rest of the call, not only while the
+     * method runs: trap handlers also run after Exception#initialize
+     * returned, still inside rb_raise. So a body that builds an exception
+     * and keeps it, or rescues one in C, is no longer watched: a missed
+     * report at worst, never a false one (docs/misuse.md). */
+    if (an_exceptions_c_method || about_an_exception(self)) {
         door->quiet = true;
         return;
     }
