@@ -457,15 +457,17 @@ static bool refers_only_to_shareables(const cleat_type *type, void *data)
     return true;
 }
 
-static bool is_cstr(VALUE str, const char *s)
+/* Whether str (a frame's name or path: a String, or nil) is the string
+ * literal lit; the length, known when compiling, is compared first. */
+#define IS_NAME(str, lit) is_name((str), (lit), sizeof(lit) - 1)
+CLEAT_INLINE bool is_name(VALUE str, const char *s, size_t len)
 {
-    size_t len = strlen(s);
     return RB_TYPE_P(str, T_STRING) && (size_t)RSTRING_LEN(str) == len && memcmp(RSTRING_PTR(str), s, len) == 0;
 }
 
 static bool is_copy_hook(VALUE name)
 {
-    return is_cstr(name, "initialize_copy") || is_cstr(name, "initialize_clone") || is_cstr(name, "initialize_dup");
+    return IS_NAME(name, "initialize_copy") || IS_NAME(name, "initialize_clone") || IS_NAME(name, "initialize_dup");
 }
 
 /* The cheap answer for what nearly every copy is: Kernel#dup or #clone
@@ -476,12 +478,11 @@ static bool is_copy_hook(VALUE name)
 static bool asked_by_dup_or_clone(void)
 {
     VALUE frames[8];
-    int lines[8];
-    int n = rb_profile_frames(0, 8, frames, lines);
+    int n = rb_profile_frames(0, 8, frames, NULL); /* no line numbers: they cost a search each */
     for (int i = 0; i < n; i++) {
         VALUE name = rb_profile_frame_method_name(frames[i]);
         if (is_copy_hook(name)) continue;
-        if (!is_cstr(name, "dup") && !is_cstr(name, "clone")) return false;
+        if (!IS_NAME(name, "dup") && !IS_NAME(name, "clone")) return false;
         /* A C frame only: a Ruby method can be given any name and, through
          * eval, any path ("<internal:kernel>" included), so such a frame
          * proves nothing (the hostile review forged one to send a Person
@@ -501,22 +502,18 @@ static bool copying_for_a_ractor(void)
 {
     if (asked_by_dup_or_clone()) return false;
     VALUE small[64], *frames = small;
-    int small_lines[64], *lines = small_lines, limit = 64;
+    int limit = 64;
     bool found = false;
     for (;;) {
-        int n = rb_profile_frames(0, limit, frames, lines);
+        int n = rb_profile_frames(0, limit, frames, NULL);
         for (int i = 0; i < n && !found; i++) {
-            found = is_cstr(rb_profile_frame_path(frames[i]), "<internal:ractor>") &&
-                    !is_cstr(rb_profile_frame_method_name(frames[i]), "receive_if");
+            found = IS_NAME(rb_profile_frame_path(frames[i]), "<internal:ractor>") &&
+                    !IS_NAME(rb_profile_frame_method_name(frames[i]), "receive_if");
         }
         if (found || n < limit || limit > INT_MAX / 2) break;
         limit *= 2;
         if (frames != small) ruby_xfree(frames);
-        frames = NULL;
-        /* One block for both arrays (the lines after the frames): a second
-         * allocation that raised NoMemoryError would leak the first. */
-        frames = ruby_xmalloc2((size_t)limit, sizeof(VALUE) + sizeof(int));
-        lines = (int *)(frames + limit);
+        frames = ruby_xmalloc2((size_t)limit, sizeof(VALUE));
     }
     if (frames != small) ruby_xfree(frames);
     return found;
