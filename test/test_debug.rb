@@ -382,21 +382,16 @@ class TestDebug < Minitest::Test
     assert_unlent "search_unlent", "a block at -e:1",
                   "call the block with CLEAT_YIELD, which lends the object (a trap handler or a finalizer: lend " \
                   "around the C API call that ran it, a regex search through cleat_reg_search)",
-                  "h = CleatTest::Holder.new(1); trap(:USR1) { }; pid = Process.pid; " \
-                  "$sender = fork { loop { Process.kill(:USR1, pid); sleep 0.002 } }; " \
-                  "at_exit { Process.kill(:KILL, $sender) }; s = ('ab' * 300_000) + 'c'; " \
-                  "30.times { h.search_unlent(/(?=(?:a|b|ab)*c)a/, s) }"
+                  USR1_STORM + "h = CleatTest::Holder.new(1); trap(:USR1) { }; s = ('ab' * 300_000) + 'c'; " \
+                               "usr1_storm(0.002) { 30.times { h.search_unlent(/(?=(?:a|b|ab)*c)a/, s) } }"
   end
 
   def test_trap_handler_run_by_a_lent_regex_search_is_quiet
-    assert_equal "true", assert_hook_quiet(<<~RUBY)
+    assert_equal "true", assert_hook_quiet(USR1_STORM + <<~RUBY)
       h = CleatTest::Holder.new(1); $in = []
       trap(:USR1) { $in << (h.value rescue $!.class) } # lent exclusively: BorrowError
-      pid = Process.pid
-      sender = fork { loop { Process.kill(:USR1, pid); sleep 0.002 } }
       s = ("ab" * 300_000) + "c"
-      5.times { h.search_exclusive(/(?=(?:a|b|ab)*c)a/, s, 0, false); break unless $in.empty? }
-      Process.kill(:KILL, sender); Process.wait(sender)
+      usr1_storm(0.002) { 5.times { h.search_exclusive(/(?=(?:a|b|ab)*c)a/, s, 0, false); break unless $in.empty? } }
       print $in.include?(Cleat::BorrowError)
     RUBY
   end
@@ -405,20 +400,19 @@ class TestDebug < Minitest::Test
   # interrupts inside Exception#initialize, a C method; a trap handler that
   # touched nothing ran there and was reported, aborting a correct program.
   def test_trap_handler_run_while_a_body_raises_is_quiet
-    out = assert_hook_quiet(<<~RUBY)
+    out = assert_hook_quiet(USR1_STORM + <<~RUBY)
       h = CleatTest::Holder.new(1); $n = 0
       trap(:USR1) { $n += 1 }
-      pid = Process.pid
-      sender = fork { loop { Process.kill(:USR1, pid); sleep 0.0005 } }
       stop = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 3
-      while $n < 300 && Process.clock_gettime(Process::CLOCK_MONOTONIC) < stop
-        begin
-          h.raise_with(ArgumentError)
-        rescue ArgumentError
-          nil
+      usr1_storm(0.0005) do
+        while $n < 300 && Process.clock_gettime(Process::CLOCK_MONOTONIC) < stop
+          begin
+            h.raise_with(ArgumentError)
+          rescue ArgumentError
+            nil
+          end
         end
       end
-      Process.kill(:KILL, sender); Process.wait(sender)
       print $n > 0
     RUBY
     assert_equal "true", out

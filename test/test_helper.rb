@@ -71,6 +71,15 @@ module CleatTestHelpers
     end
     result
   end
+
+  # Code for a child Ruby, put before its own: defines usr1_storm(every),
+  # which runs its block while a forked process sends this one SIGUSR1 every
+  # `every` seconds (a thread could not: it would need the GVL the block
+  # holds), then stops the sender. One line, so the line numbers of the code
+  # after it stay as written.
+  USR1_STORM = "def usr1_storm(every); parent = Process.pid; " \
+               "sender = fork { loop { Process.kill(:USR1, parent); sleep every } }; yield; " \
+               "ensure; if sender; Process.kill(:KILL, sender); Process.wait(sender); end; end; "
 end
 
 Minitest::Test.include(CleatTestHelpers)

@@ -392,7 +392,7 @@ class TestHostile < Minitest::Test
   # segfault on 3.1 and 3.4. The search now lends the Scanner
   # (cleat_reg_search). Signals come every 2 ms; a search takes about 0.1 s.
   def test_a_trap_handler_run_by_a_regex_search_cannot_change_the_scanner
-    out, = run_child(<<~RUBY, preload: ["-rcleat_bench"])
+    out, = run_child(USR1_STORM + <<~RUBY, preload: ["-rcleat_bench"])
       $s = CleatBench::Scanner.new(("ab" * 300_000) + "c", nil)
       $borrowed = []
       trap("USR1") do
@@ -400,15 +400,13 @@ class TestHostile < Minitest::Test
       rescue Cleat::BorrowError => e
         $borrowed << e.message
       end
-      parent = Process.pid # a process sends the signals: a thread would need the GVL
-      sender = fork { loop { Process.kill("USR1", parent); sleep 0.002 } }
-      20.times do
-        $s.reset
-        $s.scan(/(?=(?:a|b|ab)*c)a/)
-        break unless $borrowed.empty?
+      usr1_storm(0.002) do
+        20.times do
+          $s.reset
+          $s.scan(/(?=(?:a|b|ab)*c)a/)
+          break unless $borrowed.empty?
+        end
       end
-      Process.kill(:KILL, sender)
-      Process.wait(sender)
       puts $borrowed.uniq
     RUBY
     assert_includes out.lines.map(&:chomp), "CleatBench::Scanner is exclusively borrowed by #scan; #pos= needs it exclusively"
@@ -419,7 +417,7 @@ class TestHostile < Minitest::Test
   # reading freed bytes, a segfault on 3.1 and 3.4 (Ruby's String#index
   # does the same). cleat_reg_search now searches a frozen copy.
   def test_a_string_changed_during_a_regex_search_is_not_read_freed
-    out, = run_child(<<~RUBY, preload: ["-rcleat_test"])
+    out, = run_child(USR1_STORM + <<~RUBY, preload: ["-rcleat_test"])
       $str = ("ab" * 300_000) + "c"
       $inside = 0
       trap("USR1") do # slower than the signals come: only 3 times, inside a search
@@ -427,12 +425,10 @@ class TestHostile < Minitest::Test
         $inside += 1
         $str.replace("x" * 7); GC.start; $str.replace(("ab" * 300_000) + "c")
       end
-      parent = Process.pid
-      sender = fork { loop { Process.kill("USR1", parent); sleep 0.002 } }
       h = CleatTest::Holder.new(1)
-      found = Array.new(20) { $inside < 3 ? h.search_exclusive(/(?=(?:a|b|ab)*c)a/, $str, 0, false).first : 0 }
-      Process.kill(:KILL, sender)
-      Process.wait(sender)
+      found = usr1_storm(0.002) do
+        Array.new(20) { $inside < 3 ? h.search_exclusive(/(?=(?:a|b|ab)*c)a/, $str, 0, false).first : 0 }
+      end
       p found.uniq, $inside
     RUBY
     found, inside = out.lines.map(&:chomp)
