@@ -462,9 +462,58 @@ VALUE cleat__debug_lend_end(VALUE serial)
 
 /* ---- the door: fields on the way in, loans on the way out ---- */
 
+/* Ruby keeps event hooks per Ractor: on_ruby_code watches only the Ractors
+ * it was added in. Added in the main Ractor when Cleat loads, and in any
+ * other at its first door call (the hostile review: misuse went unreported
+ * in a Ractor, its block back in the object mid-body); a Ractor-local
+ * marker says it is there. */
+static void add_hook(void)
+{
+    /* A raw-argument hook has its own signature: Ruby's API casts it (through
+     * void (*)(void), which says so to the compiler). */
+    rb_add_event_hook2((rb_event_hook_func_t)(void (*)(void))on_ruby_code,
+                       RUBY_EVENT_CALL | RUBY_EVENT_B_CALL | RUBY_EVENT_C_CALL | RUBY_EVENT_C_RETURN, Qnil,
+                       RUBY_EVENT_HOOK_FLAG_RAW_ARG);
+}
+
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+#include <ruby/ractor.h>
+static rb_ractor_local_key_t hooked_key;
+static int hooked_marker;
+
+/* Once per process: what stays main-Ractor-only says so. */
+static void warn_of_other_ractors(void)
+{
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&warned)) return;
+    static const char message[] =
+        "[cleat debug] a Cleat method ran in a Ractor other than the main one: reports of Ruby code run "
+        "while the object was not lent work there too, but the check for Ruby objects kept in undeclared "
+        "struct members (it walks the heap) runs in the main Ractor only (docs/misuse.md)\n";
+    ssize_t ignored = write(2, message, sizeof message - 1);
+    (void)ignored;
+}
+#endif
+
+/* At load (the main Ractor), then at every door call: a no-op once this
+ * Ractor has the hook. */
+static void hook_this_ractor(bool at_load)
+{
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+    if (at_load) hooked_key = rb_ractor_local_storage_ptr_newkey(NULL);
+    if (rb_ractor_local_storage_ptr(hooked_key) == &hooked_marker) return;
+    add_hook();
+    rb_ractor_local_storage_ptr_set(hooked_key, &hooked_marker);
+    if (!at_load) warn_of_other_ractors(); /* extensions load in the main Ractor only */
+#else
+    if (at_load) add_hook(); /* no Ractors: one hook */
+#endif
+}
+
 uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, const void *frame)
 {
     cleat__debug_needs_gvl("a Cleat method");
+    hook_this_ractor(false);
     check_fields(type, RTYPEDDATA_DATA(self), "found at the next call");
     return push_record(self, type, frame);
 }
@@ -577,10 +626,7 @@ void cleat__debug_install(void)
 {
     compactions(); /* look the key up now, never first during a GC */
     if (pthread_key_create(&records_key, free_records) != 0) rb_raise(rb_eRuntimeError, "cleat debug: no thread key");
-    /* A raw-argument hook has its own signature: Ruby's API casts it (through
-     * void (*)(void), which says so to the compiler). */
-    rb_add_event_hook2((rb_event_hook_func_t)(void (*)(void))on_ruby_code, RUBY_EVENT_CALL | RUBY_EVENT_B_CALL | RUBY_EVENT_C_CALL | RUBY_EVENT_C_RETURN,
-                       Qnil, RUBY_EVENT_HOOK_FLAG_RAW_ARG);
+    hook_this_ractor(true);
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_abort;

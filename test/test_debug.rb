@@ -223,6 +223,17 @@ class TestDebug < Minitest::Test
                   "CleatTest::Holder.new(1).sprintf_unlent(Foo.new)"
   end
 
+  # The hostile review: Ruby keeps event hooks per Ractor, and the hook was
+  # added only in the main one; the same misuse in another Ractor ran
+  # unreported, its block back in the object mid-body. Said once, too: the
+  # check of undeclared members stays in the main Ractor.
+  def test_rb_yield_in_a_door_in_another_ractor
+    code = "Warning[:experimental] = false; Ractor.new { CleatTest::Holder.new(1).yield_unlent(2) { |x| x } }.take"
+    assert_unlent "yield_unlent", "a block at -e:1", "call the block with CLEAT_YIELD", code
+    _out, err, = run_ruby(FOO + code)
+    assert_equal 1, err.scan("ran in a Ractor other than the main one").size, err
+  end
+
   # Reported after a door left by an exception: its record is gone, the
   # hook still watches.
   def test_unlent_code_is_found_after_a_door_raised
