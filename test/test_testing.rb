@@ -20,6 +20,7 @@ class TestTesting < Minitest::Test
   SUITE = <<~'RUBY'
     $log = []
     at_exit { File.binwrite(ENV.fetch("CLEAT_KIT_LOG"), Marshal.dump($log)) }
+    require "cleat/testing" if ENV["CLEAT_KIT_FIRST"] # before the framework: its modes wait for it
     require ENV.fetch("CLEAT_KIT_FRAMEWORK")
     require "cleat/testing"
 
@@ -49,28 +50,29 @@ class TestTesting < Minitest::Test
 
   # Runs SUITE with framework in mode; returns { test => [GC.stress, compactions] }
   # and the output.
-  def run_suite(framework, mode)
+  def run_suite(framework, mode, first: false)
     Dir.mktmpdir do |dir|
       File.write(File.join(dir, "suite.rb"), SUITE)
       log = File.join(dir, "log")
-      env = { "CLEAT_TEST_MODE" => mode, "CLEAT_KIT_FRAMEWORK" => framework, "CLEAT_KIT_LOG" => log }
+      env = { "CLEAT_TEST_MODE" => mode, "CLEAT_KIT_FRAMEWORK" => framework, "CLEAT_KIT_LOG" => log,
+              "CLEAT_KIT_FIRST" => (first ? "1" : nil) }
       out, status = Open3.capture2e(env, RbConfig.ruby, "-I#{ROOT}/lib", File.join(dir, "suite.rb"))
       assert status.success?, out
       [Marshal.load(File.binread(log)).to_h { |name, *rest| [name, rest] }, out] # rubocop:disable Security/MarshalLoad
     end
   end
 
-  def check_modes(framework, skipped_word)
-    plain, = run_suite(framework, "")
+  def check_modes(framework, skipped_word, first: false)
+    plain, = run_suite(framework, "", first: first)
     assert_equal %i[a b c d e], plain.keys.sort
     assert(plain.values.none? { |stress, _| stress }, "GC.stress on outside test:stress")
 
-    stress, = run_suite(framework, "stress")
+    stress, = run_suite(framework, "stress", first: first)
     assert_equal true, stress[:a].first, "test:stress: GC.stress on in every test"
     assert_equal false, stress[:b].first, "cleat_skip_under_gc_stress"
     assert_equal false, stress[:e].first, "an _under_gc_stress twin is stressed by itself"
 
-    compact, out = run_suite(framework, "compact")
+    compact, out = run_suite(framework, "compact", first: first)
     refute compact.key?(:d), "cleat_skip_in_mode :compact ran the test"
     assert_match(/not under CLEAT_TEST_MODE=compact: not in this mode/, out) if framework == "test/unit"
     assert_match(/#{skipped_word}/, out)
@@ -85,5 +87,38 @@ class TestTesting < Minitest::Test
   # test-unit comes through Bundler (the Gemfile), like any gem's.
   def test_test_unit_suite
     check_modes("test/unit", "1 omissions")
+  end
+
+  # The hostile review: with cleat/testing required before the framework,
+  # the modes found nothing to install into and the suite passed without
+  # GC.stress or compaction. A test class including Cleat::Testing now
+  # installs them.
+  def test_minitest_suite_with_cleat_testing_required_first
+    check_modes("minitest/autorun", "1 skips", first: true)
+  end
+
+  def test_test_unit_suite_with_cleat_testing_required_first
+    check_modes("test/unit", "1 omissions", first: true)
+  end
+
+  # ...and when no test class includes it, the run fails instead of passing
+  # untested.
+  def test_a_mode_no_test_ran_in_fails_the_run
+    code = 'require "cleat/testing"; require "minitest/autorun"; ' \
+           "class TestPlain < Minitest::Test; def test_x = assert(true); end"
+    out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "stress" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", code)
+    refute status.success?, out
+    assert_match(/1 runs, 1 assertions, 0 failures/, out) # the test itself ran and passed
+    assert_match(/CLEAT_TEST_MODE=stress is set, but no test ran in that mode/, out)
+    out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", code)
+    assert status.success?, out # no mode asked for: nothing to fail
+  end
+
+  # The hostile review: memsize_of includes the object's own slot, so the
+  # assertion passed for an object with no memory of its own.
+  def test_memsize_covers_counts_beyond_an_empty_slot
+    assert_memsize_covers("x" * 4096, 4096)
+    error = assert_raises(Minitest::Assertion) { assert_memsize_covers(Object.new, 1) }
+    assert_match(/memsize_of\(Object\) counts 0 bytes beyond an empty object's slot, expected >= 1/, error.message)
   end
 end

@@ -4,7 +4,8 @@ require "objspace"
 
 module Cleat
   # Test helpers for proving a C extension safe, usable from any gem, with
-  # minitest or test-unit (require the framework first):
+  # minitest or test-unit (require the framework first; required before it,
+  # the modes wait for a test class to include Cleat::Testing):
   #
   #   require "minitest/autorun"             # or: require "test/unit"
   #   require "cleat/testing"
@@ -20,6 +21,13 @@ module Cleat
   # The same file drives the suite-wide modes of `rake test:stress` and
   # `rake test:compact` (CLEAT_TEST_MODE, see Cleat::Testing::Mode).
   module Testing
+    # A test class includes the helpers: its framework is loaded by now, even
+    # when cleat/testing was required first, so the modes install here too.
+    def self.included(base)
+      super
+      Mode.install
+    end
+
     # Runs the block with GC.stress on (a GC at every allocation point) and
     # returns its value.
     #
@@ -75,11 +83,20 @@ module Cleat
       assert_match(/"wb_protected":true/, dump, message || "#{obj.class} is not write-barrier protected")
     end
 
-    # Asserts ObjectSpace.memsize_of(obj) counts at least `bytes` of native
-    # memory beyond an empty object's slot.
+    # Asserts ObjectSpace.memsize_of(obj) counts at least `bytes` of memory
+    # beyond an empty object's slot (the 40 bytes every object has, which
+    # memsize_of includes): what the type's memsize reports, and what it
+    # embeds in a larger slot.
     def assert_memsize_covers(obj, bytes, message = nil)
-      size = ObjectSpace.memsize_of(obj)
-      assert_operator size, :>=, bytes, message || "memsize_of(#{obj.class}) is #{size}, expected >= #{bytes}"
+      beyond = ObjectSpace.memsize_of(obj) - Testing.empty_slot_size
+      assert_operator beyond, :>=, bytes,
+                      message || "memsize_of(#{obj.class}) counts #{beyond} bytes beyond an empty object's slot, expected >= #{bytes}"
+    end
+
+    # The size of an empty object's slot: Ruby 3.2+ names it BASE_SLOT_SIZE,
+    # earlier Rubies RVALUE_SIZE.
+    def self.empty_slot_size
+      GC::INTERNAL_CONSTANTS.fetch(:BASE_SLOT_SIZE) { GC::INTERNAL_CONSTANTS.fetch(:RVALUE_SIZE) }
     end
 
     def self.sweep_time_compaction? = RUBY_VERSION < "3.2"
@@ -201,15 +218,19 @@ module Cleat
       end
 
       # Installs into the frameworks loaded so far (minitest, test-unit, or
-      # both): the class methods always, the hooks when a mode is set.
+      # both): the class methods always, the hooks when a mode is set. With
+      # neither loaded yet (cleat/testing required before the framework), the
+      # first test class that includes Cleat::Testing installs it; a mode
+      # that no test then ran under fails the run at exit, instead of letting
+      # it pass untested (a hostile review: `rake test:stress` passed without
+      # GC.stress).
       def self.install
-        minitest = defined?(Minitest::Test)
-        test_unit = defined?(Test::Unit::TestCase)
-        return unless minitest || test_unit
+        install_minitest if defined?(Minitest::Test) && !@minitest
+        install_test_unit if defined?(Test::Unit::TestCase) && !@test_unit
+        return wait_for_a_framework unless @minitest || @test_unit
+        return if current != "compact" || @compacting
 
-        install_minitest if minitest
-        install_test_unit if test_unit
-        return unless current == "compact"
+        @compacting = true
 
         if Testing.sweep_time_compaction?
           # Ruby < 3.2's sweep-time compactor crashes inside its own GC on
@@ -221,12 +242,28 @@ module Cleat
         end
       end
 
+      def self.wait_for_a_framework
+        return if current.empty? || @waiting
+
+        @waiting = true
+        at_exit do
+          next if @minitest || @test_unit
+
+          warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but no test ran in that mode: cleat/testing " \
+               "was required before minitest or test-unit, and no test class includes Cleat::Testing. " \
+               "Require cleat/testing after the framework (or include Cleat::Testing in the test classes)."
+          exit 1
+        end
+      end
+
       def self.install_minitest
+        @minitest = true
         Minitest::Test.extend(ClassMethods)
         Minitest::Test.prepend(Hooks) unless current.empty?
       end
 
       def self.install_test_unit
+        @test_unit = true
         Test::Unit::TestCase.extend(ClassMethods)
         return if current.empty?
 
