@@ -250,8 +250,9 @@ module Cleat
           next if @minitest || @test_unit
 
           warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but no test ran in that mode: cleat/testing " \
-               "was required before minitest or test-unit, and no test class includes Cleat::Testing. " \
-               "Require cleat/testing after the framework (or include Cleat::Testing in the test classes)."
+               "was required before minitest or test-unit, and Cleat::Testing was not included anywhere after the " \
+               "framework loaded. Require cleat/testing after the framework (or include Cleat::Testing in the " \
+               "test classes themselves)."
           exit 1
         end
       end
