@@ -460,7 +460,7 @@ static bool refers_only_to_shareables(const cleat_type *type, void *data)
 /* Whether str (a frame's name or path: a String, or nil) is the string
  * literal lit; the length, known when compiling, is compared first. */
 #define IS_NAME(str, lit) is_name((str), (lit), sizeof(lit) - 1)
-CLEAT_INLINE bool is_name(VALUE str, const char *s, size_t len)
+static bool is_name(VALUE str, const char *s, size_t len)
 {
     return RB_TYPE_P(str, T_STRING) && (size_t)RSTRING_LEN(str) == len && memcmp(RSTRING_PTR(str), s, len) == 0;
 }
