@@ -112,6 +112,10 @@ class TestTesting < Minitest::Test
     assert_match(/CLEAT_TEST_MODE=stress is set, but no test ran in that mode/, out)
     out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", code)
     assert status.success?, out # no mode asked for: nothing to fail
+    helper = 'require "cleat/testing"; print :helper' # no framework, no tests: the fuzzer's child processes
+    out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "stress" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", helper)
+    assert status.success?, out
+    assert_equal "helper", out
   end
 
   # The hostile review: memsize_of includes the object's own slot, so the
