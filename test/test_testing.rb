@@ -101,6 +101,22 @@ class TestTesting < Minitest::Test
     check_modes("test/unit", "1 omissions", first: true)
   end
 
+  # A suite's helper module that includes Cleat::Testing before the framework
+  # loads installs the modes once a test class includes the module (they
+  # stayed off before, and the run failed at exit).
+  def test_a_helper_module_made_before_the_framework_installs_the_modes
+    { "minitest/autorun" => ["Minitest::Test", /1 runs, 1 assertions, 0 failures, 0 errors, 0 skips/],
+      "test/unit" => ["Test::Unit::TestCase", /1 tests, 1 assertions, 0 failures, 0 errors, 0 pendings, 0 omissions/] }
+      .each do |framework, (base, passed)|
+      code = 'require "cleat/testing"; module Helpers; include Cleat::Testing; end; module More; include Helpers; end; ' \
+             "require #{framework.dump}; class TestHelped < #{base}; include More; " \
+             'def test_x = assert(GC.stress, "GC.stress on under test:stress"); end'
+      out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "stress" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", code)
+      assert status.success?, out
+      assert_match passed, out
+    end
+  end
+
   # ...and when no test class includes it, the run fails instead of passing
   # untested.
   def test_a_mode_no_test_ran_in_fails_the_run

@@ -23,9 +23,12 @@ module Cleat
   module Testing
     # A test class includes the helpers: its framework is loaded by now, even
     # when cleat/testing was required first, so the modes install here too.
+    # A module that includes them (a suite's helper module, perhaps made
+    # before the framework loaded) installs them when it is included in turn.
     def self.included(base)
       super
       Mode.install
+      Mode.follow(base)
     end
 
     # Runs the block with GC.stress on (a GC at every allocation point) and
@@ -242,6 +245,24 @@ module Cleat
         end
       end
 
+      # Module#included, for modules that include Cleat::Testing: installs
+      # the modes wherever the module goes.
+      module Follower
+        private
+
+        def included(base)
+          super
+          Mode.install
+          Mode.follow(base)
+        end
+      end
+
+      def self.follow(mod)
+        return if mod.is_a?(Class) || mod.singleton_class.include?(Follower)
+
+        mod.singleton_class.prepend(Follower)
+      end
+
       def self.wait_for_a_framework
         return if current.empty? || @waiting
 
@@ -253,8 +274,8 @@ module Cleat
           next unless defined?(Minitest::Test) || defined?(Test::Unit::TestCase)
 
           warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but no test ran in that mode: cleat/testing " \
-               "was required before minitest or test-unit, and Cleat::Testing was not included anywhere after the " \
-               "framework loaded. Require cleat/testing after the framework (or include Cleat::Testing in the " \
+               "was required before minitest or test-unit, and no test class included Cleat::Testing (itself or through a " \
+               "module) to install the modes. Require cleat/testing after the framework (or include Cleat::Testing in the " \
                "test classes themselves)."
           exit 1
         end
