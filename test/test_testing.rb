@@ -125,9 +125,17 @@ class TestTesting < Minitest::Test
     out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "stress" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", code)
     refute status.success?, out
     assert_match(/1 runs, 1 assertions, 0 failures/, out) # the test itself ran and passed
-    assert_match(/CLEAT_TEST_MODE=stress is set, but no test ran in that mode/, out)
+    assert_match(/CLEAT_TEST_MODE=stress is set, but minitest tests ran outside that mode/, out)
     out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", code)
     assert status.success?, out # no mode asked for: nothing to fail
+    # minitest loaded first (installed), test-unit after cleat/testing, its
+    # test classes without Cleat::Testing: they ran unstressed, and passed.
+    mixed = 'require "minitest"; require "cleat/testing"; require "test/unit"; ' \
+            "class TestUnitPlain < Test::Unit::TestCase; def test_y = assert(true); end"
+    out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "stress" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", mixed)
+    refute status.success?, out
+    assert_match(/1 tests, 1 assertions, 0 failures/, out)
+    assert_match(/CLEAT_TEST_MODE=stress is set, but test-unit tests ran outside that mode/, out)
     helper = 'require "cleat/testing"; print :helper' # no framework, no tests: the fuzzer's child processes
     out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "stress" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", helper)
     assert status.success?, out

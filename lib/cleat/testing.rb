@@ -223,14 +223,15 @@ module Cleat
       # Installs into the frameworks loaded so far (minitest, test-unit, or
       # both): the class methods always, the hooks when a mode is set. With
       # neither loaded yet (cleat/testing required before the framework), the
-      # first test class that includes Cleat::Testing installs it; a mode
-      # that no test then ran under fails the run at exit, instead of letting
-      # it pass untested (a hostile review: `rake test:stress` passed without
-      # GC.stress).
+      # first test class that includes Cleat::Testing installs it; tests of
+      # a framework the modes never reached fail the run at exit, instead of
+      # letting it pass untested (hostile reviews: `rake test:stress` passed
+      # without GC.stress).
       def self.install
         install_minitest if defined?(Minitest::Test) && !@minitest
         install_test_unit if defined?(Test::Unit::TestCase) && !@test_unit
-        return wait_for_a_framework unless @minitest || @test_unit
+        check_at_exit
+        return unless @minitest || @test_unit
         return if current != "compact" || @compacting
 
         @compacting = true
@@ -263,21 +264,41 @@ module Cleat
         mod.singleton_class.prepend(Follower)
       end
 
-      def self.wait_for_a_framework
-        return if current.empty? || @waiting
+      # At exit, with a mode set: a framework whose tests ran without the
+      # modes installed (loaded after cleat/testing, and no test class of it
+      # included Cleat::Testing) fails the run. Frameworks loaded after
+      # cleat/testing run their tests in at_exit handlers registered after
+      # this one, so before it. A script with no tests (a helper script, the
+      # fuzzer's children) has nothing to fail.
+      def self.check_at_exit
+        return if current.empty? || @checking
 
-        @waiting = true
+        @checking = true
         at_exit do
-          next if @minitest || @test_unit
-          # No framework at all: no tests ran (a helper script, the fuzzer's
-          # child), nothing to fail.
-          next unless defined?(Minitest::Test) || defined?(Test::Unit::TestCase)
+          missed = frameworks_run_without_the_modes
+          next if missed.empty?
 
-          warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but no test ran in that mode: cleat/testing " \
-               "was required before minitest or test-unit, and no test class included Cleat::Testing (itself or through a " \
-               "module) to install the modes. Require cleat/testing after the framework (or include Cleat::Testing in the " \
-               "test classes themselves)."
+          warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but #{missed.join(' and ')} tests ran outside " \
+               "that mode: cleat/testing was required before the framework, and no test class of it included " \
+               "Cleat::Testing (itself or through a module) to install the modes. Require cleat/testing after " \
+               "the framework (or include Cleat::Testing in the test classes themselves)."
           exit 1
+        end
+      end
+
+      def self.frameworks_run_without_the_modes
+        missed = []
+        if !@minitest && defined?(Minitest::Runnable) &&
+           Minitest::Runnable.runnables.any? { |runnable| !runnable.runnable_methods.empty? }
+          missed << "minitest"
+        end
+        missed << "test-unit" if !@test_unit && defined?(Test::Unit::TestCase) && test_unit_tests?
+        missed
+      end
+
+      def self.test_unit_tests?
+        ObjectSpace.each_object(Class).any? do |klass|
+          klass < Test::Unit::TestCase && klass.public_instance_methods(true).any? { |m| m.start_with?("test") }
         end
       end
 
