@@ -496,7 +496,9 @@ static void warn_of_other_ractors(void)
 #endif
 
 /* At load (the main Ractor), then at every door call: a no-op once this
- * Ractor has the hook. */
+ * Ractor has the hook. In the main Ractor the lookup reads the value Ruby
+ * caches in the key itself (no hash lookup: ractor.c, ractor_local_ref on
+ * 3.1 to 3.4); other Ractors pay an st_lookup per door call. */
 static void hook_this_ractor(bool at_load)
 {
 #ifdef HAVE_RB_EXT_RACTOR_SAFE
