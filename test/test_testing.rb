@@ -4,6 +4,7 @@ require "test_helper"
 require "open3"
 require "rbconfig"
 require "tmpdir"
+require "fileutils"
 
 # Cleat::Testing under minitest and test-unit alike: the helpers, the
 # class-level skips and the suite-wide modes of `rake test:stress` and
@@ -140,6 +141,90 @@ class TestTesting < Minitest::Test
     out, status = Open3.capture2e({ "CLEAT_TEST_MODE" => "stress" }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", helper)
     assert status.success?, out
     assert_equal "helper", out
+  end
+
+  # A child Ruby in an empty directory: test-unit's autorunner, finding no
+  # test case, loads the test files it finds under the current directory.
+  def child(env, code, *args)
+    Dir.mktmpdir { |dir| Open3.capture2e(env, RbConfig.ruby, "-I#{ROOT}/lib", "-e", code, *args, chdir: dir) }
+  end
+
+  # The fifth hostile review: GC.stress is process-wide, and a test running
+  # beside another lost its stress when the neighbour's teardown turned it
+  # off. minitest's parallelize_me! classes now run one at a time under
+  # test:stress; a test that starts while another runs (test-unit's
+  # --parallel) fails.
+  def test_parallel_tests_under_stress_run_stressed_or_fail
+    steps = "5.times { assert GC.stress, 'GC.stress on'; sleep 0.01 }"
+    code = 'require "minitest/autorun"; require "cleat/testing"; ' \
+           "class TestPar < Minitest::Test; parallelize_me!; def test_a; #{steps}; end; def test_b; #{steps}; end; end"
+    out, status = child({ "CLEAT_TEST_MODE" => "stress", "MT_CPU" => "2" }, code)
+    assert status.success?, out
+    assert_match(/2 runs, 10 assertions, 0 failures, 0 errors/, out)
+
+    code = 'require "test/unit"; require "cleat/testing"; ' \
+           "class TestPar < Test::Unit::TestCase; def test_a; #{steps}; end; def test_b; #{steps}; end; end"
+    out, status = child({ "CLEAT_TEST_MODE" => "stress" }, code, "--", "--parallel=thread", "--n-workers=2")
+    refute status.success?, out
+    assert_match(/runs one test at a time \(GC.stress is process-wide\)/, out)
+  end
+
+  # The fifth hostile review: a suite whose files the task did not load (or
+  # a filter matching nothing) ran no test and passed in every mode.
+  # (test-unit fails a run without tests by itself.)
+  def test_a_mode_in_which_no_test_ran_fails
+    code = 'require "minitest/autorun"; require "cleat/testing"; class TestNone < Minitest::Test; end'
+    out, status = child({ "CLEAT_TEST_MODE" => "stress" }, code)
+    refute status.success?, out
+    assert_match(/0 runs/, out)
+    assert_match(/CLEAT_TEST_MODE=stress is set, but no test ran in that mode/, out)
+    out, status = child({ "CLEAT_TEST_MODE" => "" }, code)
+    assert status.success?, out # no mode: minitest's own verdict
+    out, status = child({ "CLEAT_TEST_MODE" => "stress" }, "#{code}; class TestOne < Minitest::Test; def test_x = assert(true); end")
+    assert status.success?, out
+  end
+
+  # The fifth hostile review: test:asan and test:release put their builds
+  # first on the load path, and a gem loading its extension with
+  # require_relative tested the ordinary build instead, and passed.
+  def test_an_extension_loaded_past_the_variant_build_fails_the_run
+    Dir.mktmpdir do |dir|
+      FileUtils.mkdir_p(File.join(dir, "variant", "gemx"))
+      File.write(File.join(dir, "variant", "gemx", "gemx.so"), "")
+      code = 'require "minitest/autorun"; require "cleat/testing"; $LOADED_FEATURES << "/elsewhere/lib/gemx/gemx.so"; ' \
+             "class TestV < Minitest::Test; def test_v = assert(true); end"
+      out, status = child({ "CLEAT_TEST_MODE" => "release", "CLEAT_TEST_VARIANT_LIB" => File.join(dir, "variant") }, code)
+      refute status.success?, out
+      assert_match(%r{/elsewhere/lib/gemx/gemx.so was loaded, not the release build .*gemx/gemx.so}, out)
+      code = code.sub("/elsewhere/lib", File.join(dir, "variant"))
+      out, status = child({ "CLEAT_TEST_MODE" => "release", "CLEAT_TEST_VARIANT_LIB" => File.join(dir, "variant") }, code)
+      assert status.success?, out
+    end
+  end
+
+  # The fifth hostile review: growing the heap before every compaction made
+  # test:compact quadratic on 3.2+ (the pages stay): it grows the first time.
+  def test_compact_mode_grows_the_heap_once
+    code = 'require "minitest/autorun"; require "cleat/testing"; $calls = []; ' \
+           "Cleat::Testing.define_singleton_method(:compact_heap) { |expand: true| $calls << expand }; " \
+           "Minitest.after_run { print $calls.inspect }; " \
+           "class TestC < Minitest::Test; 3.times { |i| define_method(:\"test_\#{i}\") { assert true } }; end"
+    out, status = child({ "CLEAT_TEST_MODE" => "compact" }, code)
+    assert status.success?, out
+    assert_includes out, "[true, false, false]"
+  end
+
+  # The fifth hostile review: Cleat::RakeTasks' default file list missed
+  # test-unit's convention (test/*_test.rb) and ran no test.
+  def test_the_rake_tasks_find_both_test_file_conventions
+    Dir.mktmpdir do |dir|
+      FileUtils.mkdir_p(File.join(dir, "test"))
+      %w[test_one.rb two_test.rb helper.rb].each { |f| File.write(File.join(dir, "test", f), "") }
+      code = 'require "rake"; require "cleat/rake_tasks"; print Cleat::RakeTasks.new.test_files.to_a.sort.join(",")'
+      out, status = Open3.capture2e(RbConfig.ruby, "-I#{ROOT}/lib", "-e", code, chdir: dir)
+      assert status.success?, out
+      assert_equal "test/test_one.rb,test/two_test.rb", out
+    end
   end
 
   # The hostile review: memsize_of includes the object's own slot, so the

@@ -36,7 +36,8 @@ module Cleat
 
     attr_reader :libs, :test_files, :extensions
 
-    # libs: load path for the tests; test_files: the suite; extensions:
+    # libs: load path for the tests; test_files: the suite (by default
+    # test/**/test_*.rb and test/**/*_test.rb, the two conventions); extensions:
     # [[extconf.rb, lib_dir]] to rebuild for test:asan (by default every
     # ext/**/extconf.rb, installed into lib/); valgrind_files: the part of the
     # suite test:valgrind runs (default: the whole suite).
@@ -45,7 +46,7 @@ module Cleat
     # (default: every class they registered); fuzz_errors, names of the
     # exception classes the gem raises on purpose (its exception classes
     # that are Cleat types count already).
-    def initialize(libs: %w[lib test], test_files: FileList["test/**/test_*.rb"],
+    def initialize(libs: %w[lib test], test_files: FileList["test/**/test_*.rb", "test/**/*_test.rb"],
                    extensions: Dir["ext/**/extconf.rb"].sort.map { |c| [c, "lib"] },
                    valgrind_files: nil, build_dir: "tmp/cleat",
                    fuzz_requires: nil, fuzz_classes: nil, fuzz_errors: [])
@@ -195,7 +196,8 @@ module Cleat
       extensions.each do |extconf, _lib_dir|
         build_variant(extconf, lib, { "CLEAT_SANITIZE" => "1", "CLEAT_DEBUG" => "1" })
       end
-      ok, output = run_streaming(RakeTasks.sanitizer_env(report_dir), ruby_test_command(test_files, [lib, *libs]))
+      env = RakeTasks.sanitizer_env(report_dir).merge("CLEAT_TEST_VARIANT_LIB" => lib)
+      ok, output = run_streaming(env, ruby_test_command(test_files, [lib, *libs]))
       RakeTasks.sanitizer_files(report_dir).each { |path, text| puts "---- #{path}", text }
       reports = RakeTasks.sanitizer_reports(report_dir)
       reports += output.lines.grep(SANITIZER_REPORT).map { |line| ["output", line] }
@@ -242,7 +244,7 @@ module Cleat
     def run_release
       lib = release_lib
       extensions.each { |extconf, _lib_dir| build_variant(extconf, lib, { "CLEAT_DEBUG" => "0" }) }
-      run_suite(test_files, { "CLEAT_TEST_MODE" => "release" }, load_path: [lib, *libs])
+      run_suite(test_files, { "CLEAT_TEST_MODE" => "release", "CLEAT_TEST_VARIANT_LIB" => lib }, load_path: [lib, *libs])
     end
 
     # ---- test:fuzz ----

@@ -140,21 +140,79 @@ module Cleat
       # 3.4 warns about it on stderr ("Free at exit is experimental").
       ENV.delete("RUBY_FREE_AT_EXIT") if current == "valgrind"
 
+      @lock = Mutex.new
+      @running = 0 # tests between before_test and after_test now
+      @ran = 0     # tests run in the mode so far (not skipped)
+
       # Before each test of test_class named test_name: why it is skipped
       # in this mode, or nil, and then GC.stress on where the mode asks.
+      # GC.stress is process-wide, so test:stress runs one test at a time: a
+      # test that starts while another runs (minitest's parallelize_me!,
+      # test-unit's --parallel) raises, instead of losing its stress when
+      # its neighbour's teardown turns it off (a hostile review).
       def self.before_test(test_class, test_name)
+        alongside = @lock.synchronize { (@running += 1) > 1 }
+        if alongside && current == "stress"
+          raise "cleat/testing: CLEAT_TEST_MODE=stress runs one test at a time (GC.stress is process-wide), " \
+                "but #{test_class}##{test_name} started while another test ran: run this suite serially " \
+                "under test:stress (no parallelize_me!, no --parallel)"
+        end
         if (reason = test_class.cleat_skip_reason(test_name))
           return "not under CLEAT_TEST_MODE=#{current}: #{reason}"
         end
 
+        @lock.synchronize { @ran += 1 }
         GC.stress = true if current == "stress" && !test_class.cleat_skipped_under_gc_stress?(test_name)
         nil
       end
 
-      # After each test (its own teardown included).
+      # After each test (its own teardown included). The compaction grows
+      # the heap the first time only: Ruby 3.2+ keeps the pages it adds, and
+      # growing it after every test made test:compact quadratic (a hostile
+      # review: 201 empty tests took 64 s and 233 MB on 3.3).
       def self.after_test
         GC.stress = false if current == "stress"
-        Testing.compact_heap if current == "compact"
+        if current == "compact"
+          Testing.compact_heap(expand: !@expanded)
+          @expanded = true
+        end
+      ensure
+        @lock.synchronize { @running -= 1 }
+      end
+
+      # After the framework ran its tests, under a mode: the run fails when
+      # no test ran in the mode (a test file list that matched nothing, a
+      # filter), or when test:asan or test:release built the extensions
+      # afresh and the suite loaded others (require_relative past the load
+      # path the task set): either would pass without testing anything.
+      def self.check_after_run
+        problems = []
+        if @ran.zero?
+          problems << "CLEAT_TEST_MODE=#{current} is set, but no test ran in that mode (no test files loaded, " \
+                      "or a filter matched none)"
+        end
+        problems.concat(variant_problems)
+        return if problems.empty?
+
+        problems.each { |problem| warn "cleat/testing: #{problem}" }
+        exit 1
+      end
+
+      # Extensions loaded from elsewhere than the variant build's directory
+      # (CLEAT_TEST_VARIANT_LIB, set by test:asan and test:release).
+      def self.variant_problems
+        lib = ENV.fetch("CLEAT_TEST_VARIANT_LIB", "")
+        return [] if lib.empty? || !File.directory?(lib)
+
+        lib = File.realpath(lib)
+        built = Dir.glob("**/*.{so,bundle}", base: lib)
+        $LOADED_FEATURES.filter_map do |feature|
+          name = built.find { |b| feature.end_with?("/#{b}") }
+          next if name.nil? || (File.exist?(feature) ? File.realpath(feature) : feature).start_with?("#{lib}/")
+
+          "#{feature} was loaded, not the #{current} build #{File.join(lib, name)}: load the extension " \
+            "through the load path (require \"#{name.sub(/\.(so|bundle)\z/, '')}\"), not with require_relative"
+        end
       end
 
       # Hooks into each test; prepended to Minitest::Test when a mode is set.
@@ -302,10 +360,18 @@ module Cleat
         end
       end
 
+      # Under test:stress, minitest's parallelize_me! classes run one at a
+      # time (an executor of one thread, after the serial ones, as usual).
       def self.install_minitest
         @minitest = true
         Minitest::Test.extend(ClassMethods)
-        Minitest::Test.prepend(Hooks) unless current.empty?
+        return if current.empty?
+
+        Minitest::Test.prepend(Hooks)
+        Minitest.after_run { Mode.check_after_run }
+        if current == "stress" && defined?(Minitest::Parallel::Executor)
+          Minitest.parallel_executor = Minitest::Parallel::Executor.new(1)
+        end
       end
 
       def self.install_test_unit
@@ -316,6 +382,7 @@ module Cleat
         Test::Unit::TestCase.include(TestUnitHooks)
         Test::Unit::TestCase.setup(:cleat_before_test, before: :prepend)
         Test::Unit::TestCase.teardown(:cleat_after_test, after: :append)
+        Test::Unit.at_exit { Mode.check_after_run }
       end
     end
   end
