@@ -693,7 +693,7 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 /* Debug builds check each call on the way in and out (section 13). */
 #ifdef CLEAT_DEBUG
 #define CLEAT__DEBUG_ENTRY(t, m) \
-    const uint64_t cleat_debug_frame_ = cleat__debug_enter(self, &(t), __builtin_frame_address(0));
+    const uint64_t cleat_debug_frame_ = cleat__debug_enter(self, &(t), (m), __builtin_frame_address(0));
 #define CLEAT__DEBUG_EXIT(t, m) cleat__debug_exit(self, &(t), (m), cleat_debug_frame_);
 #else
 #define CLEAT__DEBUG_ENTRY(t, m)
@@ -1208,7 +1208,7 @@ CLEAT_INLINE void cleat_mark_field(VALUE *slot)
 
 /* The door's checks in debug builds: entry returns the door's record (see
  * debug.c), which exit takes back; frame is the door function's own. */
-CLEAT_API uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, const void *frame);
+CLEAT_API uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, int mode, const void *frame);
 CLEAT_API void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, uint64_t record);
 
 /* ======================================================================

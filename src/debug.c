@@ -241,6 +241,7 @@ typedef struct record {
     uintptr_t frame;        /* the door's or the lending function's C frame */
     uint64_t serial;
     ID method;
+    int mode;   /* a door's: CLEAT_BORROW_SHARED, _EXCLUSIVE, or 0 (initialize) */
     bool quiet; /* reported once already, or leaving through an exception */
 } record;
 
@@ -271,7 +272,7 @@ static void drop_returned(uint64_t fiber, uintptr_t frame)
     record_count = kept;
 }
 
-static uint64_t push_record(VALUE self, const cleat_type *type, const void *frame_address)
+static uint64_t push_record(VALUE self, const cleat_type *type, int mode, const void *frame_address)
 {
     uintptr_t frame = (uintptr_t)frame_address;
     uint64_t fiber = current_fiber();
@@ -291,7 +292,7 @@ static uint64_t push_record(VALUE self, const cleat_type *type, const void *fram
         pthread_setspecific(records_key, grown);
     }
     ID method = rb_frame_this_func();
-    records[record_count++] = (record){self, fiber, type, frame, ++record_serial, method, false};
+    records[record_count++] = (record){self, fiber, type, frame, ++record_serial, method, mode, false};
     return record_serial;
 }
 
@@ -327,12 +328,13 @@ static void drop_unwound_door(uint64_t fiber, rb_trace_arg_t *arg)
     }
 }
 
-/* The innermost door of fiber that no loan after it lends. */
-static record *unlent_door(uint64_t fiber)
+/* The innermost door of fiber (of self, unless 0) that no loan after it
+ * lends. */
+static record *unlent_door_of(uint64_t fiber, VALUE self)
 {
     for (size_t i = record_count; i-- > 0;) {
         const record *door = &records[i];
-        if (door->fiber != fiber || !door->type) continue;
+        if (door->fiber != fiber || !door->type || (self && door->self != self)) continue;
         bool lent = false;
         for (size_t j = i + 1; j < record_count && !lent; j++)
             lent = records[j].fiber == fiber && !records[j].type && records[j].self == door->self;
@@ -413,10 +415,10 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     VALUE self = rb_tracearg_self(arg);
     bool an_exceptions_c_method = event == RUBY_EVENT_C_CALL;
     if (an_exceptions_c_method && !about_an_exception(self)) return;
-    record *door = unlent_door(fiber);
+    record *door = unlent_door_of(fiber, 0);
     while (door && !door_on_stack(door)) { /* stale: left by an exception */
         pop_record(door->serial);
-        door = unlent_door(fiber);
+        door = unlent_door_of(fiber, 0);
     }
     if (!door || door->quiet) return;
     /* The body is raising (it never resumes after rb_raise): the exception's
@@ -450,7 +452,7 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
 
 VALUE cleat__debug_lend(VALUE self, VALUE (*lend)(VALUE), VALUE arg)
 {
-    uint64_t serial = push_record(self, NULL, __builtin_frame_address(0));
+    uint64_t serial = push_record(self, NULL, 0, __builtin_frame_address(0));
     return rb_ensure(lend, arg, cleat__debug_lend_end, (VALUE)serial);
 }
 
@@ -512,15 +514,40 @@ static void hook_this_ractor(bool at_load)
 #endif
 }
 
-uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, const void *frame)
+static const char *method_name(void) { return id_name(rb_frame_this_func()); }
+
+/* A door of self entered from a body of self on this fiber that did not
+ * lend it: a C call (rb_funcall, rb_funcallv) reached a C method of the
+ * object, which the hook does not watch (C methods are no Ruby code). Two
+ * readers are harmless (inspect calling to_s); a writer on either side
+ * changes the struct under the other (the fifth hostile review: a shared
+ * body called `grow` through rb_funcall and read the freed region). */
+static void check_nested_door(VALUE self, const cleat_type *type, int mode, const void *frame)
+{
+    uint64_t fiber = current_fiber();
+    drop_returned(fiber, (uintptr_t)frame);
+    record *outer = unlent_door_of(fiber, self);
+    while (outer && !door_on_stack(outer)) { /* stale: left by an exception */
+        pop_record(outer->serial);
+        outer = unlent_door_of(fiber, self);
+    }
+    if (!outer || outer->quiet || (outer->mode == CLEAT_BORROW_SHARED && mode == CLEAT_BORROW_SHARED)) return;
+    outer->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
+    cleat__debug_reportf("%s#%s was called from %s#%s's body on the same object while it was not lent (a C call such as "
+                         "rb_funcall reached it): call it through CLEAT_CALL, which lends the object, or call the C "
+                         "function behind it directly",
+                         type->class_path, method_name(), outer->type->class_path, id_name(outer->method));
+}
+
+uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, int mode, const void *frame)
 {
     cleat__debug_needs_gvl("a Cleat method");
     hook_this_ractor(false);
     check_fields(type, RTYPEDDATA_DATA(self), "found at the next call");
-    return push_record(self, type, frame);
+    check_nested_door(self, type, mode, frame);
+    return push_record(self, type, mode, frame);
 }
 
-static const char *method_name(void) { return id_name(rb_frame_this_func()); }
 
 /* An exclusive method held the object alone from entry to exit: any loan
  * left now was started inside it (an external enumerator suspended in a

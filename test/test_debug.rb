@@ -223,6 +223,22 @@ class TestDebug < Minitest::Test
                   "CleatTest::Holder.new(1).sprintf_unlent(Foo.new)"
   end
 
+  # The fifth hostile review: rb_funcall from a body to a C method of the
+  # same object is no Ruby code, so the hook let it by, and a shared body
+  # saw its struct change (or read a region the call freed). Reported now
+  # when either side writes; two readers stay quiet, and the lending twin
+  # gets BorrowError instead.
+  def test_a_body_calling_a_writer_of_its_own_object_through_rb_funcall
+    assert_reported "CleatTest::Holder#clear was called from CleatTest::Holder#funcall_unlent's body on the same object " \
+                    "while it was not lent (a C call such as rb_funcall reached it): call it through CLEAT_CALL",
+                    "CleatTest::Holder.alias_method(:poke, :clear); h = CleatTest::Holder.new(1); h.funcall_unlent(h)"
+    out = assert_quiet "CleatTest::Holder.alias_method(:poke, :value); h = CleatTest::Holder.new(7); print h.funcall_unlent(h)"
+    assert_equal "7", out
+    out = assert_quiet "CleatTest::Holder.alias_method(:poke, :clear); h = CleatTest::Holder.new(1); " \
+                       "begin; h.funcall_lent(h); rescue Cleat::BorrowError => e; print e.class; end"
+    assert_equal "Cleat::BorrowError", out
+  end
+
   # The hostile review: Ruby keeps event hooks per Ractor, and the hook was
   # added only in the main one; the same misuse in another Ractor ran
   # unreported, its block back in the object mid-body. Said once, too: the
