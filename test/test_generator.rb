@@ -99,6 +99,14 @@ class TestGenerator < Minitest::Test
       assert_equal "cleat new: a gem name is needed\n", err
       _out, err, _status = cleat("new", "cleat", chdir: dir)
       assert_match(/the name cleat is Cleat's own/, err)
+      # The fifth hostile review: `object` made a gem that failed to load
+      # ("Object is not a module"), `kernel` one that reopened Kernel.
+      _out, err, status = cleat("new", "object", chdir: dir)
+      refute status.success?
+      assert_equal "cleat new: invalid gem name \"object\": its module Object would reopen Ruby's class Object: " \
+                   "choose another name\n", err
+      _out, err, _status = cleat("new", "kernel", chdir: dir)
+      assert_match(/its module Kernel would reopen Ruby's module Kernel/, err)
       assert_empty Dir.children(dir)
     end
   end

@@ -46,7 +46,16 @@ module Cleat
     def self.name_problem(name)
       return "a gem name is needed" if name.to_s.empty?
       return "the name cleat is Cleat's own: choose another" if name == "cleat"
-      return nil if NAME.match?(name)
+      if NAME.match?(name)
+        constant = camelize(name)
+        return nil unless Object.const_defined?(constant, false)
+
+        # `cleat new object` made a gem whose `module Object` failed to load,
+        # and `kernel` or `math` put the gem's classes into Ruby's own
+        # modules (the fifth hostile review).
+        return "invalid gem name #{name.inspect}: its module #{constant} would reopen Ruby's " \
+               "#{Object.const_get(constant, false).class.name.downcase} #{constant}: choose another name"
+      end
 
       rule = "invalid gem name #{name.inspect}: a gem with a C extension is named in lowercase letters, " \
              "digits and underscores, starting with a letter (it names the extension, its Init_ function " \
@@ -56,7 +65,9 @@ module Cleat
       NAME.match?(suggestion) ? "#{rule}: try #{suggestion.inspect}" : rule
     end
 
-    def camelize(text) = text.split("_").map(&:capitalize).join
+    def camelize(text) = Generator.camelize(text)
+
+    def self.camelize(text) = text.split("_").map(&:capitalize).join
 
     # Writes every file; returns their paths. Nothing is written when a check
     # fails, and a failure half-way removes what was written.
