@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "timeout"
 require "json"
 require "open3"
 require "rbconfig"
@@ -17,7 +18,7 @@ class TestRDoc < Minitest::Test
 
   CHILDREN = %i[test_rdoc_lists_every_method_the_examples_define test_rdoc_lists_the_generated_gems_methods
                 test_rdoc_without_cleat_sees_no_method test_yard_lists_every_method_the_examples_define].freeze
-  cleat_skip_under_gc_stress(*CHILDREN)
+  cleat_skip_under_gc_stress(*CHILDREN, :test_a_comment_full_of_comment_openers_is_no_hang)
   cleat_skip_in_mode :valgrind, *CHILDREN, reason: "rdoc and yard run in child processes, outside valgrind"
 
   # Methods Cleat itself defines on every type (documented in docs/api.md).
@@ -125,6 +126,17 @@ class TestRDoc < Minitest::Test
     assert_same plain, Cleat::DocSource.translate(plain)
     source = File.read(File.join(ROOT, "ext/cleat_examples/memory.c"))
     assert_equal source.count("\n"), Cleat::DocSource.translate(source).count("\n")
+  end
+
+  # The fifth hostile review: the class-comment pattern, tried at every
+  # "/*", ran to the comment's end each time; 449 KB of comment took 58 s,
+  # and rdoc loads the plugin for every installed gem's C files. The
+  # timeout guards against a hang only (linear: well under a second).
+  def test_a_comment_full_of_comment_openers_is_no_hang
+    source = "/* #{'a /* b ' * 30_000} */\nCLEAT_TYPE(t, \"A::B\", x, f);\n"
+    text = Timeout.timeout(60) { Cleat::DocSource.translate(source) }
+    assert_includes text, "/* Document-class: A::B\n * b  */"
+    assert_equal source.count("\n"), text.count("\n")
   end
 
   def test_translation_of_each_form

@@ -22,7 +22,11 @@ module Cleat
   #       _MODULE_FUNCTION forms.
   module DocSource
     DOOR = /\bCLEAT_(?:SHARED|EXCLUSIVE|INIT)(?<argv>_ARGV)?\s*\((?<args>[^()]*)\)/m
-    TYPE = /(?<comment>\/\*(?:(?!\*\/).)*\*\/\s*)?\bCLEAT_TYPE\s*\(\s*(?<var>\w+)\s*,\s*"(?<name>[\w:]+)"/m
+    # The comment before CLEAT_TYPE: from the last "/*" before its "*/", so
+    # that a search starting at each "/*" of a long comment stops at the
+    # next one (a comment with thousands of them took minutes: the fifth
+    # hostile review).
+    TYPE = /(?<comment>\/\*(?:(?!\*\/|\/\*).)*\*\/\s*)?\bCLEAT_TYPE\s*\(\s*(?<var>\w+)\s*,\s*"(?<name>[\w:]+)"/m
     DEFINE_CLASS = /(?<lhs>(?:\bVALUE\s+)?[\w.]+\s*=\s*)?\bcleat_type_define_class\s*\(\s*&\s*(?<type>\w+)\s*,
                     \s*(?<parent>[\w.>-]+)\s*\)/x
     DEFINE = /\bCLEAT_DEFINE_(?<kind>METHOD|PRIVATE_METHOD|SINGLETON_METHOD|MODULE_FUNCTION)\s*\(
