@@ -127,10 +127,9 @@ module ScannerBench
   end
 
   # [cleat objects, raw objects]: what all the methods allocate, per call
-  # each, summed. Their timings include the GC their own garbage costs
-  # (each sample starts from a minor GC, BenchSupport.measure; before, a
-  # collection fell where it would and once made `rest` 2.35x on identical
-  # code): this row says whether the garbage itself differs. (Timing them with the GC
+  # each, summed. Their timings include the GC their garbage costs, which
+  # falls where it will (it once made `rest` 2.35x on identical code): this
+  # row says whether the garbage itself differs. (Timing them with the GC
   # off was worse: every allocation then grew the heap, and `tokens` came
   # out 3x.)
   def allocations(calls: 1000)

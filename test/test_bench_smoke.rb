@@ -27,20 +27,6 @@ class TestBenchSmoke < Minitest::Test
     assert_equal "1.00x", row["ratio"]
   end
 
-  # A collection due from one case's garbage was billed to the next case
-  # (Scanner#rest came out 1.34x raw on identical calls): every timed sample
-  # now starts from a minor GC of its own.
-  def test_every_sample_starts_from_a_minor_gc
-    require_relative "../bench/lib/bench_support"
-    seen = []
-    record = ->(_n) { seen << GC.stat(:minor_gc_count) }
-    BenchSupport.measure({ "a" => record, "b" => record }, rounds: 3, iterations: 10)
-    assert_equal 8, seen.size # the warm-up of each, then 3 rounds of 2
-    timed = seen.drop(2)
-    assert timed.each_cons(2).all? { |before, after| after > before }, "minor GCs seen by the samples: #{seen}"
-    assert_operator timed.first, :>, seen[1]
-  end
-
   def test_report_runs_and_writes_markdown_and_svg
     Dir.mktmpdir do |dir|
       env = { "CLEAT_BENCH_QUICK" => "1", "CLEAT_BENCH_OUT" => dir }

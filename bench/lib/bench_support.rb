@@ -26,26 +26,18 @@ module BenchSupport
   end
 
   # Runs every case once per round, in a rotating order, and returns
-  # { name => median ns/call }. Each sample starts with a minor GC (untimed):
-  # the collections it then runs are those its own garbage triggers, not one
-  # the previous case's garbage left due (which once made Scanner#rest 1.34x
-  # raw on 3.1 where both twins make the same calls and the same objects;
-  # 1.01x so). With gc: false each sample starts after a full GC and runs
-  # with the GC off (for cases that allocate megabytes).
+  # { name => median ns/call }. With gc: false each sample starts after a full
+  # GC and runs with the GC off, so a collection triggered by one case's
+  # garbage is not billed to another (for cases that allocate megabytes).
   def measure(cases, rounds:, iterations:, gc: true)
     samples = Hash.new { |h, k| h[k] = [] }
     cases.each { |_, body| body.call(iterations / 10 + 1) } # warm up
     rounds.times do |round|
       cases.to_a.rotate(round).each do |name, body|
-        samples[name] << (gc ? from_a_minor_gc { ns_per_call(iterations, &body) } : without_gc { ns_per_call(iterations, &body) })
+        samples[name] << (gc ? ns_per_call(iterations, &body) : without_gc { ns_per_call(iterations, &body) })
       end
     end
     samples.transform_values { |v| median(v) }
-  end
-
-  def from_a_minor_gc
-    GC.start(full_mark: false, immediate_sweep: true)
-    yield
   end
 
   def without_gc
