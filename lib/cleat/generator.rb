@@ -3,6 +3,7 @@
 require "fileutils"
 require "optparse"
 require_relative "version"
+require "rbconfig"
 
 module Cleat
   # Writes a complete gem skeleton whose C extension uses Cleat: gemspec,
@@ -48,13 +49,14 @@ module Cleat
       return "the name cleat is Cleat's own: choose another" if name == "cleat"
       if NAME.match?(name)
         constant = camelize(name)
-        return nil unless Object.const_defined?(constant, false)
+        kind = ruby_constants[constant]
+        return nil unless kind
 
         # `cleat new object` made a gem whose `module Object` failed to load,
         # and `kernel` or `math` put the gem's classes into Ruby's own
         # modules (the fifth hostile review).
-        return "invalid gem name #{name.inspect}: its module #{constant} would reopen Ruby's " \
-               "#{Object.const_get(constant, false).class.name.downcase} #{constant}: choose another name"
+        return "invalid gem name #{name.inspect}: its module #{constant} would reopen Ruby's #{kind} #{constant}: " \
+               "choose another name"
       end
 
       rule = "invalid gem name #{name.inspect}: a gem with a C extension is named in lowercase letters, " \
@@ -66,6 +68,21 @@ module Cleat
     end
 
     def camelize(text) = Generator.camelize(text)
+
+    # { name => "class" | "module" | "constant" }: the top-level constants of
+    # a fresh Ruby like this one (no gems, nothing of this process's: a gem
+    # or class loaded here, such as a gem generated earlier, names nothing
+    # of Ruby's).
+    def self.ruby_constants
+      @ruby_constants ||= begin
+        code = 'Object.constants.each { |c| v = Object.const_get(c); ' \
+               'puts "#{c} #{v.is_a?(Class) ? "class" : v.is_a?(Module) ? "module" : "constant"}" }'
+        IO.popen({ "RUBYOPT" => nil }, [RbConfig.ruby, "--disable-gems", "-e", code], err: File::NULL, &:read)
+          .lines.to_h { |line| line.split(" ", 2).map(&:strip) }
+      rescue SystemCallError
+        {}
+      end
+    end
 
     def self.camelize(text) = text.split("_").map(&:capitalize).join
 

@@ -127,8 +127,13 @@ module Cleat
        *ENV.fetch("TESTOPTS", "").split]
     end
 
+    # The suite's own process only (cleat/testing takes it out of ENV): the
+    # checks after the run (some test defined; the variant build loaded)
+    # are for the suite, not for Rubies its tests start.
+    TASK_RUN = { "CLEAT_TEST_TASK_RUN" => "1" }.freeze
+
     def run_suite(files, env, load_path: libs, prefix: [])
-      sh(env, *prefix, *ruby_test_command(files, load_path))
+      sh(TASK_RUN.merge(env), *prefix, *ruby_test_command(files, load_path))
     end
 
     # ---- test:asan ----
@@ -196,7 +201,7 @@ module Cleat
       extensions.each do |extconf, _lib_dir|
         build_variant(extconf, lib, { "CLEAT_SANITIZE" => "1", "CLEAT_DEBUG" => "1" })
       end
-      env = RakeTasks.sanitizer_env(report_dir).merge("CLEAT_TEST_VARIANT_LIB" => lib)
+      env = RakeTasks.sanitizer_env(report_dir).merge(TASK_RUN, "CLEAT_TEST_VARIANT_LIB" => lib)
       ok, output = run_streaming(env, ruby_test_command(test_files, [lib, *libs]))
       RakeTasks.sanitizer_files(report_dir).each { |path, text| puts "---- #{path}", text }
       reports = RakeTasks.sanitizer_reports(report_dir)
@@ -323,7 +328,7 @@ module Cleat
       dir = File.expand_path(File.join(@build_dir, "valgrind"))
       FileUtils.rm_rf(dir)
       FileUtils.mkdir_p(dir)
-      env = { "CLEAT_TEST_MODE" => "valgrind" }.merge(VALGRIND_ENV)
+      env = { "CLEAT_TEST_MODE" => "valgrind" }.merge(VALGRIND_ENV, TASK_RUN)
       ok = system(env, *RakeTasks.valgrind_command(dir),
                   *ruby_test_command(@valgrind_files, libs))
       require_relative "valgrind_report"

@@ -140,28 +140,38 @@ module Cleat
       # 3.4 warns about it on stderr ("Free at exit is experimental").
       ENV.delete("RUBY_FREE_AT_EXIT") if current == "valgrind"
 
+      # The suite's own process, started by a Cleat::RakeTasks task: the
+      # marker is taken out of ENV at once, so Rubies the tests start (a
+      # child with -rtest_helper, a process-parallel worker) are not held
+      # to the checks after the run.
+      @task_run = !ENV.delete("CLEAT_TEST_TASK_RUN").to_s.empty?
       @lock = Mutex.new
-      @running = 0 # tests between before_test and after_test now
-      @ran = 0     # tests run in the mode so far (not skipped)
+      @test_thread = nil # the thread running a test now, under test:stress
 
       # Before each test of test_class named test_name: why it is skipped
       # in this mode, or nil, and then GC.stress on where the mode asks.
       # GC.stress is process-wide, so test:stress runs one test at a time: a
-      # test that starts while another runs (minitest's parallelize_me!,
-      # test-unit's --parallel) raises, instead of losing its stress when
-      # its neighbour's teardown turns it off (a hostile review).
+      # test that starts in one thread while another thread is in a test
+      # (minitest's parallelize_me!, test-unit's --parallel) raises, instead
+      # of losing its stress when its neighbour's teardown turns it off (a
+      # hostile review).
       def self.before_test(test_class, test_name)
-        alongside = @lock.synchronize { (@running += 1) > 1 }
-        if alongside && current == "stress"
-          raise "cleat/testing: CLEAT_TEST_MODE=stress runs one test at a time (GC.stress is process-wide), " \
-                "but #{test_class}##{test_name} started while another test ran: run this suite serially " \
-                "under test:stress (no parallelize_me!, no --parallel)"
+        if current == "stress"
+          other = @lock.synchronize do
+            busy = @test_thread
+            @test_thread = Thread.current unless busy&.alive? && busy != Thread.current
+            busy if busy&.alive? && busy != Thread.current
+          end
+          if other
+            raise "cleat/testing: CLEAT_TEST_MODE=stress runs one test at a time (GC.stress is process-wide), " \
+                  "but #{test_class}##{test_name} started while another test ran: run this suite serially " \
+                  "under test:stress (no parallelize_me!, no --parallel)"
+          end
         end
         if (reason = test_class.cleat_skip_reason(test_name))
           return "not under CLEAT_TEST_MODE=#{current}: #{reason}"
         end
 
-        @lock.synchronize { @ran += 1 }
         GC.stress = true if current == "stress" && !test_class.cleat_skipped_under_gc_stress?(test_name)
         nil
       end
@@ -171,31 +181,41 @@ module Cleat
       # growing it after every test made test:compact quadratic (a hostile
       # review: 201 empty tests took 64 s and 233 MB on 3.3).
       def self.after_test
-        GC.stress = false if current == "stress"
-        if current == "compact"
-          Testing.compact_heap(expand: !@expanded)
-          @expanded = true
+        if current == "stress"
+          GC.stress = false
+          @lock.synchronize { @test_thread = nil if @test_thread == Thread.current }
         end
-      ensure
-        @lock.synchronize { @running -= 1 }
+        return unless current == "compact"
+
+        Testing.compact_heap(expand: !@expanded)
+        @expanded = true
       end
 
-      # After the framework ran its tests, under a mode: the run fails when
-      # no test ran in the mode (a test file list that matched nothing, a
-      # filter), or when test:asan or test:release built the extensions
-      # afresh and the suite loaded others (require_relative past the load
-      # path the task set): either would pass without testing anything.
-      def self.check_after_run
+      # After the framework ran its tests, in the suite's own process under
+      # a rake task: the run fails when the framework had no test at all (a
+      # test file list that loaded none), or when test:asan or test:release
+      # built the extensions afresh and the suite loaded others
+      # (require_relative past the load path the task set): either would
+      # pass without testing anything.
+      def self.check_after_run(framework)
+        return unless @task_run
+
         problems = []
-        if @ran.zero?
-          problems << "CLEAT_TEST_MODE=#{current} is set, but no test ran in that mode (no test files loaded, " \
-                      "or a filter matched none)"
+        unless tests_defined?(framework)
+          problems << "CLEAT_TEST_MODE=#{current} is set, but the suite defines no #{framework} test (did the " \
+                      "task's test files load any? Cleat::RakeTasks takes test/**/test_*.rb and test/**/*_test.rb)"
         end
         problems.concat(variant_problems)
         return if problems.empty?
 
         problems.each { |problem| warn "cleat/testing: #{problem}" }
         exit 1
+      end
+
+      def self.tests_defined?(framework)
+        return test_unit_tests? if framework == "test-unit"
+
+        Minitest::Runnable.runnables.any? { |runnable| !runnable.runnable_methods.empty? }
       end
 
       # Extensions loaded from elsewhere than the variant build's directory
@@ -309,7 +329,10 @@ module Cleat
       module Follower
         private
 
-        def included(base)
+        # base is nil for ActiveSupport::Concern's `included do ... end`.
+        def included(base = nil, &block)
+          return super if base.nil?
+
           super
           Mode.install
           Mode.follow(base)
@@ -368,7 +391,7 @@ module Cleat
         return if current.empty?
 
         Minitest::Test.prepend(Hooks)
-        Minitest.after_run { Mode.check_after_run }
+        Minitest.after_run { Mode.check_after_run("minitest") }
         if current == "stress" && defined?(Minitest::Parallel::Executor)
           Minitest.parallel_executor = Minitest::Parallel::Executor.new(1)
         end
@@ -382,7 +405,7 @@ module Cleat
         Test::Unit::TestCase.include(TestUnitHooks)
         Test::Unit::TestCase.setup(:cleat_before_test, before: :prepend)
         Test::Unit::TestCase.teardown(:cleat_after_test, after: :append)
-        Test::Unit.at_exit { Mode.check_after_run }
+        Test::Unit.at_exit { Mode.check_after_run("test-unit") }
       end
     end
   end
