@@ -22,11 +22,7 @@ module Cleat
   #       _MODULE_FUNCTION forms.
   module DocSource
     DOOR = /\bCLEAT_(?:SHARED|EXCLUSIVE|INIT)(?<argv>_ARGV)?\s*\((?<args>[^()]*)\)/m
-    # The comment before CLEAT_TYPE: from the last "/*" before its "*/", so
-    # that a search starting at each "/*" of a long comment stops at the
-    # next one (a comment with thousands of them took minutes: the fifth
-    # hostile review).
-    TYPE = /(?<comment>\/\*(?:(?!\*\/|\/\*).)*\*\/\s*)?\bCLEAT_TYPE\s*\(\s*(?<var>\w+)\s*,\s*"(?<name>[\w:]+)"/m
+    TYPE = /\bCLEAT_TYPE\s*\(\s*(?<var>\w+)\s*,\s*"(?<name>[\w:]+)"/
     DEFINE_CLASS = /(?<lhs>(?:\bVALUE\s+)?[\w.]+\s*=\s*)?\bcleat_type_define_class\s*\(\s*&\s*(?<type>\w+)\s*,
                     \s*(?<parent>[\w.>-]+)\s*\)/x
     DEFINE = /\bCLEAT_DEFINE_(?<kind>METHOD|PRIVATE_METHOD|SINGLETON_METHOD|MODULE_FUNCTION)\s*\(
@@ -38,12 +34,47 @@ module Cleat
 
     module_function
 
+    # The comment right above each CLEAT_TYPE becomes its class's
+    # (Document-class), one line more at its top and one less after it, so
+    # line numbers stay. The comment is found from its "*/" back to the
+    # first "/*" after the comment before it (comments do not nest), not by
+    # a pattern tried at every "/*": that took minutes on a comment full of
+    # them (the fifth hostile review), and stopping at the last "/*" cut a
+    # comment holding a glob such as ext/*.so.
+    def document_classes(text)
+      out = +""
+      done = 0
+      text.scan(TYPE) do
+        match = Regexp.last_match
+        from = comment_start(text, match.begin(0))
+        next unless from && from >= done
+
+        comment = text[from...match.begin(0)]
+        document = comment.sub(%r{\A/\*}, "/* Document-class: #{match[:name]}\n *").sub(/\*\/(\s*)\n/, '*/\1 ')
+        out << text[done...from] << document
+        done = match.begin(0)
+      end
+      out << text[done..]
+    end
+
+    # Where the comment that ends right before pos (whitespace between)
+    # starts, or nil.
+    def comment_start(text, pos)
+      close = pos
+      close -= 1 while close.positive? && text[close - 1].match?(/\s/)
+      return nil unless close >= 2 && text[close - 2, 2] == "*/"
+
+      previous = text.rindex("*/", close - 3)
+      from = text.index("/*", previous ? previous + 2 : 0)
+      from if from && from < close - 2
+    end
+
     # The text of a C file as RDoc and YARD understand it; a file without
     # Cleat's macros comes back unchanged.
     def translate(source)
       return source unless source.include?("CLEAT_")
 
-      types = source.scan(TYPE).to_h { |_comment, var, name| [var, name] }
+      types = source.scan(TYPE).to_h
       arities = {}
       text = source.gsub(DOOR) do
         match = Regexp.last_match
@@ -53,15 +84,7 @@ module Cleat
                               "VALUE #{function}(#{['VALUE self', *params.map { |p| "VALUE #{p}" }].join(', ')})"
         head + ("\n" * match[0].count("\n")) # line numbers stay
       end
-      text = text.gsub(TYPE) do
-        match = Regexp.last_match
-        comment = match[:comment]
-        next match[0] unless comment
-
-        # One line more at the top, one less after the comment: line numbers stay.
-        document = comment.sub(%r{\A/\*}, "/* Document-class: #{match[:name]}\n *").sub(/\*\/(\s*)\n/, '*/\1 ')
-        match[0].sub(comment, document)
-      end
+      text = document_classes(text)
       defined = {}
       text = text.gsub(DEFINE_CLASS) do
         match = Regexp.last_match
