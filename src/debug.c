@@ -272,11 +272,10 @@ static void drop_returned(uint64_t fiber, uintptr_t frame)
     record_count = kept;
 }
 
-static uint64_t push_record(VALUE self, const cleat_type *type, int mode, const void *frame_address)
+/* Records a door (type set) or a loan (type NULL) of fiber, whose records
+ * of returned frames drop_returned dropped already. */
+static uint64_t push_record(uint64_t fiber, VALUE self, const cleat_type *type, int mode, uintptr_t frame)
 {
-    uintptr_t frame = (uintptr_t)frame_address;
-    uint64_t fiber = current_fiber();
-    drop_returned(fiber, frame);
     if (record_count == record_capa && record_capa >= 1024) {
         size_t kept = 0; /* full: forget other fibers' (abandoned enumerators') */
         for (size_t i = 0; i < record_count; i++)
@@ -369,6 +368,17 @@ static bool door_on_stack(const record *door)
     return n == DEPTH; /* deeper than looked: keep it */
 }
 
+/* unlent_door_of, past records an exception left (popped on the way). */
+static record *live_unlent_door(uint64_t fiber, VALUE self)
+{
+    record *door = unlent_door_of(fiber, self);
+    while (door && !door_on_stack(door)) {
+        pop_record(door->serial);
+        door = unlent_door_of(fiber, self);
+    }
+    return door;
+}
+
 static const char *id_name(ID id)
 {
     const char *name = id ? rb_id2name(id) : NULL;
@@ -415,11 +425,7 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     VALUE self = rb_tracearg_self(arg);
     bool an_exceptions_c_method = event == RUBY_EVENT_C_CALL;
     if (an_exceptions_c_method && !about_an_exception(self)) return;
-    record *door = unlent_door_of(fiber, 0);
-    while (door && !door_on_stack(door)) { /* stale: left by an exception */
-        pop_record(door->serial);
-        door = unlent_door_of(fiber, 0);
-    }
+    record *door = live_unlent_door(fiber, 0);
     if (!door || door->quiet) return;
     /* The body is raising (it never resumes after rb_raise): the exception's
      * methods, Ruby or C, and what they run are no way back in: a logger its
@@ -452,7 +458,10 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
 
 VALUE cleat__debug_lend(VALUE self, VALUE (*lend)(VALUE), VALUE arg)
 {
-    uint64_t serial = push_record(self, NULL, 0, __builtin_frame_address(0));
+    uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
+    uint64_t fiber = current_fiber();
+    drop_returned(fiber, frame);
+    uint64_t serial = push_record(fiber, self, NULL, 0, frame);
     return rb_ensure(lend, arg, cleat__debug_lend_end, (VALUE)serial);
 }
 
@@ -522,15 +531,9 @@ static const char *method_name(void) { return id_name(rb_frame_this_func()); }
  * readers are harmless (inspect calling to_s); a writer on either side
  * changes the struct under the other (the fifth hostile review: a shared
  * body called `grow` through rb_funcall and read the freed region). */
-static void check_nested_door(VALUE self, const cleat_type *type, int mode, const void *frame)
+static void check_nested_door(uint64_t fiber, VALUE self, const cleat_type *type, int mode)
 {
-    uint64_t fiber = current_fiber();
-    drop_returned(fiber, (uintptr_t)frame);
-    record *outer = unlent_door_of(fiber, self);
-    while (outer && !door_on_stack(outer)) { /* stale: left by an exception */
-        pop_record(outer->serial);
-        outer = unlent_door_of(fiber, self);
-    }
+    record *outer = live_unlent_door(fiber, self);
     if (!outer || outer->quiet || (outer->mode == CLEAT_BORROW_SHARED && mode == CLEAT_BORROW_SHARED)) return;
     outer->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
     cleat__debug_reportf("%s#%s was called from %s#%s's body on the same object while it was not lent (a C call such as "
@@ -544,8 +547,10 @@ uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, int mode, const 
     cleat__debug_needs_gvl("a Cleat method");
     hook_this_ractor(false);
     check_fields(type, RTYPEDDATA_DATA(self), "found at the next call");
-    check_nested_door(self, type, mode, frame);
-    return push_record(self, type, mode, frame);
+    uint64_t fiber = current_fiber();
+    drop_returned(fiber, (uintptr_t)frame);
+    check_nested_door(fiber, self, type, mode);
+    return push_record(fiber, self, type, mode, (uintptr_t)frame);
 }
 
 

@@ -159,8 +159,9 @@ module Cleat
         if current == "stress"
           other = @lock.synchronize do
             busy = @test_thread
-            @test_thread = Thread.current unless busy&.alive? && busy != Thread.current
-            busy if busy&.alive? && busy != Thread.current
+            busy = nil unless busy&.alive? && busy != Thread.current
+            @test_thread = Thread.current unless busy
+            busy
           end
           if other
             raise "cleat/testing: CLEAT_TEST_MODE=stress runs one test at a time (GC.stress is process-wide), " \
@@ -369,11 +370,8 @@ module Cleat
 
       def self.frameworks_run_without_the_modes
         missed = []
-        if !@minitest && defined?(Minitest::Runnable) &&
-           Minitest::Runnable.runnables.any? { |runnable| !runnable.runnable_methods.empty? }
-          missed << "minitest"
-        end
-        missed << "test-unit" if !@test_unit && defined?(Test::Unit::TestCase) && test_unit_tests?
+        missed << "minitest" if !@minitest && defined?(Minitest::Runnable) && tests_defined?("minitest")
+        missed << "test-unit" if !@test_unit && defined?(Test::Unit::TestCase) && tests_defined?("test-unit")
         missed
       end
 
