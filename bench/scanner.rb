@@ -119,7 +119,7 @@ module ScannerBench
     bodies.each do |name, body|
       KINDS.each { |kind, klass| cases["#{kind} #{name}"] = body.call(scanner(klass)) }
     end
-    t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations)
+    t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations, gc: :minor)
     bodies.keys.to_h do |name|
       empty = t[FORWARD.include?(name) ? "forward" : "empty"]
       [name, KINDS.keys.map { |kind| BenchSupport.net(t["#{kind} #{name}"], empty) }]
@@ -127,8 +127,9 @@ module ScannerBench
   end
 
   # [cleat objects, raw objects]: what all the methods allocate, per call
-  # each, summed. Their timings include the GC their garbage costs, which
-  # falls where it will (it once made `rest` 2.35x on identical code): this
+  # each, summed. Their timings include the GC their own garbage costs
+  # (each sample starts from a minor GC, methods_ns; before, a collection
+  # fell where it would and once made `rest` 2.35x on identical code): this
   # row says whether the garbage itself differs. (Timing them with the GC
   # off was worse: every allocation then grew the heap, and `tokens` came
   # out 3x.)
