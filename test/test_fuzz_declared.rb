@@ -197,6 +197,29 @@ class TestFuzzDeclared < Minitest::Test
     assert_match(/FUZZ OK 3000 operations on [7-9] classes/, out.string)
   end
 
+  # The sixth hostile review: test:fuzz:release put the release builds first
+  # on the load path, and a gem loading its extension with require_relative
+  # fuzzed its debug build instead, and said FUZZ OK. The child now checks
+  # that the extensions it loaded are the variant's before any operation.
+  def test_an_extension_loaded_past_the_variant_build_stops_the_fuzzer
+    require "cleat_examples"
+    loaded = $LOADED_FEATURES.grep(%r{/cleat_examples\.(so|bundle)\z}).first
+    Dir.mktmpdir do |variant|
+      File.write(File.join(variant, File.basename(loaded)), "") # what the task built, never loaded
+      @dir ||= Dir.mktmpdir("cleat-fuzz-declared")
+      out = StringIO.new
+      runner = Cleat::Fuzz::Runner.new(requires: ["cleat_examples"], load_path: LOAD_PATH, errors: ["RuntimeError"],
+                                       work_dir: @dir, out: out, variant: ["release", variant])
+      refute runner.fuzz(seed: 11, count: 100), out.string
+      assert_match(/cleat fuzz: #{Regexp.escape(loaded)} was loaded, not the release build #{Regexp.escape(variant)}/,
+                   out.string)
+      assert_match(/the child failed before the first operation/, out.string)
+    end
+    runner = Cleat::Fuzz::Runner.new(requires: ["cleat_examples"], load_path: LOAD_PATH, errors: ["RuntimeError"],
+                                     work_dir: @dir, out: StringIO.new, variant: ["release", File.dirname(loaded)])
+    assert runner.fuzz(seed: 11, count: 100) # the build it names: fuzzed
+  end
+
   def test_a_nil_field_read_as_a_string_is_found
     script = find_planted("CleatPlanted::Note", /Segmentation fault/)
     assert_match(/r\.title_length/, script)

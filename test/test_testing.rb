@@ -239,6 +239,42 @@ class TestTesting < Minitest::Test
 
   # The fifth hostile review: Cleat::RakeTasks' default file list missed
   # test-unit's convention (test/*_test.rb) and ran no test.
+  # The sixth hostile review: the modes and every check after a run live in
+  # cleat/testing, and a suite that never required it passed test:stress
+  # with GC.stress off. The task's loader now requires it after the test
+  # files, for either framework; files that load neither fail the run.
+  def test_the_tasks_install_the_modes_in_a_suite_that_never_requires_cleat_testing
+    { "minitest" => 'require "minitest/autorun"; class TestX < Minitest::Test',
+      "test-unit" => 'require "test/unit"; class TestX < Test::Unit::TestCase' }.each do |framework, head|
+      out, status = run_task_on_suite("test:stress", "#{head}; def test_x = File.write(ENV.fetch('SEEN'), GC.stress.to_s); end") do |seen|
+        assert_equal "true", File.read(seen), "#{framework}: the test ran without GC.stress"
+      end
+      assert status.success?, "#{framework}: #{out}"
+    end
+    out, status = run_task_on_suite("test:stress", "File.write(ENV.fetch('SEEN'), 'loaded')") do |seen|
+      assert_equal "loaded", File.read(seen)
+    end
+    refute status.success?, out
+    assert_match(/CLEAT_TEST_MODE=stress is set, but the test files loaded neither minitest nor test-unit/, out)
+  end
+
+  # Runs `rake task` (Cleat::RakeTasks, no extensions) on a suite of one
+  # file, test/test_x.rb holding code, in an empty directory; yields the
+  # file the test writes (ENV["SEEN"]) once it exists, then returns the
+  # task's output and status.
+  def run_task_on_suite(task, code)
+    Dir.mktmpdir do |dir|
+      FileUtils.mkdir_p(File.join(dir, "test"))
+      File.write(File.join(dir, "test", "test_x.rb"), code)
+      seen = File.join(dir, "seen")
+      rake = "require 'rake'; require 'cleat/rake_tasks'; Cleat::RakeTasks.new(extensions: []); Rake::Task[#{task.inspect}].invoke"
+      out, status = Open3.capture2e({ "SEEN" => seen }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", rake, chdir: dir)
+      assert File.exist?(seen), "the suite did not run: #{out}"
+      yield seen
+      [out, status]
+    end
+  end
+
   def test_the_rake_tasks_find_both_test_file_conventions
     Dir.mktmpdir do |dir|
       FileUtils.mkdir_p(File.join(dir, "test"))

@@ -118,13 +118,20 @@ module Cleat
 
     # Loads the test files and leaves the other arguments (TESTOPTS, such as
     # -v, minitest's --seed or test-unit's --name) to the test framework,
-    # which runs the tests at exit (minitest/autorun, test/unit).
+    # which runs the tests at exit (minitest/autorun, test/unit). Then
+    # cleat/testing installs the modes in the frameworks the files loaded:
+    # a suite that never requires it is stressed and compacted all the same
+    # (a hostile review: test:stress passed such a suite with GC.stress off),
+    # and one that required it before its framework needs no include.
     LOADER = 'files, opts = ARGV.partition { |a| a.end_with?(".rb") }; ARGV.replace(opts); ' \
-             "files.each { |f| require File.expand_path(f) }"
+             "files.each { |f| require File.expand_path(f) }; " \
+             'require "cleat/testing"; Cleat::Testing::Mode.install_after_loading'
 
+    # The suite's Ruby: load_path first, then this Cleat's lib (for
+    # cleat/testing, when the suite's Ruby would not find it by itself).
     def ruby_test_command(files, load_path)
-      [RbConfig.ruby, *load_path.map { |dir| "-I#{dir}" }, "-e", LOADER, "--", *files,
-       *ENV.fetch("TESTOPTS", "").split]
+      [RbConfig.ruby, *load_path.map { |dir| "-I#{dir}" }, "-I#{File.expand_path('..', __dir__)}", "-e", LOADER, "--",
+       *files, *ENV.fetch("TESTOPTS", "").split]
     end
 
     # The suite's own process only (cleat/testing takes it out of ENV): the
@@ -288,9 +295,11 @@ module Cleat
       load_path = (libs + extensions.map { |_extconf, lib_dir| lib_dir }).uniq
       env = {}
       report_dir = nil
+      variant = nil
       if build == :release
         fuzzed_extensions.each { |extconf, _lib_dir| build_variant(extconf, release_lib, { "CLEAT_DEBUG" => "0" }) }
         load_path.unshift(release_lib)
+        variant = ["release", release_lib]
         puts "test:fuzz: release builds (#{release_lib})"
       elsif asan_build_fresh?
         report_dir = File.expand_path(File.join(@build_dir, "fuzz", "asan-reports"))
@@ -298,10 +307,12 @@ module Cleat
         FileUtils.mkdir_p(report_dir)
         env = RakeTasks.sanitizer_env(report_dir)
         load_path.unshift(asan_lib)
+        variant = ["asan", asan_lib]
         puts "test:fuzz: under AddressSanitizer, the builds test:asan made (#{asan_lib}; CLEAT_FUZZ_ASAN=0: not)"
       end
       runner = Fuzz::Runner.new(requires: @fuzz_requires, load_path: load_path, classes: classes,
-                                errors: @fuzz_errors, env: env, work_dir: File.join(@build_dir, "fuzz"))
+                                errors: @fuzz_errors, env: env, work_dir: File.join(@build_dir, "fuzz"),
+                                variant: variant)
       ok = runner.fuzz(seed: seed, count: count)
       if report_dir && !RakeTasks.sanitizer_reports(report_dir).empty?
         RakeTasks.sanitizer_reports(report_dir).first(1).each { |path, text| puts "---- #{path}", text }

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "objspace"
+require_relative "variant_check"
 
 module Cleat
   # Test helpers for proving a C extension safe, usable from any gem, with
@@ -222,18 +223,7 @@ module Cleat
       # Extensions loaded from elsewhere than the variant build's directory
       # (CLEAT_TEST_VARIANT_LIB, set by test:asan and test:release).
       def self.variant_problems
-        lib = ENV.fetch("CLEAT_TEST_VARIANT_LIB", "")
-        return [] if lib.empty? || !File.directory?(lib)
-
-        lib = File.realpath(lib)
-        built = Dir.glob("**/*.{so,bundle}", base: lib)
-        $LOADED_FEATURES.filter_map do |feature|
-          name = built.find { |b| feature.end_with?("/#{b}") }
-          next if name.nil? || (File.exist?(feature) ? File.realpath(feature) : feature).start_with?("#{lib}/")
-
-          "#{feature} was loaded, not the #{current} build #{File.join(lib, name)}: load the extension " \
-            "through the load path (require \"#{name.sub(/\.(so|bundle)\z/, '')}\"), not with require_relative"
-        end
+        VariantCheck.problems(ENV.fetch("CLEAT_TEST_VARIANT_LIB", ""), current)
       end
 
       # Hooks into each test; prepended to Minitest::Test when a mode is set.
@@ -323,6 +313,20 @@ module Cleat
         else
           GC.auto_compact = true
         end
+      end
+
+      # The rake tasks' loader, once the suite's test files are loaded
+      # (Cleat::RakeTasks::LOADER): installs the modes in the frameworks
+      # they loaded, even when no file required cleat/testing, and fails a
+      # mode's run whose files loaded neither framework (nothing would run
+      # in the mode, and the task would pass).
+      def self.install_after_loading
+        install
+        return if @minitest || @test_unit || current.empty? || !@task_run
+
+        warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but the test files loaded neither minitest nor " \
+             "test-unit, the frameworks whose tests the modes run"
+        exit 1
       end
 
       # Module#included, for modules that include Cleat::Testing: installs

@@ -4,19 +4,24 @@
 # so that a crash or a hang is seen by the parent instead of ending it.
 #
 #   ruby child.rb [--require NAME]... [--classes A,B] [--errors E,F]
-#                 [--progress FILE] (--seed N --count N --save FILE | --ops FILE)
+#                 [--variant LABEL:DIR] [--progress FILE]
+#                 (--seed N --count N --save FILE | --ops FILE)
 #
 # --progress gets the index of every operation as it starts (4 bytes each).
 # Exit status 0 ("FUZZ OK ..."), or 1 with "FUZZ FAILURE <signature>" and
 # what broke; anything else (a signal, a sanitizer's exit code) is a crash.
+# --variant: the extensions must be the LABEL builds in DIR (release, asan);
+# one loaded from elsewhere ends the run before any operation (exit 2).
 require "optparse"
 require_relative "../fuzz"
+require_relative "../variant_check"
 
 options = { requires: [], classes: nil, errors: [] }
 OptionParser.new do |o|
   o.on("--require NAME") { |v| options[:requires] << v }
   o.on("--classes LIST") { |v| options[:classes] = v.split(",") }
   o.on("--errors LIST") { |v| options[:errors] = v.split(",") }
+  o.on("--variant LABEL:DIR") { |v| options[:variant] = v.split(":", 2) }
   o.on("--progress FILE") { |v| options[:progress] = v }
   o.on("--seed N", Integer) { |v| options[:seed] = v }
   o.on("--count N", Integer) { |v| options[:count] = v }
@@ -25,6 +30,14 @@ OptionParser.new do |o|
 end.parse!
 
 options[:requires].each { |name| require name }
+if options[:variant]
+  label, dir = options[:variant]
+  problems = Cleat::VariantCheck.problems(dir, label)
+  unless problems.empty?
+    problems.each { |problem| warn "cleat fuzz: #{problem}" }
+    exit 2
+  end
+end
 registry = Cleat::Fuzz::Registry.new(classes: options[:classes], errors: options[:errors])
 ops = if options[:ops]
         Marshal.load(File.binread(options[:ops])) # rubocop:disable Security/MarshalLoad

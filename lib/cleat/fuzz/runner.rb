@@ -37,10 +37,13 @@ module Cleat
       # its -I directories; classes: class or namespace names to fuzz (nil:
       # every registered type); errors: exception class names the gem raises
       # on purpose; env: the child's environment (the sanitizer's, say);
-      # hang: seconds one operation may take before the run counts as hung.
+      # hang: seconds one operation may take before the run counts as hung;
+      # variant: [label, dir] when the extensions must be the builds in dir
+      # (test:fuzz:release's, test:fuzz's ASan builds), which the child checks.
       def initialize(requires:, load_path:, classes: nil, errors: [], env: {}, ruby: RbConfig.ruby, hang: 30,
-                     work_dir: "tmp/cleat/fuzz", out: $stdout)
+                     work_dir: "tmp/cleat/fuzz", out: $stdout, variant: nil)
         @requires = requires
+        @variant = variant
         @load_path = load_path.map { |dir| File.expand_path(dir) }
         @classes = classes
         @errors = errors
@@ -141,6 +144,7 @@ module Cleat
         options = @requires.flat_map { |r| ["--require", r] }
         options += ["--classes", @classes.join(",")] if @classes
         options += ["--errors", @errors.join(",")] unless @errors.empty?
+        options += ["--variant", @variant.join(":")] if @variant
         [@ruby, *@load_path.map { |dir| "-I#{dir}" }, CHILD, *options, "--progress", progress, *args]
       end
 
