@@ -107,6 +107,15 @@ class TestGenerator < Minitest::Test
                    "choose another name\n", err
       _out, err, _status = cleat("new", "kernel", chdir: dir)
       assert_match(/its module Kernel would reopen Ruby's module Kernel/, err)
+      # The sixth: what RubyGems and Bundler load, which `bundle install`
+      # has when it loads the gemspec (`monitor`: "Monitor is not a module";
+      # `gem`: Gem::VERSION became the gem's).
+      { "monitor" => "class Monitor", "gem" => "module Gem", "did_you_mean" => "module DidYouMean",
+        "bundler" => "module Bundler", "pathname" => "class Pathname" }.each do |name, what|
+        _out, err, status = cleat("new", name, chdir: dir)
+        refute status.success?, name
+        assert_match(/its module \S+ would reopen Ruby's #{what}: choose another name/, err)
+      end
       assert_empty Dir.children(dir)
     end
   end

@@ -70,15 +70,21 @@ module Cleat
     def camelize(text) = Generator.camelize(text)
 
     # { name => "class" | "module" | "constant" }: the top-level constants of
-    # a fresh Ruby like this one (no gems, nothing of this process's: a gem
-    # or class loaded here, such as a gem generated earlier, names nothing
-    # of Ruby's).
+    # a fresh Ruby like this one with RubyGems and Bundler loaded, as when
+    # `bundle install` loads the gem's gemspec (Gem, Monitor, DidYouMean,
+    # Bundler, Pathname...: `cleat new monitor` made a gem that could not be
+    # bundled, a hostile review), and nothing of this process's (a gem or
+    # class loaded here, such as a gem generated earlier, names nothing of
+    # Ruby's). Without Bundler (not installed), RubyGems' alone.
     def self.ruby_constants
       @ruby_constants ||= begin
         code = 'Object.constants.each { |c| v = Object.const_get(c); ' \
                'puts "#{c} #{v.is_a?(Class) ? "class" : v.is_a?(Module) ? "module" : "constant"}" }'
-        IO.popen({ "RUBYOPT" => nil }, [RbConfig.ruby, "--disable-gems", "-e", code], err: File::NULL, &:read)
-          .lines.to_h { |line| line.split(" ", 2).map(&:strip) }
+        env = { "RUBYOPT" => nil, "BUNDLE_GEMFILE" => nil, "BUNDLE_BIN_PATH" => nil }
+        listed = [["-rbundler"], []].lazy.map do |options|
+          IO.popen(env, [RbConfig.ruby, *options, "-e", code], err: File::NULL, &:read)
+        end.find { |out| out.include?(" class") }
+        listed.to_s.lines.to_h { |line| line.split(" ", 2).map(&:strip) }
       rescue SystemCallError
         {}
       end
