@@ -144,6 +144,24 @@ class TestRDoc < Minitest::Test
                  "CLEAT_TYPE(u, \"A::C\", y, g);\n", Cleat::DocSource.translate(glob)
   end
 
+  # The sixth hostile review: the search still read on past the comment to
+  # the next "/*" anywhere (a file of `*/ CLEAT_TYPE` lines: 10 s a
+  # megabyte), and indexed characters, which a String with any non-ASCII
+  # character counts from its start. The timeout guards against a hang; the
+  # figures are no speed target.
+  def test_many_types_and_non_ascii_text_are_no_hang
+    many = "/* Written by Zoë. */\n" + ("*/\nCLEAT_TYPE(t, \"A\", x_t, f);\n" * 40_000)
+    text = Timeout.timeout(20) { Cleat::DocSource.translate(many) }
+    assert_equal many.count("\n"), text.count("\n")
+    assert_equal Encoding::UTF_8, text.encoding
+    assert text.valid_encoding?
+    assert text.start_with?("/* Written by Zoë. */\n*/\nCLEAT_TYPE"), text[0, 60]
+    spaced = "/* é */\n/* The A. */" + (" " * 1_000_000) + "\nCLEAT_TYPE(t, \"A\", x_t, f);\n"
+    text = Timeout.timeout(20) { Cleat::DocSource.translate(spaced) }
+    assert text.start_with?("/* é */\n/* Document-class: A\n * The A. */ "), text[0, 60]
+    assert_equal spaced.count("\n"), text.count("\n")
+  end
+
   def test_translation_of_each_form
     source = <<~C
       /* A thing. */
