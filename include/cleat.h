@@ -1196,6 +1196,11 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
 CLEAT_API void cleat__debug_gc_mark(VALUE obj, bool movable);
 #endif
 
+/* A debug build's compaction callback, before it moves the declared
+ * fields: the write-barrier check's copy of them moves along. Runs in the
+ * GC: no Ruby code, no allocation. */
+CLEAT_API void cleat__debug_before_compact(const cleat_type *type, void *data);
+
 /* For CLEAT_MARK_BY_HAND mark callbacks: marks *slot (pinned). */
 CLEAT_INLINE void cleat_mark_field(VALUE *slot)
 {
@@ -1370,6 +1375,9 @@ CLEAT_INLINE void cleat__compact_declared(const cleat_type *type, const cleat_fi
         cleat__type_compact(type, data);
         return;
     }
+#ifdef CLEAT_DEBUG
+    cleat__debug_before_compact(type, data); /* the barrier check's shadow moves with the fields */
+#endif
     bool by_hand = type->flags & CLEAT_MARK_BY_HAND; /* pinned: nothing of ours moved */
     CLEAT__UNROLL
     for (size_t i = 0; i < count; i++) {

@@ -74,8 +74,8 @@ static void check_and_lay_out(cleat_type *type)
                  path);
     size_t prefix = sizeof(cleat_header), align = type->align > sizeof(cleat_header) ? type->align : sizeof(cleat_header);
 #ifdef CLEAT_DEBUG
-    /* debug.c: the shadow, its compaction count, a shadow per cleat_values */
-    prefix += (values + 1 + lists) * sizeof(VALUE);
+    /* debug.c: the shadow, a shadow per cleat_values */
+    prefix += (values + lists) * sizeof(VALUE);
 #else
     (void)lists;
 #endif
@@ -359,9 +359,6 @@ void cleat__compact_field(void *data, const cleat_field *f)
 void cleat__type_compact_rest(const cleat_type *type, void *data)
 {
     if (type->compact) type->compact(data);
-#ifdef CLEAT_DEBUG
-    cleat__debug_sync(type, data); /* moved by the GC itself, not a store */
-#endif
 }
 
 void cleat__type_compact(const cleat_type *type, void *data)

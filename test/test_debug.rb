@@ -62,6 +62,20 @@ class TestDebug < Minitest::Test
                     'n = CleatTest::NoBarrier.new; n.store(+"heap object")'
   end
 
+  # The sixth hostile review: after a compaction the shadow was taken afresh
+  # from the fields, without comparing, so under test:compact (or any
+  # GC.compact inside a body) a missing barrier went unreported. The shadow
+  # now moves with the fields (Cleat's compaction callback), or keeps object
+  # ids for a type Ruby marks and moves itself (DeclPair on 3.3+).
+  def test_missing_write_barrier_between_compactions_is_found
+    assert_reported "CleatTest::NoBarrier: field item changed without cleat_write (missing write barrier), found by the GC",
+                    'n = CleatTest::NoBarrier.new; n.store_between_compactions(+"heap object")'
+    assert_reported "CleatTest::DeclPair: field left changed without cleat_write (missing write barrier), ",
+                    'p = CleatTest::DeclPair.new(+"l", +"r"); p.store_left_between_compactions(+"heap object")'
+    assert_quiet 'n = CleatTest::NoBarrier.new; n.store_nil; GC.compact; n.item; ' \
+                 'p = CleatTest::DeclPair.new(+"l", +"r"); GC.compact; p.to_a; GC.compact; p.to_a'
+  end
+
   # ---- a cleat_values element stored without the barrier ----
 
   def test_element_stored_without_barrier_is_found_at_the_door_exit
@@ -494,6 +508,18 @@ class TestDebug < Minitest::Test
                     'CleatTest::Undeclared.new.keep(+"heap object")'
   end
 
+  # The sixth hostile review: classes were never reported, and an anonymous
+  # one kept undeclared was collected under the struct.
+  def test_an_anonymous_class_kept_in_an_undeclared_member
+    assert_reported "CleatTest::Undeclared#keep left VALUE Class in an undeclared member at offset 8: " \
+                    "declare it with CLEAT_FIELD",
+                    "CleatTest::Undeclared.new.keep(Class.new)"
+    assert_reported "CleatTest::Undeclared#keep left VALUE Module in an undeclared member at offset 8",
+                    "CleatTest::Undeclared.new.keep(Module.new)"
+    assert_reported "CleatTest::Undeclared#keep left VALUE Class in an undeclared member",
+                    "CleatTest::Undeclared.new.keep(Object.new.singleton_class)"
+  end
+
   # Plain members holding what only looks like a VALUE: the raw bits of a
   # Fixnum, a number aligned like an address, a pointer to a String's bytes,
   # immediates; and a member the type's own .mark callback marks.
@@ -510,6 +536,9 @@ class TestDebug < Minitest::Test
       u.keep(:symbol)
       u.keep(1.5)
       u.keep(String) # a cached class lives as long as its constant
+      u.keep(Comparable)
+      Named = Class.new
+      u.keep(Named) # named by now
       u.store(+"declared")
       u.grow(10)
       CleatTest::SelfMarked.new.keep(+"marked by its .mark")

@@ -317,7 +317,7 @@ module Cleat
       if report_dir && !RakeTasks.sanitizer_reports(report_dir).empty?
         RakeTasks.sanitizer_reports(report_dir).first(1).each { |path, text| puts "---- #{path}", text }
       end
-      raise "test:fuzz: a failure, CLEAT_SEED=#{seed} reproduces it (script above)" unless ok
+      raise "test:fuzz: failed with CLEAT_SEED=#{seed} (what and why above)" unless ok
     end
 
     # ---- test:valgrind ----

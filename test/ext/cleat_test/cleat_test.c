@@ -448,6 +448,15 @@ CLEAT_INIT(pair_initialize, pair_type, pair_t *p, left, right)
     return self;
 }
 CLEAT_SHARED(pair_to_a, pair_type, pair_t *p) { return rb_assoc_new(p->left, p->right); }
+/* Deliberately broken (test_debug.rb): a store without cleat_write between
+ * two compactions (GC.compact is Ruby code on some Rubies: lent). */
+CLEAT_EXCLUSIVE(pair_store_left_between_compactions, pair_type, pair_t *p, left)
+{
+    CLEAT_CALL(rb_mGC, rb_intern("compact"), 0, NULL);
+    p->left = left; /* the bug */
+    CLEAT_CALL(rb_mGC, rb_intern("compact"), 0, NULL);
+    return left;
+}
 
 /* ---- Deliberately broken: each trips one debug check (test_debug.rb) ---- */
 
@@ -465,6 +474,13 @@ CLEAT_EXCLUSIVE(no_barrier_store, no_barrier_type, no_barrier_t *n, item)
     return item;
 }
 CLEAT_SHARED(no_barrier_item, no_barrier_type, no_barrier_t *n) { return n->item; }
+CLEAT_EXCLUSIVE(no_barrier_store_between_compactions, no_barrier_type, no_barrier_t *n, item)
+{
+    CLEAT_CALL(rb_mGC, rb_intern("compact"), 0, NULL);
+    n->item = item; /* the bug */
+    CLEAT_CALL(rb_mGC, rb_intern("compact"), 0, NULL);
+    return item;
+}
 CLEAT_EXCLUSIVE(no_barrier_store_nil, no_barrier_type, no_barrier_t *n)
 {
     n->item = Qnil; /* an immediate needs no barrier: not a bug */
@@ -1530,11 +1546,13 @@ void Init_cleat_test(void)
     VALUE pair = cleat_type_define_class(&pair_type, rb_cObject);
     CLEAT_DEFINE_METHOD(pair, "initialize", pair_initialize);
     CLEAT_DEFINE_METHOD(pair, "to_a", pair_to_a);
+    CLEAT_DEFINE_METHOD(pair, "store_left_between_compactions", pair_store_left_between_compactions);
 
     VALUE no_barrier = cleat_type_define_class(&no_barrier_type, rb_cObject);
     CLEAT_DEFINE_METHOD(no_barrier, "store", no_barrier_store);
     CLEAT_DEFINE_METHOD(no_barrier, "store_nil", no_barrier_store_nil);
     CLEAT_DEFINE_METHOD(no_barrier, "item", no_barrier_item);
+    CLEAT_DEFINE_METHOD(no_barrier, "store_between_compactions", no_barrier_store_between_compactions);
     VALUE forgetful = cleat_type_define_class(&forgetful_type, rb_cObject);
     CLEAT_DEFINE_METHOD(forgetful, "initialize", forgetful_initialize);
     VALUE calls_from_free = cleat_type_define_class(&cleat_in_free_type, rb_cObject);
