@@ -260,9 +260,15 @@ typedef struct record {
     uintptr_t frame;        /* the door's or the lending function's C frame */
     uint64_t serial;
     ID method;
-    int mode;   /* a door's: CLEAT_BORROW_SHARED, _EXCLUSIVE, or 0 (initialize) */
+    int mode;   /* a door's: CLEAT_BORROW_SHARED, _EXCLUSIVE, or 0 (initialize); PENDING_C_CALL */
     bool quiet; /* reported once already, or leaving through an exception */
+    VALUE recv;      /* a pending C call's receiver */
+    uint64_t door;   /* a pending C call's door (its serial) */
 } record;
+
+/* The mode of a record that is no door and no loan: a C method an unlent
+ * body called, not returned yet (type NULL, self 0: it lends nothing). */
+enum { PENDING_C_CALL = -1 };
 
 static _Thread_local record *records;
 static _Thread_local size_t record_count, record_capa;
@@ -310,7 +316,7 @@ static uint64_t push_record(uint64_t fiber, VALUE self, const cleat_type *type, 
         pthread_setspecific(records_key, grown);
     }
     ID method = rb_frame_this_func();
-    records[record_count++] = (record){self, fiber, type, frame, ++record_serial, method, mode, false};
+    records[record_count++] = (record){self, fiber, type, frame, ++record_serial, method, mode, false, 0, 0};
     return record_serial;
 }
 
@@ -338,7 +344,7 @@ static void drop_unwound_door(uint64_t fiber, rb_trace_arg_t *arg)
 {
     for (size_t i = record_count; i-- > 0;) {
         const record *r = &records[i];
-        if (r->fiber != fiber) continue;
+        if (r->fiber != fiber || r->mode == PENDING_C_CALL) continue;
         if (!r->type || r->self != rb_tracearg_self(arg)) return;
         VALUE mid = rb_tracearg_method_id(arg);
         if (RB_SYMBOL_P(mid) && SYM2ID(mid) == r->method) pop_record(r->serial);
@@ -357,6 +363,69 @@ static record *unlent_door_of(uint64_t fiber, VALUE self)
         for (size_t j = i + 1; j < record_count && !lent; j++)
             lent = records[j].fiber == fiber && !records[j].type && records[j].self == door->self;
         if (!lent) return &records[i];
+    }
+    return NULL;
+}
+
+/* ---- a body that switched fibers unlent ----
+ *
+ * A body's C call (rb_funcall of Enumerator#next, Fiber#resume, or of
+ * anything that calls them) may switch to another fiber, whose Ruby code
+ * then runs in the middle of the body: the hook sees it on that fiber,
+ * where no door of this object runs (the sixth hostile review: an
+ * Enumerator's block called the object's #grow, which freed the region the
+ * body was reading). So each C call an unlent body makes is recorded until
+ * it returns (normally, or unwound: Ruby reports both), and Ruby code on
+ * another fiber of the thread while one is pending is reported. A body
+ * that lends the object first (CLEAT_CALL) records nothing; a switch to a
+ * fiber that runs no Ruby code (an enumerator over Array#each) is no
+ * report. */
+
+static record *record_of(uint64_t serial)
+{
+    for (size_t i = record_count; i-- > 0;)
+        if (records[i].serial == serial) return &records[i];
+    return NULL;
+}
+
+static void note_c_call(uint64_t fiber, rb_trace_arg_t *arg, uintptr_t frame)
+{
+    const record *door = unlent_door_of(fiber, 0);
+    if (!door || door->quiet) return;
+    uint64_t serial = door->serial; /* push_record may move the records */
+    VALUE mid = rb_tracearg_method_id(arg);
+    push_record(fiber, 0, NULL, PENDING_C_CALL, frame);
+    record *call = &records[record_count - 1];
+    call->method = RB_SYMBOL_P(mid) ? SYM2ID(mid) : 0;
+    call->recv = rb_tracearg_self(arg);
+    call->door = serial;
+}
+
+/* The C call returns: its record goes, with what its fiber left above it. */
+static void end_c_call(uint64_t fiber, rb_trace_arg_t *arg)
+{
+    VALUE mid = rb_tracearg_method_id(arg), recv = rb_tracearg_self(arg);
+    ID id = RB_SYMBOL_P(mid) ? SYM2ID(mid) : 0;
+    for (size_t i = record_count; i-- > 0;) {
+        const record *r = &records[i];
+        if (r->fiber == fiber && r->mode == PENDING_C_CALL && r->recv == recv && r->method == id) {
+            pop_record(r->serial);
+            return;
+        }
+    }
+}
+
+/* Ruby code starts on fiber: the door of another fiber's pending C call,
+ * still unlent and not yet reported, or NULL; *call is that call. */
+static record *switched_from(uint64_t fiber, const record **call)
+{
+    for (size_t i = record_count; i-- > 0;) {
+        const record *c = &records[i];
+        if (c->mode != PENDING_C_CALL || c->fiber == fiber) continue;
+        record *door = record_of(c->door);
+        if (!door || door->quiet || unlent_door_of(door->fiber, door->self) != door) continue;
+        *call = c;
+        return door;
     }
     return NULL;
 }
@@ -429,22 +498,60 @@ static const char *lending_fix(rb_event_flag_t event, ID mid)
     return "call Ruby code through CLEAT_CALL, CLEAT_YIELD or CLEAT_LEND, which lend the object";
 }
 
+/* What started: "a block at file:line" or "Class#method". */
+static void describe_code(rb_event_flag_t event, rb_trace_arg_t *arg, ID mid, char *what, size_t size)
+{
+    if (event == RUBY_EVENT_B_CALL) {
+        const char *file = rb_sourcefile();
+        snprintf(what, size, "a block at %s:%d", file ? file : "?", rb_sourceline());
+    } else {
+        VALUE klass = rb_tracearg_defined_class(arg);
+        VALUE owner = RTEST(klass) ? rb_class_real(klass) : 0;
+        snprintf(what, size, "%s#%s", owner ? rb_class2name(owner) : "?", id_name(mid));
+    }
+}
+
+static void report_switch(record *door, const record *call, rb_event_flag_t event, rb_trace_arg_t *arg, ID mid)
+{
+    door->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
+    char what[256];
+    describe_code(event, arg, mid, what, sizeof what);
+    VALUE recv_class = rb_class_real(CLASS_OF(call->recv));
+    cleat__debug_reportf("%s#%s switched to another fiber through %s#%s (a C call) while %s was not lent, and Ruby code "
+                         "ran there (%s): call it through CLEAT_CALL, which lends the object",
+                         door->type->class_path, id_name(door->method), recv_class ? rb_class2name(recv_class) : "?",
+                         id_name(call->method), door->type->class_path, what);
+}
+
 static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
 {
     (void)data;
     if (!record_count) return;
     rb_event_flag_t event = rb_tracearg_event_flag(arg);
     uint64_t fiber = current_fiber();
-    drop_returned(fiber, (uintptr_t)__builtin_frame_address(0));
+    uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
+    drop_returned(fiber, frame);
     if (event == RUBY_EVENT_C_RETURN) {
+        end_c_call(fiber, arg);
         drop_unwound_door(fiber, arg);
         return;
     }
-    /* C methods matter only as an exception's (below): they are not Ruby code. */
+    /* C methods matter only as an exception's (below) and as calls that may
+     * switch fibers (above): they are not Ruby code. */
     VALUE self = rb_tracearg_self(arg);
     bool an_exceptions_c_method = event == RUBY_EVENT_C_CALL;
-    if (an_exceptions_c_method && !about_an_exception(self)) return;
+    if (an_exceptions_c_method && !about_an_exception(self)) {
+        note_c_call(fiber, arg, frame);
+        return;
+    }
     record *door = live_unlent_door(fiber, 0);
+    if (!door && !an_exceptions_c_method) {
+        const record *call;
+        record *from = switched_from(fiber, &call);
+        VALUE name = event == RUBY_EVENT_CALL ? rb_tracearg_method_id(arg) : Qnil;
+        if (from) report_switch(from, call, event, arg, RB_SYMBOL_P(name) ? SYM2ID(name) : 0);
+        return;
+    }
     if (!door || door->quiet) return;
     /* The body is raising (it never resumes after rb_raise): the exception's
      * methods, Ruby or C, and what they run are no way back in: a logger its
@@ -463,14 +570,7 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     ID mid = RB_SYMBOL_P(name) ? SYM2ID(name) : 0;
     door->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
     char what[256];
-    if (event == RUBY_EVENT_B_CALL) {
-        const char *file = rb_sourcefile();
-        snprintf(what, sizeof what, "a block at %s:%d", file ? file : "?", rb_sourceline());
-    } else {
-        VALUE klass = rb_tracearg_defined_class(arg);
-        VALUE owner = RTEST(klass) ? rb_class_real(klass) : 0;
-        snprintf(what, sizeof what, "%s#%s", owner ? rb_class2name(owner) : "?", id_name(mid));
-    }
+    describe_code(event, arg, mid, what, sizeof what);
     cleat__debug_reportf("%s#%s ran Ruby code (%s) while %s was not lent: %s", door->type->class_path, id_name(door->method), what,
            door->type->class_path, lending_fix(event, mid));
 }

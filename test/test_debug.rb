@@ -217,6 +217,30 @@ class TestDebug < Minitest::Test
                   "CleatTest::Holder.new(1).funcall_unlent(Foo.new)"
   end
 
+  # The sixth hostile review: a body calling Enumerator#next unlent ran the
+  # enumerator's block on its fiber, where the hook saw no door of the
+  # object; the block called the object's #grow under the body.
+  def test_a_body_switching_fibers_unlent
+    assert_reported "CleatTest::Holder#next_unlent switched to another fiber through Enumerator#next (a C call) while " \
+                    "CleatTest::Holder was not lent, and Ruby code ran there (a block at -e:1): call it through " \
+                    "CLEAT_CALL, which lends the object",
+                    "e = Enumerator.new { |y| y << 1 }; CleatTest::Holder.new(1).next_unlent(e)"
+    assert_reported "CleatTest::Holder#next_unlent switched to another fiber through Enumerator#next (a C call) while " \
+                    "CleatTest::Holder was not lent, and Ruby code ran there (Foo#each_thing)",
+                    "class Foo; def each_thing = yield(1); end; CleatTest::Holder.new(1).next_unlent(Foo.new.to_enum(:each_thing))"
+    # Quiet: the lending twin; an enumerator whose fiber runs no Ruby code;
+    # fibers that run after the body returned, or while it lent the object.
+    out = assert_quiet(<<~RUBY)
+      h = CleatTest::Holder.new(1)
+      e = Enumerator.new { |y| y << 1; y << 2 }
+      a = [h.next_lent(e), h.next_unlent([3, 4].each), h.next_unlent([3, 4].each)]
+      f = Fiber.new { [1].map { |x| x + 1 } }
+      a << f.resume << e.next
+      print a.inspect
+    RUBY
+    assert_equal "[1, 3, 3, [2], 2]", out
+  end
+
   def test_num2long_calling_to_int
     assert_unlent "num2long_unlent", "Foo#to_int", "convert with cleat_num_to_int64(CLEAT_DOOR, v)",
                   "CleatTest::Holder.new(1).num2long_unlent(Foo.new)"

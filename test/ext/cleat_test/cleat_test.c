@@ -1097,6 +1097,16 @@ CLEAT_SHARED(holder_funcall_unlent, holder_type, holder_t *h, recv)
     (void)h;
     return rb_funcall(recv, rb_intern("poke"), 0); /* the bug: CLEAT_CALL lends */
 }
+CLEAT_EXCLUSIVE(holder_next_unlent, holder_type, holder_t *h, enumerator)
+{
+    (void)h;
+    return rb_funcall(enumerator, rb_intern("next"), 0); /* the bug: its fiber may run Ruby code */
+}
+CLEAT_EXCLUSIVE(holder_next_lent, holder_type, holder_t *h, enumerator)
+{
+    (void)h;
+    return CLEAT_CALL(enumerator, rb_intern("next"), 0, NULL);
+}
 CLEAT_EXCLUSIVE(holder_search_unlent, holder_type, holder_t *h, re, str)
 {
     (void)h;
@@ -1234,6 +1244,8 @@ static void init_misuse(VALUE mod)
     VALUE holder = rb_const_get(mod, rb_intern("Holder"));
     CLEAT_DEFINE_METHOD(holder, "yield_unlent", holder_yield_unlent);
     CLEAT_DEFINE_METHOD(holder, "funcall_unlent", holder_funcall_unlent);
+    CLEAT_DEFINE_METHOD(holder, "next_unlent", holder_next_unlent);
+    CLEAT_DEFINE_METHOD(holder, "next_lent", holder_next_lent);
     CLEAT_DEFINE_METHOD(holder, "search_unlent", holder_search_unlent);
     CLEAT_DEFINE_METHOD(holder, "num2long_unlent", holder_num2long_unlent);
     CLEAT_DEFINE_METHOD(holder, "num2dbl_unlent", holder_num2dbl_unlent);
