@@ -244,7 +244,8 @@ void cleat__debug_mark_check(const cleat_type *type, void *data) { check_fields(
  * same fiber's stack (stacks grow down) is gone, and is dropped then, and at
  * every entry. Records are per thread, so other threads' Ruby code (a GVL
  * released in a body) is never charged to this thread's doors; a fiber
- * sees only its own records.
+ * sees only its own records, but for the C calls another fiber's unlent
+ * body is waiting in (a switch to this fiber, below).
  *
  * A fiber is known by its object id, never reused, not by its VALUE: the
  * records of an abandoned enumerator's fiber stay behind when the GC
