@@ -416,14 +416,16 @@ static void end_c_call(uint64_t fiber, rb_trace_arg_t *arg)
     }
 }
 
-/* Ruby code starts on fiber: the door of another fiber's pending C call,
- * still unlent and not yet reported, or NULL; *call is that call. */
-static record *switched_from(uint64_t fiber, const record **call)
+/* Ruby code starts on fiber (or a door of self, unless 0): the door (of
+ * self) of another fiber's pending C call, still unlent and not yet
+ * reported, or NULL; *call is that call. */
+static record *switched_from(uint64_t fiber, VALUE self, const record **call)
 {
     for (size_t i = record_count; i-- > 0;) {
         const record *c = &records[i];
         if (c->mode != PENDING_C_CALL || c->fiber == fiber) continue;
         record *door = record_of(c->door);
+        if (door && self && door->self != self) continue;
         if (!door || door->quiet || unlent_door_of(door->fiber, door->self) != door) continue;
         *call = c;
         return door;
@@ -548,7 +550,7 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
     record *door = live_unlent_door(fiber, 0);
     if (!door && !an_exceptions_c_method) {
         const record *call;
-        record *from = switched_from(fiber, &call);
+        record *from = switched_from(fiber, 0, &call);
         VALUE name = event == RUBY_EVENT_CALL ? rb_tracearg_method_id(arg) : Qnil;
         if (from) report_switch(from, call, event, arg, RB_SYMBOL_P(name) ? SYM2ID(name) : 0);
         return;
@@ -654,7 +656,23 @@ static const char *method_name(void) { return id_name(rb_frame_this_func()); }
 static void check_nested_door(uint64_t fiber, VALUE self, const cleat_type *type, int mode)
 {
     record *outer = live_unlent_door(fiber, self);
-    if (!outer || outer->quiet || (outer->mode == CLEAT_BORROW_SHARED && mode == CLEAT_BORROW_SHARED)) return;
+    if (!outer) {
+        /* A body of self on another fiber, waiting in a C call that switched
+         * here (a fiber resumed in the middle of its Ruby code makes no new
+         * call the hook would see: a review of the fiber-switch report). */
+        const record *call;
+        record *waiting = switched_from(fiber, self, &call);
+        if (!waiting || (waiting->mode == CLEAT_BORROW_SHARED && mode == CLEAT_BORROW_SHARED)) return;
+        waiting->quiet = true;
+        VALUE recv_class = rb_class_real(CLASS_OF(call->recv));
+        cleat__debug_reportf("%s#%s was called on the object while %s#%s's body, on another fiber, waited in %s#%s (a C "
+                             "call that switched fibers) without lending it: call that through CLEAT_CALL, which lends "
+                             "the object",
+                             type->class_path, method_name(), waiting->type->class_path, id_name(waiting->method),
+                             recv_class ? rb_class2name(recv_class) : "?", id_name(call->method));
+        return;
+    }
+    if (outer->quiet || (outer->mode == CLEAT_BORROW_SHARED && mode == CLEAT_BORROW_SHARED)) return;
     outer->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
     cleat__debug_reportf("%s#%s was called from %s#%s's body on the same object while it was not lent (a C call such as "
                          "rb_funcall reached it): call it through CLEAT_CALL, which lends the object, or call the C "

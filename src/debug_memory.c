@@ -402,6 +402,30 @@ void cleat__debug_region_collected(const cleat_type *type, const cleat_field *f,
 
 /* ---- at the end of each door ---------------------------------------------- */
 
+/* The object a singleton class is attached to. */
+static VALUE attached_object(VALUE klass)
+{
+#ifdef HAVE_RB_CLASS_ATTACHED_OBJECT
+    return rb_class_attached_object(klass);
+#else
+    return rb_attr_get(klass, rb_intern("__attached__")); /* Ruby < 3.2 keeps it as a hidden ivar */
+#endif
+}
+
+/* A class or module a constant keeps: named ("String", "A::B", not a
+ * temporary "#<Module:0x...>::B" under an anonymous module), or the
+ * singleton class of one (String.singleton_class, which String keeps). */
+static bool named_module_p(VALUE mod)
+{
+    while (RB_FL_TEST(mod, RUBY_FL_SINGLETON)) {
+        VALUE attached = attached_object(mod);
+        if (!RB_TYPE_P(attached, T_CLASS) && !RB_TYPE_P(attached, T_MODULE)) return false;
+        mod = attached;
+    }
+    VALUE name = rb_mod_name(mod);
+    return !NIL_P(name) && RSTRING_LEN(name) > 0 && RSTRING_PTR(name)[0] != '#';
+}
+
 void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
 {
     check_quarantine(type);
@@ -418,8 +442,8 @@ void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
          * constant; an anonymous one (Class.new, a singleton class) may be
          * collected as any object (the sixth hostile review: a factory
          * keeping the class it was given read a freed slot). */
-        if (RB_TYPE_P(word, T_ICLASS)) continue;
-        if ((RB_TYPE_P(word, T_CLASS) || RB_TYPE_P(word, T_MODULE)) && !NIL_P(rb_mod_name(word))) continue;
+        if (RB_TYPE_P(word, T_ICLASS) || ((RB_TYPE_P(word, T_CLASS) || RB_TYPE_P(word, T_MODULE)) && named_module_p(word)))
+            continue;
         suspects[n_suspects++] = at;
     }
     bool by_hand = type->flags & CLEAT_MARK_BY_HAND;

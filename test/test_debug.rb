@@ -241,6 +241,22 @@ class TestDebug < Minitest::Test
     assert_equal "[1, 3, 3, [2], 2]", out
   end
 
+  # A review of that report: a fiber resumed in the middle of its Ruby code
+  # (a block an earlier #next started) makes no call the hook sees, but the
+  # object's door entered there is seen.
+  def test_a_door_entered_on_a_fiber_an_unlent_body_switched_to
+    assert_reported "CleatTest::Holder#set was called on the object while CleatTest::Holder#next_unlent's body, on " \
+                    "another fiber, waited in Enumerator#next (a C call that switched fibers) without lending it: " \
+                    "call that through CLEAT_CALL, which lends the object",
+                    "h = CleatTest::Holder.new(1); e = Enumerator.new { |y| i = 0; while true; y << i; i += 1; " \
+                    "h.set(+'changed'); end }; e.next; h.next_unlent(e)"
+    # The lending twin: the door refuses the block's call, loudly.
+    assert_equal "[0, Cleat::BorrowError, 1]",
+                 assert_quiet("h = CleatTest::Holder.new(1); e = Enumerator.new { |y| i = 0; while true; y << i; i += 1; " \
+                              "begin; h.set(+'changed'); rescue Cleat::BorrowError => ex; y << ex.class; end; end }; " \
+                              "print [e.next, h.next_lent(e), e.next].inspect")
+  end
+
   def test_num2long_calling_to_int
     assert_unlent "num2long_unlent", "Foo#to_int", "convert with cleat_num_to_int64(CLEAT_DOOR, v)",
                   "CleatTest::Holder.new(1).num2long_unlent(Foo.new)"
@@ -542,6 +558,9 @@ class TestDebug < Minitest::Test
                     "CleatTest::Undeclared.new.keep(Module.new)"
     assert_reported "CleatTest::Undeclared#keep left VALUE Class in an undeclared member",
                     "CleatTest::Undeclared.new.keep(Object.new.singleton_class)"
+    # Named under an anonymous module ("#<Module:0x...>::Inner"): collected with it.
+    assert_reported "CleatTest::Undeclared#keep left VALUE Class in an undeclared member",
+                    "CleatTest::Undeclared.new.keep(Module.new.tap { |m| m.const_set(:Inner, Class.new) }::Inner)"
   end
 
   # Plain members holding what only looks like a VALUE: the raw bits of a
@@ -563,6 +582,8 @@ class TestDebug < Minitest::Test
       u.keep(Comparable)
       Named = Class.new
       u.keep(Named) # named by now
+      u.keep(String.singleton_class) # String keeps it
+      u.keep(Named.singleton_class.singleton_class)
       u.store(+"declared")
       u.grow(10)
       CleatTest::SelfMarked.new.keep(+"marked by its .mark")

@@ -62,6 +62,9 @@ module Cleat
 
           warn "cleat: this Ruby does not export #{function}: debug builds cannot check #{check}"
         end
+        # The object a singleton class belongs to (3.2+; before, a hidden
+        # ivar): the undeclared-member check exempts String.singleton_class.
+        have_func("rb_class_attached_object", "ruby.h")
         $defs << "-DCLEAT_DEBUG=1"
       end
       link_only_what_is_used
