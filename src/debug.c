@@ -265,6 +265,7 @@ typedef struct record {
     bool quiet; /* reported once already, or leaving through an exception */
     VALUE recv;      /* a pending C call's receiver */
     uint64_t door;   /* a pending C call's door (its serial) */
+    uint64_t thread; /* a pending C call's Ruby thread (rb_obj_id) */
 } record;
 
 /* The mode of a record that is no door and no loan: a C method an unlent
@@ -317,7 +318,7 @@ static uint64_t push_record(uint64_t fiber, VALUE self, const cleat_type *type, 
         pthread_setspecific(records_key, grown);
     }
     ID method = rb_frame_this_func();
-    records[record_count++] = (record){self, fiber, type, frame, ++record_serial, method, mode, false, 0, 0};
+    records[record_count++] = (record){self, fiber, type, frame, ++record_serial, method, mode, false, 0, 0, 0};
     return record_serial;
 }
 
@@ -382,6 +383,12 @@ static record *unlent_door_of(uint64_t fiber, VALUE self)
  * fiber that runs no Ruby code (an enumerator over Array#each) is no
  * report. */
 
+/* The current Ruby thread's identity. Records are kept per native thread,
+ * and under M:N threads (3.3+: other Ractors; RUBY_MN_THREADS=1) several
+ * Ruby threads share one: another thread's Ruby code run while this one
+ * waits is no switch of this one's (a review: a false report). */
+static uint64_t current_thread(void) { return NUM2ULL(rb_obj_id(rb_thread_current())); }
+
 static record *record_of(uint64_t serial)
 {
     for (size_t i = record_count; i-- > 0;)
@@ -400,6 +407,7 @@ static void note_c_call(uint64_t fiber, rb_trace_arg_t *arg, uintptr_t frame)
     call->method = RB_SYMBOL_P(mid) ? SYM2ID(mid) : 0;
     call->recv = rb_tracearg_self(arg);
     call->door = serial;
+    call->thread = current_thread();
 }
 
 /* The C call returns: its record goes, with what its fiber left above it. */
@@ -421,9 +429,12 @@ static void end_c_call(uint64_t fiber, rb_trace_arg_t *arg)
  * reported, or NULL; *call is that call. */
 static record *switched_from(uint64_t fiber, VALUE self, const record **call)
 {
+    uint64_t thread = 0;
     for (size_t i = record_count; i-- > 0;) {
         const record *c = &records[i];
         if (c->mode != PENDING_C_CALL || c->fiber == fiber) continue;
+        if (!thread) thread = current_thread();
+        if (c->thread != thread) continue;
         record *door = record_of(c->door);
         if (door && self && door->self != self) continue;
         if (!door || door->quiet || unlent_door_of(door->fiber, door->self) != door) continue;

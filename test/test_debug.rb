@@ -241,6 +241,21 @@ class TestDebug < Minitest::Test
     assert_equal "[1, 3, 3, [2], 2]", out
   end
 
+  # A review of that report: under M:N threads (RUBY_MN_THREADS=1, and other
+  # Ractors on 3.3+) Ruby threads share native threads, whose records Cleat
+  # keeps; another thread's Ruby code, run while a body waited in a C call
+  # that released the GVL, was reported as a fiber switch of the body.
+  def test_another_threads_ruby_code_on_the_same_native_thread_is_quiet
+    code = 'h = CleatTest::Holder.new(1); r, w = IO.pipe; r.singleton_class.alias_method(:poke, :getbyte); ' \
+           "t1 = Thread.new { h.funcall_unlent(r) }; " \
+           't2 = Thread.new { sleep 0.2; 3.times.map { |x| [x].map { |y| y + 1 } }; w.write("A") }; ' \
+           "print [t1.value, t2.join && :ok].inspect"
+    out, err, status = run_ruby(code, "RUBY_MN_THREADS" => "1")
+    assert status.success?, err
+    assert_empty err
+    assert_equal "[65, :ok]", out
+  end
+
   # A review of that report: a fiber resumed in the middle of its Ruby code
   # (a block an earlier #next started) makes no call the hook sees, but the
   # object's door entered there is seen.

@@ -256,6 +256,15 @@ class TestTesting < Minitest::Test
     end
     refute status.success?, out
     assert_match(/CLEAT_TEST_MODE=stress is set, but the test files loaded neither minitest nor test-unit/, out)
+    # A review: a file that runs its tests while it loads ran them before
+    # the modes were installed, and the task passed.
+    head = 'require "minitest"; class TestX < Minitest::Test; def test_x = File.write(ENV.fetch("SEEN"), GC.stress.to_s); end'
+    { "#{head}; Minitest.run([])" => /ran their minitest tests while loading \(Minitest.run\), before the modes/,
+      "#{head}; exit Minitest.run([])" => /minitest tests ran outside that mode/ }.each do |code, message|
+      out, status = run_task_on_suite("test:stress", code) { |seen| assert_equal "false", File.read(seen) }
+      refute status.success?, out
+      assert_match message, out
+    end
   end
 
   # Runs `rake task` (Cleat::RakeTasks, no extensions) on a suite of one

@@ -321,8 +321,17 @@ module Cleat
       # mode's run whose files loaded neither framework (nothing would run
       # in the mode, and the task would pass).
       def self.install_after_loading
+        ran_already = !@minitest && defined?(Minitest.seed) && !Minitest.seed.nil?
         install
-        return if @minitest || @test_unit || current.empty? || !@task_run
+        return if current.empty? || !@task_run
+
+        if ran_already
+          warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but the test files ran their minitest tests while " \
+               "loading (Minitest.run), before the modes could be installed: require cleat/testing in them first " \
+               "and include Cleat::Testing, or leave the running to minitest/autorun"
+          exit 1
+        end
+        return if @minitest || @test_unit
 
         warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but the test files loaded neither minitest nor " \
              "test-unit, the frameworks whose tests the modes run"
