@@ -417,7 +417,7 @@ static VALUE attached_object(VALUE klass)
  * singleton class of one (String.singleton_class, which String keeps). */
 static bool named_module_p(VALUE mod)
 {
-    while (RB_FL_TEST(mod, RUBY_FL_SINGLETON)) {
+    while (RB_TYPE_P(mod, T_CLASS) && RB_FL_TEST(mod, RUBY_FL_SINGLETON)) { /* the bit means more for modules */
         VALUE attached = attached_object(mod);
         if (!RB_TYPE_P(attached, T_CLASS) && !RB_TYPE_P(attached, T_MODULE)) return false;
         mod = attached;
