@@ -33,17 +33,24 @@ class TestBenchSmoke < Minitest::Test
   # from a minor GC of its own; by default no sample does.
   def test_minor_gc_samples_start_from_a_minor_gc
     require_relative "../bench/lib/bench_support"
-    counts = lambda do |gc|
-      seen = []
-      record = ->(_n) { seen << GC.stat(:minor_gc_count) }
-      BenchSupport.measure({ "a" => record, "b" => record }, rounds: 3, iterations: 10, gc: gc)
-      assert_equal 8, seen.size # the warm-up of each, then 3 rounds of 2
-      seen.drop(1).each_cons(2).map { |before, after| after - before }
+    starts = []
+    recorder = Module.new do
+      define_method(:start) do |**options|
+        starts << options
+        super(**options)
+      end
     end
-    assert counts.call(:minor).all?(&:positive?), "a timed sample started without a minor GC"
-    assert_equal [0] * 6, counts.call(true) # nothing collects in these samples
+    GC.singleton_class.prepend(recorder)
+    body = ->(_n) {}
+    BenchSupport.measure({ "a" => body, "b" => body }, rounds: 3, iterations: 10, gc: :minor)
+    assert_equal [{ full_mark: false, immediate_sweep: true }] * 6, starts # one before each of 3 rounds x 2 cases
+    starts.clear
+    BenchSupport.measure({ "a" => body, "b" => body }, rounds: 3, iterations: 10)
+    assert_empty starts # by default no sample starts with a collection
     assert_match(/gc: must be true, :minor or false/,
                  assert_raises(ArgumentError) { BenchSupport.measure({}, rounds: 1, iterations: 1, gc: :full) }.message)
+  ensure
+    recorder&.send(:define_method, :start) { |**options| super(**options) } # the prepended module passes through
   end
 
   def test_report_runs_and_writes_markdown_and_svg
