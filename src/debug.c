@@ -55,7 +55,13 @@ static VALUE *shadow_of(const cleat_type *type, void *data)
  * the shadow with the fields (cleat__debug_before_compact): it keeps v. */
 static VALUE shadow_value(const cleat_type *type, VALUE v)
 {
-    return type->references && !RB_SPECIAL_CONST_P(v) ? rb_obj_id(v) : v;
+    if (!type->references || RB_SPECIAL_CONST_P(v)) return v;
+    /* An object freed under the field (what a missing barrier leads to) has
+     * no id to ask for: its raw value then differs from any shadow. */
+    if (cleat__debug_dead_object_p(v)) return v;
+    /* Never a field's VALUE: not 8-aligned as objects are, and 0x04 is no
+     * immediate's tag (an id as a Fixnum could equal an Integer field). */
+    return (VALUE)(NUM2ULL(rb_obj_id(v)) << 8 | 0x04);
 }
 
 /* Each cleat_values field has a shadow of its elements too, on the heap,
@@ -245,7 +251,9 @@ void cleat__debug_mark_check(const cleat_type *type, void *data) { check_fields(
  * every entry. Records are per thread, so other threads' Ruby code (a GVL
  * released in a body) is never charged to this thread's doors; a fiber
  * sees only its own records, but for the C calls another fiber's unlent
- * body is waiting in (a switch to this fiber, below).
+ * body is waiting in (a switch to this fiber, below). Records are kept per
+ * native thread: under M:N threads, where Ruby threads share and move
+ * between native threads, the fiber-switch check is off (said once).
  *
  * A fiber is known by its object id, never reused, not by its VALUE: the
  * records of an abandoned enumerator's fiber stay behind when the GC
@@ -293,7 +301,9 @@ static void drop_returned(uint64_t fiber, uintptr_t frame)
 {
     size_t kept = 0;
     for (size_t i = 0; i < record_count; i++) {
-        if (records[i].fiber == fiber && records[i].frame < frame) continue;
+        /* A pending C call's frame is its hook's, which the method may run
+         * above: those go at their C_RETURN, or with their door. */
+        if (records[i].fiber == fiber && records[i].frame < frame && records[i].mode != PENDING_C_CALL) continue;
         records[kept++] = records[i];
     }
     record_count = kept;
@@ -369,6 +379,43 @@ static record *unlent_door_of(uint64_t fiber, VALUE self)
     return NULL;
 }
 
+/* Whether the door's C method is still on this fiber's Ruby stack. A door
+ * left by an exception is dropped when the unwinding reports its C return
+ * from a frame above it, but Ruby 3.3 reported it from a deeper C frame
+ * than the door's own, and the stale record then charged the test's next
+ * Ruby method to Memory#read. Asked only before a report. */
+static bool door_on_stack(const record *door)
+{
+    VALUE want = door->method ? rb_id2str(door->method) : 0;
+    if (!want) return true; /* cannot tell: keep it */
+    enum { DEPTH = 128 };
+    VALUE frames[DEPTH];
+    int lines[DEPTH];
+    int n = rb_profile_frames(0, DEPTH, frames, lines);
+    for (int i = 0; i < n; i++) {
+        VALUE name = rb_profile_frame_method_name(frames[i]);
+        if (!NIL_P(rb_profile_frame_path(frames[i])) || !RB_TYPE_P(name, T_STRING) || rb_str_equal(name, want) != Qtrue)
+            continue;
+        /* The same method of the same class: Array#each is no Histogram#each. */
+        VALUE owner = rb_profile_frame_classpath(frames[i]);
+        if (RB_TYPE_P(owner, T_STRING) && (size_t)RSTRING_LEN(owner) == strlen(door->type->class_path) &&
+            !memcmp(RSTRING_PTR(owner), door->type->class_path, (size_t)RSTRING_LEN(owner)))
+            return true;
+    }
+    return n == DEPTH; /* deeper than looked: keep it */
+}
+
+/* unlent_door_of, past records an exception left (popped on the way). */
+static record *live_unlent_door(uint64_t fiber, VALUE self)
+{
+    record *door = unlent_door_of(fiber, self);
+    while (door && !door_on_stack(door)) {
+        pop_record(door->serial);
+        door = unlent_door_of(fiber, self);
+    }
+    return door;
+}
+
 /* ---- a body that switched fibers unlent ----
  *
  * A body's C call (rb_funcall of Enumerator#next, Fiber#resume, or of
@@ -396,16 +443,66 @@ static record *record_of(uint64_t serial)
     return NULL;
 }
 
+/* Off under M:N threads (RUBY_MN_THREADS=1, and Ractors other than the
+ * main one on 3.3+): Ruby threads share the native threads whose records
+ * Cleat keeps, and move between them, so a thread's pending call may be
+ * left behind for another of its fibers to be charged with. Said once. */
+static bool main_mn_threads; /* RUBY_MN_THREADS set, read at load */
+
+static bool switches_watched(void)
+{
+    if (!main_mn_threads && cleat__debug_in_main_ractor()) return true;
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
+    if (!atomic_flag_test_and_set(&warned)) {
+        static const char message[] = "[cleat debug] M:N threads (RUBY_MN_THREADS=1, or a Ractor other than the main "
+                                      "one): the check for door bodies that switch fibers unlent is off there "
+                                      "(docs/misuse.md)\n";
+        ssize_t ignored = write(2, message, sizeof message - 1);
+        (void)ignored;
+    }
+    return false;
+}
+
+/* The C methods that switch fibers: Enumerator#next and its kin (any
+ * receiver: a Ruby #next may resume a Fiber itself, and is Ruby code the
+ * hook sees anyway), Fiber#resume, #transfer, #raise, #kill, Fiber.yield.
+ * Others reach them by a call of their own, which the hook sees. */
+static ID switching_ids[9];
+static VALUE fiber_class; /* a core class: never moved or freed */
+
+/* At load, in the main Ractor: the hooks of every Ractor only read them. */
+static void learn_switching_methods(void)
+{
+    const char *names[] = {"next", "peek", "next_values", "peek_values", "resume", "transfer", "yield", "raise", "kill"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) switching_ids[i] = rb_intern(names[i]);
+    fiber_class = rb_path2class("Fiber");
+    const char *mn = getenv("RUBY_MN_THREADS");
+    main_mn_threads = mn && *mn && strcmp(mn, "0") != 0;
+}
+
+static bool switching_method(ID id, VALUE recv)
+{
+    for (size_t i = 0; i < 4; i++)
+        if (id == switching_ids[i]) return true;
+    for (size_t i = 4; i < 9; i++)
+        if (id == switching_ids[i]) return RTEST(rb_obj_is_fiber(recv)) || (id == switching_ids[6] && recv == fiber_class);
+    return false;
+}
+
 static void note_c_call(uint64_t fiber, rb_trace_arg_t *arg, uintptr_t frame)
 {
-    const record *door = unlent_door_of(fiber, 0);
+    VALUE mid = rb_tracearg_method_id(arg), recv = rb_tracearg_self(arg);
+    ID id = RB_SYMBOL_P(mid) ? SYM2ID(mid) : 0;
+    if (!switching_method(id, recv) || !unlent_door_of(fiber, 0) || !switches_watched()) return;
+    /* Rare calls: the door is checked to be on the stack (one left by an
+     * exception would make a false report from the other fiber). */
+    const record *door = live_unlent_door(fiber, 0);
     if (!door || door->quiet) return;
     uint64_t serial = door->serial; /* push_record may move the records */
-    VALUE mid = rb_tracearg_method_id(arg);
     push_record(fiber, 0, NULL, PENDING_C_CALL, frame);
     record *call = &records[record_count - 1];
-    call->method = RB_SYMBOL_P(mid) ? SYM2ID(mid) : 0;
-    call->recv = rb_tracearg_self(arg);
+    call->method = id;
+    call->recv = recv;
     call->door = serial;
     call->thread = current_thread();
 }
@@ -442,43 +539,6 @@ static record *switched_from(uint64_t fiber, VALUE self, const record **call)
         return door;
     }
     return NULL;
-}
-
-/* Whether the door's C method is still on this fiber's Ruby stack. A door
- * left by an exception is dropped when the unwinding reports its C return
- * from a frame above it, but Ruby 3.3 reported it from a deeper C frame
- * than the door's own, and the stale record then charged the test's next
- * Ruby method to Memory#read. Asked only before a report. */
-static bool door_on_stack(const record *door)
-{
-    VALUE want = door->method ? rb_id2str(door->method) : 0;
-    if (!want) return true; /* cannot tell: keep it */
-    enum { DEPTH = 128 };
-    VALUE frames[DEPTH];
-    int lines[DEPTH];
-    int n = rb_profile_frames(0, DEPTH, frames, lines);
-    for (int i = 0; i < n; i++) {
-        VALUE name = rb_profile_frame_method_name(frames[i]);
-        if (!NIL_P(rb_profile_frame_path(frames[i])) || !RB_TYPE_P(name, T_STRING) || rb_str_equal(name, want) != Qtrue)
-            continue;
-        /* The same method of the same class: Array#each is no Histogram#each. */
-        VALUE owner = rb_profile_frame_classpath(frames[i]);
-        if (RB_TYPE_P(owner, T_STRING) && (size_t)RSTRING_LEN(owner) == strlen(door->type->class_path) &&
-            !memcmp(RSTRING_PTR(owner), door->type->class_path, (size_t)RSTRING_LEN(owner)))
-            return true;
-    }
-    return n == DEPTH; /* deeper than looked: keep it */
-}
-
-/* unlent_door_of, past records an exception left (popped on the way). */
-static record *live_unlent_door(uint64_t fiber, VALUE self)
-{
-    record *door = unlent_door_of(fiber, self);
-    while (door && !door_on_stack(door)) {
-        pop_record(door->serial);
-        door = unlent_door_of(fiber, self);
-    }
-    return door;
 }
 
 static const char *id_name(ID id)
@@ -525,16 +585,23 @@ static void describe_code(rb_event_flag_t event, rb_trace_arg_t *arg, ID mid, ch
     }
 }
 
+/* The class a pending call was made on, for messages. */
+static const char *call_class(const record *call)
+{
+    VALUE klass = RB_SPECIAL_CONST_P(call->recv) ? rb_obj_class(call->recv) : rb_class_real(CLASS_OF(call->recv));
+    if (RB_TYPE_P(call->recv, T_CLASS) || RB_TYPE_P(call->recv, T_MODULE)) klass = call->recv; /* Fiber.yield */
+    return klass ? rb_class2name(klass) : "?";
+}
+
 static void report_switch(record *door, const record *call, rb_event_flag_t event, rb_trace_arg_t *arg, ID mid)
 {
     door->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
     char what[256];
     describe_code(event, arg, mid, what, sizeof what);
-    VALUE recv_class = rb_class_real(CLASS_OF(call->recv));
     cleat__debug_reportf("%s#%s switched to another fiber through %s#%s (a C call) while %s was not lent, and Ruby code "
                          "ran there (%s): call it through CLEAT_CALL, which lends the object",
-                         door->type->class_path, id_name(door->method), recv_class ? rb_class2name(recv_class) : "?",
-                         id_name(call->method), door->type->class_path, what);
+                         door->type->class_path, id_name(door->method), call_class(call), id_name(call->method),
+                         door->type->class_path, what);
 }
 
 static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
@@ -675,12 +742,11 @@ static void check_nested_door(uint64_t fiber, VALUE self, const cleat_type *type
         record *waiting = switched_from(fiber, self, &call);
         if (!waiting || (waiting->mode == CLEAT_BORROW_SHARED && mode == CLEAT_BORROW_SHARED)) return;
         waiting->quiet = true;
-        VALUE recv_class = rb_class_real(CLASS_OF(call->recv));
         cleat__debug_reportf("%s#%s was called on the object while %s#%s's body, on another fiber, waited in %s#%s (a C "
                              "call that switched fibers) without lending it: call that through CLEAT_CALL, which lends "
                              "the object",
                              type->class_path, method_name(), waiting->type->class_path, id_name(waiting->method),
-                             recv_class ? rb_class2name(recv_class) : "?", id_name(call->method));
+                             call_class(call), id_name(call->method));
         return;
     }
     if (outer->quiet || (outer->mode == CLEAT_BORROW_SHARED && mode == CLEAT_BORROW_SHARED)) return;
@@ -807,6 +873,7 @@ static void on_abort(int signal)
 
 void cleat__debug_install(void)
 {
+    learn_switching_methods();
     if (pthread_key_create(&records_key, free_records) != 0) rb_raise(rb_eRuntimeError, "cleat debug: no thread key");
     hook_this_ractor(true);
     struct sigaction action;

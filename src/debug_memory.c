@@ -400,6 +400,10 @@ void cleat__debug_region_collected(const cleat_type *type, const cleat_field *f,
     quarantine_block(type, old, old_size, what);
 }
 
+bool cleat__debug_in_main_ractor(void) { return in_main_ractor(); }
+
+bool cleat__debug_dead_object_p(VALUE v) { return in_main_ractor() && !heap_object_p(v); }
+
 /* ---- at the end of each door ---------------------------------------------- */
 
 /* The object a singleton class is attached to. */

@@ -117,6 +117,11 @@ CLEAT_API void cleat__debug_sync(const cleat_type *type, void *data);
 /* After cleat_write or cleat_values_push stored vals->ptr[i] of field f. */
 CLEAT_API void cleat__debug_wrote_element(const cleat_type *type, void *data, const cleat_field *f, size_t i);
 CLEAT_API void cleat__debug_free_shadows(const cleat_type *type, void *data);
+/* True only when v is known to be no live object on Ruby's heap (the heap
+ * walk runs in the main Ractor: false elsewhere). debug_memory.c. */
+CLEAT_API bool cleat__debug_dead_object_p(VALUE v);
+/* True in the main Ractor (or where Ruby has no Ractors). */
+CLEAT_API bool cleat__debug_in_main_ractor(void);
 CLEAT_API void cleat__debug_nogvl_begin(VALUE self, const char *method);
 CLEAT_API void cleat__debug_nogvl_end(void);
 /* After an exception left cleat_without_gvl: reports one that left the

@@ -241,8 +241,10 @@ class TestTesting < Minitest::Test
   # test-unit's convention (test/*_test.rb) and ran no test.
   # The sixth hostile review: the modes and every check after a run live in
   # cleat/testing, and a suite that never required it passed test:stress
-  # with GC.stress off. The task's loader now requires it after the test
-  # files, for either framework; files that load neither fail the run.
+  # with GC.stress off. The task's loader now installs them once the test
+  # files are loaded, for either framework; files that load neither fail
+  # the run, and so do files that ran their tests while loading. A suite
+  # that requires cleat/testing itself has its class methods while loading.
   def test_the_tasks_install_the_modes_in_a_suite_that_never_requires_cleat_testing
     { "minitest" => 'require "minitest/autorun"; class TestX < Minitest::Test',
       "test-unit" => 'require "test/unit"; class TestX < Test::Unit::TestCase' }.each do |framework, head|
@@ -260,11 +262,23 @@ class TestTesting < Minitest::Test
     # the modes were installed, and the task passed.
     head = 'require "minitest"; class TestX < Minitest::Test; def test_x = File.write(ENV.fetch("SEEN"), GC.stress.to_s); end'
     { "#{head}; Minitest.run([])" => /ran their minitest tests while loading \(Minitest.run\), before the modes/,
-      "#{head}; exit Minitest.run([])" => /minitest tests ran outside that mode/ }.each do |code, message|
+      "#{head}; exit Minitest.run([])" => /the test files exited while loading \(exit Minitest.run/ }.each do |code, message|
       out, status = run_task_on_suite("test:stress", code) { |seen| assert_equal "false", File.read(seen) }
       refute status.success?, out
       assert_match message, out
     end
+    # A review of that fix: loading cleat/testing before the files took its
+    # class methods away from suites that call them while loading.
+    code = 'require "minitest/autorun"; require "cleat/testing"; class TestX < Minitest::Test; ' \
+           "cleat_skip_in_mode :stress, :test_y, reason: 'not stressed'; " \
+           "def test_x = File.write(ENV.fetch('SEEN'), GC.stress.to_s); def test_y = flunk; end"
+    out, status = run_task_on_suite("test:stress", code) { |seen| assert_equal "true", File.read(seen) }
+    assert status.success?, out
+    # A file that runs its tests while loading, after including the kit: stressed, and it passes.
+    code = 'require "minitest"; require "cleat/testing"; class TestX < Minitest::Test; include Cleat::Testing; ' \
+           "def test_x = File.write(ENV.fetch('SEEN'), GC.stress.to_s); end; exit Minitest.run([])"
+    out, status = run_task_on_suite("test:stress", code) { |seen| assert_equal "true", File.read(seen) }
+    assert status.success?, out
   end
 
   # Runs `rake task` (Cleat::RakeTasks, no extensions) on a suite of one

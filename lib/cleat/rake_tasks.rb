@@ -118,15 +118,19 @@ module Cleat
 
     # Loads the test files and leaves the other arguments (TESTOPTS, such as
     # -v, minitest's --seed or test-unit's --name) to the test framework,
-    # which runs the tests at exit (minitest/autorun, test/unit). cleat/testing
-    # comes first (its check at exit then runs after the tests), and installs
-    # the modes in the frameworks the files loaded once they are loaded: a
+    # which runs the tests at exit (minitest/autorun, test/unit). Then
+    # cleat/testing installs the modes in the frameworks the files loaded: a
     # suite that never requires it is stressed and compacted all the same (a
-    # hostile review: test:stress passed such a suite with GC.stress off),
-    # and one whose files ran their tests while loading fails.
-    LOADER = 'files, opts = ARGV.partition { |a| a.end_with?(".rb") }; ARGV.replace(opts); ' \
-             'require "cleat/testing"; files.each { |f| require File.expand_path(f) }; ' \
-             "Cleat::Testing::Mode.install_after_loading"
+    # hostile review: test:stress passed such a suite with GC.stress off). A
+    # handler registered before the files, so run after the tests, fails a
+    # run whose files exited while loading (exit Minitest.run(ARGV)) before
+    # the modes could be installed. cleat/testing itself is not required
+    # first: a suite requiring it after its framework gets the class methods
+    # (cleat_skip_in_mode) at once, as when it runs alone.
+    LOADER = 'files, opts = ARGV.partition { |a| a.end_with?(".rb") }; ARGV.replace(opts); loaded = false; ' \
+             'at_exit { require "cleat/testing"; Cleat::Testing::Mode.check_files_loaded(loaded) }; ' \
+             "files.each { |f| require File.expand_path(f) }; " \
+             'require "cleat/testing"; Cleat::Testing::Mode.install_after_loading; loaded = true'
 
     # The suite's Ruby: load_path first, then this Cleat's lib (for
     # cleat/testing, when the suite's Ruby would not find it by itself).

@@ -148,6 +148,7 @@ module Cleat
       @task_run = !ENV.delete("CLEAT_TEST_TASK_RUN").to_s.empty?
       @lock = Mutex.new
       @test_thread = nil # the thread running a test now, under test:stress
+      @tests_started = 0 # tests that began under the kit's hooks (a mode set)
 
       # Before each test of test_class named test_name: why it is skipped
       # in this mode, or nil, and then GC.stress on where the mode asks.
@@ -157,6 +158,7 @@ module Cleat
       # of losing its stress when its neighbour's teardown turns it off (a
       # hostile review).
       def self.before_test(test_class, test_name)
+        @tests_started += 1
         if current == "stress"
           other = @lock.synchronize do
             busy = @test_thread
@@ -315,13 +317,29 @@ module Cleat
         end
       end
 
+      # The rake tasks' loader, at exit (its handler runs after the tests):
+      # when its files exited while loading, before the modes could be
+      # installed (a file ending in `exit Minitest.run(ARGV)`), the run fails
+      # unless a test started under the mode all the same (the files
+      # required cleat/testing and included it themselves).
+      def self.check_files_loaded(loaded)
+        return if loaded || current.empty? || !@task_run || @tests_started.positive?
+        return if $! && !$!.is_a?(SystemExit) # a file that failed to load fails the run anyway
+
+        warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but the test files exited while loading " \
+             "(exit Minitest.run, Test::Unit::AutoRunner.run), before the modes could be installed: require " \
+             "cleat/testing in them first and include Cleat::Testing, or leave the running to the framework's autorun"
+        exit 1
+      end
+
       # The rake tasks' loader, once the suite's test files are loaded
       # (Cleat::RakeTasks::LOADER): installs the modes in the frameworks
       # they loaded, even when no file required cleat/testing, and fails a
       # mode's run whose files loaded neither framework (nothing would run
       # in the mode, and the task would pass).
       def self.install_after_loading
-        ran_already = !@minitest && defined?(Minitest.seed) && !Minitest.seed.nil?
+        # Minitest.run sets the seed: tests ran, and none of them under the hooks.
+        ran_already = defined?(Minitest.seed) && !Minitest.seed.nil? && @tests_started.zero?
         install
         return if current.empty? || !@task_run
 
