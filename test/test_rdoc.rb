@@ -18,8 +18,11 @@ class TestRDoc < Minitest::Test
 
   CHILDREN = %i[test_rdoc_lists_every_method_the_examples_define test_rdoc_lists_the_generated_gems_methods
                 test_rdoc_without_cleat_sees_no_method test_yard_lists_every_method_the_examples_define].freeze
-  cleat_skip_under_gc_stress(*CHILDREN, :test_a_comment_full_of_comment_openers_is_no_hang)
+  cleat_skip_under_gc_stress(*CHILDREN, :test_a_comment_full_of_comment_openers_is_no_hang,
+                             :test_many_types_and_non_ascii_text_are_no_hang)
   cleat_skip_in_mode :valgrind, *CHILDREN, reason: "rdoc and yard run in child processes, outside valgrind"
+  cleat_skip_in_mode :valgrind, :test_many_types_and_non_ascii_text_are_no_hang,
+                     reason: "a hang guard on megabytes: valgrind's slowdown is no hang"
 
   # Methods Cleat itself defines on every type (documented in docs/api.md).
   CLEAT_OWN = ["#initialize_copy"].freeze

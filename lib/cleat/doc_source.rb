@@ -62,11 +62,13 @@ module Cleat
       (out << bytes.byteslice(done, bytes.bytesize - done)).force_encoding(text.encoding)
     end
 
+    SPACE_BYTES = " \t\n\v\f\r".bytes.freeze
+
     # Where the comment that ends right before pos (whitespace between)
     # starts, or nil; bytes is a binary String.
     def comment_start(bytes, pos)
       close = pos
-      close -= 1 while close.positive? && bytes.getbyte(close - 1).chr.match?(/\s/)
+      close -= 1 while close.positive? && SPACE_BYTES.include?(bytes.getbyte(close - 1))
       return nil unless close >= 2 && bytes.byteslice(close - 2, 2) == "*/"
 
       previous = bytes.rindex("*/", close - 3)
