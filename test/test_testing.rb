@@ -267,6 +267,17 @@ class TestTesting < Minitest::Test
       refute status.success?, out
       assert_match message, out
     end
+    # The seventh session: test-unit's runner called while loading, without
+    # exit, ran the tests before the modes were installed, and passed.
+    tu = 'require "test/unit"; class TestX < Test::Unit::TestCase; def test_x = File.write(ENV.fetch("SEEN"), GC.stress.to_s); end'
+    out, status = run_task_on_suite("test:stress", "#{tu}; Test::Unit::AutoRunner.run") { |seen| assert_equal "false", File.read(seen) }
+    refute status.success?, out
+    assert_match(/ran their test-unit tests while loading \(Test::Unit::AutoRunner.run\), before the modes/, out)
+    # Autorun turned off while loading, the tests run later from the file's
+    # own at_exit: under the modes, and it passes.
+    code = "#{tu}; Test::Unit::AutoRunner.need_auto_run = false; at_exit { exit Test::Unit::AutoRunner.run }"
+    out, status = run_task_on_suite("test:stress", code) { |seen| assert_equal "true", File.read(seen) }
+    assert status.success?, out
     # A review of that fix: loading cleat/testing before the files took its
     # class methods away from suites that call them while loading.
     code = 'require "minitest/autorun"; require "cleat/testing"; class TestX < Minitest::Test; ' \

@@ -323,8 +323,18 @@ module Cleat
       # unless a test started under the mode all the same (the files
       # required cleat/testing and included it themselves).
       def self.check_files_loaded(loaded)
-        return if loaded || current.empty? || !@task_run || @tests_started.positive?
+        return if current.empty? || !@task_run || @tests_started.positive?
         return if $! && !$!.is_a?(SystemExit) # a file that failed to load fails the run anyway
+
+        if loaded
+          return unless @test_unit_ran_while_loading
+
+          warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but the test files ran their test-unit tests " \
+               "while loading (Test::Unit::AutoRunner.run), before the modes could be installed, and no test ran " \
+               "under them: require cleat/testing in them first and include Cleat::Testing, or leave the running " \
+               "to test/unit's autorun"
+          exit 1
+        end
 
         warn "cleat/testing: CLEAT_TEST_MODE=#{current} is set, but the test files exited while loading " \
              "(exit Minitest.run, Test::Unit::AutoRunner.run), before the modes could be installed: require " \
@@ -340,6 +350,11 @@ module Cleat
       def self.install_after_loading
         # Minitest.run sets the seed: tests ran, and none of them under the hooks.
         ran_already = defined?(Minitest.seed) && !Minitest.seed.nil? && @tests_started.zero?
+        # test-unit's runner turns its autorun off when it runs: told at exit,
+        # when no test started under the hooks (a file may turn it off itself
+        # and run the tests later, from its own at_exit, under the modes).
+        @test_unit_ran_while_loading =
+          defined?(Test::Unit::AutoRunner) && !Test::Unit::AutoRunner.need_auto_run? && @tests_started.zero?
         install
         return if current.empty? || !@task_run
 
