@@ -45,7 +45,7 @@ module DoorBench
       "raw set" => ->(n) { i = 0; while i < n; raw_store.set(str); i += 1; end },
       "cleat set_checked" => ->(n) { i = 0; while i < n; store.set_checked(str); i += 1; end },
       "cleat set_known" => ->(n) { i = 0; while i < n; store.set_known(str); i += 1; end },
-      "empty loop" => ->(n) { i = 0; while i < n; i += 1; end }
+      **BenchSupport.empty_loops("empty loop")
     }
   end
 
@@ -74,7 +74,7 @@ module DoorBench
   # Rows (BenchSupport.row) of median ns/call with the empty loop removed.
   def run(rounds: 15, iterations: 2_000_000)
     t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations)
-    base = t["empty loop"]
+    base = BenchSupport.loop_ns(t, "empty loop")
     ns = ->(name) { BenchSupport.net(t[name], base) }
     checked, known, raw = store_ns(rounds: rounds, iterations: iterations)
     increment = "Counter#increment(1), exclusive (ns/call)"

@@ -109,8 +109,7 @@ module ScannerBench
   # that move forward (the resets themselves, one per RESET_EVERY calls,
   # stay in their figures).
   def empty_loops
-    { "empty" => ->(n) { i = 0; while i < n; i += 1; end },
-      "forward" => ->(n) { i = 0; while i < n; i += 1; nil if i % RESET_EVERY == 0; end } }
+    BenchSupport.empty_loops("empty").merge(BenchSupport.empty_loops("forward", every: RESET_EVERY))
   end
 
   # { method => [cleat ns, raw ns] }, empty loops subtracted.
@@ -121,7 +120,7 @@ module ScannerBench
     end
     t = BenchSupport.measure(cases, rounds: rounds, iterations: iterations, gc: :minor)
     bodies.keys.to_h do |name|
-      empty = t[FORWARD.include?(name) ? "forward" : "empty"]
+      empty = BenchSupport.loop_ns(t, FORWARD.include?(name) ? "forward" : "empty")
       [name, KINDS.keys.map { |kind| BenchSupport.net(t["#{kind} #{name}"], empty) }]
     end
   end

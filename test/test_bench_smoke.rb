@@ -27,6 +27,25 @@ class TestBenchSmoke < Minitest::Test
     assert_equal "1.00x", row["ratio"]
   end
 
+  # On Ruby 3.3.8 an empty `while` loop took 22 ns an iteration, the same
+  # loop as `until` 8.7, and loops with a call 23 either way: subtracting
+  # the `while` loop made Counter#value 0.17x raw. The baseline is the
+  # faster of the two shapes, each running the iterations it is given.
+  def test_the_loop_baseline_is_the_faster_of_two_loop_shapes
+    require_relative "../bench/lib/bench_support"
+    loops = BenchSupport.empty_loops("forward", every: 3).merge(BenchSupport.empty_loops("empty"))
+    assert_equal ["forward (while)", "forward (until)", "empty (while)", "empty (until)"], loops.keys
+    loops.each do |name, body|
+      tests = 0 # the loop's tests of i against the limit: 7 iterations, then the one that ends it
+      limit = Object.new
+      limit.define_singleton_method(:coerce) { |i| [i, (tests += 1) && 7] }
+      body.call(limit)
+      assert_equal 8, tests, name
+    end
+    assert_equal 8.7, BenchSupport.loop_ns({ "empty (while)" => 22.0, "empty (until)" => 8.7 }, "empty")
+    assert_equal 9.1, BenchSupport.loop_ns({ "empty (while)" => 9.1, "empty (until)" => 10.2 }, "empty")
+  end
+
   # A collection due from one case's garbage was billed to the next case
   # (Scanner#rest came out 1.18-1.34x raw on identical calls on 3.1): with
   # gc: :minor, which the Scanner's methods use, every timed sample starts
