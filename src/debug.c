@@ -6,7 +6,6 @@
 #ifdef CLEAT_DEBUG
 
 #include <ruby/debug.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,6 +130,14 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
         }
         if (f->kind != CLEAT_KIND_VALUE) continue;
         VALUE v = *cleat__field_slot(data, f);
+        /* An id is asked only of a live object (asked of a freed slot, Ruby
+         * would file an id under it), and only the main Ractor can tell:
+         * elsewhere the fields of a type Ruby marks itself go unchecked, as
+         * warn_of_other_ractors says. */
+        if (type->references && !RB_SPECIAL_CONST_P(v) && !cleat__debug_in_main_ractor()) {
+            i++;
+            continue;
+        }
         if (shadow_value(type, v) != shadow[i]) {
             if (RB_SPECIAL_CONST_P(v)) shadow[i] = v;
             else
@@ -237,7 +244,7 @@ void cleat__debug_mark_check(const cleat_type *type, void *data) { check_fields(
 
 /* ---- Ruby code in a door body while its object is not lent ----
  *
- * Each thread keeps a stack of records: one per door running on it (pushed
+ * Each Ractor keeps a list of records: one per door running in it (pushed
  * at entry, popped at exit) and one per loan (CLEAT_YIELD, CLEAT_CALL,
  * CLEAT_LEND, CLEAT_WITHOUT_GVL, the lending conversions), each tagged with
  * its fiber and the address of its C frame. An event hook sees every Ruby
@@ -248,12 +255,10 @@ void cleat__debug_mark_check(const cleat_type *type, void *data) { check_fields(
  * reports the C method's return while unwinding (c_return), from a C frame
  * above the door's: a record whose frame lies below the current one on the
  * same fiber's stack (stacks grow down) is gone, and is dropped then, and at
- * every entry. Records are per thread, so other threads' Ruby code (a GVL
- * released in a body) is never charged to this thread's doors; a fiber
- * sees only its own records, but for the C calls another fiber's unlent
- * body is waiting in (a switch to this fiber, below). Records are kept per
- * native thread: under M:N threads, where Ruby threads share and move
- * between native threads, the fiber-switch check is off (said once).
+ * every entry. A fiber belongs to one thread, and sees only its own
+ * records, so other threads' Ruby code (a GVL released in a body) is never
+ * charged to this thread's doors; but for the C calls another fiber of its
+ * thread has an unlent body waiting in (a switch to this fiber, below).
  *
  * A fiber is known by its object id, never reused, not by its VALUE: the
  * records of an abandoned enumerator's fiber stay behind when the GC
@@ -280,18 +285,45 @@ typedef struct record {
  * body called, not returned yet (type NULL, self 0: it lends nothing). */
 enum { PENDING_C_CALL = -1 };
 
-static _Thread_local record *records;
-static _Thread_local size_t record_count, record_capa;
-static _Thread_local uint64_t record_serial;
-/* Frees a thread's records when it ends (test:valgrind found them lost). */
-static pthread_key_t records_key;
+/* The records of one Ractor, whose threads take turns under its GVL. Kept
+ * per Ractor, not per native thread: under M:N threads (RUBY_MN_THREADS=1,
+ * Ractors other than the main one on 3.3+) a Ruby thread moves between
+ * native threads, and its door's record stayed behind on the one it left,
+ * for the next to report (the seventh hostile review: false reports from
+ * Game#each_player). Every record names its fiber, and each check reads
+ * only its own fiber's (and a pending C call, its own thread's). */
+typedef struct record_list {
+    record *items;
+    size_t count, capa;
+    uint64_t serial;
+} record_list;
 
-static void free_records(void *list)
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+#include <ruby/ractor.h>
+static void free_record_list(void *p)
 {
-    free(list);
-    records = NULL;
-    record_count = record_capa = 0;
+    record_list *l = p;
+    if (l) free(l->items);
+    free(l);
 }
+static const struct rb_ractor_local_storage_type record_list_type = {NULL, free_record_list};
+static rb_ractor_local_key_t record_list_key;
+
+/* This Ractor's records (the main Ractor's lookup reads a value Ruby caches
+ * in the key: no hash lookup). */
+static record_list *the_records(void)
+{
+    record_list *l = rb_ractor_local_storage_ptr(record_list_key);
+    if (l) return l;
+    l = calloc(1, sizeof *l);
+    if (!l) rb_memerror();
+    rb_ractor_local_storage_ptr_set(record_list_key, l);
+    return l;
+}
+#else
+static record_list process_records;
+static record_list *the_records(void) { return &process_records; }
+#endif
 
 /* The current fiber's identity: its object id (unique for the process). */
 static uint64_t current_fiber(void) { return NUM2ULL(rb_obj_id(rb_fiber_current())); }
@@ -299,50 +331,57 @@ static uint64_t current_fiber(void) { return NUM2ULL(rb_obj_id(rb_fiber_current(
 /* Drops the records of fiber whose C frame lies below frame: returned. */
 static void drop_returned(uint64_t fiber, uintptr_t frame)
 {
+    record_list *l = the_records();
     size_t kept = 0;
-    for (size_t i = 0; i < record_count; i++) {
+    for (size_t i = 0; i < l->count; i++) {
         /* A pending C call's frame is its hook's, which the method may run
-         * above: those go at their C_RETURN, or with their door. */
-        if (records[i].fiber == fiber && records[i].frame < frame && records[i].mode != PENDING_C_CALL) continue;
-        records[kept++] = records[i];
+         * above: those go at their C_RETURN, or with their door. A frame at
+         * the same address is gone too: no two live frames share one (a
+         * door left by an exception inside a TracePoint hook, which gets no
+         * C return, and entered again from the hook's next run at the same
+         * depth: the seventh hostile review). */
+        const record *r = &l->items[i];
+        if (r->fiber == fiber && r->frame <= frame && r->mode != PENDING_C_CALL) continue;
+        l->items[kept++] = *r;
     }
-    record_count = kept;
+    l->count = kept;
 }
 
 /* Records a door (type set) or a loan (type NULL) of fiber, whose records
  * of returned frames drop_returned dropped already. */
 static uint64_t push_record(uint64_t fiber, VALUE self, const cleat_type *type, int mode, uintptr_t frame)
 {
-    if (record_count == record_capa && record_capa >= 1024) {
+    record_list *l = the_records();
+    if (l->count == l->capa && l->capa >= 1024) {
         size_t kept = 0; /* full: forget other fibers' (abandoned enumerators') */
-        for (size_t i = 0; i < record_count; i++)
-            if (records[i].fiber == fiber) records[kept++] = records[i];
-        record_count = kept;
+        for (size_t i = 0; i < l->count; i++)
+            if (l->items[i].fiber == fiber) l->items[kept++] = l->items[i];
+        l->count = kept;
     }
-    if (record_count == record_capa) {
-        size_t capa = record_capa ? record_capa * 2 : 16;
-        record *grown = realloc(records, capa * sizeof *grown);
+    if (l->count == l->capa) {
+        size_t capa = l->capa ? l->capa * 2 : 16;
+        record *grown = realloc(l->items, capa * sizeof *grown);
         if (!grown) rb_memerror();
-        records = grown;
-        record_capa = capa;
-        pthread_setspecific(records_key, grown);
+        l->items = grown;
+        l->capa = capa;
     }
     ID method = rb_frame_this_func();
-    records[record_count++] = (record){self, fiber, type, frame, ++record_serial, method, mode, false, 0, 0, 0};
-    return record_serial;
+    l->items[l->count++] = (record){self, fiber, type, frame, ++l->serial, method, mode, false, 0, 0, 0};
+    return l->serial;
 }
 
 /* Pops the record with this serial, with the records of its fiber above it
  * (left by an exception without a C method return in between). */
 static void pop_record(uint64_t serial)
 {
-    for (size_t i = record_count; i-- > 0;) {
-        if (records[i].serial != serial) continue;
-        uint64_t fiber = records[i].fiber;
+    record_list *l = the_records();
+    for (size_t i = l->count; i-- > 0;) {
+        if (l->items[i].serial != serial) continue;
+        uint64_t fiber = l->items[i].fiber;
         size_t kept = i;
-        for (size_t j = i + 1; j < record_count; j++)
-            if (records[j].fiber != fiber) records[kept++] = records[j];
-        record_count = kept;
+        for (size_t j = i + 1; j < l->count; j++)
+            if (l->items[j].fiber != fiber) l->items[kept++] = l->items[j];
+        l->count = kept;
         return;
     }
 }
@@ -354,8 +393,9 @@ static void pop_record(uint64_t serial)
  * frame), and neither does a stack more than 128 frames deep. */
 static void drop_unwound_door(uint64_t fiber, rb_trace_arg_t *arg)
 {
-    for (size_t i = record_count; i-- > 0;) {
-        const record *r = &records[i];
+    record_list *l = the_records();
+    for (size_t i = l->count; i-- > 0;) {
+        const record *r = &l->items[i];
         if (r->fiber != fiber || r->mode == PENDING_C_CALL) continue;
         if (!r->type || r->self != rb_tracearg_self(arg)) return;
         VALUE mid = rb_tracearg_method_id(arg);
@@ -368,13 +408,14 @@ static void drop_unwound_door(uint64_t fiber, rb_trace_arg_t *arg)
  * lends. */
 static record *unlent_door_of(uint64_t fiber, VALUE self)
 {
-    for (size_t i = record_count; i-- > 0;) {
-        const record *door = &records[i];
+    record_list *l = the_records();
+    for (size_t i = l->count; i-- > 0;) {
+        const record *door = &l->items[i];
         if (door->fiber != fiber || !door->type || (self && door->self != self)) continue;
         bool lent = false;
-        for (size_t j = i + 1; j < record_count && !lent; j++)
-            lent = records[j].fiber == fiber && !records[j].type && records[j].self == door->self;
-        if (!lent) return &records[i];
+        for (size_t j = i + 1; j < l->count && !lent; j++)
+            lent = l->items[j].fiber == fiber && !l->items[j].type && l->items[j].self == door->self;
+        if (!lent) return &l->items[i];
     }
     return NULL;
 }
@@ -405,6 +446,34 @@ static bool door_on_stack(const record *door)
     return n == DEPTH; /* deeper than looked: keep it */
 }
 
+/* Whether the C method being entered (frame 0) was called from the door's
+ * C method through C frames only: a C call such as rb_funcall. A Ruby frame
+ * between them is code the hook did not report, because Ruby fires no
+ * events inside a hook: a TracePoint's block (the seventh hostile review: a
+ * :c_call hook on an exception's #initialize read the object while a body
+ * raised, which is no way back into the body), or a :line hook calling a
+ * door that raised and got no C return, whose record then looked live. A
+ * missed report at worst. Asked only before a report. */
+static bool called_from_door_by_c(const record *door)
+{
+    VALUE want = door->method ? rb_id2str(door->method) : 0;
+    if (!want) return false;
+    enum { DEPTH = 128 };
+    VALUE frames[DEPTH];
+    int lines[DEPTH];
+    int n = rb_profile_frames(0, DEPTH, frames, lines);
+    for (int i = 1; i < n; i++) {
+        if (!NIL_P(rb_profile_frame_path(frames[i]))) return false; /* Ruby code */
+        VALUE name = rb_profile_frame_method_name(frames[i]);
+        if (!RB_TYPE_P(name, T_STRING) || rb_str_equal(name, want) != Qtrue) continue;
+        VALUE owner = rb_profile_frame_classpath(frames[i]);
+        if (RB_TYPE_P(owner, T_STRING) && (size_t)RSTRING_LEN(owner) == strlen(door->type->class_path) &&
+            !memcmp(RSTRING_PTR(owner), door->type->class_path, (size_t)RSTRING_LEN(owner)))
+            return true;
+    }
+    return false; /* not found, or deeper than looked: cannot tell */
+}
+
 /* unlent_door_of, past records an exception left (popped on the way). */
 static record *live_unlent_door(uint64_t fiber, VALUE self)
 {
@@ -430,37 +499,17 @@ static record *live_unlent_door(uint64_t fiber, VALUE self)
  * fiber that runs no Ruby code (an enumerator over Array#each) is no
  * report. */
 
-/* The current Ruby thread's identity. Records are kept per native thread,
- * and under M:N threads (3.3+: other Ractors; RUBY_MN_THREADS=1) several
- * Ruby threads share one: another thread's Ruby code run while this one
- * waits is no switch of this one's (a review: a false report). */
+/* The current Ruby thread's identity: another thread's Ruby code run while
+ * this one waits is no switch of this one's (a review: a false report under
+ * M:N threads, where Ruby threads share native ones). */
 static uint64_t current_thread(void) { return NUM2ULL(rb_obj_id(rb_thread_current())); }
 
 static record *record_of(uint64_t serial)
 {
-    for (size_t i = record_count; i-- > 0;)
-        if (records[i].serial == serial) return &records[i];
+    record_list *l = the_records();
+    for (size_t i = l->count; i-- > 0;)
+        if (l->items[i].serial == serial) return &l->items[i];
     return NULL;
-}
-
-/* Off under M:N threads (RUBY_MN_THREADS=1, and Ractors other than the
- * main one on 3.3+): Ruby threads share the native threads whose records
- * Cleat keeps, and move between them, so a thread's pending call may be
- * left behind for another of its fibers to be charged with. Said once. */
-static bool main_mn_threads; /* RUBY_MN_THREADS set, read at load */
-
-static bool switches_watched(void)
-{
-    if (!main_mn_threads && cleat__debug_in_main_ractor()) return true;
-    static atomic_flag warned = ATOMIC_FLAG_INIT;
-    if (!atomic_flag_test_and_set(&warned)) {
-        static const char message[] = "[cleat debug] M:N threads (RUBY_MN_THREADS=1, or a Ractor other than the main "
-                                      "one): the check for door bodies that switch fibers unlent is off there "
-                                      "(docs/misuse.md)\n";
-        ssize_t ignored = write(2, message, sizeof message - 1);
-        (void)ignored;
-    }
-    return false;
 }
 
 /* The C methods that switch fibers: Enumerator#next and its kin (any
@@ -476,8 +525,6 @@ static void learn_switching_methods(void)
     const char *names[] = {"next", "peek", "next_values", "peek_values", "resume", "transfer", "yield", "raise", "kill"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) switching_ids[i] = rb_intern(names[i]);
     fiber_class = rb_path2class("Fiber");
-    const char *mn = getenv("RUBY_MN_THREADS");
-    main_mn_threads = mn && *mn && strcmp(mn, "0") != 0;
 }
 
 static bool switching_method(ID id, VALUE recv)
@@ -491,16 +538,17 @@ static bool switching_method(ID id, VALUE recv)
 
 static void note_c_call(uint64_t fiber, rb_trace_arg_t *arg, uintptr_t frame)
 {
+    record_list *l = the_records();
     VALUE mid = rb_tracearg_method_id(arg), recv = rb_tracearg_self(arg);
     ID id = RB_SYMBOL_P(mid) ? SYM2ID(mid) : 0;
-    if (!switching_method(id, recv) || !unlent_door_of(fiber, 0) || !switches_watched()) return;
+    if (!switching_method(id, recv) || !unlent_door_of(fiber, 0)) return;
     /* Rare calls: the door is checked to be on the stack (one left by an
      * exception would make a false report from the other fiber). */
     const record *door = live_unlent_door(fiber, 0);
     if (!door || door->quiet) return;
     uint64_t serial = door->serial; /* push_record may move the records */
     push_record(fiber, 0, NULL, PENDING_C_CALL, frame);
-    record *call = &records[record_count - 1];
+    record *call = &l->items[l->count - 1];
     call->method = id;
     call->recv = recv;
     call->door = serial;
@@ -510,10 +558,11 @@ static void note_c_call(uint64_t fiber, rb_trace_arg_t *arg, uintptr_t frame)
 /* The C call returns: its record goes, with what its fiber left above it. */
 static void end_c_call(uint64_t fiber, rb_trace_arg_t *arg)
 {
+    record_list *l = the_records();
     VALUE mid = rb_tracearg_method_id(arg), recv = rb_tracearg_self(arg);
     ID id = RB_SYMBOL_P(mid) ? SYM2ID(mid) : 0;
-    for (size_t i = record_count; i-- > 0;) {
-        const record *r = &records[i];
+    for (size_t i = l->count; i-- > 0;) {
+        const record *r = &l->items[i];
         if (r->fiber == fiber && r->mode == PENDING_C_CALL && r->recv == recv && r->method == id) {
             pop_record(r->serial);
             return;
@@ -526,9 +575,10 @@ static void end_c_call(uint64_t fiber, rb_trace_arg_t *arg)
  * reported, or NULL; *call is that call. */
 static record *switched_from(uint64_t fiber, VALUE self, const record **call)
 {
+    record_list *l = the_records();
     uint64_t thread = 0;
-    for (size_t i = record_count; i-- > 0;) {
-        const record *c = &records[i];
+    for (size_t i = l->count; i-- > 0;) {
+        const record *c = &l->items[i];
         if (c->mode != PENDING_C_CALL || c->fiber == fiber) continue;
         if (!thread) thread = current_thread();
         if (c->thread != thread) continue;
@@ -606,8 +656,9 @@ static void report_switch(record *door, const record *call, rb_event_flag_t even
 
 static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
 {
+    record_list *l = the_records();
     (void)data;
-    if (!record_count) return;
+    if (!l->count) return;
     rb_event_flag_t event = rb_tracearg_event_flag(arg);
     uint64_t fiber = current_fiber();
     uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
@@ -688,7 +739,6 @@ static void add_hook(void)
 }
 
 #ifdef HAVE_RB_EXT_RACTOR_SAFE
-#include <ruby/ractor.h>
 static rb_ractor_local_key_t hooked_key;
 static int hooked_marker;
 
@@ -700,7 +750,8 @@ static void warn_of_other_ractors(void)
     static const char message[] =
         "[cleat debug] a Cleat method ran in a Ractor other than the main one: reports of Ruby code run "
         "while the object was not lent work there too, but the check for Ruby objects kept in undeclared "
-        "struct members (it walks the heap) runs in the main Ractor only (docs/misuse.md)\n";
+        "struct members (it walks the heap), and the missing-write-barrier check of types Ruby marks "
+        "declaratively (CLEAT_DECL_MARKING), run in the main Ractor only (docs/misuse.md)\n";
     ssize_t ignored = write(2, message, sizeof message - 1);
     (void)ignored;
 }
@@ -750,6 +801,7 @@ static void check_nested_door(uint64_t fiber, VALUE self, const cleat_type *type
         return;
     }
     if (outer->quiet || (outer->mode == CLEAT_BORROW_SHARED && mode == CLEAT_BORROW_SHARED)) return;
+    if (!called_from_door_by_c(outer)) return;
     outer->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
     cleat__debug_reportf("%s#%s was called from %s#%s's body on the same object while it was not lent (a C call such as "
                          "rb_funcall reached it): call it through CLEAT_CALL, which lends the object, or call the C "
@@ -874,7 +926,9 @@ static void on_abort(int signal)
 void cleat__debug_install(void)
 {
     learn_switching_methods();
-    if (pthread_key_create(&records_key, free_records) != 0) rb_raise(rb_eRuntimeError, "cleat debug: no thread key");
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+    record_list_key = rb_ractor_local_storage_ptr_newkey(&record_list_type);
+#endif
     hook_this_ractor(true);
     struct sigaction action;
     memset(&action, 0, sizeof action);

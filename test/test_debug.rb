@@ -263,9 +263,9 @@ class TestDebug < Minitest::Test
   end
 
   # A review of that report: under M:N threads (RUBY_MN_THREADS=1, and other
-  # Ractors on 3.3+) Ruby threads share native threads, whose records Cleat
-  # keeps; another thread's Ruby code, run while a body waited in a C call
-  # that released the GVL, was reported as a fiber switch of the body.
+  # Ractors on 3.3+) Ruby threads share native threads; another thread's
+  # Ruby code, run while a body waited in a C call that released the GVL,
+  # was reported as a fiber switch of the body.
   def test_another_threads_ruby_code_on_the_same_native_thread_is_quiet
     code = 'h = CleatTest::Holder.new(1); r, w = IO.pipe; r.singleton_class.alias_method(:poke, :getbyte); ' \
            "t1 = Thread.new { [Thread.current.native_thread_id, h.funcall_unlent(r)] }; " \
@@ -277,6 +277,66 @@ class TestDebug < Minitest::Test
     assert_empty err
     assert_match(/\A\[65, (true|false)\]\z/, out)
     skip "the two threads ran on different native threads (no M:N threads on this Ruby)" if out.end_with?("false]")
+  end
+
+  # The seventh hostile review: Ruby fires no events inside a hook, so the
+  # Ruby code of a TracePoint's block goes unseen by Cleat's own hook. A
+  # :c_call hook on an exception's #initialize read the object while its
+  # body raised (no way back into the body): reported as a nested door. A
+  # :line hook whose call of a door raised (no C return inside a hook) left
+  # a record the hook's next call took for a live body. Both correct
+  # programs; a door reached from Ruby code rather than a C call is not
+  # reported as nested.
+  def test_doors_called_from_a_tracepoints_block_are_quiet
+    out = assert_quiet(<<~RUBY)
+      require "cleat_examples"
+      c = CleatExamples::Counter.new(2**63 - 1)
+      seen = []
+      tp = TracePoint.new(:c_call) { |t| seen << c.value if t.method_id == :initialize && t.self.is_a?(RangeError) }
+      tp.enable
+      begin
+        c.increment(1)
+      rescue RangeError => e
+        tp.disable
+      end
+      lines = 0
+      hook = TracePoint.new(:line) { lines += 1; c.increment(1) rescue nil }
+      hook.enable
+      x = 1
+      y = x + 1
+      hook.disable
+      print [e.message, seen, lines >= 3, y].inspect
+    RUBY
+    assert_equal '["result too large", [9223372036854775807], true, 2]', out
+  end
+
+  # The seventh hostile review: the records of doors and loans were kept per
+  # native thread, and under M:N threads (RUBY_MN_THREADS=1, other Ractors
+  # on 3.3+) a Ruby thread that released the GVL in a lent block came back
+  # on another native thread: its door's record stayed behind, and the next
+  # thread there was reported as running Ruby code in it. Kept per Ractor
+  # now; on Rubies without M:N threads this runs 1:1 and must be quiet too.
+  def test_m_n_threads_moving_between_native_threads_are_quiet
+    code = <<~RUBY
+      require "cleat_examples"
+      games = Array.new(64) { |i| g = CleatExamples::Game.new; g.add_player("p\#{i}"); g }
+      sizes = Array.new(6) do |t|
+        Thread.new do
+          mem = CleatExamples::Memory.new(1)
+          n = 0
+          300.times do |i|
+            games[(t * 7 + i) % games.size].each_player { |name| mem.checksum; n += name.size }
+            [1].each { games[(t * 5 + i) % games.size].each_player { |name| n += name.size } }
+          end
+          n
+        end
+      end.map(&:value)
+      print sizes.size, " ", sizes.all?(&:positive?)
+    RUBY
+    out, err, status = run_ruby(code, "RUBY_MN_THREADS" => "1")
+    assert status.success?, err
+    assert_empty err
+    assert_equal "6 true", out
   end
 
   # A review of that report: a fiber resumed in the middle of its Ruby code
@@ -340,6 +400,8 @@ class TestDebug < Minitest::Test
     assert_unlent "yield_unlent", "a block at -e:1", "call the block with CLEAT_YIELD", code
     _out, err, = run_ruby(FOO + code)
     assert_equal 1, err.scan("ran in a Ractor other than the main one").size, err
+    assert_includes err, "and the missing-write-barrier check of types Ruby marks declaratively (CLEAT_DECL_MARKING), " \
+                         "run in the main Ractor only"
   end
 
   # Reported after a door left by an exception: its record is gone, the
