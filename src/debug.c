@@ -654,12 +654,40 @@ static void report_switch(record *door, const record *call, rb_event_flag_t even
                          door->type->class_path, what);
 }
 
+/* Ruby code, or a C method called as a method (rb_funcall), inside a
+ * cleat_without_gvl function: it runs without the GVL, beside other
+ * threads' Ruby code (the seventh hostile review: an rb_yield there ran its
+ * block unreported, and with another thread allocating Ruby died with
+ * [BUG]). Allocation (rb_str_new) makes no event: not seen. */
+#ifdef HAVE_RUBY_THREAD_HAS_GVL_P
+static void report_code_without_gvl(rb_event_flag_t event, rb_trace_arg_t *arg)
+{
+    const char *nogvl = in_nogvl;
+    in_nogvl = NULL; /* once */
+    VALUE name = event == RUBY_EVENT_B_CALL ? Qnil : rb_tracearg_method_id(arg);
+    char what[256];
+    describe_code(event, arg, RB_SYMBOL_P(name) ? SYM2ID(name) : 0, what, sizeof what);
+    if (about_an_exception(rb_tracearg_self(arg)))
+        cleat__debug_reportf("%s: the Ruby API (rb_raise: %s ran) called without the GVL inside cleat_without_gvl: keep "
+                             "the error in the function's argument and raise after cleat_without_gvl returns",
+                             nogvl, what);
+    cleat__debug_reportf("%s: %s ran without the GVL inside cleat_without_gvl (rb_yield, rb_funcall or another Ruby API "
+                         "call in the GVL-free function): keep the function to plain C, and call Ruby after "
+                         "cleat_without_gvl returns",
+                         nogvl, what);
+}
+#endif
+
 static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
 {
-    record_list *l = the_records();
     (void)data;
-    if (!l->count) return;
     rb_event_flag_t event = rb_tracearg_event_flag(arg);
+#ifdef HAVE_RUBY_THREAD_HAS_GVL_P
+    /* (rb_thread_call_with_gvl takes the GVL back: Ruby code may run there.) */
+    if (in_nogvl && event != RUBY_EVENT_C_RETURN && !ruby_thread_has_gvl_p()) report_code_without_gvl(event, arg);
+#endif
+    record_list *l = the_records();
+    if (!l->count) return;
     uint64_t fiber = current_fiber();
     uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
     drop_returned(fiber, frame);

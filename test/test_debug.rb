@@ -211,12 +211,27 @@ class TestDebug < Minitest::Test
                     "CleatTest::Holder.new(1).convert_without_gvl(nil)"
   end
 
-  # rb_raise itself is out of Cleat's sight; the exception leaving the
-  # GVL-free function is not (Ruby 3.1 would go on without the GVL).
+  # rb_raise calls the exception's #initialize, which the hook sees (before,
+  # only the exception leaving the GVL-free function was reported: Ruby 3.1
+  # would go on without the GVL).
   def test_rb_raise_inside_a_gvl_free_function
-    assert_reported "CleatTest::Holder#raise_without_gvl: the Ruby API (rb_raise?) called without the GVL inside " \
-                    "cleat_without_gvl: the function left by an exception",
+    assert_reported "CleatTest::Holder#raise_without_gvl: the Ruby API (rb_raise: Exception#initialize ran) called " \
+                    "without the GVL inside cleat_without_gvl: keep the error in the function's argument",
                     "CleatTest::Holder.new(1).raise_without_gvl"
+  end
+
+  # The seventh hostile review: rb_yield or rb_funcall in a GVL-free
+  # function ran Ruby code without the GVL, unreported (with another thread
+  # allocating, Ruby died with [BUG]). A function that takes the GVL back
+  # first (rb_thread_call_with_gvl) is correct, and quiet.
+  def test_ruby_code_run_inside_a_gvl_free_function
+    assert_reported "CleatTest::Holder#ruby_without_gvl: a block at -e:1 ran without the GVL inside cleat_without_gvl " \
+                    "(rb_yield, rb_funcall or another Ruby API call in the GVL-free function)",
+                    "CleatTest::Holder.new(1).ruby_without_gvl(true) { }"
+    assert_reported "CleatTest::Holder#ruby_without_gvl: Array#size ran without the GVL inside cleat_without_gvl",
+                    "CleatTest::Holder.new(1).ruby_without_gvl([1, 2])"
+    assert_equal "[:back, 1]", assert_quiet("n = 0; r = CleatTest::Holder.new(1).ruby_with_gvl_taken_back { n += 1; :back }; " \
+                                            "print [r, n].inspect")
   end
 
   # ---- Ruby code run in a door body while the object is not lent ----

@@ -2,6 +2,7 @@
  * sections, explicit loans, hand-written callbacks, odd alignment and
  * descriptions the library must refuse. */
 #include "cleat.h"
+#include <ruby/thread.h>
 
 #include <ruby/encoding.h>
 #include <ruby/re.h>
@@ -1233,6 +1234,39 @@ CLEAT_SHARED(holder_raise_without_gvl, holder_type, holder_t *h)
     CLEAT_WITHOUT_GVL(raises, NULL);
     return Qnil;
 }
+/* The seventh hostile review: Ruby code called from a GVL-free function. */
+static bool yields_or_calls(void *arg, const cleat_cancel *cancel)
+{
+    (void)cancel;
+    if (*(VALUE *)arg == Qtrue) rb_yield(Qnil); /* the bug */
+    else rb_funcall(*(VALUE *)arg, rb_intern("size"), 0); /* the bug */
+    return true;
+}
+CLEAT_SHARED(holder_ruby_without_gvl, holder_type, holder_t *h, what)
+{
+    (void)h;
+    CLEAT_WITHOUT_GVL(yields_or_calls, &what);
+    return Qnil;
+}
+/* Correct: the function takes the GVL back before it calls Ruby. */
+static void *yields_with_gvl(void *arg)
+{
+    (void)arg;
+    return (void *)rb_yield(Qnil);
+}
+static bool calls_back_with_gvl(void *arg, const cleat_cancel *cancel)
+{
+    (void)cancel;
+    *(VALUE *)arg = (VALUE)rb_thread_call_with_gvl(yields_with_gvl, NULL);
+    return true;
+}
+CLEAT_SHARED(holder_ruby_with_gvl_taken_back, holder_type, holder_t *h)
+{
+    (void)h;
+    VALUE result = Qnil;
+    CLEAT_WITHOUT_GVL(calls_back_with_gvl, &result);
+    return result;
+}
 CLEAT_EXCLUSIVE(block_resize, block_type, block_t *b, size)
 {
     cleat_region_resize(self, &b->bytes, cleat_to_size(size));
@@ -1261,6 +1295,8 @@ static void init_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(holder, "store_element_unbarriered", holder_store_element_unbarriered);
     CLEAT_DEFINE_METHOD(holder, "convert_without_gvl", holder_convert_without_gvl);
     CLEAT_DEFINE_METHOD(holder, "raise_without_gvl", holder_raise_without_gvl);
+    CLEAT_DEFINE_METHOD(holder, "ruby_without_gvl", holder_ruby_without_gvl);
+    CLEAT_DEFINE_METHOD(holder, "ruby_with_gvl_taken_back", holder_ruby_with_gvl_taken_back);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "function_yield", test_function_yield);
     CLEAT_DEFINE_METHOD(rb_const_get(mod, rb_intern("Window")), "bytes_without_gvl", window_bytes_without_gvl);
     CLEAT_DEFINE_METHOD(rb_const_get(mod, rb_intern("Block")), "resize", block_resize);
