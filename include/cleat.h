@@ -212,6 +212,8 @@ struct cleat_type {
     size_t value_fields; /* number of CLEAT_KIND_VALUE fields */
     size_t *references;  /* Ruby >= 3.3: offsets Ruby marks itself (declarative), or NULL */
     uint64_t value_slots; /* bit i: a declared VALUE field at byte i * 8 (cleat_write_known) */
+    size_t field_array_len; /* CLEAT_TYPE: elements of the field array it was given (0: NULL or a pointer),
+                               so a list without CLEAT_FIELDS_END is refused, never read past */
 };
 
 /* Declares a field holding one VALUE, checked when written: `check` is the
@@ -267,6 +269,7 @@ struct cleat_type {
                               .size = sizeof(T),                                          \
                               .align = _Alignof(T),                                       \
                               .fields = (field_list),                                     \
+                              .field_array_len = CLEAT__FIELD_COUNT(field_list),          \
                               .hooks = {var##__mark, var##__free, var##__memsize,         \
                                         var##__compact, var##__alloc, var##__init_copy},  \
                               __VA_ARGS__}
@@ -274,8 +277,9 @@ struct cleat_type {
 /* Defines the class named by type->class_path (creating missing outer
  * modules) as a subclass of `super`, with Cleat's allocator and
  * initialize_copy. Returns the class. Raises TypeError when the name is taken
- * by something else, ArgumentError for an inconsistent description (a
- * CLEAT_COPYABLE type with a free callback but no copy callback). */
+ * by something else (another Cleat type's class included), ArgumentError for
+ * an inconsistent description (a CLEAT_COPYABLE type with a free callback
+ * but no copy callback, a field list without CLEAT_FIELDS_END). */
 CLEAT_API VALUE cleat_type_define_class(cleat_type *type, VALUE super);
 
 /* Makes a new object of `type`, stores it in *obj and returns its struct

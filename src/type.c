@@ -39,6 +39,14 @@ static void check_and_lay_out(cleat_type *type)
     const char *path = type->class_path;
     if (!path || !*path) rb_raise(rb_eArgError, "a Cleat type needs a class path");
     if (type->klass) rb_raise(rb_eArgError, "%s: class already defined for this type", path);
+    /* Every walk of the list stops at CLEAT_FIELDS_END: one forgotten, it
+     * would read on into whatever follows the array (the seventh hostile
+     * review: a crash at load, or the next type's fields taken for these). */
+    bool ended = !type->fields || !type->field_array_len;
+    for (size_t i = 0; !ended && i < type->field_array_len; i++) ended = type->fields[i].kind == CLEAT_KIND_END;
+    if (!ended)
+        rb_raise(rb_eArgError, "%s: its field list does not end with CLEAT_FIELDS_END (add it after the last field)",
+                 path);
     /* Such objects are usable from allocation on, when every VALUE field is
      * nil: a field that refuses nil could be read as nil. With
      * .init_fields, allocation checks what the hook left instead. */
@@ -160,6 +168,14 @@ CLEAT__COLD VALUE cleat_type_define_class(cleat_type *type, VALUE super)
     while ((sep = strstr(last, "::")) != NULL) last = sep + 2;
     VALUE outer = last == path ? rb_cObject : define_namespace(path, (size_t)(last - path - 2));
     VALUE klass = rb_define_class_under(outer, last, super);
+    /* A hidden mark on the class, seen by every extension's copy of Cleat:
+     * a second type naming the same class would take its allocator over,
+     * and the first type's methods would refuse every new object. */
+    ID owned = rb_intern("__cleat_type__");
+    if (rb_ivar_defined(klass, owned))
+        rb_raise(rb_eTypeError, "%s is already the class of another Cleat type (two CLEAT_TYPEs with one class path)",
+                 path);
+    rb_ivar_set(klass, owned, Qtrue);
 
     rb_define_alloc_func(klass, type->hooks.alloc);
     rb_define_method(klass, "initialize_copy", type->hooks.init_copy, 1);

@@ -110,6 +110,21 @@ class TestType < Minitest::Test
     assert_match(/CleatTest::Leaky: CLEAT_COPYABLE .* give the type a copy callback/, e.message)
   end
 
+  # The seventh hostile review: a field list without CLEAT_FIELDS_END was
+  # read past its end (a crash at load, or the next type's fields taken for
+  # its own); a second type naming a class another type defined took its
+  # allocator over, silently, though cleat.h promised TypeError.
+  def test_a_field_list_without_its_end_and_a_class_path_taken_are_refused
+    e = assert_raises(ArgumentError) { CleatTest.define_unended_type }
+    assert_equal "CleatTest::Unended: its field list does not end with CLEAT_FIELDS_END (add it after the last field)",
+                 e.message
+    refute CleatTest.const_defined?(:Unended, false), "the class was defined all the same"
+    e = assert_raises(TypeError) { CleatTest.define_holder_again }
+    assert_match(/\ACleatTest::Holder is already the class of another Cleat type/, e.message)
+    assert_equal 5, CleatTest::Holder.new(5).value, "the first type lost its class"
+    refute_includes CleatTest::Holder.instance_variables.map(&:to_s), "__cleat_type__"
+  end
+
   def test_every_example_type_is_wb_protected
     [Counter.new(1), CleatExamples::MutCounter.new(1), CleatExamples::Person.new("a", []),
      CleatExamples::Game.new, CleatTest::Holder.new(1)].each do |obj|

@@ -1234,6 +1234,26 @@ CLEAT_SHARED(holder_raise_without_gvl, holder_type, holder_t *h)
     CLEAT_WITHOUT_GVL(raises, NULL);
     return Qnil;
 }
+/* The seventh hostile review: a field list without CLEAT_FIELDS_END, and a
+ * second type naming a class another type defined; defined on demand. */
+typedef struct {
+    VALUE a;
+} unended_t;
+static const cleat_field unended_fields[] = {CLEAT_FIELD_OR_NIL(unended_t, a, &rb_cString)};
+CLEAT_TYPE(unended_type, "CleatTest::Unended", unended_t, unended_fields, .flags = CLEAT_ZERO_IS_VALID);
+static VALUE define_unended_type(VALUE mod)
+{
+    (void)mod;
+    return cleat_type_define_class(&unended_type, rb_cObject);
+}
+static const cleat_field holder_again_fields[] = {CLEAT_FIELD_OR_NIL(unended_t, a, &rb_cString), CLEAT_FIELDS_END};
+CLEAT_TYPE(holder_again_type, "CleatTest::Holder", unended_t, holder_again_fields, .flags = CLEAT_ZERO_IS_VALID);
+static VALUE define_holder_again(VALUE mod)
+{
+    (void)mod;
+    return cleat_type_define_class(&holder_again_type, rb_cObject);
+}
+
 /* The seventh hostile review: Ruby code called from a GVL-free function. */
 static bool yields_or_calls(void *arg, const cleat_cancel *cancel)
 {
@@ -1296,6 +1316,8 @@ static void init_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(holder, "convert_without_gvl", holder_convert_without_gvl);
     CLEAT_DEFINE_METHOD(holder, "raise_without_gvl", holder_raise_without_gvl);
     CLEAT_DEFINE_METHOD(holder, "ruby_without_gvl", holder_ruby_without_gvl);
+    rb_define_module_function(mod, "define_unended_type", define_unended_type, 0);
+    rb_define_module_function(mod, "define_holder_again", define_holder_again, 0);
     CLEAT_DEFINE_METHOD(holder, "ruby_with_gvl_taken_back", holder_ruby_with_gvl_taken_back);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "function_yield", test_function_yield);
     CLEAT_DEFINE_METHOD(rb_const_get(mod, rb_intern("Window")), "bytes_without_gvl", window_bytes_without_gvl);
