@@ -220,6 +220,17 @@ class TestDebug < Minitest::Test
                     "CleatTest::Holder.new(1).raise_without_gvl"
   end
 
+  # The seventh hostile review: a deferred free callback that raised sent
+  # its exception out of GC.start unreported (and Cleat's own frees after
+  # the callback were skipped). Unarmed, the callbacks run quietly.
+  def test_a_deferred_free_callback_raising
+    assert_reported "CleatTest::Deferred: its free callback raised RuntimeError (a CLEAT_DEFERRED_FREE callback runs " \
+                    "wherever Ruby finalizes the object",
+                    "def make = (CleatTest::Deferred.new.arm; nil); make; 5.times { GC.start }"
+    assert_equal "true", assert_quiet("def make = (100.times { CleatTest::Deferred.new }; nil); before = CleatTest.deferred_frees; " \
+                                      "make; 5.times { GC.start }; print CleatTest.deferred_frees > before")
+  end
+
   # The seventh hostile review: rb_yield or rb_funcall in a GVL-free
   # function ran Ruby code without the GVL, unreported (with another thread
   # allocating, Ruby died with [BUG]). A function that takes the GVL back

@@ -1254,6 +1254,31 @@ static VALUE define_holder_again(VALUE mod)
     return cleat_type_define_class(&holder_again_type, rb_cObject);
 }
 
+/* A deferred free callback (it may use the Ruby API), which raises once
+ * armed (the seventh hostile review: the exception came out of GC.start
+ * unreported, and Cleat's own frees after the callback were skipped). */
+typedef struct {
+    int armed;
+} deferred_t;
+static long deferred_frees;
+static void deferred_free(void *p)
+{
+    deferred_frees++;
+    if (((deferred_t *)p)->armed) rb_raise(rb_eRuntimeError, "raised from a free callback"); /* the bug */
+}
+CLEAT_TYPE(deferred_type, "CleatTest::Deferred", deferred_t, NULL, .free = deferred_free,
+           .flags = CLEAT_ZERO_IS_VALID | CLEAT_DEFERRED_FREE);
+CLEAT_EXCLUSIVE(deferred_arm, deferred_type, deferred_t *d)
+{
+    d->armed = 1;
+    return self;
+}
+static VALUE test_deferred_frees(VALUE mod)
+{
+    (void)mod;
+    return LONG2NUM(deferred_frees);
+}
+
 /* The seventh hostile review: Ruby code called from a GVL-free function. */
 static bool yields_or_calls(void *arg, const cleat_cancel *cancel)
 {
@@ -1317,6 +1342,8 @@ static void init_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(holder, "raise_without_gvl", holder_raise_without_gvl);
     CLEAT_DEFINE_METHOD(holder, "ruby_without_gvl", holder_ruby_without_gvl);
     rb_define_module_function(mod, "define_unended_type", define_unended_type, 0);
+    CLEAT_DEFINE_METHOD(cleat_type_define_class(&deferred_type, rb_cObject), "arm", deferred_arm);
+    rb_define_module_function(mod, "deferred_frees", test_deferred_frees, 0);
     rb_define_module_function(mod, "define_holder_again", define_holder_again, 0);
     CLEAT_DEFINE_METHOD(holder, "ruby_with_gvl_taken_back", holder_ruby_with_gvl_taken_back);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "function_yield", test_function_yield);
