@@ -330,15 +330,41 @@ static void check_all_at_exit(void)
     pthread_mutex_unlock(&quarantine_lock);
 }
 
+/* The held block at base, or NULL. Under quarantine_lock. */
+static const struct retired *held_block(const unsigned char *base)
+{
+    for (size_t i = 0; i < held; i++) {
+        const struct retired *b = &quarantine[(oldest + i) % QUARANTINE_BLOCKS];
+        if (b->base == base) return b;
+    }
+    return NULL;
+}
+
 static void quarantine_block(const cleat_type *type, unsigned char *base, size_t size, const char *what)
 {
     if (size > QUARANTINE_BYTES) {
         ruby_xfree(base);
         return;
     }
+    pthread_mutex_lock(&quarantine_lock);
+    /* Memory freed a second time while the first free still holds it: two
+     * regions pointed at the same memory, which only a copied struct makes
+     * (the seventh hostile review: a .copy callback doing memcpy, release
+     * double-freed while this went silent). Kept once, so the block is
+     * freed once (CLEAT_DEBUG_CONTINUE goes on without a double free). */
+    const struct retired *first = held_block(base);
+    if (first) {
+        char before[sizeof first->what];
+        memcpy(before, first->what, sizeof before);
+        pthread_mutex_unlock(&quarantine_lock);
+        cleat__debug_reportf("%s: %s frees memory that %s already freed: two structs shared one region, as a .copy "
+                             "callback that copies the struct (memcpy, or b->r = o->r) makes; give the copy a region "
+                             "of its own (cleat_region_resize, then copy the bytes: docs/api.md, section 11)",
+                             type ? type->class_path : "(unknown)", what, before);
+        return;
+    }
     memset(base, CLEAT__FREED_BYTE, size);
     POISON(base, size);
-    pthread_mutex_lock(&quarantine_lock);
     static bool at_exit;
     if (!at_exit) at_exit = atexit(check_all_at_exit) == 0;
     while (held == QUARANTINE_BLOCKS || (held && held_bytes + size > QUARANTINE_BYTES)) evict_oldest();

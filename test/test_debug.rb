@@ -23,7 +23,8 @@ class TestDebug < Minitest::Test
                               :test_fibers_and_threads_are_quiet,
                               :test_gc_in_a_door_body_is_quiet,
                               :test_finalizer_run_in_an_unlent_body_is_reported,
-                              :test_continue_mode_reports_and_goes_on
+                              :test_continue_mode_reports_and_goes_on,
+                              :test_a_region_shared_by_a_copy
 
   LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_test.so")) || dir.end_with?("/lib") }
 
@@ -628,6 +629,19 @@ class TestDebug < Minitest::Test
       GC.start
       print :quiet
     RUBY
+  end
+
+  # The seventh hostile review: a .copy that copies the struct whole leaves
+  # two objects owning one region; release builds double-free it.
+  def test_a_region_shared_by_a_copy
+    assert_reported "CleatTest::SharedRegion: region r (released in CleatTest::SharedRegion#release) frees memory " \
+                    "that region r (released in CleatTest::SharedRegion#release) already freed: two structs shared " \
+                    "one region, as a .copy callback that copies the struct (memcpy, or b->r = o->r) makes",
+                    "a = CleatTest::SharedRegion.new; a.resize(100); b = a.dup; a.release; b.release"
+    assert_reported "CleatTest::SharedRegion: region r (freed when its CleatTest::SharedRegion was collected) frees " \
+                    "memory that region r (freed when its CleatTest::SharedRegion was collected) already freed",
+                    "def mk; a = CleatTest::SharedRegion.new; a.resize(100); a.dup; nil; end; " \
+                    "20.times { mk }; 4.times { GC.start }"
   end
 
   def test_region_member_that_is_not_declared

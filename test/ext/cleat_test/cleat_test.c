@@ -1478,6 +1478,29 @@ CLEAT_EXCLUSIVE(self_marked_keep, self_marked_type, self_marked_t *m, obj)
     return Qnil;
 }
 
+/* A .copy that copies the struct whole: both objects own one region. */
+typedef struct {
+    cleat_region r;
+} shared_region_t;
+static const cleat_field shared_region_fields[] = {CLEAT_FIELD_REGION(shared_region_t, r), CLEAT_FIELDS_END};
+static void shared_region_copy(VALUE self, void *dst, const void *src)
+{
+    (void)self;
+    memcpy(dst, src, sizeof(shared_region_t)); /* the bug */
+}
+CLEAT_TYPE(shared_region_type, "CleatTest::SharedRegion", shared_region_t, shared_region_fields,
+            .copy = shared_region_copy, .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(shared_region_resize, shared_region_type, shared_region_t *s, size)
+{
+    cleat_region_resize(self, &s->r, cleat_to_size(size));
+    return self;
+}
+CLEAT_EXCLUSIVE(shared_region_release, shared_region_type, shared_region_t *s)
+{
+    cleat_region_release(self, &s->r);
+    return self;
+}
+
 static void init_memory_misuse(VALUE mod)
 {
     (void)mod;
@@ -1506,6 +1529,9 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(undeclared, "grow_lost", undeclared_grow_lost);
     VALUE self_marked = cleat_type_define_class(&self_marked_type, rb_cObject);
     CLEAT_DEFINE_METHOD(self_marked, "keep", self_marked_keep);
+    VALUE shared_region = cleat_type_define_class(&shared_region_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
+    CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
 }
 
 void Init_cleat_test(void)
