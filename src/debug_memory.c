@@ -456,6 +456,45 @@ static bool named_module_p(VALUE mod)
     return !NIL_P(name) && RSTRING_LEN(name) > 0 && RSTRING_PTR(name)[0] != '#';
 }
 
+/* ---- roots ---------------------------------------------------------------- */
+
+/* The addresses given to cleat_gc_root (gc.c). Ruby marks each one's value
+ * pinned at every GC for the rest of the process, so a member holding a
+ * root's current value holds an object that neither dies nor moves while
+ * the root keeps it (the seventh hostile review: a cached root value was
+ * reported). Only grows; malloc'd, read under the GVL. */
+static VALUE **roots;
+static size_t root_count, root_capa;
+static bool roots_lost;
+static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cleat__debug_gc_root(VALUE *address)
+{
+    pthread_mutex_lock(&roots_lock);
+    if (root_count == root_capa) {
+        size_t capa = root_capa ? root_capa * 2 : 16;
+        VALUE **grown = realloc(roots, capa * sizeof *grown);
+        if (!grown) { /* unrecorded, its value would be reported: exempt everything instead */
+            roots_lost = true;
+            pthread_mutex_unlock(&roots_lock);
+            return;
+        }
+        roots = grown, root_capa = capa;
+    }
+    roots[root_count++] = address;
+    pthread_mutex_unlock(&roots_lock);
+}
+
+/* True when word is the current value of a cleat_gc_root. */
+static bool rooted_p(VALUE word)
+{
+    pthread_mutex_lock(&roots_lock);
+    bool found = roots_lost;
+    for (size_t i = 0; i < root_count && !found; i++) found = *roots[i] == word;
+    pthread_mutex_unlock(&roots_lock);
+    return found;
+}
+
 void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
 {
     check_quarantine(type);
@@ -474,6 +513,7 @@ void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
          * keeping the class it was given read a freed slot). */
         if (RB_TYPE_P(word, T_ICLASS) || ((RB_TYPE_P(word, T_CLASS) || RB_TYPE_P(word, T_MODULE)) && named_module_p(word)))
             continue;
+        if (rooted_p(word)) continue; /* pinned and kept by a cleat_gc_root */
         suspects[n_suspects++] = at;
     }
     bool by_hand = type->flags & CLEAT_MARK_BY_HAND;

@@ -139,6 +139,8 @@ CLEAT_API VALUE cleat__debug_lend_end(VALUE serial);
 CLEAT_API void cleat__debug_memory_exit(VALUE self, const cleat_type *type);
 /* From cleat_init, in the main Ractor. */
 CLEAT_API void cleat__debug_memory_install(void);
+/* cleat_gc_root(address): a member holding its value is not reported. */
+CLEAT_API void cleat__debug_gc_root(VALUE *address);
 /* Region memory owner resized or released (verb): kept in quarantine, filled
  * with CLEAT__FREED_BYTE, instead of freed. Reports a region of owner's
  * struct that is not declared. */

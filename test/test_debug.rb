@@ -24,6 +24,7 @@ class TestDebug < Minitest::Test
                               :test_gc_in_a_door_body_is_quiet,
                               :test_finalizer_run_in_an_unlent_body_is_reported,
                               :test_continue_mode_reports_and_goes_on,
+                              :test_a_cached_gc_root_value_is_quiet,
                               :test_a_region_shared_by_a_copy
 
   LIBS = $LOAD_PATH.select { |dir| File.exist?(File.join(dir, "cleat_test.so")) || dir.end_with?("/lib") }
@@ -629,6 +630,24 @@ class TestDebug < Minitest::Test
       GC.start
       print :quiet
     RUBY
+  end
+
+  # The seventh hostile review's false report: a cleat_gc_root's value is
+  # pinned and kept by the root, so a member may cache it; once the root
+  # holds something else, the cached object is reported as any other.
+  def test_a_cached_gc_root_value_is_quiet
+    assert_equal "quiet", assert_quiet(<<~RUBY)
+      u = CleatTest::Undeclared.new
+      u.keep_root
+      3.times { GC.start; GC.compact rescue nil }
+      u.keep_root
+      10.times { CleatTest::Undeclared.make_declared(+"x") }
+      GC.start
+      CleatTest::Undeclared.new.keep_bits(1)
+      print :quiet
+    RUBY
+    assert_reported "CleatTest::Undeclared#keep_bits left VALUE String in an undeclared member at offset 8",
+                    'u = CleatTest::Undeclared.new; u.keep_root; CleatTest.set_root(+"other"); u.keep_bits(1)'
   end
 
   # The seventh hostile review: a .copy that copies the struct whole leaves

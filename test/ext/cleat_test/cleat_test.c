@@ -1478,6 +1478,27 @@ CLEAT_EXCLUSIVE(self_marked_keep, self_marked_type, self_marked_t *m, obj)
     return Qnil;
 }
 
+/* Quiet: a factory filling its declared field. */
+CLEAT_FUNCTION(undeclared_s_make_declared, obj)
+{
+    VALUE made;
+    undeclared_t *u = cleat_type_new(&undeclared_type, &made);
+    cleat_write(made, &u->declared, obj);
+    return made;
+}
+/* Quiet: the value of a cleat_gc_root, pinned and kept by it, cached. */
+static VALUE test_root = Qnil;
+CLEAT_EXCLUSIVE(undeclared_keep_root, undeclared_type, undeclared_t *u)
+{
+    u->hidden = test_root;
+    return Qnil;
+}
+CLEAT_FUNCTION(test_set_root, obj)
+{
+    test_root = obj;
+    return obj;
+}
+
 /* A .copy that copies the struct whole: both objects own one region. */
 typedef struct {
     cleat_region r;
@@ -1503,7 +1524,6 @@ CLEAT_EXCLUSIVE(shared_region_release, shared_region_type, shared_region_t *s)
 
 static void init_memory_misuse(VALUE mod)
 {
-    (void)mod;
     VALUE stale = cleat_type_define_class(&stale_type, rb_cObject);
     CLEAT_DEFINE_METHOD(stale, "initialize", stale_initialize);
     CLEAT_DEFINE_METHOD(stale, "keep", stale_keep);
@@ -1529,6 +1549,11 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(undeclared, "grow_lost", undeclared_grow_lost);
     VALUE self_marked = cleat_type_define_class(&self_marked_type, rb_cObject);
     CLEAT_DEFINE_METHOD(self_marked, "keep", self_marked_keep);
+    CLEAT_DEFINE_SINGLETON_METHOD(undeclared, "make_declared", undeclared_s_make_declared);
+    CLEAT_DEFINE_METHOD(undeclared, "keep_root", undeclared_keep_root);
+    cleat_gc_root(&test_root);
+    test_root = rb_obj_freeze(rb_str_new_cstr("a rooted global"));
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "set_root", test_set_root);
     VALUE shared_region = cleat_type_define_class(&shared_region_type, rb_cObject);
     CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
     CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
