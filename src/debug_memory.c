@@ -495,9 +495,42 @@ static bool rooted_p(VALUE word)
     return found;
 }
 
-void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
+/* ---- VALUEs in undeclared members: the check --------------------------------- */
+
+/* The declared field of self whose value word is, as "field title" or
+ * "element 3 of field list", into name; false when none, or when the
+ * object is pinned by self's marking (rb_gc_mark, cleat_mark_field):
+ * compaction moves only what is marked movable, and then updates the
+ * declared field alone, never an undeclared copy of it. */
+static bool copied_field(const cleat_type *type, void *data, const VALUE *values, const unsigned char *how, VALUE word,
+                         char *name, size_t size)
 {
-    check_quarantine(type);
+    size_t k = 0;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE) {
+            size_t i = k++;
+            if (values[i] == word && !(how[i] & MARKED_PINNED)) {
+                snprintf(name, size, "field %s", f->name);
+                return true;
+            }
+        } else if (f->kind == CLEAT_KIND_VALUES && !type->mark) { /* a .mark may pin elements: not recorded */
+            const cleat_values *vals = cleat__field_values(data, f);
+            for (size_t i = 0; i < vals->len; i++) {
+                if (vals->ptr[i] != word) continue;
+                snprintf(name, size, "element %zu of field %s", i, f->name);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Hand-written marks, and VALUEs in undeclared members of self's struct;
+ * `by` names the code that wrote them last ("init_fields"), NULL for the
+ * running door (reported as X#method). */
+static void check_members(VALUE self, const cleat_type *type, const char *by)
+{
     void *data = RTYPEDDATA_DATA(self);
     /* Words of the struct that no declaration covers and that hold a live
      * heap object: found first, then compared with what marking reaches
@@ -525,12 +558,26 @@ void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
     unsigned char *how = malloc(n);
     bool known = values && how && run_marking(self, type, &r, values, how);
     if (known && by_hand) check_hand_mark(type, &r, values, how);
+    char who[256];
+    if (by) snprintf(who, sizeof who, "%s: %s", type->class_path, by);
     for (size_t i = 0; known && i < n_suspects; i++) {
         VALUE word;
         memcpy(&word, (char *)data + suspects[i], sizeof word);
+        if (!by) snprintf(who, sizeof who, "%s#%s", type->class_path, method_name());
+        char field[160];
+        /* Reached through a declared field is not enough: the seventh
+         * hostile review's d->title_cache = d->title went stale after
+         * GC.compact moved the title and updated only d->title. */
+        if (copied_field(type, data, values, how, word, field, sizeof field)) {
+            cleat__debug_reportf("%s left a copy of %s (VALUE %s) in an undeclared member at offset %zu: GC.compact "
+                                 "moves the object and updates only the declared field, so the copy goes stale; "
+                                 "read the field instead, or declare the member with CLEAT_FIELD",
+                                 who, field, class_of(word), suspects[i]);
+            continue;
+        }
         if (reached_p(&r, word)) continue;
-        cleat__debug_reportf("%s#%s left VALUE %s in an undeclared member at offset %zu: declare it with CLEAT_FIELD",
-               type->class_path, method_name(), class_of(word), suspects[i]);
+        cleat__debug_reportf("%s left VALUE %s in an undeclared member at offset %zu: declare it with CLEAT_FIELD", who,
+                             class_of(word), suspects[i]);
     }
     free(values);
     free(how);
@@ -543,6 +590,48 @@ void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
                         "Ruby does not export rb_objspace_reachable_objects_from\n", type->class_path);
     }
 #endif
+}
+
+/* The check runs where Cleat regains control after C code wrote the struct:
+ * a door's exit, after .init_fields, at cleat_type_ready, and for an object
+ * a factory made with cleat_type_new (filled after it returns, and perhaps
+ * never given to cleat_type_ready) at Cleat's next cleat_type_new or door
+ * exit on this thread (the seventh hostile review: such a VALUE was freed
+ * before any door of the object ran its check). The pending object is held
+ * weakly, as its address and struct: checked only if it is still that
+ * live Cleat object. */
+static _Thread_local VALUE pending;
+static _Thread_local const void *pending_data;
+
+static void check_pending(void)
+{
+    VALUE obj = pending;
+    if (!obj) return;
+    pending = 0;
+    if (!heap_object_p(obj)) return;
+    const cleat_type *type = cleat_type_of(obj);
+    if (type && RTYPEDDATA_DATA(obj) == pending_data)
+        check_members(obj, type, "the C code that filled it after cleat_type_new");
+}
+
+void cleat__debug_memory_new(VALUE obj)
+{
+    check_pending();
+    pending = obj;
+    pending_data = RTYPEDDATA_DATA(obj);
+}
+
+void cleat__debug_memory_check(VALUE obj, const cleat_type *type, const char *by)
+{
+    if (pending == obj) pending = 0;
+    check_members(obj, type, by);
+}
+
+void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
+{
+    check_quarantine(type);
+    check_pending();
+    check_members(self, type, NULL);
 }
 
 #else

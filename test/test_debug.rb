@@ -632,6 +632,30 @@ class TestDebug < Minitest::Test
     RUBY
   end
 
+  # The seventh hostile review: a VALUE stored undeclared where no door
+  # exits (.init_fields, a factory's fill after cleat_type_new) was freed
+  # before any check ran.
+  def test_value_kept_in_an_undeclared_member_outside_a_door
+    assert_reported "CleatTest::HiddenInit: init_fields left VALUE String in an undeclared member at offset 8: " \
+                    "declare it with CLEAT_FIELD",
+                    "CleatTest::HiddenInit.new"
+    by_factory = "CleatTest::Undeclared: the C code that filled it after cleat_type_new left VALUE String " \
+                 "in an undeclared member at offset 8"
+    assert_reported by_factory, '2.times { CleatTest::Undeclared.make_hidden(+"x") }' # at the next cleat_type_new
+    assert_reported by_factory, 'CleatTest::Undeclared.make_hidden(+"x"); CleatTest::Undeclared.new.keep_bits(1)'
+  end
+
+  # The seventh hostile review: an undeclared copy of a declared field's
+  # value is reached by marking, yet goes stale when GC.compact moves it.
+  def test_undeclared_copy_of_a_declared_value
+    assert_reported "CleatTest::Undeclared#cache_declared left a copy of field declared (VALUE String) in an " \
+                    "undeclared member at offset 8: GC.compact moves the object and updates only the declared field",
+                    'u = CleatTest::Undeclared.new; u.store(+"d"); u.cache_declared'
+    assert_reported "CleatTest::ElementCache#cache_first left a copy of element 0 of field items (VALUE String) " \
+                    "in an undeclared member at offset 24",
+                    'e = CleatTest::ElementCache.new; e.push(+"a"); e.cache_first'
+  end
+
   # The seventh hostile review's false report: a cleat_gc_root's value is
   # pinned and kept by the root, so a member may cache it; once the root
   # holds something else, the cached object is reported as any other.
