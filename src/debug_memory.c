@@ -458,11 +458,14 @@ static bool named_module_p(VALUE mod)
 
 /* ---- roots ---------------------------------------------------------------- */
 
-/* The addresses given to cleat_gc_root (gc.c). Ruby marks each one's value
+/* The addresses given to cleat_gc_root (gc.c) or, in the extension, to
+ * rb_gc_register_address and rb_global_variable. Ruby marks each one's value
  * pinned at every GC for the rest of the process, so a member holding a
  * root's current value holds an object that neither dies nor moves while
  * the root keeps it (the seventh hostile review: a cached root value was
- * reported). Only grows; malloc'd, read under the GVL. */
+ * reported). Only grows (rb_gc_unregister_address is not followed: a value
+ * it let go stays exempt, a missed report at worst); malloc'd, read under
+ * the GVL. */
 static VALUE **roots;
 static size_t root_count, root_capa;
 static bool roots_lost;
@@ -483,6 +486,32 @@ void cleat__debug_gc_root(VALUE *address)
     }
     roots[root_count++] = address;
     pthread_mutex_unlock(&roots_lock);
+}
+
+/* The extension's rb_gc_register_address and rb_global_variable (cleat.h
+ * routes them here in debug builds): roots like cleat_gc_root's. */
+void cleat__debug_register_address(VALUE *address)
+{
+    rb_gc_register_address(address);
+    cleat__debug_gc_root(address);
+}
+
+/* The extension's rb_gc_register_mark_object: Ruby keeps obj in a list
+ * internal to the VM and marks it pinned for ever, so obj is recorded as the
+ * value of a root of its own (a cell never freed, never changed). */
+void cleat__debug_register_mark_object(VALUE obj)
+{
+    rb_gc_register_mark_object(obj);
+    if (RB_SPECIAL_CONST_P(obj)) return;
+    VALUE *cell = malloc(sizeof *cell);
+    if (!cell) {
+        pthread_mutex_lock(&roots_lock);
+        roots_lost = true;
+        pthread_mutex_unlock(&roots_lock);
+        return;
+    }
+    *cell = obj;
+    cleat__debug_gc_root(cell);
 }
 
 /* True when word is the current value of a cleat_gc_root. */

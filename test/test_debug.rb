@@ -660,14 +660,21 @@ class TestDebug < Minitest::Test
   end
 
   # The seventh hostile review's false report: a cleat_gc_root's value is
-  # pinned and kept by the root, so a member may cache it; once the root
-  # holds something else, the cached object is reported as any other.
+  # pinned and kept by the root, so a member may cache it (so may values of
+  # rb_global_variable and rb_gc_register_mark_object, which cleat.h routes
+  # through Cleat in debug builds); once the root holds something else, the
+  # cached object is reported as any other.
   def test_a_cached_gc_root_value_is_quiet
     assert_equal "quiet", assert_quiet(<<~RUBY)
       u = CleatTest::Undeclared.new
       u.keep_root
       3.times { GC.start; GC.compact rescue nil }
       u.keep_root
+      %i[keep_global keep_marked].each do |keep|
+        u.public_send(keep)
+        3.times { GC.start; GC.compact rescue nil }
+        u.public_send(keep)
+      end
       10.times { CleatTest::Undeclared.make_declared(+"x") }
       GC.start
       CleatTest::Undeclared.new.keep_bits(1)

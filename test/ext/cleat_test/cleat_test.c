@@ -1508,6 +1508,18 @@ CLEAT_EXCLUSIVE(undeclared_keep_root, undeclared_type, undeclared_t *u)
     u->hidden = test_root;
     return Qnil;
 }
+/* Quiet too: the same for Ruby's own ways to root a value. */
+static VALUE test_global = Qnil, test_marked = Qnil;
+CLEAT_EXCLUSIVE(undeclared_keep_global, undeclared_type, undeclared_t *u)
+{
+    u->hidden = test_global;
+    return Qnil;
+}
+CLEAT_EXCLUSIVE(undeclared_keep_marked, undeclared_type, undeclared_t *u)
+{
+    u->hidden = test_marked;
+    return Qnil;
+}
 CLEAT_FUNCTION(test_set_root, obj)
 {
     test_root = obj;
@@ -1605,6 +1617,12 @@ static void init_memory_misuse(VALUE mod)
     cleat_gc_root(&test_root);
     test_root = rb_obj_freeze(rb_str_new_cstr("a rooted global"));
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "set_root", test_set_root);
+    CLEAT_DEFINE_METHOD(undeclared, "keep_global", undeclared_keep_global);
+    CLEAT_DEFINE_METHOD(undeclared, "keep_marked", undeclared_keep_marked);
+    rb_global_variable(&test_global);
+    test_global = rb_str_new_cstr("a global variable");
+    test_marked = rb_obj_freeze(rb_str_new_cstr("a mark object"));
+    rb_gc_register_mark_object(test_marked);
     cleat_type_define_class(&hidden_init_type, rb_cObject);
     VALUE element_cache = cleat_type_define_class(&element_cache_type, rb_cObject);
     CLEAT_DEFINE_METHOD(element_cache, "push", element_cache_push);
