@@ -1198,6 +1198,10 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
 /* rb_gc_mark (movable false) or rb_gc_mark_movable, noting which one a
  * mark callback used for which object while a debug check runs it. */
 CLEAT_API void cleat__debug_gc_mark(VALUE obj, bool movable);
+/* rb_gc_register_address, rb_global_variable, rb_gc_register_mark_object,
+ * noting what they keep pinned: a plain member may cache such a value. */
+CLEAT_API void cleat__debug_register_address(VALUE *address);
+CLEAT_API void cleat__debug_register_mark_object(VALUE obj);
 #endif
 
 /* A debug build's compaction callback, before it moves the declared
@@ -1444,11 +1448,14 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 /* A field that checks nothing (CLEAT_FIELD_ANY, CLEAT_FIELD_VALUES_ANY, a region). */
 #define CLEAT__FIELD_UNCHECKED(T, f, kind) {#f, offsetof(T, f), (kind), true, NULL, NULL, false}
 
-/* Debug builds: the extension's own marks go through Cleat (section 13),
- * which passes them on to Ruby. Cleat's sources mark Ruby's way. */
+/* Debug builds: the extension's own marks and roots go through Cleat
+ * (section 13), which passes them on to Ruby. Cleat's sources call Ruby's. */
 #if defined(CLEAT_DEBUG) && !defined(CLEAT__LIBRARY)
 #define rb_gc_mark(obj) cleat__debug_gc_mark((obj), false)
 #define rb_gc_mark_movable(obj) cleat__debug_gc_mark((obj), true)
+#define rb_gc_register_address(address) cleat__debug_register_address(address)
+#define rb_global_variable(address) cleat__debug_register_address(address)
+#define rb_gc_register_mark_object(obj) cleat__debug_register_mark_object(obj)
 #endif
 
 #endif /* CLEAT_H */

@@ -330,15 +330,41 @@ static void check_all_at_exit(void)
     pthread_mutex_unlock(&quarantine_lock);
 }
 
+/* The held block at base, or NULL. Under quarantine_lock. */
+static const struct retired *held_block(const unsigned char *base)
+{
+    for (size_t i = 0; i < held; i++) {
+        const struct retired *b = &quarantine[(oldest + i) % QUARANTINE_BLOCKS];
+        if (b->base == base) return b;
+    }
+    return NULL;
+}
+
 static void quarantine_block(const cleat_type *type, unsigned char *base, size_t size, const char *what)
 {
     if (size > QUARANTINE_BYTES) {
         ruby_xfree(base);
         return;
     }
+    pthread_mutex_lock(&quarantine_lock);
+    /* Memory freed a second time while the first free still holds it: two
+     * regions pointed at the same memory, which only a copied struct makes
+     * (the seventh hostile review: a .copy callback doing memcpy, release
+     * double-freed while this went silent). Kept once, so the block is
+     * freed once (CLEAT_DEBUG_CONTINUE goes on without a double free). */
+    const struct retired *first = held_block(base);
+    if (first) {
+        char before[sizeof first->what];
+        memcpy(before, first->what, sizeof before);
+        pthread_mutex_unlock(&quarantine_lock);
+        cleat__debug_reportf("%s: %s frees memory that %s already freed: two structs shared one region, as a .copy "
+                             "callback that copies the struct (memcpy, or b->r = o->r) makes; give the copy a region "
+                             "of its own (cleat_region_resize, then copy the bytes: docs/api.md, section 11)",
+                             type ? type->class_path : "(unknown)", what, before);
+        return;
+    }
     memset(base, CLEAT__FREED_BYTE, size);
     POISON(base, size);
-    pthread_mutex_lock(&quarantine_lock);
     static bool at_exit;
     if (!at_exit) at_exit = atexit(check_all_at_exit) == 0;
     while (held == QUARANTINE_BLOCKS || (held && held_bytes + size > QUARANTINE_BYTES)) evict_oldest();
@@ -430,9 +456,110 @@ static bool named_module_p(VALUE mod)
     return !NIL_P(name) && RSTRING_LEN(name) > 0 && RSTRING_PTR(name)[0] != '#';
 }
 
-void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
+/* ---- roots ---------------------------------------------------------------- */
+
+/* The addresses given to cleat_gc_root (gc.c) or, in the extension, to
+ * rb_gc_register_address and rb_global_variable. Ruby marks each one's value
+ * pinned at every GC for the rest of the process, so a member holding a
+ * root's current value holds an object that neither dies nor moves while
+ * the root keeps it (the seventh hostile review: a cached root value was
+ * reported). Only grows (rb_gc_unregister_address is not followed: a value
+ * it let go stays exempt, a missed report at worst); malloc'd, read under
+ * the GVL. */
+static VALUE **roots;
+static size_t root_count, root_capa;
+static bool roots_lost;
+static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cleat__debug_gc_root(VALUE *address)
 {
-    check_quarantine(type);
+    pthread_mutex_lock(&roots_lock);
+    if (root_count == root_capa) {
+        size_t capa = root_capa ? root_capa * 2 : 16;
+        VALUE **grown = realloc(roots, capa * sizeof *grown);
+        if (!grown) { /* unrecorded, its value would be reported: exempt everything instead */
+            roots_lost = true;
+            pthread_mutex_unlock(&roots_lock);
+            return;
+        }
+        roots = grown, root_capa = capa;
+    }
+    roots[root_count++] = address;
+    pthread_mutex_unlock(&roots_lock);
+}
+
+/* The extension's rb_gc_register_address and rb_global_variable (cleat.h
+ * routes them here in debug builds): roots like cleat_gc_root's. */
+void cleat__debug_register_address(VALUE *address)
+{
+    rb_gc_register_address(address);
+    cleat__debug_gc_root(address);
+}
+
+/* The extension's rb_gc_register_mark_object: Ruby keeps obj in a list
+ * internal to the VM and marks it pinned for ever, so obj is recorded as the
+ * value of a root of its own (a cell never freed, never changed). */
+void cleat__debug_register_mark_object(VALUE obj)
+{
+    rb_gc_register_mark_object(obj);
+    if (RB_SPECIAL_CONST_P(obj)) return;
+    VALUE *cell = malloc(sizeof *cell);
+    if (!cell) {
+        pthread_mutex_lock(&roots_lock);
+        roots_lost = true;
+        pthread_mutex_unlock(&roots_lock);
+        return;
+    }
+    *cell = obj;
+    cleat__debug_gc_root(cell);
+}
+
+/* True when word is the current value of a cleat_gc_root. */
+static bool rooted_p(VALUE word)
+{
+    pthread_mutex_lock(&roots_lock);
+    bool found = roots_lost;
+    for (size_t i = 0; i < root_count && !found; i++) found = *roots[i] == word;
+    pthread_mutex_unlock(&roots_lock);
+    return found;
+}
+
+/* ---- VALUEs in undeclared members: the check --------------------------------- */
+
+/* The declared field of self whose value word is, as "field title" or
+ * "element 3 of field list", into name; false when none, or when the
+ * object is pinned by self's marking (rb_gc_mark, cleat_mark_field):
+ * compaction moves only what is marked movable, and then updates the
+ * declared field alone, never an undeclared copy of it. */
+static bool copied_field(const cleat_type *type, void *data, const VALUE *values, const unsigned char *how, VALUE word,
+                         char *name, size_t size)
+{
+    size_t k = 0;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE) {
+            size_t i = k++;
+            if (values[i] == word && !(how[i] & MARKED_PINNED)) {
+                snprintf(name, size, "field %s", f->name);
+                return true;
+            }
+        } else if (f->kind == CLEAT_KIND_VALUES && !type->mark) { /* a .mark may pin elements: not recorded */
+            const cleat_values *vals = cleat__field_values(data, f);
+            for (size_t i = 0; i < vals->len; i++) {
+                if (vals->ptr[i] != word) continue;
+                snprintf(name, size, "element %zu of field %s", i, f->name);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Hand-written marks, and VALUEs in undeclared members of self's struct;
+ * `by` names the code that wrote them last ("init_fields"), NULL for the
+ * running door (reported as X#method). */
+static void check_members(VALUE self, const cleat_type *type, const char *by)
+{
     void *data = RTYPEDDATA_DATA(self);
     /* Words of the struct that no declaration covers and that hold a live
      * heap object: found first, then compared with what marking reaches
@@ -448,6 +575,7 @@ void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
          * keeping the class it was given read a freed slot). */
         if (RB_TYPE_P(word, T_ICLASS) || ((RB_TYPE_P(word, T_CLASS) || RB_TYPE_P(word, T_MODULE)) && named_module_p(word)))
             continue;
+        if (rooted_p(word)) continue; /* pinned and kept by a cleat_gc_root */
         suspects[n_suspects++] = at;
     }
     bool by_hand = type->flags & CLEAT_MARK_BY_HAND;
@@ -459,12 +587,26 @@ void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
     unsigned char *how = malloc(n);
     bool known = values && how && run_marking(self, type, &r, values, how);
     if (known && by_hand) check_hand_mark(type, &r, values, how);
+    char who[256];
+    if (by) snprintf(who, sizeof who, "%s: %s", type->class_path, by);
     for (size_t i = 0; known && i < n_suspects; i++) {
         VALUE word;
         memcpy(&word, (char *)data + suspects[i], sizeof word);
+        if (!by) snprintf(who, sizeof who, "%s#%s", type->class_path, method_name());
+        char field[160];
+        /* Reached through a declared field is not enough: the seventh
+         * hostile review's d->title_cache = d->title went stale after
+         * GC.compact moved the title and updated only d->title. */
+        if (copied_field(type, data, values, how, word, field, sizeof field)) {
+            cleat__debug_reportf("%s left a copy of %s (VALUE %s) in an undeclared member at offset %zu: GC.compact "
+                                 "moves the object and updates only the declared field, so the copy goes stale; "
+                                 "read the field instead, or declare the member with CLEAT_FIELD",
+                                 who, field, class_of(word), suspects[i]);
+            continue;
+        }
         if (reached_p(&r, word)) continue;
-        cleat__debug_reportf("%s#%s left VALUE %s in an undeclared member at offset %zu: declare it with CLEAT_FIELD",
-               type->class_path, method_name(), class_of(word), suspects[i]);
+        cleat__debug_reportf("%s left VALUE %s in an undeclared member at offset %zu: declare it with CLEAT_FIELD", who,
+                             class_of(word), suspects[i]);
     }
     free(values);
     free(how);
@@ -477,6 +619,48 @@ void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
                         "Ruby does not export rb_objspace_reachable_objects_from\n", type->class_path);
     }
 #endif
+}
+
+/* The check runs where Cleat regains control after C code wrote the struct:
+ * a door's exit, after .init_fields, at cleat_type_ready, and for an object
+ * a factory made with cleat_type_new (filled after it returns, and perhaps
+ * never given to cleat_type_ready) at Cleat's next cleat_type_new or door
+ * exit on this thread (the seventh hostile review: such a VALUE was freed
+ * before any door of the object ran its check). The pending object is held
+ * weakly, as its address and struct: checked only if it is still that
+ * live Cleat object. */
+static _Thread_local VALUE pending;
+static _Thread_local const void *pending_data;
+
+static void check_pending(void)
+{
+    VALUE obj = pending;
+    if (!obj) return;
+    pending = 0;
+    if (!heap_object_p(obj)) return;
+    const cleat_type *type = cleat_type_of(obj);
+    if (type && RTYPEDDATA_DATA(obj) == pending_data)
+        check_members(obj, type, "the C code that filled it after cleat_type_new");
+}
+
+void cleat__debug_memory_new(VALUE obj)
+{
+    check_pending();
+    pending = obj;
+    pending_data = RTYPEDDATA_DATA(obj);
+}
+
+void cleat__debug_memory_check(VALUE obj, const cleat_type *type, const char *by)
+{
+    if (pending == obj) pending = 0;
+    check_members(obj, type, by);
+}
+
+void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
+{
+    check_quarantine(type);
+    check_pending();
+    check_members(self, type, NULL);
 }
 
 #else

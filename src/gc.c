@@ -3,7 +3,13 @@
 
 #include <sys/types.h>
 
-void cleat_gc_root(VALUE *address) { rb_gc_register_address(address); }
+void cleat_gc_root(VALUE *address)
+{
+    rb_gc_register_address(address);
+#ifdef CLEAT_DEBUG
+    cleat__debug_gc_root(address); /* its value, pinned, may be cached in a plain member */
+#endif
+}
 
 /* rb_gc_adjust_memory_usage takes an ssize_t: report large sizes in steps. */
 static void adjust(size_t bytes, int sign)

@@ -298,6 +298,9 @@ VALUE cleat__type_alloc(const cleat_type *type, VALUE klass)
     if (type->init_fields) {
         h->state = CLEAT__BUILDING;
         type->init_fields(obj, base + header);
+#ifdef CLEAT_DEBUG
+        cleat__debug_memory_check(obj, type, "init_fields"); /* no door exit follows it */
+#endif
     }
     if (type->flags & CLEAT_ZERO_IS_VALID) {
         finish(type, obj, base + header, "init_fields");
@@ -316,6 +319,9 @@ void *cleat_type_new(const cleat_type *type, VALUE *obj)
     /* Handed to C to fill: no longer as the hook left it, so dup/clone may
      * not fill it again (a CLEAT_ZERO_IS_VALID object is usable at once). */
     cleat__header(data)->state &= ~CLEAT__FRESH;
+#ifdef CLEAT_DEBUG
+    cleat__debug_memory_new(*obj); /* filled after this returns: checked later */
+#endif
     return data; /* initialised by cleat_type_ready, once filled */
 }
 
@@ -329,6 +335,9 @@ void cleat_type_ready(VALUE obj)
         rb_raise(rb_eTypeError, "already initialized %s", type->class_path);
     if (cleat__header(data)->state & CLEAT__BUILDING)
         rb_raise(rb_eTypeError, "unusable %s: its init_fields did not finish", type->class_path);
+#ifdef CLEAT_DEBUG
+    cleat__debug_memory_check(obj, type, "the C code that filled it before cleat_type_ready");
+#endif
     finish(type, obj, data, "cleat_type_ready");
 }
 

@@ -1563,9 +1563,113 @@ CLEAT_EXCLUSIVE(self_marked_keep, self_marked_type, self_marked_t *m, obj)
     return Qnil;
 }
 
+/* The seventh hostile review. A factory: the struct is filled after
+ * cleat_type_new returns, where no door exit checks it. */
+CLEAT_FUNCTION(undeclared_s_make_hidden, obj)
+{
+    VALUE made;
+    undeclared_t *u = cleat_type_new(&undeclared_type, &made);
+    u->hidden = obj; /* the bug */
+    return made;
+}
+/* Quiet: a factory filling its declared field. */
+CLEAT_FUNCTION(undeclared_s_make_declared, obj)
+{
+    VALUE made;
+    undeclared_t *u = cleat_type_new(&undeclared_type, &made);
+    cleat_write(made, &u->declared, obj);
+    return made;
+}
+/* An undeclared copy of the declared field: GC.compact updates only the field. */
+CLEAT_EXCLUSIVE(undeclared_cache_declared, undeclared_type, undeclared_t *u)
+{
+    u->hidden = u->declared; /* the bug */
+    return Qnil;
+}
+/* Quiet: the value of a cleat_gc_root, pinned and kept by it, cached. */
+static VALUE test_root = Qnil;
+CLEAT_EXCLUSIVE(undeclared_keep_root, undeclared_type, undeclared_t *u)
+{
+    u->hidden = test_root;
+    return Qnil;
+}
+/* Quiet too: the same for Ruby's own ways to root a value. */
+static VALUE test_global = Qnil, test_marked = Qnil;
+CLEAT_EXCLUSIVE(undeclared_keep_global, undeclared_type, undeclared_t *u)
+{
+    u->hidden = test_global;
+    return Qnil;
+}
+CLEAT_EXCLUSIVE(undeclared_keep_marked, undeclared_type, undeclared_t *u)
+{
+    u->hidden = test_marked;
+    return Qnil;
+}
+CLEAT_FUNCTION(test_set_root, obj)
+{
+    test_root = obj;
+    return obj;
+}
+
+/* .init_fields storing into a member no CLEAT_FIELD declares. */
+typedef struct {
+    VALUE declared;
+    VALUE hidden; /* the bug */
+} hidden_init_t;
+static const cleat_field hidden_init_fields[] = {CLEAT_FIELD_ANY(hidden_init_t, declared), CLEAT_FIELDS_END};
+static void hidden_init_fields_hook(VALUE self, void *data)
+{
+    (void)self;
+    ((hidden_init_t *)data)->hidden = rb_str_new_cstr("kept in an undeclared member");
+}
+CLEAT_TYPE(hidden_init_type, "CleatTest::HiddenInit", hidden_init_t, hidden_init_fields,
+            .init_fields = hidden_init_fields_hook, .flags = CLEAT_ZERO_IS_VALID);
+
+/* An undeclared copy of a cleat_values element. */
+typedef struct {
+    cleat_values items;
+    VALUE cache; /* the bug, once cache_first stores into it */
+} element_cache_t;
+static const cleat_field element_cache_fields[] = {CLEAT_FIELD_VALUES_ANY(element_cache_t, items), CLEAT_FIELDS_END};
+CLEAT_TYPE(element_cache_type, "CleatTest::ElementCache", element_cache_t, element_cache_fields,
+            .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(element_cache_push, element_cache_type, element_cache_t *c, v)
+{
+    (void)c;
+    cleat_values_push(self, &c->items, v);
+    return self;
+}
+CLEAT_EXCLUSIVE(element_cache_cache_first, element_cache_type, element_cache_t *c)
+{
+    c->cache = c->items.ptr[0];
+    return Qnil;
+}
+
+/* A .copy that copies the struct whole: both objects own one region. */
+typedef struct {
+    cleat_region r;
+} shared_region_t;
+static const cleat_field shared_region_fields[] = {CLEAT_FIELD_REGION(shared_region_t, r), CLEAT_FIELDS_END};
+static void shared_region_copy(VALUE self, void *dst, const void *src)
+{
+    (void)self;
+    memcpy(dst, src, sizeof(shared_region_t)); /* the bug */
+}
+CLEAT_TYPE(shared_region_type, "CleatTest::SharedRegion", shared_region_t, shared_region_fields,
+            .copy = shared_region_copy, .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(shared_region_resize, shared_region_type, shared_region_t *s, size)
+{
+    cleat_region_resize(self, &s->r, cleat_to_size(size));
+    return self;
+}
+CLEAT_EXCLUSIVE(shared_region_release, shared_region_type, shared_region_t *s)
+{
+    cleat_region_release(self, &s->r);
+    return self;
+}
+
 static void init_memory_misuse(VALUE mod)
 {
-    (void)mod;
     VALUE stale = cleat_type_define_class(&stale_type, rb_cObject);
     CLEAT_DEFINE_METHOD(stale, "initialize", stale_initialize);
     CLEAT_DEFINE_METHOD(stale, "keep", stale_keep);
@@ -1591,6 +1695,26 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(undeclared, "grow_lost", undeclared_grow_lost);
     VALUE self_marked = cleat_type_define_class(&self_marked_type, rb_cObject);
     CLEAT_DEFINE_METHOD(self_marked, "keep", self_marked_keep);
+    CLEAT_DEFINE_SINGLETON_METHOD(undeclared, "make_hidden", undeclared_s_make_hidden);
+    CLEAT_DEFINE_SINGLETON_METHOD(undeclared, "make_declared", undeclared_s_make_declared);
+    CLEAT_DEFINE_METHOD(undeclared, "cache_declared", undeclared_cache_declared);
+    CLEAT_DEFINE_METHOD(undeclared, "keep_root", undeclared_keep_root);
+    cleat_gc_root(&test_root);
+    test_root = rb_obj_freeze(rb_str_new_cstr("a rooted global"));
+    CLEAT_DEFINE_MODULE_FUNCTION(mod, "set_root", test_set_root);
+    CLEAT_DEFINE_METHOD(undeclared, "keep_global", undeclared_keep_global);
+    CLEAT_DEFINE_METHOD(undeclared, "keep_marked", undeclared_keep_marked);
+    rb_global_variable(&test_global);
+    test_global = rb_str_new_cstr("a global variable");
+    test_marked = rb_obj_freeze(rb_str_new_cstr("a mark object"));
+    rb_gc_register_mark_object(test_marked);
+    cleat_type_define_class(&hidden_init_type, rb_cObject);
+    VALUE element_cache = cleat_type_define_class(&element_cache_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(element_cache, "push", element_cache_push);
+    CLEAT_DEFINE_METHOD(element_cache, "cache_first", element_cache_cache_first);
+    VALUE shared_region = cleat_type_define_class(&shared_region_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
+    CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
 }
 
 void Init_cleat_test(void)
