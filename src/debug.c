@@ -841,6 +841,7 @@ uint64_t cleat__debug_enter(VALUE self, const cleat_type *type, int mode, const 
 {
     cleat__debug_needs_gvl("a Cleat method");
     hook_this_ractor(false);
+    cleat__debug_memory_enter(); /* an object a factory filled since (debug_memory.c) */
     check_fields(type, RTYPEDDATA_DATA(self), "found at the next call");
     uint64_t fiber = current_fiber();
     drop_returned(fiber, (uintptr_t)frame);

@@ -624,8 +624,8 @@ static void check_members(VALUE self, const cleat_type *type, const char *by)
 /* The check runs where Cleat regains control after C code wrote the struct:
  * a door's exit, after .init_fields, at cleat_type_ready, and for an object
  * a factory made with cleat_type_new (filled after it returns, and perhaps
- * never given to cleat_type_ready) at Cleat's next cleat_type_new or door
- * exit on this thread (the seventh hostile review: such a VALUE was freed
+ * never given to cleat_type_ready) at Cleat's next cleat_type_new, door
+ * entry or door exit on this thread (the seventh hostile review: such a VALUE was freed
  * before any door of the object ran its check). The pending object is held
  * weakly, as its address and struct: checked only if it is still that
  * live Cleat object. */
@@ -642,6 +642,8 @@ static void check_pending(void)
     if (type && RTYPEDDATA_DATA(obj) == pending_data)
         check_members(obj, type, "the C code that filled it after cleat_type_new");
 }
+
+void cleat__debug_memory_enter(void) { check_pending(); }
 
 void cleat__debug_memory_new(VALUE obj)
 {

@@ -141,8 +141,9 @@ CLEAT_API void cleat__debug_memory_exit(VALUE self, const cleat_type *type);
 CLEAT_API void cleat__debug_memory_install(void);
 /* The undeclared-member check of obj after `by` (".init_fields") wrote it. */
 CLEAT_API void cleat__debug_memory_check(VALUE obj, const cleat_type *type, const char *by);
-/* cleat_type_new made obj: checked at Cleat's next cleat_type_new or door exit. */
+/* cleat_type_new made obj: checked at Cleat's next cleat_type_new, door entry or door exit. */
 CLEAT_API void cleat__debug_memory_new(VALUE obj);
+CLEAT_API void cleat__debug_memory_enter(void);
 /* cleat_gc_root(address): a member holding its value is not reported. */
 CLEAT_API void cleat__debug_gc_root(VALUE *address);
 /* Region memory owner resized or released (verb): kept in quarantine, filled
