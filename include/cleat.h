@@ -1199,8 +1199,10 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
  * mark callback used for which object while a debug check runs it. */
 CLEAT_API void cleat__debug_gc_mark(VALUE obj, bool movable);
 /* rb_gc_register_address, rb_global_variable, rb_gc_register_mark_object,
- * noting what they keep pinned: a plain member may cache such a value. */
+ * noting what they keep pinned: a plain member may cache such a value
+ * (rb_gc_unregister_address takes an address out). */
 CLEAT_API void cleat__debug_register_address(VALUE *address);
+CLEAT_API void cleat__debug_unregister_address(VALUE *address);
 CLEAT_API void cleat__debug_register_mark_object(VALUE obj);
 #endif
 
@@ -1454,6 +1456,7 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 #define rb_gc_mark(obj) cleat__debug_gc_mark((obj), false)
 #define rb_gc_mark_movable(obj) cleat__debug_gc_mark((obj), true)
 #define rb_gc_register_address(address) cleat__debug_register_address(address)
+#define rb_gc_unregister_address(address) cleat__debug_unregister_address(address)
 #define rb_global_variable(address) cleat__debug_register_address(address)
 #define rb_gc_register_mark_object(obj) cleat__debug_register_mark_object(obj)
 #endif

@@ -20,7 +20,9 @@ int ruby_thread_has_gvl_p(void);
  * GVL-free section is running, on this thread. */
 static _Thread_local const cleat_type *in_free;
 static _Thread_local const char *in_nogvl;
-static _Thread_local char nogvl_name[256];
+enum { NOGVL_NAMES = 4 };
+static _Thread_local char nogvl_names[NOGVL_NAMES][256];
+static _Thread_local int nogvl_depth;
 /* Set once a report has been made, so the abort it calls adds nothing. */
 static volatile sig_atomic_t reported;
 
@@ -474,6 +476,38 @@ static bool called_from_door_by_c(const record *door)
     return false; /* not found, or deeper than looked: cannot tell */
 }
 
+/* Whether Ruby code starting now runs inside TracePoint.allow_reentry
+ * (a frame of Ruby's own trace_point.rb) above the door's C frame: the
+ * block of a hook, which Ruby lets fire events again there (a review: a
+ * :c_call hook on the exception's #initialize, run while a body raised,
+ * called allow_reentry, and its block was reported as the body's Ruby
+ * code). A hook's code is the program's tracing, not the body's doing (as
+ * without allow_reentry, when Ruby fires no events in a hook at all). A
+ * Ruby method given that path by eval only makes a missed report. Asked
+ * only before a report. */
+static bool inside_reentered_hook(const record *door)
+{
+    VALUE want = door->method ? rb_id2str(door->method) : 0;
+    enum { DEPTH = 128 };
+    VALUE frames[DEPTH];
+    int lines[DEPTH];
+    int n = rb_profile_frames(0, DEPTH, frames, lines);
+    for (int i = 0; i < n; i++) {
+        VALUE path = rb_profile_frame_path(frames[i]), name = rb_profile_frame_method_name(frames[i]);
+        if (!RB_TYPE_P(name, T_STRING)) continue;
+        if (RB_TYPE_P(path, T_STRING) && RSTRING_LEN(path) == 22 && !memcmp(RSTRING_PTR(path), "<internal:trace_point>", 22) &&
+            RSTRING_LEN(name) == 13 && !memcmp(RSTRING_PTR(name), "allow_reentry", 13))
+            return true;
+        if (NIL_P(path) && want && rb_str_equal(name, want) == Qtrue) {
+            VALUE owner = rb_profile_frame_classpath(frames[i]);
+            if (RB_TYPE_P(owner, T_STRING) && (size_t)RSTRING_LEN(owner) == strlen(door->type->class_path) &&
+                !memcmp(RSTRING_PTR(owner), door->type->class_path, (size_t)RSTRING_LEN(owner)))
+                return false; /* reached the door */
+        }
+    }
+    return false;
+}
+
 /* unlent_door_of, past records an exception left (popped on the way). */
 static record *live_unlent_door(uint64_t fiber, VALUE self)
 {
@@ -709,7 +743,7 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
         const record *call;
         record *from = switched_from(fiber, 0, &call);
         VALUE name = event == RUBY_EVENT_CALL ? rb_tracearg_method_id(arg) : Qnil;
-        if (from) report_switch(from, call, event, arg, RB_SYMBOL_P(name) ? SYM2ID(name) : 0);
+        if (from && !inside_reentered_hook(from)) report_switch(from, call, event, arg, RB_SYMBOL_P(name) ? SYM2ID(name) : 0);
         return;
     }
     if (!door || door->quiet) return;
@@ -726,6 +760,7 @@ static void on_ruby_code(VALUE data, rb_trace_arg_t *arg)
         door->quiet = true;
         return;
     }
+    if (inside_reentered_hook(door)) return;
     VALUE name = event == RUBY_EVENT_CALL ? rb_tracearg_method_id(arg) : Qnil;
     ID mid = RB_SYMBOL_P(name) ? SYM2ID(name) : 0;
     door->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
@@ -881,21 +916,35 @@ void cleat__debug_free_end(void) { in_free = NULL; }
 
 /* Without the GVL: plain C only. method is the door's name, found with the
  * GVL (method names are never freed). */
-void cleat__debug_nogvl_begin(VALUE self, const char *method)
+/* Nested: a GVL-free function that takes the GVL back
+ * (rb_thread_call_with_gvl) may call a method that goes GVL-free again;
+ * its end gives the outer section back (a review: it cleared it, and Ruby
+ * code the outer function ran afterwards went unreported). Each level
+ * names itself in a buffer of its own (the innermost four). */
+const char *cleat__debug_nogvl_begin(VALUE self, const char *method)
 {
+    const char *outer = in_nogvl;
     const cleat_type *type = cleat_type_of(self);
-    snprintf(nogvl_name, sizeof nogvl_name, "%s#%s", type ? type->class_path : "a Cleat object",
+    char *name = nogvl_names[nogvl_depth < NOGVL_NAMES ? nogvl_depth : NOGVL_NAMES - 1];
+    nogvl_depth++;
+    snprintf(name, sizeof nogvl_names[0], "%s#%s", type ? type->class_path : "a Cleat object",
              method ? method : "(unknown)");
-    in_nogvl = nogvl_name;
+    in_nogvl = name;
+    return outer;
 }
 
-void cleat__debug_nogvl_end(void) { in_nogvl = NULL; }
+void cleat__debug_nogvl_end(const char *outer)
+{
+    if (nogvl_depth > 0) nogvl_depth--;
+    in_nogvl = outer;
+}
 
 void cleat__debug_nogvl_left(void)
 {
     const char *nogvl = in_nogvl;
     if (!nogvl) return; /* raised after the function returned, with the GVL */
     in_nogvl = NULL;
+    nogvl_depth = 0;
     cleat__debug_reportf("%s: the Ruby API (rb_raise?) called without the GVL inside cleat_without_gvl: the function left by "
            "an exception; keep the error in its argument and raise after cleat_without_gvl returns",
            nogvl);

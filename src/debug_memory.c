@@ -463,9 +463,8 @@ static bool named_module_p(VALUE mod)
  * pinned at every GC for the rest of the process, so a member holding a
  * root's current value holds an object that neither dies nor moves while
  * the root keeps it (the seventh hostile review: a cached root value was
- * reported). Only grows (rb_gc_unregister_address is not followed: a value
- * it let go stays exempt, a missed report at worst); malloc'd, read under
- * the GVL. */
+ * reported). The extension's rb_gc_unregister_address takes one out (a
+ * root's memory may be freed after it); malloc'd, read under the GVL. */
 static VALUE **roots;
 static size_t root_count, root_capa;
 static bool roots_lost;
@@ -494,6 +493,21 @@ void cleat__debug_register_address(VALUE *address)
 {
     rb_gc_register_address(address);
     cleat__debug_gc_root(address);
+}
+
+/* The extension's rb_gc_unregister_address: the address is no root any
+ * more, and its memory may be freed next (a review: a root in a freed
+ * table was still read at the next check, a crash). */
+void cleat__debug_unregister_address(VALUE *address)
+{
+    rb_gc_unregister_address(address);
+    pthread_mutex_lock(&roots_lock);
+    for (size_t i = root_count; i-- > 0;) {
+        if (roots[i] != address) continue;
+        roots[i] = roots[--root_count];
+        break;
+    }
+    pthread_mutex_unlock(&roots_lock);
 }
 
 /* The extension's rb_gc_register_mark_object: Ruby keeps obj in a list
@@ -534,6 +548,11 @@ static bool rooted_p(VALUE word)
 static bool copied_field(const cleat_type *type, void *data, const VALUE *values, const unsigned char *how, VALUE word,
                          char *name, size_t size)
 {
+    /* A hand-written .mark may pin the object in ways not recorded here
+     * (rb_gc_mark_locations, rb_gc_mark_maybe, rb_mark_tbl: a review's
+     * correct program, its copy pinned by rb_gc_mark_locations, was
+     * reported): only types Cleat marks alone are checked. */
+    if (type->mark) return false;
     size_t k = 0;
     CLEAT__EACH_FIELD(type, f)
     {
@@ -543,7 +562,7 @@ static bool copied_field(const cleat_type *type, void *data, const VALUE *values
                 snprintf(name, size, "field %s", f->name);
                 return true;
             }
-        } else if (f->kind == CLEAT_KIND_VALUES && !type->mark) { /* a .mark may pin elements: not recorded */
+        } else if (f->kind == CLEAT_KIND_VALUES) {
             const cleat_values *vals = cleat__field_values(data, f);
             for (size_t i = 0; i < vals->len; i++) {
                 if (vals->ptr[i] != word) continue;

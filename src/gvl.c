@@ -32,9 +32,9 @@ static void *run_without_gvl_checked(void *p)
 {
 #ifdef CLEAT_DEBUG
     nogvl *n = p;
-    cleat__debug_nogvl_begin(n->self, n->method);
+    const char *outer = cleat__debug_nogvl_begin(n->self, n->method);
     run_without_gvl(p);
-    cleat__debug_nogvl_end();
+    cleat__debug_nogvl_end(outer);
     return NULL;
 #else
     return run_without_gvl(p);

@@ -122,8 +122,8 @@ CLEAT_API void cleat__debug_free_shadows(const cleat_type *type, void *data);
 CLEAT_API bool cleat__debug_dead_object_p(VALUE v);
 /* True in the main Ractor (or where Ruby has no Ractors). */
 CLEAT_API bool cleat__debug_in_main_ractor(void);
-CLEAT_API void cleat__debug_nogvl_begin(VALUE self, const char *method);
-CLEAT_API void cleat__debug_nogvl_end(void);
+CLEAT_API const char *cleat__debug_nogvl_begin(VALUE self, const char *method); /* returns the outer section's */
+CLEAT_API void cleat__debug_nogvl_end(const char *outer);
 /* After an exception left cleat_without_gvl: reports one that left the
  * GVL-free function itself. */
 CLEAT_API void cleat__debug_nogvl_left(void);

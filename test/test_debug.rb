@@ -233,6 +233,15 @@ class TestDebug < Minitest::Test
                                       "make; 5.times { GC.start }; print CleatTest.deferred_frees > before")
   end
 
+  # A review of that fix: a nested GVL-free section (through
+  # rb_thread_call_with_gvl) cleared the outer one's, and the outer
+  # function's later rb_yield went unreported.
+  def test_ruby_code_after_a_nested_gvl_free_section_is_reported
+    assert_reported "CleatTest::Holder#nested_then_yield_without_gvl: a block at -e:1 ran without the GVL inside " \
+                    "cleat_without_gvl",
+                    "h = CleatTest::Holder.new(1); h.nested_then_yield_without_gvl(CleatTest::Holder.new(2)) { }"
+  end
+
   # The seventh hostile review: rb_yield or rb_funcall in a GVL-free
   # function ran Ruby code without the GVL, unreported (with another thread
   # allocating, Ruby died with [BUG]). A function that takes the GVL back
@@ -336,6 +345,25 @@ class TestDebug < Minitest::Test
       print [e.message, seen, lines >= 3, y].inspect
     RUBY
     assert_equal '["result too large", [9223372036854775807], true, 2]', out
+  end
+
+  # A review of that fix: inside TracePoint.allow_reentry Ruby fires events
+  # again, and the hook's block there was reported as the raising body's.
+  def test_a_hooks_block_inside_allow_reentry_is_quiet
+    out = assert_quiet(<<~RUBY)
+      require "cleat_examples"
+      c = CleatExamples::Counter.new(2**63 - 1)
+      ran = 0
+      tp = TracePoint.new(:c_call) { |t| TracePoint.allow_reentry { ran += 1; c.value } if t.method_id == :initialize }
+      tp.enable
+      begin
+        c.increment(1)
+      rescue RangeError => e
+        tp.disable
+      end
+      print [e.message, ran.positive?].inspect
+    RUBY
+    assert_equal '["result too large", true]', out
   end
 
   # The seventh hostile review: the records of doors and loans were kept per
@@ -770,6 +798,24 @@ class TestDebug < Minitest::Test
     RUBY
     assert_reported "CleatTest::Undeclared#keep_bits left VALUE String in an undeclared member at offset 8",
                     'u = CleatTest::Undeclared.new; u.keep_root; CleatTest.set_root(+"other"); u.keep_bits(1)'
+  end
+
+  # A review of those fixes: a copy that the type's own .mark pins with
+  # rb_gc_mark_locations (no check records it) was reported as stale; and a
+  # root unregistered before its memory was freed was still read at the next
+  # check (a crash of a correct program).
+  def test_pinned_copies_and_unregistered_roots_are_quiet
+    out = assert_quiet(<<~RUBY)
+      objs = Array.new(50) { |i| CleatTest::Pinned.new.set(+"label \#{i}") }
+      3.times { GC.start; GC.verify_compaction_references(double_heap: true, toward: :empty) }
+      same = objs.count { |o| o.extra.equal?(o.extra) && o.extra.start_with?("label") }
+      got = CleatTest.root_in_a_freed_table(+"x")
+      m = CleatTest::SelfMarked.new
+      m.keep(+"kept")
+      GC.start
+      print [same, got].inspect
+    RUBY
+    assert_equal '[50, "x"]', out
   end
 
   # The seventh hostile review: a .copy that copies the struct whole leaves

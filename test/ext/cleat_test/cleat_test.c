@@ -1279,6 +1279,72 @@ static VALUE test_deferred_frees(VALUE mod)
     return LONG2NUM(deferred_frees);
 }
 
+/* A review of the seventh round's fixes. A copy of a declared field that
+ * the type's own .mark pins with rb_gc_mark_locations (correct: nothing
+ * moves it); and a GVL-free function that takes the GVL back to call a
+ * method that goes GVL-free itself, then (the bug) yields without the GVL. */
+typedef struct {
+    VALUE label;
+    VALUE extra[2];
+} pinned_t;
+static const cleat_field pinned_fields[] = {CLEAT_FIELD_OR_NIL(pinned_t, label, &rb_cString), CLEAT_FIELDS_END};
+static void pinned_copy_mark(void *p)
+{
+    pinned_t *d = p;
+    rb_gc_mark_locations(d->extra, d->extra + 2);
+}
+CLEAT_TYPE(pinned_type, "CleatTest::Pinned", pinned_t, pinned_fields, .mark = pinned_copy_mark,
+           .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(pinned_set, pinned_type, pinned_t *d, v)
+{
+    cleat_write(self, &d->label, v);
+    d->extra[0] = v; /* pinned by pinned_copy_mark */
+    return self;
+}
+CLEAT_SHARED(pinned_extra, pinned_type, const pinned_t *d) { return d->extra[0]; }
+static bool does_nothing(void *arg, const cleat_cancel *cancel)
+{
+    (void)arg, (void)cancel;
+    return true;
+}
+CLEAT_SHARED(holder_plain_without_gvl, holder_type, holder_t *h)
+{
+    (void)h;
+    CLEAT_WITHOUT_GVL(does_nothing, NULL);
+    return Qnil;
+}
+static void *calls_plain_without_gvl(void *other)
+{
+    rb_funcall((VALUE)other, rb_intern("plain_without_gvl"), 0);
+    return NULL;
+}
+static bool nests_then_yields(void *arg, const cleat_cancel *cancel)
+{
+    (void)cancel;
+    rb_thread_call_with_gvl(calls_plain_without_gvl, (void *)*(VALUE *)arg); /* correct */
+    rb_yield(Qnil); /* the bug */
+    return true;
+}
+CLEAT_SHARED(holder_nested_then_yield_without_gvl, holder_type, holder_t *h, other)
+{
+    (void)h;
+    CLEAT_WITHOUT_GVL(nests_then_yields, &other);
+    return Qnil;
+}
+/* A root in a table that is unregistered, then freed (correct). */
+static VALUE test_root_in_a_freed_table(VALUE mod, VALUE v)
+{
+    (void)mod;
+    VALUE *table = calloc((size_t)1 << 18, sizeof(VALUE)); /* 2 MiB: unmapped when freed */
+    if (!table) rb_raise(rb_eNoMemError, "no table");
+    table[0] = v;
+    rb_gc_register_address(&table[0]);
+    VALUE got = table[0];
+    rb_gc_unregister_address(&table[0]);
+    free(table);
+    return got;
+}
+
 /* The seventh hostile review: Ruby code called from a GVL-free function. */
 static bool yields_or_calls(void *arg, const cleat_cancel *cancel)
 {
@@ -1342,6 +1408,12 @@ static void init_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(holder, "raise_without_gvl", holder_raise_without_gvl);
     CLEAT_DEFINE_METHOD(holder, "ruby_without_gvl", holder_ruby_without_gvl);
     rb_define_module_function(mod, "define_unended_type", define_unended_type, 0);
+    VALUE pinned = cleat_type_define_class(&pinned_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(pinned, "set", pinned_set);
+    CLEAT_DEFINE_METHOD(pinned, "extra", pinned_extra);
+    CLEAT_DEFINE_METHOD(holder, "plain_without_gvl", holder_plain_without_gvl);
+    CLEAT_DEFINE_METHOD(holder, "nested_then_yield_without_gvl", holder_nested_then_yield_without_gvl);
+    rb_define_module_function(mod, "root_in_a_freed_table", test_root_in_a_freed_table, 1);
     CLEAT_DEFINE_METHOD(cleat_type_define_class(&deferred_type, rb_cObject), "arm", deferred_arm);
     rb_define_module_function(mod, "deferred_frees", test_deferred_frees, 0);
     rb_define_module_function(mod, "define_holder_again", define_holder_again, 0);
