@@ -41,6 +41,28 @@ static VALUE probe_writable(VALUE buffer)
 }
 #endif
 
+/* Whether ~ refuses a slice whose source was freed: Ruby's own refusal,
+ * IO::Buffer::InvalidatedError raised by ~ itself, of a slice it read
+ * while its source lived. Anything else is taken for the worst (the
+ * seventh hostile review: a :c_return hook raising after ~ had read the
+ * freed slice made any exception count as a refusal, and zero-copy
+ * buffers crashed 3.3 and 3.4 release builds). A hook that raises on every
+ * ~ fails the first call; one crafted to raise that very class on the
+ * second call only, while the extension loads, is not told apart. */
+static bool not_refuses_freed_slices(VALUE root, VALUE part)
+{
+    ID invalidated = rb_intern("InvalidatedError");
+    if (!rb_const_defined_at(rb_cIOBuffer, invalidated)) return false;
+    VALUE refusal = rb_const_get_at(rb_cIOBuffer, invalidated);
+    int state = 0;
+    VALUE read = rb_protect(probe_not, part, &state); /* the source alive: ~ must read it */
+    if (state || !RB_TYPE_P(read, T_DATA) || !RTEST(rb_obj_is_kind_of(read, rb_cIOBuffer))) return false;
+    rb_io_buffer_free(root);
+    rb_protect(probe_not, part, &state); /* the source freed: ~ must refuse */
+    VALUE error = rb_errinfo();
+    return state != 0 && RB_TYPE_P(error, T_OBJECT) && rb_obj_class(error) == refusal; /* (a throw leaves no exception) */
+}
+
 CLEAT__COLD void cleat__region_init(void)
 {
     if (id_owner) return;
@@ -69,9 +91,7 @@ CLEAT__COLD void cleat__region_init(void)
          * of a freed buffer gets zero-copy buffers. Our byte is static, so
          * the probe itself reads nothing freed. */
         if (slices_keep_readonly && rb_method_basic_definition_p(rb_cIOBuffer, rb_intern("~"))) {
-            rb_io_buffer_free(root);
-            rb_protect(probe_not, part, &state);
-            slices_keep_readonly = state != 0;
+            slices_keep_readonly = not_refuses_freed_slices(root, part);
         } else {
             slices_keep_readonly = false;
         }

@@ -39,6 +39,23 @@ class TestHostile < Minitest::Test
     end
   end
 
+  # The seventh round: Cleat asks Ruby at load whether IO::Buffer#~ refuses a
+  # slice whose source was freed (3.3 and 3.4's read it), and lends zero-copy
+  # buffers only where it does. A :c_return hook raising after ~ returned
+  # made any exception count as a refusal: zero-copy buffers on 3.3 and 3.4,
+  # and a resized Memory's slice read by ~ crashed release builds. Only
+  # Ruby's own refusal counts now: hooks change nothing.
+  def test_a_hook_cannot_fool_the_zero_copy_probe
+    plain, = run_child("print CleatExamples::MemorySlice::ZERO_COPY_BUFFERS")
+    %w[raise throw].each do |how|
+      hook = how == "raise" ? 'raise "no"' : "throw :no"
+      code = "tp = TracePoint.new(:c_return) { |t| #{hook} if t.method_id == :~ && t.defined_class == IO::Buffer }; " \
+             'tp.enable { require "cleat_examples" }; print CleatExamples::MemorySlice::ZERO_COPY_BUFFERS'
+      out, = run_child(code, preload: [])
+      assert_equal plain, out, "a hook that #{how}s changed what the probe found"
+    end
+  end
+
   # ---- item 2: no Ruby-level call inside a door ----
 
   # WeakMap#initialize, #[]= and #keys were called by to_buffer and grow:
