@@ -8,7 +8,7 @@
  * internal: only lib/cleat/fuzz.rb reads it).
  * That object answers, from this copy's C data:
  *   types      - [{class:, path:, flags:, fields: [{name:, kind:, nil_ok:, class:}]}]
- *   methods    - [[class, :name, arity, :shared | :exclusive | :init]]
+ *   declared_methods - [[class, :name, arity, :shared | :exclusive | :init]]
  *   check(obj) - nil, or why obj (one of this extension's objects) breaks
  *                what its declaration promises: a loan left out, a field
  *                holding what it was declared not to hold.
@@ -125,7 +125,12 @@ CLEAT__COLD static VALUE registry_check(VALUE self, VALUE obj)
     const cleat_type *type = cleat_type_of(obj);
     if (!type || !ours(type)) return Qnil;
     void *data = RTYPEDDATA_DATA(obj);
-    const cleat_header *h = cleat__header(data);
+    cleat_header *h = cleat__header(data);
+    /* Loans whose fiber the GC collected are given back first, as the next
+     * method call would (the seventh round: a dropped enumerator's loan was
+     * reported after add_player had gone in). Not on a frozen object, which
+     * other Ractors may share (no loans are taken on one). */
+    if (h->loans && !OBJ_FROZEN(obj)) cleat__reclaim_loans(h);
     if (h->state & CLEAT__LENT_BITS) { /* not FRESH or BUILDING: those are no loans */
         const char *holder = h->holder ? rb_id2name((ID)h->holder) : NULL;
         VALUE message = rb_sprintf("%s is still lent out (by #%s) with no method running", type->class_path,
@@ -166,17 +171,20 @@ CLEAT__COLD static void ensure_registry(void)
     rb_gc_register_address(&methods);
     VALUE mCleat = rb_define_module("Cleat");
     ID list_id = rb_intern("REGISTRIES");
-    VALUE list;
-    if (rb_const_defined_at(mCleat, list_id)) {
-        list = rb_const_get_at(mCleat, list_id);
-        if (!RB_TYPE_P(list, T_ARRAY)) rb_raise(rb_eTypeError, "Cleat::REGISTRIES is not an Array");
-    } else {
-        list = rb_ary_new();
-        rb_define_const(mCleat, "REGISTRIES", list);
+    VALUE list = rb_const_defined_at(mCleat, list_id) ? rb_const_get_at(mCleat, list_id) : Qnil;
+    /* Ruby code may have frozen it, or put something else there: a new
+     * Array then takes its place (the seventh round: a frozen list made
+     * every later Cleat extension fail to load, half-defined). */
+    if (!RB_TYPE_P(list, T_ARRAY) || OBJ_FROZEN(list)) {
+        VALUE fresh = RB_TYPE_P(list, T_ARRAY) ? rb_ary_dup(list) : rb_ary_new();
+        if (!NIL_P(list)) rb_const_remove(mCleat, list_id);
+        rb_define_const(mCleat, "REGISTRIES", fresh);
+        list = fresh;
     }
     VALUE r = rb_obj_alloc(rb_cObject);
     rb_define_singleton_method(r, "types", registry_types, 0);
-    rb_define_singleton_method(r, "methods", registry_methods, 0);
+    /* Not `methods`, which every object answers with its own method names. */
+    rb_define_singleton_method(r, "declared_methods", registry_methods, 0);
     rb_define_singleton_method(r, "check", registry_check, 1);
     rb_ary_push(list, r);
     registry = r;

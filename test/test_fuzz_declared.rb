@@ -88,9 +88,47 @@ class TestFuzzDeclared < Minitest::Test
     assert_match(/\ACleatExamples::Game is still lent out \(by #each_player\)/, registry.check(game))
     loop { enum.next } # to its end: the loan comes back
     assert_nil registry.check(game)
+    # The seventh round: a loan whose fiber the GC collected is given back
+    # by check too, as by the next method call (it was reported after
+    # add_player had gone in). In a Ruby of its own: this process's stack
+    # may keep the fiber.
+    code = <<~RUBY
+      require "cleat_examples"
+      g = CleatExamples::Game.new
+      g.add_player("a")
+      def drop(g) = (e = g.to_enum(:each_player); e.next; nil)
+      drop(g)
+      r = Cleat::REGISTRIES.find { |x| x.types.any? { |t| t[:class] == CleatExamples::Game } }
+      before = r.check(g)
+      5.times { GC.start; Fiber.new {}.resume } # (3.1 collects a dropped fiber after another fiber ran)
+      after = r.check(g)
+      g.add_player("b")
+      print [before.to_s[/still lent out/], after].inspect
+    RUBY
+    out, err, status = Open3.capture3(RbConfig.ruby, *LOAD_PATH.map { |d| "-I#{d}" }, "-e", code)
+    assert status.success?, err
+    assert_equal '["still lent out", nil]', out
     assert_nil registry.check("not a Cleat object")
     fresh = CleatTest::FreshDefaults.new # untouched since .init_fields: no loan
     assert_nil registry.check(fresh), "found by the hostile review"
+  end
+
+  # The seventh round: the registry object answered `methods` with its
+  # declarations (Object#methods shadowed: methods(false) raised), a frozen
+  # Cleat::REGISTRIES made every later extension fail to load, and zero
+  # fuzz operations said FUZZ OK.
+  def test_registries_stay_plain_objects_and_take_later_extensions
+    Cleat::REGISTRIES.each do |r|
+      assert r.methods.all?(Symbol), "a registry's methods are not Object#methods"
+      assert_includes r.singleton_methods, :declared_methods
+    end
+    code = 'require "cleat_examples"; Cleat::REGISTRIES.freeze; require "cleat_test"; ' \
+           "print [Cleat::REGISTRIES.size, Cleat::REGISTRIES.frozen?, CleatTest::Holder.new(3).value].inspect"
+    out, err, status = Open3.capture3(RbConfig.ruby, *LOAD_PATH.map { |d| "-I#{d}" }, "-e", code)
+    assert status.success?, err
+    assert_equal "[2, false, 3]", out
+    runner, = runner_for(requires: ["cleat_examples"])
+    assert_match(/at least 1 operation, not 0/, assert_raises(ArgumentError) { runner.fuzz(seed: 1, count: 0) }.message)
   end
 
   # Found by the hostile review: make_shareable on an object holding a

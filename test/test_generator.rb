@@ -116,6 +116,12 @@ class TestGenerator < Minitest::Test
         refute status.success?, name
         assert_match(/its module \S+ would reopen Ruby's #{what}: choose another name/, err)
       end
+      # The seventh round: a gem the generated bundle has already.
+      %w[minitest rake power_assert].each do |name|
+        _out, err, status = cleat("new", name, chdir: dir)
+        refute status.success?, name
+        assert_match(/invalid gem name "#{name}": the generated gem's bundle has the gem #{name} already/, err)
+      end
       assert_empty Dir.children(dir)
     end
   end

@@ -41,12 +41,23 @@ module Cleat
       raise Error, "#{@root} already exists" if File.exist?(@root)
     end
 
+    # Gems every generated bundle has besides the gem itself: the Gemfile's
+    # (minitest, rake; rake-compiler and test-unit cannot clash, having a
+    # dash) and what they need (test-unit's power_assert). A gem of the same
+    # name could never be bundled (the seventh round's hostile review:
+    # `cleat new minitest`).
+    BUNDLED_GEMS = %w[minitest rake power_assert].freeze
+
     # Why +name+ cannot name a generated gem, or nil when it can. The name
     # is also the extension's file and Init_ function, and camelized, its
     # module: lowercase letters, digits and underscores only.
     def self.name_problem(name)
       return "a gem name is needed" if name.to_s.empty?
       return "the name cleat is Cleat's own: choose another" if name == "cleat"
+      if BUNDLED_GEMS.include?(name)
+        return "invalid gem name #{name.inspect}: the generated gem's bundle has the gem #{name} already " \
+               "(its Gemfile, or a gem it lists, needs it), and Bundler refuses a gem named twice: choose another name"
+      end
       if NAME.match?(name)
         constant = camelize(name)
         kind = ruby_constants[constant]

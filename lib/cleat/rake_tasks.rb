@@ -296,6 +296,8 @@ module Cleat
       require_relative "fuzz/runner"
       seed = Integer(ENV.fetch("CLEAT_SEED", rand(2**32).to_s))
       count = Integer(ENV.fetch("CLEAT_FUZZ_OPS", "100000"))
+      # Zero operations would say FUZZ OK having tested nothing (the seventh round).
+      raise ArgumentError, "CLEAT_FUZZ_OPS must be at least 1, not #{count}" if count < 1
       classes = ENV["CLEAT_FUZZ_CLASSES"]&.split(",") || @fuzz_classes
       load_path = (libs + extensions.map { |_extconf, lib_dir| lib_dir }).uniq
       env = {}

@@ -24,7 +24,7 @@ module Cleat
       # errors: names of exception classes the gem raises on purpose.
       def initialize(classes: nil, errors: [])
         @sources = Cleat.const_defined?(:REGISTRIES, false) ? Cleat::REGISTRIES.dup : []
-        methods = @sources.flat_map(&:methods)
+        methods = @sources.flat_map(&:declared_methods)
         all = @sources.flat_map(&:types).filter_map do |t|
           next unless t[:class]
 

@@ -59,6 +59,8 @@ module Cleat
       # clean; otherwise shrinks the failure (for at most shrink_budget
       # seconds), prints the reproduction and returns false.
       def fuzz(seed:, count:, shrink_budget: 120)
+        raise ArgumentError, "the fuzzer needs at least 1 operation, not #{count}" unless count.is_a?(Integer) && count >= 1
+
         @out.puts "cleat fuzz: #{count} operations, CLEAT_SEED=#{seed}"
         saved = File.join(@work_dir, "ops-#{seed}.bin")
         FileUtils.rm_f(saved)
