@@ -20,7 +20,7 @@ int ruby_thread_has_gvl_p(void);
  * GVL-free section is running, on this thread. */
 static _Thread_local const cleat_type *in_free;
 static _Thread_local const char *in_nogvl;
-enum { NOGVL_NAMES = 4 };
+enum { NOGVL_NAMES = 16 };
 static _Thread_local char nogvl_names[NOGVL_NAMES][256];
 static _Thread_local int nogvl_depth;
 /* Set once a report has been made, so the abort it calls adds nothing. */
@@ -920,15 +920,16 @@ void cleat__debug_free_end(void) { in_free = NULL; }
  * (rb_thread_call_with_gvl) may call a method that goes GVL-free again;
  * its end gives the outer section back (a review: it cleared it, and Ruby
  * code the outer function ran afterwards went unreported). Each level
- * names itself in a buffer of its own (the innermost four). */
+ * names itself in a buffer of its own (the outermost sixteen). */
 const char *cleat__debug_nogvl_begin(VALUE self, const char *method)
 {
     const char *outer = in_nogvl;
     const cleat_type *type = cleat_type_of(self);
-    char *name = nogvl_names[nogvl_depth < NOGVL_NAMES ? nogvl_depth : NOGVL_NAMES - 1];
+    bool deep = nogvl_depth >= NOGVL_NAMES;
+    char *name = nogvl_names[deep ? NOGVL_NAMES - 1 : nogvl_depth];
     nogvl_depth++;
-    snprintf(name, sizeof nogvl_names[0], "%s#%s", type ? type->class_path : "a Cleat object",
-             method ? method : "(unknown)");
+    snprintf(name, sizeof nogvl_names[0], "%s#%s%s", type ? type->class_path : "a Cleat object",
+             method ? method : "(unknown)", deep ? " (or a GVL-free section nested deeper in it)" : "");
     in_nogvl = name;
     return outer;
 }
@@ -939,12 +940,19 @@ void cleat__debug_nogvl_end(const char *outer)
     in_nogvl = outer;
 }
 
-void cleat__debug_nogvl_left(void)
+const char *cleat__debug_nogvl_current(void) { return in_nogvl; }
+
+/* outer: the section marker before this cleat_without_gvl began. Back to
+ * it, the function returned and the exception came after, with the GVL
+ * (an interrupt: Timeout, Thread#raise), also when an outer GVL-free
+ * function had taken the GVL back to call this one (a review: that was
+ * reported, aborting a correct program). */
+void cleat__debug_nogvl_left(const char *outer)
 {
     const char *nogvl = in_nogvl;
-    if (!nogvl) return; /* raised after the function returned, with the GVL */
-    in_nogvl = NULL;
-    nogvl_depth = 0;
+    if (nogvl == outer) return; /* raised after the function returned, with the GVL */
+    in_nogvl = outer;
+    if (nogvl_depth > 0) nogvl_depth--;
     cleat__debug_reportf("%s: the Ruby API (rb_raise?) called without the GVL inside cleat_without_gvl: the function left by "
            "an exception; keep the error in its argument and raise after cleat_without_gvl returns",
            nogvl);

@@ -62,9 +62,10 @@ static VALUE run_until_finished(VALUE p)
         /* A raise from the function jumps out without the GVL (Ruby 3.1 then
          * goes on as if nothing happened): name it before it spreads. */
         int state = 0;
+        const char *outer = cleat__debug_nogvl_current();
         rb_protect(call_without_gvl, p, &state);
         if (state) {
-            cleat__debug_nogvl_left();
+            cleat__debug_nogvl_left(outer);
             rb_jump_tag(state);
         }
 #else

@@ -242,6 +242,23 @@ class TestDebug < Minitest::Test
                     "h = CleatTest::Holder.new(1); h.nested_then_yield_without_gvl(CleatTest::Holder.new(2)) { }"
   end
 
+  # A review of that fix: an interrupt (Timeout) raised by the inner
+  # section's own wait, after its function returned, found the outer
+  # section's marker given back, and aborted a correct program.
+  def test_an_interrupt_of_a_nested_gvl_free_section_is_quiet
+    out = assert_quiet(<<~RUBY)
+      require "timeout"
+      inner = CleatTest::Holder.new(2)
+      got = CleatTest::Holder.new(1).ruby_with_gvl_taken_back do
+        Timeout.timeout(0.3) { inner.hold_shared(5) }
+      rescue Timeout::Error => e
+        e.class
+      end
+      print got
+    RUBY
+    assert_equal "Timeout::Error", out
+  end
+
   # The seventh hostile review: rb_yield or rb_funcall in a GVL-free
   # function ran Ruby code without the GVL, unreported (with another thread
   # allocating, Ruby died with [BUG]). A function that takes the GVL back
