@@ -116,6 +116,14 @@ class TestGenerator < Minitest::Test
         refute status.success?, name
         assert_match(/its module \S+ would reopen Ruby's #{what}: choose another name/, err)
       end
+      # The seventh round: a library of Ruby's own, which lib/NAME.rb would
+      # hide (fileutils broke rake, set broke bundle install).
+      %w[fileutils optparse set uri].each do |name|
+        _out, err, status = cleat("new", name, chdir: dir)
+        refute status.success?, name
+        # (Set and URI may be loaded by Bundler already: then their constant is named instead.)
+        assert_match(/invalid gem name "#{name}": (its lib\/#{name}.rb would hide Ruby's own library #{name}|its module)/, err)
+      end
       # The seventh round: a gem the generated bundle has already.
       %w[minitest rake power_assert].each do |name|
         _out, err, status = cleat("new", name, chdir: dir)

@@ -61,7 +61,12 @@ module Cleat
       if NAME.match?(name)
         constant = camelize(name)
         kind = ruby_constants[constant]
-        return nil unless kind
+        unless kind
+          return nil unless ruby_library?(name)
+
+          return "invalid gem name #{name.inspect}: its lib/#{name}.rb would hide Ruby's own library #{name} " \
+                 "(require #{name.inspect} would load the gem instead, and rake or Bundler fail): choose another name"
+        end
 
         # `cleat new object` made a gem whose `module Object` failed to load,
         # and `kernel` or `math` put the gem's classes into Ruby's own
@@ -99,6 +104,20 @@ module Cleat
       rescue SystemCallError
         {}
       end
+    end
+
+    # Whether `require name` finds a file of Ruby's own (its standard
+    # library and default gems) in a fresh Ruby: the generated gem's
+    # lib/NAME.rb, first on the load path under Bundler, would be loaded
+    # instead (the seventh round: fileutils and optparse broke rake before
+    # any task ran, set broke bundle install, uri clashed with the default
+    # gem).
+    def self.ruby_library?(name)
+      env = { "RUBYOPT" => nil, "BUNDLE_GEMFILE" => nil, "BUNDLE_BIN_PATH" => nil, "RUBYLIB" => nil }
+      code = "print($LOAD_PATH.resolve_feature_path(ARGV[0]) ? 1 : 0) rescue print(0)"
+      IO.popen(env, [RbConfig.ruby, "-e", code, name], err: File::NULL, &:read) == "1"
+    rescue SystemCallError
+      false
     end
 
     def self.camelize(text) = text.split("_").map(&:capitalize).join
