@@ -41,6 +41,15 @@ static VALUE probe_writable(VALUE buffer)
 }
 #endif
 
+/* Whether the building Ruby's IO::Buffer operators (~, &, |, ^) refused a
+ * slice of a freed buffer: asked by cleat/mkmf of a child Ruby, where no
+ * program's hooks run. Without it, no zero-copy buffers whatever the probe
+ * below finds (a review: a hook at load that raised Ruby's own refusal for
+ * freed slices passed it, and & then read freed memory). */
+#ifndef CLEAT_IO_BUFFER_CHECKS_SLICES
+#define CLEAT_IO_BUFFER_CHECKS_SLICES 0
+#endif
+
 /* Whether ~ refuses a slice whose source was freed: Ruby's own refusal,
  * IO::Buffer::InvalidatedError raised by ~ itself, of a slice it read
  * while its source lived. Anything else is taken for the worst (the
@@ -90,7 +99,8 @@ CLEAT__COLD void cleat__region_init(void)
          * (found by the hostile review): only a Ruby whose ~ refuses a slice
          * of a freed buffer gets zero-copy buffers. Our byte is static, so
          * the probe itself reads nothing freed. */
-        if (slices_keep_readonly && rb_method_basic_definition_p(rb_cIOBuffer, rb_intern("~"))) {
+        if (slices_keep_readonly && CLEAT_IO_BUFFER_CHECKS_SLICES &&
+            rb_method_basic_definition_p(rb_cIOBuffer, rb_intern("~"))) {
             slices_keep_readonly = not_refuses_freed_slices(root, part);
         } else {
             slices_keep_readonly = false;

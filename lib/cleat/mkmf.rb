@@ -31,6 +31,40 @@ module Cleat
     SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer " \
                      "--param=asan-stack=0 -g -O1"
 
+    # Asked of a child Ruby like the one building, where no program's code
+    # runs: src/region.c asked only at load, and a hook present then (a
+    # TracePoint raising IO::Buffer::InvalidatedError on a freed slice) made
+    # it lend zero-copy buffers that ~, &, | and ^ then read after a resize,
+    # a crash (the seventh round's hostile reviews). It asks again at load.
+    # The probe may read freed memory (a small heap block): a crash of the
+    # child is a no.
+    FREED_SLICE_PROBE = <<~'RUBY'
+      Warning[:experimental] = false
+      ok = %i[~ & | ^].all? do |op|
+        root = IO::Buffer.new(64) # malloc'd: a read after free reads the heap, no crash
+        slice = root.slice(0, 16)
+        mask = IO::Buffer.new(1)
+        root.free
+        begin
+          op == :~ ? ~slice : slice.public_send(op, mask)
+          false
+        rescue IO::Buffer::InvalidatedError
+          true
+        end
+      end
+      print(ok ? "refused" : "read")
+    RUBY
+
+    def io_buffer_checks_freed_slices?
+      checking_for("IO::Buffer operators that refuse a slice of a freed buffer") do
+        env = { "RUBYOPT" => nil, "RUBYLIB" => nil }
+        out = IO.popen(env, [RbConfig.ruby, "-e", FREED_SLICE_PROBE], err: File::NULL, &:read)
+        out == "refused"
+      rescue SystemCallError
+        false
+      end
+    end
+
     def configure(werror:, debug:, sanitize: ENV["CLEAT_SANITIZE"] == "1")
       $INCFLAGS << " -I#{INCLUDE_DIR}"
       own = Dir[File.join($srcdir, "*.c")].map { |path| File.basename(path) }
@@ -42,6 +76,9 @@ module Cleat
       end
       $srcs = own + wrappers
       have_header("ruby/io/buffer.h") # IO::Buffer views (Ruby 3.1+)
+      # Zero-copy IO::Buffer views need a Ruby whose IO::Buffer operators
+      # refuse a slice of a freed buffer (3.3's and 3.4's read it).
+      $defs << "-DCLEAT_IO_BUFFER_CHECKS_SLICES=1" if io_buffer_checks_freed_slices?
       have_const("RUBY_TYPED_DECL_MARKING", "ruby.h") # declarative marking (Ruby 3.3+)
       have_func("rb_ext_ractor_safe", "ruby.h")
       # Ractor copies (Ruby 3.0+): refused by Cleat where the copy would not be independent.
