@@ -1325,6 +1325,8 @@ CLEAT_API void cleat__define_method(VALUE klass, const char *ruby_name, VALUE (*
                                     int door);
 /* Records a type whose class was just defined (cleat_type_define_class). */
 CLEAT_API void cleat__registry_type(const cleat_type *type);
+/* This extension's registry, made and appended to Cleat::REGISTRIES once. */
+CLEAT_API void cleat__registry_init(void);
 
 /* ======================================================================
  * Internals used by the macros above

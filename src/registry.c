@@ -163,7 +163,7 @@ CLEAT__COLD static VALUE registry_check(VALUE self, VALUE obj)
 
 /* This extension's registry object, made on first use and appended to
  * Cleat::REGISTRIES. */
-CLEAT__COLD static void ensure_registry(void)
+CLEAT__COLD void cleat__registry_init(void)
 {
     if (registry) return;
     cleat_init();
@@ -171,6 +171,8 @@ CLEAT__COLD static void ensure_registry(void)
     rb_gc_register_address(&methods);
     VALUE mCleat = rb_define_module("Cleat");
     ID list_id = rb_intern("REGISTRIES");
+    /* An autoload Ruby code set for it would run here, and fail the load. */
+    if (!NIL_P(rb_autoload_p(mCleat, list_id))) rb_const_remove(mCleat, list_id);
     VALUE list = rb_const_defined_at(mCleat, list_id) ? rb_const_get_at(mCleat, list_id) : Qnil;
     /* Ruby code may have frozen it, or put something else there: a new
      * Array then takes its place (the seventh round: a frozen list made
@@ -193,7 +195,7 @@ CLEAT__COLD static void ensure_registry(void)
 
 CLEAT__COLD void cleat__registry_type(const cleat_type *type)
 {
-    ensure_registry();
+    cleat__registry_init();
     if (type_count == type_capa) {
         if (type_capa > SIZE_MAX / 2 / sizeof(*types)) rb_raise(rb_eNoMemError, "too many Cleat types");
         size_t capa = type_capa ? type_capa * 2 : 8;
@@ -206,7 +208,7 @@ CLEAT__COLD void cleat__registry_type(const cleat_type *type)
 CLEAT__COLD void cleat__registry_method(VALUE klass, const char *ruby_name, int arity, int door)
 {
     if (door == CLEAT__NO_DOOR) return; /* a CLEAT_FUNCTION: no type to fuzz it with */
-    ensure_registry();
+    cleat__registry_init();
     VALUE entry = rb_ary_new_from_args(4, klass, ID2SYM(rb_intern(ruby_name)), INT2FIX(arity), door_name(door));
     rb_ary_push(methods, rb_ary_freeze(entry));
 }

@@ -146,6 +146,7 @@ CLEAT__COLD VALUE cleat_type_define_class(cleat_type *type, VALUE super)
     CLEAT__NEEDS_GVL();
     cleat_init();
     check_and_lay_out(type);
+    cleat__registry_init(); /* before the class: nothing half-defined if it raises */
 
     rb_data_type_t *rb = &type->rb;
     rb->wrap_struct_name = type->class_path;

@@ -127,6 +127,12 @@ class TestFuzzDeclared < Minitest::Test
     out, err, status = Open3.capture3(RbConfig.ruby, *LOAD_PATH.map { |d| "-I#{d}" }, "-e", code)
     assert status.success?, err
     assert_equal "[2, false, 3]", out
+    # An autoload Ruby code set for the constant would run at the next load, and fail it.
+    code = 'require "cleat_examples"; Cleat.send(:remove_const, :REGISTRIES); Cleat.autoload(:REGISTRIES, "/nonexistent"); ' \
+           'require "cleat_test"; print [Cleat::REGISTRIES.size, CleatTest::Holder.new(3).value].inspect'
+    out, err, status = Open3.capture3(RbConfig.ruby, *LOAD_PATH.map { |d| "-I#{d}" }, "-e", code)
+    assert status.success?, err
+    assert_equal "[1, 3]", out
     runner, = runner_for(requires: ["cleat_examples"])
     assert_match(/at least 1 operation, not 0/, assert_raises(ArgumentError) { runner.fuzz(seed: 1, count: 0) }.message)
   end
