@@ -359,28 +359,19 @@ class TestDebug < Minitest::Test
       x = 1
       y = x + 1
       hook.disable
-      print [e.message, seen, lines >= 3, y].inspect
-    RUBY
-    assert_equal '["result too large", [9223372036854775807], true, 2]', out
-  end
-
-  # A review of that fix: inside TracePoint.allow_reentry Ruby fires events
-  # again, and the hook's block there was reported as the raising body's.
-  def test_a_hooks_block_inside_allow_reentry_is_quiet
-    out = assert_quiet(<<~RUBY)
-      require "cleat_examples"
-      c = CleatExamples::Counter.new(2**63 - 1)
+      # A review of that fix: inside TracePoint.allow_reentry Ruby fires
+      # events again, and the block there was reported as the body's.
       ran = 0
       tp = TracePoint.new(:c_call) { |t| TracePoint.allow_reentry { ran += 1; c.value } if t.method_id == :initialize }
       tp.enable
       begin
         c.increment(1)
-      rescue RangeError => e
+      rescue RangeError
         tp.disable
       end
-      print [e.message, ran.positive?].inspect
+      print [e.message, seen, lines >= 3, y, ran.positive?].inspect
     RUBY
-    assert_equal '["result too large", true]', out
+    assert_equal '["result too large", [9223372036854775807], true, 2, true]', out
   end
 
   # The seventh hostile review: the records of doors and loans were kept per
