@@ -940,19 +940,20 @@ void cleat__debug_nogvl_end(const char *outer)
     in_nogvl = outer;
 }
 
-const char *cleat__debug_nogvl_current(void) { return in_nogvl; }
+int cleat__debug_nogvl_depth(void) { return nogvl_depth; }
 
-/* outer: the section marker before this cleat_without_gvl began. Back to
+/* outer: the nesting depth before this cleat_without_gvl began. Back to
  * it, the function returned and the exception came after, with the GVL
  * (an interrupt: Timeout, Thread#raise), also when an outer GVL-free
  * function had taken the GVL back to call this one (a review: that was
- * reported, aborting a correct program). */
-void cleat__debug_nogvl_left(const char *outer)
+ * reported, aborting a correct program). Depths, not names: sections
+ * nested past the sixteenth share a name. */
+void cleat__debug_nogvl_left(int outer)
 {
     const char *nogvl = in_nogvl;
-    if (nogvl == outer) return; /* raised after the function returned, with the GVL */
-    in_nogvl = outer;
-    if (nogvl_depth > 0) nogvl_depth--;
+    if (nogvl_depth <= outer || !nogvl) return; /* raised after the function returned, with the GVL */
+    nogvl_depth = outer;
+    in_nogvl = outer ? nogvl_names[outer <= NOGVL_NAMES ? outer - 1 : NOGVL_NAMES - 1] : NULL;
     cleat__debug_reportf("%s: the Ruby API (rb_raise?) called without the GVL inside cleat_without_gvl: the function left by "
            "an exception; keep the error in its argument and raise after cleat_without_gvl returns",
            nogvl);

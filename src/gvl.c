@@ -62,7 +62,7 @@ static VALUE run_until_finished(VALUE p)
         /* A raise from the function jumps out without the GVL (Ruby 3.1 then
          * goes on as if nothing happened): name it before it spreads. */
         int state = 0;
-        const char *outer = cleat__debug_nogvl_current();
+        int outer = cleat__debug_nogvl_depth();
         rb_protect(call_without_gvl, p, &state);
         if (state) {
             cleat__debug_nogvl_left(outer);

@@ -126,8 +126,8 @@ CLEAT_API const char *cleat__debug_nogvl_begin(VALUE self, const char *method); 
 CLEAT_API void cleat__debug_nogvl_end(const char *outer);
 /* After an exception left cleat_without_gvl: reports one that left the
  * GVL-free function itself. */
-CLEAT_API const char *cleat__debug_nogvl_current(void);
-CLEAT_API void cleat__debug_nogvl_left(const char *outer);
+CLEAT_API int cleat__debug_nogvl_depth(void);
+CLEAT_API void cleat__debug_nogvl_left(int outer);
 CLEAT_API void cleat__debug_free_begin(const cleat_type *type);
 CLEAT_API void cleat__debug_free_end(void);
 CLEAT_API void cleat__debug_install(void);

@@ -163,6 +163,8 @@ CLEAT__COLD static VALUE registry_check(VALUE self, VALUE obj)
 
 /* This extension's registry object, made on first use and appended to
  * Cleat::REGISTRIES. */
+static VALUE registries_of(VALUE mCleat) { return rb_const_get_at(mCleat, rb_intern("REGISTRIES")); }
+
 CLEAT__COLD void cleat__registry_init(void)
 {
     if (registry) return;
@@ -171,9 +173,20 @@ CLEAT__COLD void cleat__registry_init(void)
     rb_gc_register_address(&methods);
     VALUE mCleat = rb_define_module("Cleat");
     ID list_id = rb_intern("REGISTRIES");
-    /* An autoload Ruby code set for it would run here, and fail the load. */
-    if (!NIL_P(rb_autoload_p(mCleat, list_id))) rb_const_remove(mCleat, list_id);
-    VALUE list = rb_const_defined_at(mCleat, list_id) ? rb_const_get_at(mCleat, list_id) : Qnil;
+    /* Cleat's own constant only (one in a module Ruby code included into
+     * Cleat is shadowed, not read); one whose autoload fails is dropped
+     * (a review: the load failed half-way, and every later require said the
+     * class was already defined). */
+    VALUE list = Qnil;
+    if (rb_const_defined_at(mCleat, list_id)) {
+        int state = 0;
+        list = rb_protect(registries_of, mCleat, &state);
+        if (state) {
+            rb_set_errinfo(Qnil);
+            if (rb_const_defined_at(mCleat, list_id)) rb_const_remove(mCleat, list_id);
+            list = Qnil;
+        }
+    }
     /* Ruby code may have frozen it, or put something else there: a new
      * Array then takes its place (the seventh round: a frozen list made
      * every later Cleat extension fail to load, half-defined). */

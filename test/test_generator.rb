@@ -124,6 +124,14 @@ class TestGenerator < Minitest::Test
         # (Set and URI may be loaded by Bundler already: then their constant is named instead.)
         assert_match(/invalid gem name "#{name}": (its lib\/#{name}.rb would hide Ruby's own library #{name}|its module)/, err)
       end
+      # A review: names whose files collide with the generator's own, or
+      # with the wrappers cleat/mkmf writes for Cleat's sources.
+      { "version" => %r{lib/version/version.rb would be both}, "helper" => %r{test/test_helper.rb would be both},
+        "cleat_gvl" => /compiles Cleat's sources as cleat_gvl.c beside the extension's own cleat_gvl.c/ }.each do |name, message|
+        _out, err, status = cleat("new", name, chdir: dir)
+        refute status.success?, name
+        assert_match message, err
+      end
       # The seventh round: a gem the generated bundle has already.
       %w[minitest rake power_assert].each do |name|
         _out, err, status = cleat("new", name, chdir: dir)

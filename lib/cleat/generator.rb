@@ -48,12 +48,29 @@ module Cleat
     # `cleat new minitest`).
     BUNDLED_GEMS = %w[minitest rake power_assert].freeze
 
+    # Names whose files collide with other files the generator writes (a
+    # review of the seventh round: `version` made lib/version.rb require
+    # lib/version/version.rb instead of the extension; `helper` made the
+    # test file the test helper).
+    GENERATED_FILE_NAMES = {
+      "version" => "lib/version/version.rb would be both the gem's version file and what lib/version.rb requires " \
+                   "for the extension",
+      "helper" => "test/test_helper.rb would be both the gem's test and the test helper"
+    }.freeze
+
     # Why +name+ cannot name a generated gem, or nil when it can. The name
     # is also the extension's file and Init_ function, and camelized, its
     # module: lowercase letters, digits and underscores only.
     def self.name_problem(name)
       return "a gem name is needed" if name.to_s.empty?
       return "the name cleat is Cleat's own: choose another" if name == "cleat"
+      if (file = GENERATED_FILE_NAMES[name])
+        return "invalid gem name #{name.inspect}: #{file}: choose another name"
+      end
+      if (library = Dir[File.expand_path("../../src/*.c", __dir__)].map { |f| "cleat_#{File.basename(f, '.c')}" }.find { |w| w == name })
+        return "invalid gem name #{name.inspect}: cleat/mkmf compiles Cleat's sources as #{library}.c beside the " \
+               "extension's own #{name}.c: choose another name"
+      end
       if BUNDLED_GEMS.include?(name)
         return "invalid gem name #{name.inspect}: the generated gem's bundle has the gem #{name} already " \
                "(its Gemfile, or a gem it lists, needs it), and Bundler refuses a gem named twice: choose another name"

@@ -58,7 +58,7 @@ module Cleat
     def io_buffer_checks_freed_slices?
       checking_for("IO::Buffer operators that refuse a slice of a freed buffer") do
         env = { "RUBYOPT" => nil, "RUBYLIB" => nil }
-        out = IO.popen(env, [RbConfig.ruby, "-e", FREED_SLICE_PROBE], err: File::NULL, &:read)
+        out = IO.popen(env, [RbConfig.ruby, "--disable-gems", "-e", FREED_SLICE_PROBE], err: File::NULL, &:read)
         out == "refused"
       rescue SystemCallError
         false
