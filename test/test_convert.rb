@@ -124,10 +124,12 @@ class TestConvert < Minitest::Test
   end
 
   # Onigmo checks for interrupts while it matches, and Ruby switches threads
-  # there: another thread's call finds the object lent (a search takes about
-  # 0.1 s, a time slice; one of up to 30 must be interrupted). Without the
-  # loan the thread got in (the bench Scanner's pos= then made scan segfault;
-  # its trap-handler twin is in test_hostile.rb).
+  # there: another thread's call finds the object lent. Without the loan the
+  # thread got in (the bench Scanner's pos= then made scan segfault; its
+  # trap-handler twin is in test_hostile.rb). A search takes about 12 ms on
+  # 3.4 (Ruby caches the match), a time slice 100 ms: searches go on until
+  # one is interrupted, for 20 s at most (30 searches were once not enough
+  # in CI on 3.4).
   def test_regex_search_lends_the_receiver
     h = CleatTest::Holder.new(1)
     s = ("ab" * 300_000) + "c"
@@ -139,10 +141,13 @@ class TestConvert < Minitest::Test
         break e.message
       end
     end
-    30.times do
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
+    searches = 0
+    while t.alive? && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
       assert_equal 0, h.search_exclusive(/(?=(?:a|b|ab)*c)a/, s, 0, false).first
-      break unless t.alive?
+      searches += 1
     end
+    assert_operator searches, :>, 0
     t.kill unless t.join(0)
     assert_equal "CleatTest::Holder is exclusively borrowed by #search_exclusive; #set needs it exclusively", t.value
   end
