@@ -442,10 +442,13 @@ static void free_deferred(const cleat_type *type, void *data)
     if (!state) return;
 #ifdef CLEAT_DEBUG
     cleat__debug_free_end();
+    /* An exception, or for a throw (or break) Ruby's own record of it, not
+     * an object with a class. */
     VALUE error = rb_errinfo();
-    cleat__debug_reportf("%s: its free callback raised %s (a CLEAT_DEFERRED_FREE callback runs wherever Ruby finalizes "
+    bool raised = RB_TYPE_P(error, T_OBJECT);
+    cleat__debug_reportf("%s: its free callback %s%s (a CLEAT_DEFERRED_FREE callback runs wherever Ruby finalizes "
                          "the object, at any allocation, and the exception comes out there: rescue it in the callback)",
-                         type->class_path, RB_SPECIAL_CONST_P(error) ? "an exception" : rb_obj_classname(error));
+                         type->class_path, raised ? "raised " : "threw", raised ? rb_obj_classname(error) : "");
 #endif
     free_rest(type, data);
     rb_jump_tag(state);

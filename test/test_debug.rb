@@ -229,6 +229,11 @@ class TestDebug < Minitest::Test
     assert_reported "CleatTest::Deferred: its free callback raised RuntimeError (a CLEAT_DEFERRED_FREE callback runs " \
                     "wherever Ruby finalizes the object",
                     "def make = (CleatTest::Deferred.new.arm; nil); make; 5.times { GC.start }"
+    # Thrown rather than raised: what Ruby holds then is no exception (the
+    # report asked its class, and crashed).
+    assert_reported "CleatTest::Deferred: its free callback threw (a CLEAT_DEFERRED_FREE callback runs",
+                    "def make = (3.times { CleatTest::Deferred.new.arm_throw }; nil); make; " \
+                    "catch(:freed) { 5.times { GC.start } }"
     assert_equal "true", assert_quiet("def make = (100.times { CleatTest::Deferred.new }; nil); before = CleatTest.deferred_frees; " \
                                       "make; 5.times { GC.start }; print CleatTest.deferred_frees > before")
   end

@@ -1264,13 +1264,20 @@ static long deferred_frees;
 static void deferred_free(void *p)
 {
     deferred_frees++;
-    if (((deferred_t *)p)->armed) rb_raise(rb_eRuntimeError, "raised from a free callback"); /* the bug */
+    int armed = ((deferred_t *)p)->armed;
+    if (armed == 1) rb_raise(rb_eRuntimeError, "raised from a free callback"); /* the bug */
+    if (armed == 2) rb_throw("freed", Qnil); /* the same bug, thrown (a catch(:freed) around the GC) */
 }
 CLEAT_TYPE(deferred_type, "CleatTest::Deferred", deferred_t, NULL, .free = deferred_free,
            .flags = CLEAT_ZERO_IS_VALID | CLEAT_DEFERRED_FREE);
 CLEAT_EXCLUSIVE(deferred_arm, deferred_type, deferred_t *d)
 {
     d->armed = 1;
+    return self;
+}
+CLEAT_EXCLUSIVE(deferred_arm_throw, deferred_type, deferred_t *d)
+{
+    d->armed = 2;
     return self;
 }
 static VALUE test_deferred_frees(VALUE mod)
@@ -1414,7 +1421,9 @@ static void init_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(holder, "plain_without_gvl", holder_plain_without_gvl);
     CLEAT_DEFINE_METHOD(holder, "nested_then_yield_without_gvl", holder_nested_then_yield_without_gvl);
     rb_define_module_function(mod, "root_in_a_freed_table", test_root_in_a_freed_table, 1);
-    CLEAT_DEFINE_METHOD(cleat_type_define_class(&deferred_type, rb_cObject), "arm", deferred_arm);
+    VALUE deferred = cleat_type_define_class(&deferred_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(deferred, "arm", deferred_arm);
+    CLEAT_DEFINE_METHOD(deferred, "arm_throw", deferred_arm_throw);
     rb_define_module_function(mod, "deferred_frees", test_deferred_frees, 0);
     rb_define_module_function(mod, "define_holder_again", define_holder_again, 0);
     CLEAT_DEFINE_METHOD(holder, "ruby_with_gvl_taken_back", holder_ruby_with_gvl_taken_back);
