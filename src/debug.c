@@ -422,6 +422,32 @@ static record *unlent_door_of(uint64_t fiber, VALUE self)
     return NULL;
 }
 
+/* The frames rb_profile_frames sees from the current one outwards, at most
+ * FRAMES_LOOKED_AT (no line numbers: unused, and they cost a search each). */
+enum { FRAMES_LOOKED_AT = 128 };
+typedef struct frames {
+    VALUE at[FRAMES_LOOKED_AT];
+    int count;
+} frames;
+
+static void take_frames(frames *f) { f->count = rb_profile_frames(0, FRAMES_LOOKED_AT, f->at, NULL); }
+
+static bool is_string(VALUE str, const char *s, size_t len)
+{
+    return RB_TYPE_P(str, T_STRING) && (size_t)RSTRING_LEN(str) == len && !memcmp(RSTRING_PTR(str), s, len);
+}
+
+/* Whether frame is the door's C method: a C frame (no path) of the door's
+ * method name and class (Array#each is no Histogram#each). */
+static bool frame_is_door(VALUE frame, const record *door)
+{
+    VALUE want = door->method ? rb_id2str(door->method) : 0;
+    if (!want || !NIL_P(rb_profile_frame_path(frame))) return false;
+    VALUE name = rb_profile_frame_method_name(frame);
+    if (!RB_TYPE_P(name, T_STRING) || rb_str_equal(name, want) != Qtrue) return false;
+    return is_string(rb_profile_frame_classpath(frame), door->type->class_path, strlen(door->type->class_path));
+}
+
 /* Whether the door's C method is still on this fiber's Ruby stack. A door
  * left by an exception is dropped when the unwinding reports its C return
  * from a frame above it, but Ruby 3.3 reported it from a deeper C frame
@@ -429,23 +455,12 @@ static record *unlent_door_of(uint64_t fiber, VALUE self)
  * Ruby method to Memory#read. Asked only before a report. */
 static bool door_on_stack(const record *door)
 {
-    VALUE want = door->method ? rb_id2str(door->method) : 0;
-    if (!want) return true; /* cannot tell: keep it */
-    enum { DEPTH = 128 };
-    VALUE frames[DEPTH];
-    int lines[DEPTH];
-    int n = rb_profile_frames(0, DEPTH, frames, lines);
-    for (int i = 0; i < n; i++) {
-        VALUE name = rb_profile_frame_method_name(frames[i]);
-        if (!NIL_P(rb_profile_frame_path(frames[i])) || !RB_TYPE_P(name, T_STRING) || rb_str_equal(name, want) != Qtrue)
-            continue;
-        /* The same method of the same class: Array#each is no Histogram#each. */
-        VALUE owner = rb_profile_frame_classpath(frames[i]);
-        if (RB_TYPE_P(owner, T_STRING) && (size_t)RSTRING_LEN(owner) == strlen(door->type->class_path) &&
-            !memcmp(RSTRING_PTR(owner), door->type->class_path, (size_t)RSTRING_LEN(owner)))
-            return true;
-    }
-    return n == DEPTH; /* deeper than looked: keep it */
+    if (!door->method || !rb_id2str(door->method)) return true; /* cannot tell: keep it */
+    frames f;
+    take_frames(&f);
+    for (int i = 0; i < f.count; i++)
+        if (frame_is_door(f.at[i], door)) return true;
+    return f.count == FRAMES_LOOKED_AT; /* deeper than looked: keep it */
 }
 
 /* Whether the C method being entered (frame 0) was called from the door's
@@ -458,20 +473,11 @@ static bool door_on_stack(const record *door)
  * missed report at worst. Asked only before a report. */
 static bool called_from_door_by_c(const record *door)
 {
-    VALUE want = door->method ? rb_id2str(door->method) : 0;
-    if (!want) return false;
-    enum { DEPTH = 128 };
-    VALUE frames[DEPTH];
-    int lines[DEPTH];
-    int n = rb_profile_frames(0, DEPTH, frames, lines);
-    for (int i = 1; i < n; i++) {
-        if (!NIL_P(rb_profile_frame_path(frames[i]))) return false; /* Ruby code */
-        VALUE name = rb_profile_frame_method_name(frames[i]);
-        if (!RB_TYPE_P(name, T_STRING) || rb_str_equal(name, want) != Qtrue) continue;
-        VALUE owner = rb_profile_frame_classpath(frames[i]);
-        if (RB_TYPE_P(owner, T_STRING) && (size_t)RSTRING_LEN(owner) == strlen(door->type->class_path) &&
-            !memcmp(RSTRING_PTR(owner), door->type->class_path, (size_t)RSTRING_LEN(owner)))
-            return true;
+    frames f;
+    take_frames(&f);
+    for (int i = 1; i < f.count; i++) {
+        if (!NIL_P(rb_profile_frame_path(f.at[i]))) return false; /* Ruby code */
+        if (frame_is_door(f.at[i], door)) return true;
     }
     return false; /* not found, or deeper than looked: cannot tell */
 }
@@ -487,23 +493,14 @@ static bool called_from_door_by_c(const record *door)
  * only before a report. */
 static bool inside_reentered_hook(const record *door)
 {
-    VALUE want = door->method ? rb_id2str(door->method) : 0;
-    enum { DEPTH = 128 };
-    VALUE frames[DEPTH];
-    int lines[DEPTH];
-    int n = rb_profile_frames(0, DEPTH, frames, lines);
-    for (int i = 0; i < n; i++) {
-        VALUE path = rb_profile_frame_path(frames[i]), name = rb_profile_frame_method_name(frames[i]);
-        if (!RB_TYPE_P(name, T_STRING)) continue;
-        if (RB_TYPE_P(path, T_STRING) && RSTRING_LEN(path) == 22 && !memcmp(RSTRING_PTR(path), "<internal:trace_point>", 22) &&
-            RSTRING_LEN(name) == 13 && !memcmp(RSTRING_PTR(name), "allow_reentry", 13))
+    static const char hooks[] = "<internal:trace_point>", reentry[] = "allow_reentry";
+    frames f;
+    take_frames(&f);
+    for (int i = 0; i < f.count; i++) {
+        if (is_string(rb_profile_frame_path(f.at[i]), hooks, sizeof hooks - 1) &&
+            is_string(rb_profile_frame_method_name(f.at[i]), reentry, sizeof reentry - 1))
             return true;
-        if (NIL_P(path) && want && rb_str_equal(name, want) == Qtrue) {
-            VALUE owner = rb_profile_frame_classpath(frames[i]);
-            if (RB_TYPE_P(owner, T_STRING) && (size_t)RSTRING_LEN(owner) == strlen(door->type->class_path) &&
-                !memcmp(RSTRING_PTR(owner), door->type->class_path, (size_t)RSTRING_LEN(owner)))
-                return false; /* reached the door */
-        }
+        if (frame_is_door(f.at[i], door)) return false; /* reached the door */
     }
     return false;
 }
