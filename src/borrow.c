@@ -220,7 +220,28 @@ static void unlink_loan(cleat_header *h, struct cleat__loan *r)
     loan_unlisted(r);
 }
 
-bool cleat__reclaim_loans(cleat_header *h)
+/* A frozen object takes no loans, but keeps those made before it was
+ * frozen, and may be shared with other Ractors by now: their doors give back
+ * loans the GC found dead while its owner's loans end. Those list changes
+ * take turns on this lock (a frozen object's alone: rare, and a few
+ * instructions each). Only the list's code takes it, never while waiting
+ * for anything else. */
+static atomic_flag frozen_lists = ATOMIC_FLAG_INIT;
+
+static bool lock_if_frozen(VALUE obj)
+{
+    if (!OBJ_FROZEN(obj)) return false;
+    while (atomic_flag_test_and_set_explicit(&frozen_lists, memory_order_acquire)) {
+    }
+    return true;
+}
+
+static void unlock_if(bool locked)
+{
+    if (locked) atomic_flag_clear_explicit(&frozen_lists, memory_order_release);
+}
+
+static bool reclaim(cleat_header *h)
 {
     bool any = false;
     for (struct cleat__loan *r = h->loans, *next; r; r = next) {
@@ -234,12 +255,21 @@ bool cleat__reclaim_loans(cleat_header *h)
     return any;
 }
 
+bool cleat__reclaim_loans(VALUE obj, cleat_header *h)
+{
+    bool locked = lock_if_frozen(obj);
+    bool any = h->loans && reclaim(h);
+    unlock_if(locked);
+    return any;
+}
+
 void cleat__release_loans(cleat_header *h)
 {
     while (h->loans) unlink_loan(h, h->loans);
 }
 
 typedef struct loan {
+    VALUE self;
     cleat_header *header;
     struct cleat__loan *record;
     VALUE token;
@@ -262,7 +292,7 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, atomic_uintp
     /* Loans out already: return those of fibers the GC collected, or an
      * object only ever read would pile them up (each later loan walks them),
      * and dead loans would count against the limit below. */
-    if (h->loans) cleat__reclaim_loans(h);
+    if (h->loans) reclaim(h); /* (not frozen: no other Ractor has it) */
     /* The shared count's bits (2 to 29, below BUILDING and FRESH) all set: full. */
     const uint32_t count_bits = CLEAT__LENT_BITS & ~CLEAT__LENT_EXCL;
     if (mode == CLEAT_BORROW_SHARED && (h->state & count_bits) == count_bits)
@@ -279,6 +309,7 @@ static bool loan_begin(loan *l, VALUE self, cleat_borrow_mode mode, atomic_uintp
     if (h->loans) h->loans->prev = r;
     h->loans = r;
     recompute(h);
+    l->self = self;
     l->header = h;
     l->record = r;
     l->token = *token;
@@ -307,8 +338,10 @@ static VALUE loan_end(VALUE arg)
     if (r->serial != l->serial) refuse_ended_loan(l);
     r->serial++;
     cleat_header *h = l->header;
+    bool locked = lock_if_frozen(l->self); /* frozen while lent: perhaps shared by now */
     unlink_loan(h, r);
     recompute(h);
+    unlock_if(locked);
     token_give_back(l->token, l);
     return Qnil;
 }

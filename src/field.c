@@ -29,7 +29,7 @@ void cleat__refuse_lent(VALUE self)
 {
     cleat_header *h = cleat__header(RTYPEDDATA_DATA(self));
     if (!(h->state & CLEAT__LENT_BITS)) return;
-    if (!OBJ_FROZEN(self)) cleat__reclaim_loans(h); /* as the door (method.c) */
+    cleat__reclaim_loans(self, h); /* as the door (method.c) */
     if (h->state & CLEAT__LENT_BITS) cleat__borrow_conflict(self, h, CLEAT_BORROW_EXCLUSIVE);
 }
 

@@ -73,9 +73,11 @@ CLEAT_API CLEAT_NORETURN void cleat__raise_wrong_type(VALUE obj, const char *exp
 /* Cleat::BorrowError naming the class, the holder and the method in need. */
 CLEAT_API CLEAT_NORETURN void cleat__borrow_conflict(VALUE obj, const cleat_header *h,
                                                         int mode);
-/* Returns the loans whose holder can no longer run (its fiber collected, its
- * thread gone after fork); true when there were any. */
-CLEAT_API bool cleat__reclaim_loans(cleat_header *h);
+/* Returns the loans of obj (h its header) whose holder can no longer run
+ * (its fiber collected, its thread gone after fork); true when there were
+ * any. Frozen objects too: loans made before the freeze come back as well
+ * (the eighth hostile review: they stayed out for ever). */
+CLEAT_API bool cleat__reclaim_loans(VALUE obj, cleat_header *h);
 /* cleat_write for cleat_view_init, the one store into a view's owner field. */
 CLEAT_API void cleat__write_view_owner(VALUE self, VALUE *slot, VALUE value);
 /* BorrowError when self (a Cleat object) is lent: stores need it unborrowed. */

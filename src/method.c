@@ -29,11 +29,9 @@ CLEAT__COLD void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode)
         h->state &= ~CLEAT__FRESH;
         if (h->state == CLEAT__INIT) return data;
     }
-    /* Lent: perhaps only by holders that can no longer run. Not a frozen
-     * object's: it takes no loans, so those it has were made before it was
-     * frozen, and it may be shared with other Ractors by now, whose doors
-     * would unlink records while its owner's loan ends them. */
-    if (!OBJ_FROZEN(obj) && cleat__reclaim_loans(h)) {
+    /* Lent: perhaps only by holders that can no longer run (a frozen
+     * object's too: loans made before it was frozen). */
+    if (cleat__reclaim_loans(obj, h)) {
         uint32_t s = h->state;
         if (mode == CLEAT_BORROW_SHARED ? (s & (CLEAT__INIT | CLEAT__LENT_EXCL)) == CLEAT__INIT
                                         : s == (mode ? CLEAT__INIT : 0u))

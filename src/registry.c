@@ -128,9 +128,8 @@ CLEAT__COLD static VALUE registry_check(VALUE self, VALUE obj)
     cleat_header *h = cleat__header(data);
     /* Loans whose fiber the GC collected are given back first, as the next
      * method call would (the seventh round: a dropped enumerator's loan was
-     * reported after add_player had gone in). Not on a frozen object, which
-     * other Ractors may share (no loans are taken on one). */
-    if (h->loans && !OBJ_FROZEN(obj)) cleat__reclaim_loans(h);
+     * reported after add_player had gone in). */
+    cleat__reclaim_loans(obj, h);
     if (h->state & CLEAT__LENT_BITS) { /* not FRESH or BUILDING: those are no loans */
         const char *holder = h->holder ? rb_id2name((ID)h->holder) : NULL;
         VALUE message = rb_sprintf("%s is still lent out (by #%s) with no method running", type->class_path,

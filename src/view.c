@@ -35,7 +35,7 @@ const unsigned char *cleat__view_failed(const cleat_view *v)
      * since (an abandoned enumerator), whose loan comes back here; the door
      * does the same, but a program may use only the view. */
     cleat_header *h = cleat__header(RTYPEDDATA_DATA(v->owner));
-    if (!OBJ_FROZEN(v->owner) && cleat__reclaim_loans(h) && !(h->state & CLEAT__LENT_EXCL)) /* as the door */
+    if (cleat__reclaim_loans(v->owner, h) && !(h->state & CLEAT__LENT_EXCL)) /* as the door */
         return r->base + v->offset;
     cleat__borrow_conflict(v->owner, h, CLEAT_BORROW_SHARED);
 }

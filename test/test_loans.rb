@@ -3,6 +3,7 @@
 require "test_helper"
 require "open3"
 require "rbconfig"
+require "cleat/fuzz"
 
 # Loans whose holder can no longer run are returned (issue 14, item 5): an
 # external enumerator left suspended inside each_player (#next, #peek, then
@@ -49,6 +50,28 @@ class TestLoans < Minitest::Test
       assert_equal %w[Alice Bob Carol], g.players
       assert_equal 4, g.add_player("Dave")
     end
+  end
+
+  # The eighth hostile review: an object frozen while a dropped enumerator
+  # held its loan stayed borrowed for ever (frozen objects never gave loans
+  # back, for fear of other Ractors sharing them; those now take turns).
+  def test_an_object_frozen_while_lent_gets_its_loan_back
+    holder = CleatTest::Holder.new(1)
+    in_thread { e = holder.enum_for(:yield_exclusive, 5); e.next; holder.freeze }
+    assert_predicate holder, :frozen?
+    returned = collect_until do
+      holder.value
+      true
+    rescue Cleat::BorrowError
+      false
+    end
+    assert returned, "the frozen Holder stayed borrowed by a collected enumerator"
+    assert_equal 1, holder.value
+    g = game
+    in_thread { g.each_player.next; g.freeze }
+    registry = Cleat::Fuzz::Registry.new(classes: ["CleatExamples::Game"])
+    assert collect_until { registry.check(g).nil? }, "the frozen Game stayed lent out"
+    assert_equal %w[Alice Bob], g.players
   end
 
   def test_a_live_enumerator_keeps_its_loan
