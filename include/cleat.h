@@ -277,7 +277,9 @@ struct cleat_type {
 /* Defines the class named by type->class_path (creating missing outer
  * modules) as a subclass of `super`, with Cleat's allocator and
  * initialize_copy. Returns the class. Raises TypeError when the name is taken
- * by something else (another Cleat type's class included), ArgumentError for
+ * by something else (another Cleat type's class, a class the constant only
+ * names, a class with an allocator of its own; a class Ruby code defined
+ * with this name and superclass is fine), ArgumentError for
  * an inconsistent description (a CLEAT_COPYABLE type with a free callback
  * but no copy callback, a field list without CLEAT_FIELDS_END). */
 CLEAT_API VALUE cleat_type_define_class(cleat_type *type, VALUE super);

@@ -141,6 +141,24 @@ void cleat_ractor_safe(void)
 #endif
 }
 
+/* rb_define_class_under also returns a class that the constant merely
+ * names, or that C code made (the eighth hostile review: with
+ * `CleatExamples::Counter = String` run before the extension loaded,
+ * String got Counter's allocator, and String's own methods crashed on the
+ * objects it made). A class Ruby code defined with this name and superclass
+ * is fine: its objects are plain ones, and Cleat's methods refuse them. */
+static void refuse_foreign_class(VALUE klass, VALUE super, const char *path)
+{
+    VALUE name = rb_class_name(klass);
+    size_t len = strlen(path);
+    if (!RB_TYPE_P(name, T_STRING) || (size_t)RSTRING_LEN(name) != len || memcmp(RSTRING_PTR(name), path, len) != 0)
+        rb_raise(rb_eTypeError, "%s is %" PRIsVALUE ", a class of another name: a Cleat type needs a class of its own",
+                 path, name);
+    if (rb_get_alloc_func(klass) != rb_get_alloc_func(super))
+        rb_raise(rb_eTypeError,
+                 "%s has an allocator of its own (C code made the class): a Cleat type needs a class of its own", path);
+}
+
 CLEAT__COLD VALUE cleat_type_define_class(cleat_type *type, VALUE super)
 {
     CLEAT__NEEDS_GVL();
@@ -176,6 +194,7 @@ CLEAT__COLD VALUE cleat_type_define_class(cleat_type *type, VALUE super)
     if (rb_ivar_defined(klass, owned))
         rb_raise(rb_eTypeError, "%s is already the class of another Cleat type (two CLEAT_TYPEs with one class path)",
                  path);
+    refuse_foreign_class(klass, super, path);
     rb_ivar_set(klass, owned, Qtrue);
 
     rb_define_alloc_func(klass, type->hooks.alloc);

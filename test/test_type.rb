@@ -125,6 +125,31 @@ class TestType < Minitest::Test
     refute_includes CleatTest::Holder.instance_variables.map(&:to_s), "__cleat_type__"
   end
 
+  # The eighth hostile review: a class path whose constant Ruby code pointed
+  # at String before the extension loaded gave String Cleat's allocator,
+  # and String's own methods crashed on what String.allocate made. A class
+  # C code made with an allocator of its own is refused the same way; one
+  # Ruby code defined with the same name and superclass is fine (a gem's
+  # lib/ often defines the class before requiring its extension).
+  def test_a_class_path_naming_a_class_cleat_did_not_make_is_refused
+    CleatTest.const_set(:Aliased, String)
+    e = assert_raises(TypeError) { CleatTest.define_aliased }
+    assert_equal "CleatTest::Aliased is String, a class of another name: a Cleat type needs a class of its own", e.message
+    assert_equal "xy", String.allocate << "x" << "y"
+    assert_equal "ab", "a".dup << "b"
+    e = assert_raises(TypeError) { CleatTest.define_over_raw }
+    assert_equal "CleatTest::RawNamed has an allocator of its own (C code made the class): a Cleat type needs a class " \
+                 "of its own", e.message
+    assert_kind_of Object, CleatTest::RawNamed.allocate
+    CleatTest.const_set(:Predefined, Class.new { def greet = "hi" })
+    old = CleatTest::Predefined.new
+    assert_equal CleatTest::Predefined, CleatTest.define_predefined
+    made = CleatTest::Predefined.new
+    assert [CleatTest.predefined?(made), CleatTest.predefined?(old), made.greet] == [true, false, "hi"]
+  ensure
+    CleatTest.send(:remove_const, :Aliased) if CleatTest.const_defined?(:Aliased, false)
+  end
+
   def test_every_example_type_is_wb_protected
     [Counter.new(1), CleatExamples::MutCounter.new(1), CleatExamples::Person.new("a", []),
      CleatExamples::Game.new, CleatTest::Holder.new(1)].each do |obj|

@@ -1254,6 +1254,34 @@ static VALUE define_holder_again(VALUE mod)
     return cleat_type_define_class(&holder_again_type, rb_cObject);
 }
 
+/* The eighth hostile review: a class path whose constant Ruby code pointed
+ * at a core class (CleatTest::Aliased = String) before the type was
+ * defined, and one naming a class C code made with an allocator of its own. */
+CLEAT_TYPE(aliased_type, "CleatTest::Aliased", unended_t, holder_again_fields, .flags = CLEAT_ZERO_IS_VALID);
+static VALUE define_aliased(VALUE mod)
+{
+    (void)mod;
+    return cleat_type_define_class(&aliased_type, rb_cObject);
+}
+CLEAT_TYPE(predefined_type, "CleatTest::Predefined", unended_t, holder_again_fields, .flags = CLEAT_ZERO_IS_VALID);
+static VALUE define_predefined(VALUE mod)
+{
+    (void)mod;
+    return cleat_type_define_class(&predefined_type, rb_cObject);
+}
+static VALUE test_is_predefined(VALUE mod, VALUE obj)
+{
+    (void)mod;
+    return cleat_is(obj, &predefined_type) ? Qtrue : Qfalse;
+}
+static VALUE raw_named_alloc(VALUE klass) { return rb_data_object_wrap(klass, NULL, NULL, NULL); }
+CLEAT_TYPE(raw_named_type, "CleatTest::RawNamed", unended_t, holder_again_fields, .flags = CLEAT_ZERO_IS_VALID);
+static VALUE define_over_raw(VALUE mod)
+{
+    rb_define_alloc_func(rb_define_class_under(mod, "RawNamed", rb_cObject), raw_named_alloc);
+    return cleat_type_define_class(&raw_named_type, rb_cObject);
+}
+
 /* A deferred free callback (it may use the Ruby API), which raises once
  * armed (the seventh hostile review: the exception came out of GC.start
  * unreported, and Cleat's own frees after the callback were skipped). */
@@ -1426,6 +1454,10 @@ static void init_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(deferred, "arm_throw", deferred_arm_throw);
     rb_define_module_function(mod, "deferred_frees", test_deferred_frees, 0);
     rb_define_module_function(mod, "define_holder_again", define_holder_again, 0);
+    rb_define_module_function(mod, "define_aliased", define_aliased, 0);
+    rb_define_module_function(mod, "define_over_raw", define_over_raw, 0);
+    rb_define_module_function(mod, "define_predefined", define_predefined, 0);
+    rb_define_module_function(mod, "predefined?", test_is_predefined, 1);
     CLEAT_DEFINE_METHOD(holder, "ruby_with_gvl_taken_back", holder_ruby_with_gvl_taken_back);
     CLEAT_DEFINE_MODULE_FUNCTION(mod, "function_yield", test_function_yield);
     CLEAT_DEFINE_METHOD(rb_const_get(mod, rb_intern("Window")), "bytes_without_gvl", window_bytes_without_gvl);
