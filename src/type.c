@@ -446,40 +446,62 @@ static VALUE call_free(VALUE arg)
     return Qnil;
 }
 
-static void free_rest(const cleat_type *type, void *data);
+/* A deferred free callback may use the Ruby API, and so may raise (or
+ * throw). Ruby runs it while finalizing, as it runs finalizer procs, and
+ * an exception leaving it would jump out of that: Ruby would then never
+ * finalize anything again, at exit included, where buffered output is
+ * flushed (the eighth hostile review: lost writes). So Cleat does what Ruby
+ * does with a finalizer's exception: it frees what it owns, warns, and
+ * drops the exception (before the seventh hostile review it also leaked,
+ * and debug builds said nothing; they report it). */
+static VALUE warn_ignored(VALUE message)
+{
+    rb_warn("%" PRIsVALUE, message); /* Warning.warn: Ruby code, whose own errors are dropped too */
+    return Qnil;
+}
 
-/* A deferred free callback may use the Ruby API, and so may raise: the
- * exception comes out of whatever made Ruby finalize the object, an
- * allocation anywhere. Cleat still frees what it owns, then lets it go on
- * (the seventh hostile review: the rest was leaked, and debug builds said
- * nothing). */
-static void free_deferred(const cleat_type *type, void *data)
+/* Runs the callback; returns the warning to give once Cleat's own frees
+ * are done, or 0. */
+static VALUE free_deferred(const cleat_type *type, void *data)
 {
     int state = 0;
     struct free_call call = {type->free, data};
     rb_protect(call_free, (VALUE)&call, &state);
-    if (!state) return;
-#ifdef CLEAT_DEBUG
-    cleat__debug_free_end();
+    if (!state) return 0;
     /* An exception, or for a throw (or break) Ruby's own record of it, not
      * an object with a class. */
     VALUE error = rb_errinfo();
     bool raised = RB_TYPE_P(error, T_OBJECT);
-    cleat__debug_reportf("%s: its free callback %s%s (a CLEAT_DEFERRED_FREE callback runs wherever Ruby finalizes "
-                         "the object, at any allocation, and the exception comes out there: rescue it in the callback)",
-                         type->class_path, raised ? "raised " : "threw", raised ? rb_obj_classname(error) : "");
+    VALUE what = raised ? rb_sprintf("raised %s", rb_obj_classname(error)) : rb_str_new_cstr("threw");
+    rb_set_errinfo(Qnil);
+#ifdef CLEAT_DEBUG
+    cleat__debug_free_end();
+    cleat__debug_reportf("%s: its free callback %s (a CLEAT_DEFERRED_FREE callback runs wherever Ruby finalizes the "
+                         "object, at any allocation, where no exception can go: rescue it in the callback)",
+                         type->class_path, RSTRING_PTR(what));
 #endif
-    free_rest(type, data);
-    rb_jump_tag(state);
+    return rb_sprintf("%s: its free callback %" PRIsVALUE "; ignored, as Ruby ignores a finalizer's "
+                      "(rescue it in the callback)",
+                      type->class_path, what);
 }
+
+static void free_rest(const cleat_type *type, void *data);
 
 void cleat__type_free(const cleat_type *type, void *data)
 {
 #ifdef CLEAT_DEBUG
     cleat__debug_free_begin(type);
 #endif
-    if (type->free && (type->flags & CLEAT_DEFERRED_FREE)) free_deferred(type, data);
-    else if (type->free) type->free(data);
+    if (type->free && (type->flags & CLEAT_DEFERRED_FREE)) {
+        VALUE warning = free_deferred(type, data);
+        free_rest(type, data);
+        if (!warning) return;
+        int state = 0;
+        rb_protect(warn_ignored, warning, &state);
+        rb_set_errinfo(Qnil);
+        return;
+    }
+    if (type->free) type->free(data);
     free_rest(type, data);
 }
 

@@ -39,6 +39,33 @@ class TestHostile < Minitest::Test
     end
   end
 
+  # The eighth round: a CLEAT_DEFERRED_FREE callback that raised sent the
+  # exception out of Ruby's finalization, which then never ran again: no
+  # finalizer proc, no other deferred free, and at exit no flush of buffered
+  # output (lost writes). Cleat drops it now, with a warning, as Ruby drops
+  # a finalizer's (debug builds report the callback first).
+  def test_a_free_callback_raising_stops_no_finalization
+    code = <<~'RUBY'
+      ENV["CLEAT_DEBUG_CONTINUE"] = "1"
+      $VERBOSE = false # warnings on (the child runs with -W0)
+      $ran = 0
+      def make_armed = (3.times { CleatTest::Deferred.new.arm }; nil)
+      make_armed
+      5.times { GC.start }
+      def make_final = (ObjectSpace.define_finalizer(Object.new, proc { $ran += 1 }); nil)
+      10.times { make_final }
+      before = CleatTest.deferred_frees
+      def make_plain = (100.times { CleatTest::Deferred.new }; nil)
+      make_plain
+      10.times { 1000.times { Object.new }; GC.start }
+      print "#{$ran} #{CleatTest.deferred_frees - before >= 90} "
+      $stdout.write "flushed at exit"
+    RUBY
+    out, err = run_child(code, preload: ["-rcleat_test"])
+    assert_equal "10 true flushed at exit", out
+    assert_includes err, "CleatTest::Deferred: its free callback raised RuntimeError; ignored, as Ruby ignores a finalizer's"
+  end
+
   # The seventh round: Cleat asks Ruby at load whether IO::Buffer#~ refuses a
   # slice whose source was freed (3.3 and 3.4's read it), and lends zero-copy
   # buffers only where it does. A :c_return hook raising after ~ returned
