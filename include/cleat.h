@@ -186,7 +186,8 @@ struct cleat_type {
     /* dup/clone: dst is as allocated (zeroed, VALUE fields nil, then
      * .init_fields if the type has one: replace what the hook put in, do
      * not append to it); store VALUEs with cleat_write(self, ...). A field declared without _OR_NIL
-     * that is still nil afterwards makes dup/clone raise TypeError. Without
+     * that is still nil afterwards makes dup/clone raise TypeError, and so
+     * does a cleat_values buffer or region left shared with src. Without
      * it (and without CLEAT_COPYABLE) dup/clone raise TypeError. */
     void (*copy)(VALUE self, void *dst, const void *src);
     /* Starting values: runs when an object is allocated (allocate, new,

@@ -706,6 +706,42 @@ static void *fresh_copy_target(const cleat_type *type, VALUE self)
     return data;
 }
 
+/* A .copy callback that copies the struct whole (`*d = *o`, then
+ * cleat_write for each element, as the barrier report suggests) leaves the
+ * copy sharing the original's cleat_values buffers and regions: both
+ * objects would free one block (the eighth review, C side: a crash or a
+ * double free in either build). Refused before the copy is usable; the copy
+ * forgets every block that is not its own first, so nothing is freed twice. */
+static void refuse_shared_blocks(const cleat_type *type, VALUE self, void *dst, const void *src)
+{
+    const cleat_field *shared = NULL;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUES) {
+            cleat_values *to = cleat__field_values(dst, f);
+            if (!to->ptr || to->ptr != cleat__field_values((void *)src, f)->ptr) continue;
+            memset(to, 0, sizeof *to);
+        } else if (f->kind == CLEAT_KIND_REGION) {
+            cleat_region *to = cleat__field_region(dst, f);
+            if (!to->base || to->base != cleat__field_region((void *)src, f)->base) continue;
+            memset(to, 0, sizeof *to);
+        } else {
+            continue;
+        }
+        if (!shared) shared = f;
+    }
+    if (!shared) return;
+#ifdef CLEAT_DEBUG
+    cleat__debug_sync(type, dst); /* what it holds now */
+#endif
+    (void)self;
+    rb_raise(rb_eTypeError,
+             "%s: its copy callback left field %s sharing the original's %s (both objects would free it): give the "
+             "copy its own (%s), not the original's pointer",
+             type->class_path, shared->name, shared->kind == CLEAT_KIND_VALUES ? "cleat_values buffer" : "region",
+             shared->kind == CLEAT_KIND_VALUES ? "cleat_values_push each element" : "cleat_region_resize, then copy the bytes");
+}
+
 CLEAT__COLD VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig)
 {
     if (self == orig) return self;
@@ -715,8 +751,12 @@ CLEAT__COLD VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALU
         rb_raise(rb_eTypeError, "initialize_copy should take same class object");
     const void *src = cleat_unwrap(orig, type);
     void *dst = fresh_copy_target(type, self);
-    if (type->copy) type->copy(self, dst, src);
-    else copy_fields(type, self, dst, src);
+    if (type->copy) {
+        type->copy(self, dst, src);
+        refuse_shared_blocks(type, self, dst, src);
+    } else {
+        copy_fields(type, self, dst, src);
+    }
     refuse_ractor_copy_unless_independent(type, self, dst);
     finish(type, self, dst, type->copy ? "the copy callback" : "the copy");
     return self;

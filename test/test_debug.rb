@@ -837,10 +837,11 @@ class TestDebug < Minitest::Test
     assert_reported "CleatTest::SharedRegion: region r (released in CleatTest::SharedRegion#release) frees memory " \
                     "that region r (released in CleatTest::SharedRegion#release) already freed: two structs shared " \
                     "one region, as a .copy callback that copies the struct (memcpy, or b->r = o->r) makes",
-                    "a = CleatTest::SharedRegion.new; a.resize(100); b = a.dup; a.release; b.release"
+                    "a = CleatTest::SharedRegion.new; a.resize(100); b = CleatTest::SharedRegion.new; b.take(a); " \
+                    "a.release; b.release"
     assert_reported "CleatTest::SharedRegion: region r (freed when its CleatTest::SharedRegion was collected) frees " \
                     "memory that region r (freed when its CleatTest::SharedRegion was collected) already freed",
-                    "def mk; a = CleatTest::SharedRegion.new; a.resize(100); a.dup; nil; end; " \
+                    "def mk; a = CleatTest::SharedRegion.new; a.resize(100); CleatTest::SharedRegion.new.take(a); nil; end; " \
                     "20.times { mk }; 4.times { GC.start }"
   end
 

@@ -150,6 +150,24 @@ class TestType < Minitest::Test
     CleatTest.send(:remove_const, :Aliased) if CleatTest.const_defined?(:Aliased, false)
   end
 
+  # The eighth review, C side: a .copy callback that copies the struct whole
+  # left the copy sharing the original's cleat_values buffer (or region),
+  # and both objects freed it: a crash or a double free in either build.
+  # The copy is refused now, and forgets what is not its own.
+  def test_a_copy_sharing_the_originals_memory_is_refused
+    values = CleatTest::SharedValues.new.push("a").push("b")
+    e = assert_raises(TypeError) { values.dup }
+    assert_equal "CleatTest::SharedValues: its copy callback left field items sharing the original's cleat_values " \
+                 "buffer (both objects would free it): give the copy its own (cleat_values_push each element), not the " \
+                 "original's pointer", e.message
+    region = CleatTest::SharedRegion.new.resize(64)
+    e = assert_raises(TypeError) { region.clone }
+    assert_match(/\ACleatTest::SharedRegion: its copy callback left field r sharing the original's region /, e.message)
+    4.times { GC.start } # the refused copies go, the originals keep theirs
+    assert_equal %w[a b c], values.push("c").to_a
+    region.resize(128).release
+  end
+
   def test_every_example_type_is_wb_protected
     [Counter.new(1), CleatExamples::MutCounter.new(1), CleatExamples::Person.new("a", []),
      CleatExamples::Game.new, CleatTest::Holder.new(1)].each do |obj|

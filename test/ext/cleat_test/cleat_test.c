@@ -1780,6 +1780,38 @@ CLEAT_EXCLUSIVE(shared_region_release, shared_region_type, shared_region_t *s)
     cleat_region_release(self, &s->r);
     return self;
 }
+CLEAT_EXCLUSIVE(shared_region_take, shared_region_type, shared_region_t *s, other)
+{
+    const shared_region_t *o = cleat_unwrap(other, &shared_region_type);
+    s->r = o->r; /* the bug: both own one region */
+    return self;
+}
+
+/* The eighth review, C side: a .copy that copies the struct whole, then
+ * writes each element with cleat_write (as the barrier report says): both
+ * objects own one cleat_values buffer. */
+typedef struct {
+    cleat_values items;
+} shared_values_t;
+static const cleat_field shared_values_fields[] = {CLEAT_FIELD_VALUES_ANY(shared_values_t, items), CLEAT_FIELDS_END};
+static void shared_values_copy(VALUE self, void *dst, const void *src)
+{
+    shared_values_t *d = dst;
+    const shared_values_t *o = src;
+    *d = *o; /* the bug */
+    for (size_t i = 0; i < d->items.len; i++) cleat_write(self, &d->items.ptr[i], o->items.ptr[i]);
+}
+CLEAT_TYPE(shared_values_type, "CleatTest::SharedValues", shared_values_t, shared_values_fields,
+           .copy = shared_values_copy, .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(shared_values_push, shared_values_type, shared_values_t *v, value)
+{
+    cleat_values_push(self, &v->items, value);
+    return self;
+}
+CLEAT_SHARED(shared_values_to_a, shared_values_type, shared_values_t *v)
+{
+    return rb_ary_new_from_values((long)v->items.len, v->items.ptr);
+}
 
 static void init_memory_misuse(VALUE mod)
 {
@@ -1828,6 +1860,10 @@ static void init_memory_misuse(VALUE mod)
     VALUE shared_region = cleat_type_define_class(&shared_region_type, rb_cObject);
     CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
     CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
+    CLEAT_DEFINE_METHOD(shared_region, "take", shared_region_take);
+    VALUE shared_values = cleat_type_define_class(&shared_values_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(shared_values, "push", shared_values_push);
+    CLEAT_DEFINE_METHOD(shared_values, "to_a", shared_values_to_a);
 }
 
 void Init_cleat_test(void)
