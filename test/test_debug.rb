@@ -845,6 +845,13 @@ class TestDebug < Minitest::Test
                     "20.times { mk }; 4.times { GC.start }"
   end
 
+  # The eighth review, C side: the check looked at the first eight heap
+  # words of the struct only, so eight marked registers hid the ninth word.
+  def test_an_undeclared_member_after_eight_marked_ones
+    assert_reported "CleatTest::Registers#remember left VALUE String in an undeclared member at offset 64",
+                    "r = CleatTest::Registers.new; 8.times { |i| r.load(i, \"r\#{i}\") }; r.remember(\"last\" * 9)"
+  end
+
   def test_region_member_that_is_not_declared
     assert_reported "CleatTest::Undeclared: cleat_region at offset 56 is not declared; its memory leaks",
                     "CleatTest::Undeclared.new.grow_lost(10)"

@@ -1787,6 +1787,37 @@ CLEAT_EXCLUSIVE(shared_region_take, shared_region_type, shared_region_t *s, othe
     return self;
 }
 
+/* The eighth review, C side: eight registers its .mark marks, then a
+ * member nobody marks (the undeclared-member check stopped at eight). */
+typedef struct {
+    VALUE regs[8];
+    VALUE last;
+} registers_t;
+static void registers_mark(void *p)
+{
+    registers_t *r = p;
+    for (int i = 0; i < 8; i++) rb_gc_mark(r->regs[i]);
+}
+static void registers_init(VALUE self, void *p)
+{
+    (void)self;
+    registers_t *r = p;
+    for (int i = 0; i < 8; i++) r->regs[i] = Qnil;
+    r->last = Qnil;
+}
+CLEAT_TYPE(registers_type, "CleatTest::Registers", registers_t, NULL, .mark = registers_mark,
+           .init_fields = registers_init, .flags = CLEAT_ZERO_IS_VALID | CLEAT_NOT_WB_PROTECTED);
+CLEAT_EXCLUSIVE(registers_load, registers_type, registers_t *r, i, v)
+{
+    r->regs[cleat_num_to_int64(CLEAT_DOOR, i) & 7] = v;
+    return self;
+}
+CLEAT_EXCLUSIVE(registers_remember, registers_type, registers_t *r, v)
+{
+    r->last = v; /* the bug: an undeclared, unmarked member */
+    return self;
+}
+
 /* The eighth review, C side: a .copy that copies the struct whole, then
  * writes each element with cleat_write (as the barrier report says): both
  * objects own one cleat_values buffer. */
@@ -1861,6 +1892,9 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
     CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
     CLEAT_DEFINE_METHOD(shared_region, "take", shared_region_take);
+    VALUE registers = cleat_type_define_class(&registers_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(registers, "load", registers_load);
+    CLEAT_DEFINE_METHOD(registers, "remember", registers_remember);
     VALUE shared_values = cleat_type_define_class(&shared_values_type, rb_cObject);
     CLEAT_DEFINE_METHOD(shared_values, "push", shared_values_push);
     CLEAT_DEFINE_METHOD(shared_values, "to_a", shared_values_to_a);
