@@ -1207,6 +1207,12 @@ CLEAT_API void cleat__debug_gc_mark(VALUE obj, bool movable);
 CLEAT_API void cleat__debug_register_address(VALUE *address);
 CLEAT_API void cleat__debug_unregister_address(VALUE *address);
 CLEAT_API void cleat__debug_register_mark_object(VALUE obj);
+/* rb_define_variable, rb_define_readonly_variable, rb_define_hooked_variable:
+ * Ruby marks the C variable behind the global, a root too. */
+CLEAT_API void cleat__debug_define_variable(const char *name, VALUE *address);
+CLEAT_API void cleat__debug_define_readonly_variable(const char *name, const VALUE *address);
+CLEAT_API void cleat__debug_define_hooked_variable(const char *name, VALUE *address, rb_gvar_getter_t *getter,
+                                                   rb_gvar_setter_t *setter);
 #endif
 
 /* A debug build's compaction callback, before it moves the declared
@@ -1464,6 +1470,10 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 #define rb_gc_unregister_address(address) cleat__debug_unregister_address(address)
 #define rb_global_variable(address) cleat__debug_register_address(address)
 #define rb_gc_register_mark_object(obj) cleat__debug_register_mark_object(obj)
+#define rb_define_variable(name, address) cleat__debug_define_variable((name), (address))
+#define rb_define_readonly_variable(name, address) cleat__debug_define_readonly_variable((name), (address))
+#define rb_define_hooked_variable(name, address, getter, setter) \
+    cleat__debug_define_hooked_variable((name), (address), (getter), (setter))
 #endif
 
 #endif /* CLEAT_H */

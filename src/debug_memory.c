@@ -495,6 +495,25 @@ void cleat__debug_register_address(VALUE *address)
     cleat__debug_gc_root(address);
 }
 
+void cleat__debug_define_variable(const char *name, VALUE *address)
+{
+    rb_define_variable(name, address);
+    cleat__debug_gc_root(address);
+}
+
+void cleat__debug_define_readonly_variable(const char *name, const VALUE *address)
+{
+    rb_define_readonly_variable(name, address);
+    cleat__debug_gc_root((VALUE *)address); /* only read */
+}
+
+void cleat__debug_define_hooked_variable(const char *name, VALUE *address, rb_gvar_getter_t *getter,
+                                         rb_gvar_setter_t *setter)
+{
+    rb_define_hooked_variable(name, address, getter, setter);
+    cleat__debug_gc_root(address);
+}
+
 /* The extension's rb_gc_unregister_address: the address is no root any
  * more, and its memory may be freed next (a review: a root in a freed
  * table was still read at the next check, a crash). */

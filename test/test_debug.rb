@@ -804,6 +804,11 @@ class TestDebug < Minitest::Test
         3.times { GC.start; GC.compact rescue nil }
         u.public_send(keep)
       end
+      3.times do |which| # rb_define_variable, _readonly_, _hooked_ (the eighth review)
+        u.keep_variables(which)
+        3.times { GC.start; GC.compact rescue nil }
+        u.keep_variables(which)
+      end
       10.times { CleatTest::Undeclared.make_declared(+"x") }
       GC.start
       CleatTest::Undeclared.new.keep_bits(1)

@@ -1713,6 +1713,15 @@ CLEAT_EXCLUSIVE(undeclared_keep_global, undeclared_type, undeclared_t *u)
     u->hidden = test_global;
     return Qnil;
 }
+/* The eighth review, C side: Ruby globals backed by C variables
+ * ($cleat_test_var and friends) are roots as well. */
+static VALUE test_variable = Qnil, test_readonly = Qnil, test_hooked = Qnil;
+CLEAT_EXCLUSIVE(undeclared_keep_variables, undeclared_type, undeclared_t *u, which)
+{
+    int64_t i = cleat_num_to_int64(CLEAT_DOOR, which);
+    u->hidden = i == 0 ? test_variable : i == 1 ? test_readonly : test_hooked;
+    return Qnil;
+}
 CLEAT_EXCLUSIVE(undeclared_keep_marked, undeclared_type, undeclared_t *u)
 {
     u->hidden = test_marked;
@@ -1882,6 +1891,13 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(undeclared, "keep_marked", undeclared_keep_marked);
     rb_global_variable(&test_global);
     test_global = rb_str_new_cstr("a global variable");
+    CLEAT_DEFINE_METHOD(undeclared, "keep_variables", undeclared_keep_variables);
+    test_variable = rb_str_new_cstr("$cleat_test_var");
+    test_readonly = rb_str_new_cstr("$cleat_test_readonly");
+    test_hooked = rb_str_new_cstr("$cleat_test_hooked");
+    rb_define_variable("$cleat_test_var", &test_variable);
+    rb_define_readonly_variable("$cleat_test_readonly", &test_readonly);
+    rb_define_hooked_variable("$cleat_test_hooked", &test_hooked, NULL, NULL);
     test_marked = rb_obj_freeze(rb_str_new_cstr("a mark object"));
     rb_gc_register_mark_object(test_marked);
     cleat_type_define_class(&hidden_init_type, rb_cObject);
