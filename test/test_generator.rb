@@ -107,6 +107,11 @@ class TestGenerator < Minitest::Test
                    "choose another name\n", err
       _out, err, _status = cleat("new", "kernel", chdir: dir)
       assert_match(/its module Kernel would reopen Ruby's module Kernel/, err)
+      # The eighth: Data, a class from Ruby 3.2 on, was accepted on 3.1, and
+      # the gem failed to load on 3.3 ("Data is not a module").
+      _out, err, status = cleat("new", "data", chdir: dir)
+      refute status.success?
+      assert_match(/invalid gem name "data": its module Data would reopen Ruby's class /, err)
       # The sixth: what RubyGems and Bundler load, which `bundle install`
       # has when it loads the gemspec (`monitor`: "Monitor is not a module";
       # `gem`: Gem::VERSION became the gem's).

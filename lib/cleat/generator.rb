@@ -61,6 +61,12 @@ module Cleat
     # Why +name+ cannot name a generated gem, or nil when it can. The name
     # is also the extension's file and Init_ function, and camelized, its
     # module: lowercase letters, digits and underscores only.
+    # Top-level constants of the newer Rubies a generated gem supports
+    # (its gemspec says >= 3.1) that an older one lacks: `cleat new data` on
+    # 3.1 made a gem that failed to load on 3.3 ("Data is not a module", the
+    # eighth review).
+    NEWER_RUBY_CONSTANTS = { "Data" => "class (Ruby 3.2 and later)" }.freeze
+
     def self.name_problem(name)
       return "a gem name is needed" if name.to_s.empty?
       return "the name cleat is Cleat's own: choose another" if name == "cleat"
@@ -77,7 +83,7 @@ module Cleat
       end
       if NAME.match?(name)
         constant = camelize(name)
-        kind = ruby_constants[constant]
+        kind = ruby_constants[constant] || NEWER_RUBY_CONSTANTS[constant]
         unless kind
           return nil unless ruby_library?(name)
 
