@@ -280,12 +280,16 @@ static const char *class_of(VALUE obj)
 /* ---- quarantine ----------------------------------------------------------- */
 
 /* Region memory that was resized or released, kept (not freed) for a while:
- * the last QUARANTINE_BLOCKS blocks, QUARANTINE_BYTES at most. A block
- * larger than that is freed at once. A door of the owner's class checks the
+ * the last QUARANTINE_BLOCKS blocks, QUARANTINE_BYTES at most, or one
+ * larger block alone, up to QUARANTINE_LARGEST (the eighth review, C side:
+ * blocks over 8 MiB were freed at once, so a 16 MiB region's stale reads
+ * and writes went unseen); a block larger than that is freed at once. A
+ * door of the owner's class checks the
  * first CHECK_AT_DOOR bytes of its blocks; a block is checked whole when it
  * leaves, and every block at exit. */
 enum { QUARANTINE_BLOCKS = 32, CHECK_AT_DOOR = 4096 };
 #define QUARANTINE_BYTES ((size_t)8 << 20)
+#define QUARANTINE_LARGEST ((size_t)256 << 20)
 
 struct retired {
     unsigned char *base;
@@ -342,7 +346,7 @@ static const struct retired *held_block(const unsigned char *base)
 
 static void quarantine_block(const cleat_type *type, unsigned char *base, size_t size, const char *what)
 {
-    if (size > QUARANTINE_BYTES) {
+    if (size > QUARANTINE_LARGEST) {
         ruby_xfree(base);
         return;
     }

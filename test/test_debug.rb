@@ -868,6 +868,10 @@ class TestDebug < Minitest::Test
     out, err, status = run_ruby("s = CleatTest::StaleView.new(16); s.keep; s.resize(32); print s.stale_read")
     assert status.success?, err
     assert_equal 0xCE.to_s, out
+    # The eighth review, C side: a block over 8 MiB was freed at once.
+    out, err, status = run_ruby("s = CleatTest::StaleView.new(16 << 20); s.keep; s.resize(32); print s.stale_read")
+    assert status.success?, err
+    assert_equal 0xCE.to_s, out
   end
 
   def test_write_through_a_stale_view_after_a_resize
