@@ -482,6 +482,22 @@ static bool called_from_door_by_c(const record *door)
     return false; /* not found, or deeper than looked: cannot tell */
 }
 
+/* Whether the door being entered has no Ruby frame of its own: frame 0 is
+ * the outer door's C method, the only frame of it on the stack, so the
+ * body called another door's C function directly (the eighth review, C
+ * side: the rb_funcall form was reported, and its advice, "call the C
+ * function behind it", led to this one, silent, a use after free). Asked
+ * only before a report. */
+static bool called_directly_from_door(const record *door)
+{
+    frames f;
+    take_frames(&f);
+    if (f.count == 0 || f.count == FRAMES_LOOKED_AT || !frame_is_door(f.at[0], door)) return false;
+    for (int i = 1; i < f.count; i++)
+        if (frame_is_door(f.at[i], door)) return false; /* frame 0 is a call of its own (rb_funcall, a hook) */
+    return true;
+}
+
 /* Whether Ruby code starting now runs inside TracePoint.allow_reentry
  * (a frame of Ruby's own trace_point.rb) above the door's C frame: the
  * block of a hook, which Ruby lets fire events again there (a review: a
@@ -861,11 +877,19 @@ static void check_nested_door(uint64_t fiber, VALUE self, const cleat_type *type
         return;
     }
     if (outer->quiet || (outer->mode == CLEAT_BORROW_SHARED && mode == CLEAT_BORROW_SHARED)) return;
+    if (called_directly_from_door(outer)) {
+        outer->quiet = true;
+        cleat__debug_reportf("a door of %s ran on the object inside %s#%s's body: its C function was called directly "
+                             "(a door inside a door: what the inner body changes, the outer one holds); put the shared "
+                             "code in a plain C function taking the struct, and call that from both bodies",
+                             type->class_path, outer->type->class_path, id_name(outer->method));
+        return;
+    }
     if (!called_from_door_by_c(outer)) return;
     outer->quiet = true; /* once per call (CLEAT_DEBUG_CONTINUE=1) */
     cleat__debug_reportf("%s#%s was called from %s#%s's body on the same object while it was not lent (a C call such as "
-                         "rb_funcall reached it): call it through CLEAT_CALL, which lends the object, or call the C "
-                         "function behind it directly",
+                         "rb_funcall reached it): call it through CLEAT_CALL, which lends the object, or put what it "
+                         "does in a plain C function taking the struct (not its door's function: a door inside a door)",
                          type->class_path, method_name(), outer->type->class_path, id_name(outer->method));
 }
 

@@ -453,6 +453,11 @@ class TestDebug < Minitest::Test
     assert_reported "CleatTest::Holder#clear was called from CleatTest::Holder#funcall_unlent's body on the same object " \
                     "while it was not lent (a C call such as rb_funcall reached it): call it through CLEAT_CALL",
                     "CleatTest::Holder.alias_method(:poke, :clear); h = CleatTest::Holder.new(1); h.funcall_unlent(h)"
+    # The eighth review, C side: the door's function called directly (as
+    # that report's advice then said) pushes no Ruby frame, and went unseen.
+    assert_reported "a door of CleatTest::Holder ran on the object inside CleatTest::Holder#count_then_clear's body: its " \
+                    "C function was called directly (a door inside a door",
+                    "h = CleatTest::Holder.new(1); h.push(2); h.count_then_clear"
     out = assert_quiet "CleatTest::Holder.alias_method(:poke, :value); h = CleatTest::Holder.new(7); print h.funcall_unlent(h)"
     assert_equal "7", out
     out = assert_quiet "CleatTest::Holder.alias_method(:poke, :clear); h = CleatTest::Holder.new(1); " \

@@ -1098,6 +1098,12 @@ CLEAT_SHARED(holder_funcall_unlent, holder_type, holder_t *h, recv)
     (void)h;
     return rb_funcall(recv, rb_intern("poke"), 0); /* the bug: CLEAT_CALL lends */
 }
+CLEAT_SHARED(holder_count_then_clear, holder_type, holder_t *h)
+{
+    size_t before = h->list.len;
+    holder_clear(self); /* the bug: a door's function called directly, a door inside a door */
+    return SIZET2NUM(before);
+}
 CLEAT_EXCLUSIVE(holder_next_unlent, holder_type, holder_t *h, enumerator)
 {
     (void)h;
@@ -1942,6 +1948,7 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(holder, "store_known_from_shared", holder_store_known_from_shared);
     CLEAT_DEFINE_METHOD(holder, "push_from_shared", holder_push_from_shared);
     CLEAT_DEFINE_METHOD(holder, "yield_exclusive", holder_yield_exclusive);
+    CLEAT_DEFINE_METHOD(holder, "count_then_clear", holder_count_then_clear);
     CLEAT_DEFINE_METHOD(holder, "store_after_yield", holder_store_after_yield);
     CLEAT_DEFINE_METHOD(holder, "call_shared", holder_call_shared);
     CLEAT_DEFINE_METHOD(holder, "call_exclusive", holder_call_exclusive);
