@@ -97,10 +97,37 @@ static list_shadow *list_room(list_shadow **s, size_t n)
     return *s = grown;
 }
 
+static int compare_values(const void *a, const void *b)
+{
+    VALUE x = *(const VALUE *)a, y = *(const VALUE *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether v is among the elements the list's shadow holds: an element that
+ * moved within the list (a delete by memmove, a swap, a copy of another
+ * element) is no new reference and needs no barrier (the eighth review, C
+ * side: a memmove delete_at was reported). *sorted: the shadow's elements,
+ * sorted on first use (plain malloc: this may run inside the GC), so a
+ * long list costs n log n, not n squared; NULL when out of memory (then
+ * every moved element counts as new). */
+static bool moved_within(const list_shadow *s, VALUE v, VALUE **sorted, bool *tried)
+{
+    if (!s || !s->len) return false;
+    if (!*tried) {
+        *tried = true;
+        *sorted = malloc(s->len * sizeof(VALUE));
+        if (*sorted) {
+            memcpy(*sorted, s->elements, s->len * sizeof(VALUE));
+            qsort(*sorted, s->len, sizeof(VALUE), compare_values);
+        }
+    }
+    return *sorted && bsearch(&v, *sorted, s->len, sizeof(VALUE), compare_values);
+}
+
 /* Compares each VALUE field, and each cleat_values element, with what
  * cleat_write (or cleat_values_push) last stored. A heap object that
- * appeared any other way got no write barrier. Immediates need none: their
- * shadow just follows. */
+ * appeared any other way got no write barrier, unless the list held it
+ * already. Immediates need none: their shadow just follows. */
 static void check_fields(const cleat_type *type, void *data, const char *when)
 {
     if (type->flags & CLEAT_NOT_WB_PROTECTED) return;
@@ -116,18 +143,24 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
             /* A door checks short lists only (pushing n elements must not
              * cost n squared); the GC, which walks them anyway, all. */
             if (!by_gc && vals->len > DOOR_LIST_CHECK) continue;
+            VALUE *sorted = NULL;
+            bool tried = false, changed = false;
             for (size_t j = 0; j < vals->len; j++) {
                 VALUE v = vals->ptr[j];
                 if (s && j < s->len && v == s->elements[j]) continue;
-                if (RB_SPECIAL_CONST_P(v)) {
-                    if (s && j < s->len) s->elements[j] = v;
-                    continue;
-                }
+                changed = true;
+                if (RB_SPECIAL_CONST_P(v) || moved_within(s, v, &sorted, &tried)) continue;
                 cleat__debug_reportf("%s: element %zu of field %s changed without cleat_write or cleat_values_push (missing write "
                        "barrier), %s: store it with cleat_write(self, &vals->ptr[i], v)",
                        type->class_path, j, f->name, when);
-                if (s && j < s->len) s->elements[j] = v; /* CLEAT_DEBUG_CONTINUE=1: once */
             }
+            free(sorted);
+            /* The shadow follows, once every element was compared with it as
+             * it was (CLEAT_DEBUG_CONTINUE=1: reported once), and forgets
+             * what the list no longer holds (popped: putting it back by hand
+             * would be a new reference). */
+            for (size_t j = 0; changed && s && j < s->len && j < vals->len; j++) s->elements[j] = vals->ptr[j];
+            if (s && s->len > vals->len) s->len = vals->len;
             continue;
         }
         if (f->kind != CLEAT_KIND_VALUE) continue;

@@ -1098,6 +1098,33 @@ CLEAT_SHARED(holder_funcall_unlent, holder_type, holder_t *h, recv)
     (void)h;
     return rb_funcall(recv, rb_intern("poke"), 0); /* the bug: CLEAT_CALL lends */
 }
+/* Correct: elements moved within the list (the eighth review, C side: a
+ * memmove delete_at was reported as a missing barrier). */
+CLEAT_EXCLUSIVE(holder_delete_at, holder_type, holder_t *h, index)
+{
+    size_t i = cleat_to_size(index);
+    if (i >= h->list.len) return Qnil;
+    VALUE gone = h->list.ptr[i];
+    memmove(&h->list.ptr[i], &h->list.ptr[i + 1], (h->list.len - i - 1) * sizeof(VALUE));
+    h->list.len--;
+    return gone;
+}
+CLEAT_EXCLUSIVE(holder_swap_ends, holder_type, holder_t *h)
+{
+    if (h->list.len < 2) return self;
+    VALUE first = h->list.ptr[0];
+    h->list.ptr[0] = h->list.ptr[h->list.len - 1];
+    h->list.ptr[h->list.len - 1] = first;
+    return self;
+}
+/* Wrong: an element popped, then put back by hand (a new reference). */
+CLEAT_EXCLUSIVE(holder_put_back, holder_type, holder_t *h, value)
+{
+    h->list.ptr[h->list.len++] = value; /* the bug (room is there: it was just popped) */
+    return self;
+}
+CLEAT_EXCLUSIVE(holder_pop, holder_type, holder_t *h) { return h->list.len ? h->list.ptr[--h->list.len] : Qnil; }
+
 CLEAT_SHARED(holder_count_then_clear, holder_type, holder_t *h)
 {
     size_t before = h->list.len;
@@ -1949,6 +1976,10 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(holder, "push_from_shared", holder_push_from_shared);
     CLEAT_DEFINE_METHOD(holder, "yield_exclusive", holder_yield_exclusive);
     CLEAT_DEFINE_METHOD(holder, "count_then_clear", holder_count_then_clear);
+    CLEAT_DEFINE_METHOD(holder, "delete_at", holder_delete_at);
+    CLEAT_DEFINE_METHOD(holder, "swap_ends", holder_swap_ends);
+    CLEAT_DEFINE_METHOD(holder, "put_back", holder_put_back);
+    CLEAT_DEFINE_METHOD(holder, "pop", holder_pop);
     CLEAT_DEFINE_METHOD(holder, "store_after_yield", holder_store_after_yield);
     CLEAT_DEFINE_METHOD(holder, "call_shared", holder_call_shared);
     CLEAT_DEFINE_METHOD(holder, "call_exclusive", holder_call_exclusive);
