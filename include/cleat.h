@@ -1161,9 +1161,8 @@ CLEAT_API bool cleat_str_utf8_use(const char *name);
  *  - a declared VALUE field that changed without cleat_write (a missing
  *    write barrier), found at the next method call or GC;
  *  - a CLEAT_MARK_BY_HAND mark callback that left a declared field unmarked
- *    ("mark function forgot field f"), pinned it with rb_gc_mark although
- *    the type has a compact callback ("marked but not movable"), or marked
- *    it with rb_gc_mark_movable although nothing updates it after GC.compact
+ *    ("mark function forgot field f"), or marked it with
+ *    rb_gc_mark_movable although nothing updates it after GC.compact
  *    (extension code's rb_gc_mark and rb_gc_mark_movable go through Cleat
  *    in debug builds, which tells them apart);
  *  - a member no CLEAT_FIELD declares left holding a heap object that the
