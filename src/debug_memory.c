@@ -66,6 +66,54 @@ struct mark_record {
 };
 static _Thread_local struct mark_record *recording;
 
+/* The type whose .mark callback is running on this thread, and its struct
+ * (the GC and the debug checks both run it through cleat__debug_run_mark). */
+static _Thread_local const cleat_type *marking_type;
+static _Thread_local void *marking_data;
+
+void cleat__debug_run_mark(const cleat_type *type, void *data)
+{
+    const cleat_type *outer_type = marking_type;
+    void *outer_data = marking_data;
+    marking_type = type, marking_data = data;
+    type->mark(data);
+    marking_type = outer_type, marking_data = outer_data;
+}
+
+/* Whether obj is the value of a declared VALUE field or a cleat_values
+ * element of data: Cleat's own compaction updates those. */
+static bool declared_value_p(const cleat_type *type, void *data, VALUE obj)
+{
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE && *cleat__field_slot(data, f) == obj) return true;
+        if (f->kind != CLEAT_KIND_VALUES) continue;
+        const cleat_values *vals = cleat__field_values(data, f);
+        for (size_t i = 0; i < vals->len; i++)
+            if (vals->ptr[i] == obj) return true;
+    }
+    return false;
+}
+
+/* A .mark callback marking something movable that no .compact callback
+ * updates: GC.compact moves it and the member keeps the old address (the
+ * eighth review, C side: [BUG] "try to mark T_NONE object" at the next GC,
+ * unreported; declared fields of CLEAT_MARK_BY_HAND types were the only
+ * ones checked). Declared fields Cleat moves itself, unless marked by hand
+ * (check_hand_mark names those). Once per type. */
+static void check_movable_mark(VALUE obj)
+{
+    const cleat_type *type = marking_type;
+    static const cleat_type *said;
+    if (!type || type->compact || type == said || RB_SPECIAL_CONST_P(obj)) return;
+    if (declared_value_p(type, marking_data, obj)) return; /* Cleat's to move, or check_hand_mark's to report */
+    said = type;
+    cleat__debug_reportf("%s: its mark callback marked an object movable (rb_gc_mark_movable) that no compact callback "
+                         "updates: GC.compact would move it and leave the member at its old address; mark it with "
+                         "rb_gc_mark (pinned), or add a .compact callback that updates it with rb_gc_location",
+                         type->class_path);
+}
+
 void cleat__debug_gc_mark(VALUE obj, bool movable)
 {
     struct mark_record *rec = recording;
@@ -73,6 +121,7 @@ void cleat__debug_gc_mark(VALUE obj, bool movable)
         for (size_t i = 0; i < rec->count; i++)
             if (rec->values[i] == obj) rec->how[i] |= movable ? MARKED_MOVABLE : MARKED_PINNED;
     }
+    if (movable) check_movable_mark(obj);
     if (movable) rb_gc_mark_movable(obj);
     else rb_gc_mark(obj);
 }

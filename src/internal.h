@@ -114,6 +114,9 @@ CLEAT_API void cleat__debug_report(const char *message);
 CLEAT_API __attribute__((format(printf, 1, 2))) void cleat__debug_reportf(const char *format, ...);
 CLEAT_API void cleat__debug_needs_gvl(const char *function);
 CLEAT_API void cleat__debug_mark_check(const cleat_type *type, void *data);
+/* Runs the type's .mark callback, noting whose it is: a movable mark of
+ * anything but a declared field then needs a .compact callback. */
+CLEAT_API void cleat__debug_run_mark(const cleat_type *type, void *data);
 CLEAT_API void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f);
 CLEAT_API void cleat__debug_sync(const cleat_type *type, void *data);
 /* After cleat_write or cleat_values_push stored vals->ptr[i] of field f. */

@@ -376,9 +376,11 @@ void cleat__mark_field(void *data, const cleat_field *f)
 
 void cleat__type_mark_rest(const cleat_type *type, void *data)
 {
-    if (type->mark) type->mark(data);
 #ifdef CLEAT_DEBUG
+    if (type->mark) cleat__debug_run_mark(type, data);
     cleat__debug_mark_check(type, data);
+#else
+    if (type->mark) type->mark(data);
 #endif
 }
 

@@ -714,6 +714,15 @@ class TestDebug < Minitest::Test
                     'CleatTest::MovableMark.new(+"item")'
   end
 
+  # The eighth review, C side: any member a .mark marks movable needs a
+  # .compact callback, not just declared fields of CLEAT_MARK_BY_HAND types
+  # ([BUG] "try to mark T_NONE object" after GC.compact, unreported).
+  def test_a_mark_callback_moving_a_member_nothing_moves_back
+    assert_reported "CleatTest::MovableCache: its mark callback marked an object movable (rb_gc_mark_movable) that no " \
+                    "compact callback updates",
+                    'CleatTest::MovableCache.new.set(+"cached")'
+  end
+
   def test_hand_written_mark_movable_with_a_compact_callback_is_quiet
     assert_quiet('m = CleatTest::MovedMark.new(+"item"); GC.start; m.item; print m.item')
   end

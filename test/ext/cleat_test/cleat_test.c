@@ -1829,6 +1829,28 @@ CLEAT_EXCLUSIVE(shared_region_take, shared_region_type, shared_region_t *s, othe
     return self;
 }
 
+/* The eighth review, C side: a .mark that marks an undeclared member
+ * movable, with no .compact to update it. */
+typedef struct {
+    VALUE name;
+    VALUE cache;
+} movable_cache_t;
+static const cleat_field movable_cache_fields[] = {CLEAT_FIELD_ANY(movable_cache_t, name), CLEAT_FIELDS_END};
+static void movable_cache_mark(void *p) { rb_gc_mark_movable(((movable_cache_t *)p)->cache); /* the bug */ }
+static void movable_cache_init(VALUE self, void *p)
+{
+    (void)self;
+    ((movable_cache_t *)p)->cache = Qnil;
+}
+CLEAT_TYPE(movable_cache_type, "CleatTest::MovableCache", movable_cache_t, movable_cache_fields,
+           .mark = movable_cache_mark, .init_fields = movable_cache_init, .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(movable_cache_set, movable_cache_type, movable_cache_t *c, v)
+{
+    c->cache = v;
+    RB_OBJ_WRITTEN(self, Qundef, v);
+    return self;
+}
+
 /* The eighth review, C side: eight registers its .mark marks, then a
  * member nobody marks (the undeclared-member check stopped at eight). */
 typedef struct {
@@ -1941,6 +1963,7 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
     CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
     CLEAT_DEFINE_METHOD(shared_region, "take", shared_region_take);
+    CLEAT_DEFINE_METHOD(cleat_type_define_class(&movable_cache_type, rb_cObject), "set", movable_cache_set);
     VALUE registers = cleat_type_define_class(&registers_type, rb_cObject);
     CLEAT_DEFINE_METHOD(registers, "load", registers_load);
     CLEAT_DEFINE_METHOD(registers, "remember", registers_remember);
