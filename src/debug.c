@@ -968,6 +968,18 @@ void cleat__debug_free_begin(const cleat_type *type)
 
 void cleat__debug_free_end(void) { in_free = NULL; }
 
+/* A CLEAT_DEFERRED_FREE callback running with a field the GC had freed
+ * (read as nil: the C API does not check, so using it crashes): named if
+ * Ruby aborts meanwhile. */
+static _Thread_local const cleat_type *deferred_type;
+static _Thread_local const char *deferred_freed_field;
+
+void cleat__debug_deferred_free(const cleat_type *type, const char *freed_field)
+{
+    deferred_type = type;
+    deferred_freed_field = freed_field;
+}
+
 /* Without the GVL: plain C only. method is the door's name, found with the
  * GVL (method names are never freed). */
 /* Nested: a GVL-free function that takes the GVL back
@@ -1047,6 +1059,16 @@ static void on_abort(int signal)
                                      "(use CLEAT_DEFERRED_FREE)\n";
         ssize_t ignored = write(2, prefix, sizeof prefix - 1);
         ignored = write(2, type->class_path, strlen(type->class_path));
+        ignored = write(2, suffix, sizeof suffix - 1);
+        (void)ignored;
+    } else if (deferred_type && deferred_freed_field) {
+        static const char middle[] = ": its free callback crashed; field ";
+        static const char suffix[] = " held an object the same GC had freed (debug builds give it nil): a free "
+                                     "callback may use only objects something else keeps alive\n";
+        ssize_t ignored = write(2, prefix, sizeof prefix - 1);
+        ignored = write(2, deferred_type->class_path, strlen(deferred_type->class_path));
+        ignored = write(2, middle, sizeof middle - 1);
+        ignored = write(2, deferred_freed_field, strlen(deferred_freed_field));
         ignored = write(2, suffix, sizeof suffix - 1);
         (void)ignored;
     } else if (nogvl) {

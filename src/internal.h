@@ -117,6 +117,11 @@ CLEAT_API void cleat__debug_mark_check(const cleat_type *type, void *data);
 /* Runs the type's .mark callback, noting whose it is: a movable mark of
  * anything but a declared field then needs a .compact callback. */
 CLEAT_API void cleat__debug_run_mark(const cleat_type *type, void *data);
+/* Before a CLEAT_DEFERRED_FREE callback: declared VALUE fields whose object
+ * the GC already freed are set to nil; returns the first one's name, or NULL. */
+CLEAT_API const char *cleat__debug_forget_freed_fields(const cleat_type *type, void *data);
+/* Around a deferred free callback (NULL, NULL after): named if Ruby aborts. */
+CLEAT_API void cleat__debug_deferred_free(const cleat_type *type, const char *freed_field);
 CLEAT_API void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f);
 CLEAT_API void cleat__debug_sync(const cleat_type *type, void *data);
 /* After cleat_write or cleat_values_push stored vals->ptr[i] of field f. */

@@ -468,7 +468,14 @@ static VALUE free_deferred(const cleat_type *type, void *data)
 {
     int state = 0;
     struct free_call call = {type->free, data};
+#ifdef CLEAT_DEBUG
+    const char *freed = cleat__debug_forget_freed_fields(type, data);
+    cleat__debug_deferred_free(type, freed);
+#endif
     rb_protect(call_free, (VALUE)&call, &state);
+#ifdef CLEAT_DEBUG
+    cleat__debug_deferred_free(NULL, NULL);
+#endif
     if (!state) return 0;
     /* An exception, or for a throw (or break) Ruby's own record of it, not
      * an object with a class. */
@@ -478,6 +485,10 @@ static VALUE free_deferred(const cleat_type *type, void *data)
     rb_set_errinfo(Qnil);
 #ifdef CLEAT_DEBUG
     cleat__debug_free_end();
+    if (freed)
+        cleat__debug_reportf("%s: its free callback %s; field %s held an object the same GC had freed, and read nil "
+                             "(a free callback may use only objects something else keeps alive)",
+                             type->class_path, RSTRING_PTR(what), freed);
     cleat__debug_reportf("%s: its free callback %s (a CLEAT_DEFERRED_FREE callback runs wherever Ruby finalizes the "
                          "object, at any allocation, where no exception can go: rescue it in the callback)",
                          type->class_path, RSTRING_PTR(what));

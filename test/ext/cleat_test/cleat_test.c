@@ -1829,6 +1829,28 @@ CLEAT_EXCLUSIVE(shared_region_take, shared_region_type, shared_region_t *s, othe
     return self;
 }
 
+/* The eighth review, C side: a deferred free callback using a field whose
+ * object only this one kept (freed by the same GC), or one kept elsewhere
+ * (correct). */
+typedef struct {
+    VALUE log;
+    long id;
+} logged_t;
+static const cleat_field logged_fields[] = {CLEAT_FIELD(logged_t, log, &rb_cArray), CLEAT_FIELDS_END};
+static void logged_free(void *p)
+{
+    logged_t *l = p;
+    rb_ary_push(l->log, LONG2NUM(l->id));
+}
+CLEAT_TYPE(logged_type, "CleatTest::Logged", logged_t, logged_fields, .free = logged_free,
+           .flags = CLEAT_DEFERRED_FREE);
+CLEAT_INIT(logged_init, logged_type, logged_t *l, log, id)
+{
+    cleat_write(self, &l->log, log);
+    l->id = (long)cleat_to_int64(id);
+    return self;
+}
+
 /* The eighth review, C side: a .mark that marks an undeclared member
  * movable, with no .compact to update it. */
 typedef struct {
@@ -1964,6 +1986,7 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
     CLEAT_DEFINE_METHOD(shared_region, "take", shared_region_take);
     CLEAT_DEFINE_METHOD(cleat_type_define_class(&movable_cache_type, rb_cObject), "set", movable_cache_set);
+    CLEAT_DEFINE_METHOD(cleat_type_define_class(&logged_type, rb_cObject), "initialize", logged_init);
     VALUE registers = cleat_type_define_class(&registers_type, rb_cObject);
     CLEAT_DEFINE_METHOD(registers, "load", registers_load);
     CLEAT_DEFINE_METHOD(registers, "remember", registers_remember);
