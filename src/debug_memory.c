@@ -481,6 +481,18 @@ bool cleat__debug_in_main_ractor(void) { return in_main_ractor(); }
 
 bool cleat__debug_dead_object_p(VALUE v) { return in_main_ractor() && !heap_object_p(v); }
 
+/* The eighth review, C side: a size_t member declared CLEAT_FIELD_ANY
+ * (size_t is VALUE's type: it compiles) and given a count by cleat_write
+ * crashed the next GC in either build. Main Ractor only (the heap walk's). */
+void cleat__debug_check_stored(const cleat_type *type, const cleat_field *f, VALUE value)
+{
+    if (RB_SPECIAL_CONST_P(value) || !in_main_ractor() || heap_object_p(value)) return;
+    cleat__debug_reportf("%s: field %s was given 0x%lx, which is neither an immediate nor a live object: a "
+                         "plain C number (a size_t or long member) declared as a VALUE field? Declare only VALUE "
+                         "members with CLEAT_FIELD*; for a count, store LONG2NUM(n)",
+                         type->class_path, f->name, (unsigned long)value);
+}
+
 /* A deferred free runs after the GC that found the object dead, which also
  * freed whatever only the object kept (the eighth review, C side: a
  * callback pushing to its log Array read a freed slot, 40000 times in

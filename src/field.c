@@ -85,6 +85,9 @@ static bool field_accepts(const cleat_field *f, VALUE value, VALUE *expected)
 
 static void check_field_value(const cleat_type *owner, const cleat_field *f, VALUE value)
 {
+#ifdef CLEAT_DEBUG
+    cleat__debug_check_stored(owner, f, value); /* a plain number given as a VALUE */
+#endif
     VALUE expected;
     if (field_accepts(f, value, &expected)) return;
     rb_raise(rb_eTypeError, "wrong argument type %" PRIsVALUE " for %s of %s (expected %" PRIsVALUE "%s)",
@@ -167,6 +170,7 @@ void cleat__debug_write_known(VALUE self, VALUE *slot, VALUE value)
         cleat__raise_wrong_type(self, "a Cleat object"); /* CLEAT_DEBUG_CONTINUE=1 */
     }
     const cleat_field *f = field_of_slot(type, RTYPEDDATA_DATA(self), slot);
+    if (f) cleat__debug_check_stored(type, f, value);
     VALUE expected;
     if (f && f->kind != CLEAT_KIND_REGION && !field_accepts(f, value, &expected)) {
         VALUE message = rb_sprintf("%s: cleat_write_known stored %" PRIsVALUE " into field %s (declared %" PRIsVALUE

@@ -120,6 +120,10 @@ CLEAT_API void cleat__debug_run_mark(const cleat_type *type, void *data);
 /* Before a CLEAT_DEFERRED_FREE callback: declared VALUE fields whose object
  * the GC already freed are set to nil; returns the first one's name, or NULL. */
 CLEAT_API const char *cleat__debug_forget_freed_fields(const cleat_type *type, void *data);
+/* Reports a value about to be stored into field f that is neither an
+ * immediate nor a live object: a plain number (a size_t member declared as
+ * a VALUE field), which the GC would crash on. */
+CLEAT_API void cleat__debug_check_stored(const cleat_type *type, const cleat_field *f, VALUE value);
 /* Around a deferred free callback (NULL, NULL after): named if Ruby aborts. */
 CLEAT_API void cleat__debug_deferred_free(const cleat_type *type, const char *freed_field);
 CLEAT_API void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f);

@@ -731,6 +731,14 @@ class TestDebug < Minitest::Test
   # The eighth review, C side: any member a .mark marks movable needs a
   # .compact callback, not just declared fields of CLEAT_MARK_BY_HAND types
   # ([BUG] "try to mark T_NONE object" after GC.compact, unreported).
+  # The eighth review, C side: a size_t member declared CLEAT_FIELD_ANY
+  # compiles (size_t is VALUE's type), and a count stored with cleat_write
+  # crashed the next GC, unreported.
+  def test_a_plain_number_stored_as_a_value
+    assert_reported "CleatTest::Counted: field count was given 0x40, which is neither an immediate nor a live object",
+                    "CleatTest::Counted.new.set(64)"
+  end
+
   def test_a_mark_callback_moving_a_member_nothing_moves_back
     assert_reported "CleatTest::MovableCache: its mark callback marked an object movable (rb_gc_mark_movable) that no " \
                     "compact callback updates",

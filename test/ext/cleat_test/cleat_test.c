@@ -1851,6 +1851,19 @@ CLEAT_INIT(logged_init, logged_type, logged_t *l, log, id)
     return self;
 }
 
+/* The eighth review, C side: a size_t member declared as a VALUE field
+ * (size_t is VALUE's type, so it compiles), given a count. */
+typedef struct {
+    size_t count;
+} counted_t;
+static const cleat_field counted_fields[] = {CLEAT_FIELD_ANY(counted_t, count), CLEAT_FIELDS_END};
+CLEAT_TYPE(counted_type, "CleatTest::Counted", counted_t, counted_fields, .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(counted_set, counted_type, counted_t *c, n)
+{
+    cleat_write(self, &c->count, (VALUE)cleat_to_size(n)); /* the bug: a number, not a VALUE */
+    return self;
+}
+
 /* The eighth review, C side: a .mark that marks an undeclared member
  * movable, with no .compact to update it. */
 typedef struct {
@@ -1987,6 +2000,7 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(shared_region, "take", shared_region_take);
     CLEAT_DEFINE_METHOD(cleat_type_define_class(&movable_cache_type, rb_cObject), "set", movable_cache_set);
     CLEAT_DEFINE_METHOD(cleat_type_define_class(&logged_type, rb_cObject), "initialize", logged_init);
+    CLEAT_DEFINE_METHOD(cleat_type_define_class(&counted_type, rb_cObject), "set", counted_set);
     VALUE registers = cleat_type_define_class(&registers_type, rb_cObject);
     CLEAT_DEFINE_METHOD(registers, "load", registers_load);
     CLEAT_DEFINE_METHOD(registers, "remember", registers_remember);
