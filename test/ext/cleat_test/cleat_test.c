@@ -1307,7 +1307,9 @@ static VALUE test_is_predefined(VALUE mod, VALUE obj)
     (void)mod;
     return cleat_is(obj, &predefined_type) ? Qtrue : Qfalse;
 }
-static VALUE raw_named_alloc(VALUE klass) { return rb_data_object_wrap(klass, NULL, NULL, NULL); }
+static const rb_data_type_t raw_named_rb = {"CleatTest::RawNamed", {NULL, NULL, NULL, NULL, {0}}, NULL, NULL,
+                                              RUBY_TYPED_FREE_IMMEDIATELY};
+static VALUE raw_named_alloc(VALUE klass) { return TypedData_Wrap_Struct(klass, &raw_named_rb, NULL); }
 CLEAT_TYPE(raw_named_type, "CleatTest::RawNamed", unended_t, holder_again_fields, .flags = CLEAT_ZERO_IS_VALID);
 static VALUE define_over_raw(VALUE mod)
 {
