@@ -174,7 +174,9 @@ struct cleat_type {
 
     /* Optional callbacks, given as designated initializers to CLEAT_TYPE. */
     /* Releases memory the struct owns (not cleat_values: Cleat frees those).
-     * Runs during GC: no Ruby API unless CLEAT_DEFERRED_FREE. */
+     * Runs during GC: no Ruby API unless CLEAT_DEFERRED_FREE, whose
+     * callback runs later and sees the VALUE fields as nil (what they
+     * held may be freed or moved by then). */
     void (*free)(void *data);
     /* Bytes the struct owns beyond itself and its cleat_values. */
     size_t (*memsize)(const void *data);

@@ -968,8 +968,8 @@ void cleat__debug_free_begin(const cleat_type *type)
 
 void cleat__debug_free_end(void) { in_free = NULL; }
 
-/* A CLEAT_DEFERRED_FREE callback running with a field the GC had freed
- * (read as nil: the C API does not check, so using it crashes): named if
+/* A CLEAT_DEFERRED_FREE callback running with its VALUE fields hidden
+ * (read as nil: the C API does not check, so using one crashes): named if
  * Ruby aborts meanwhile. */
 static _Thread_local const cleat_type *deferred_type;
 static _Thread_local const char *deferred_freed_field;
@@ -1062,9 +1062,9 @@ static void on_abort(int signal)
         ignored = write(2, suffix, sizeof suffix - 1);
         (void)ignored;
     } else if (deferred_type && deferred_freed_field) {
-        static const char middle[] = ": its free callback crashed; field ";
-        static const char suffix[] = " held an object the same GC had freed (debug builds give it nil): a free "
-                                     "callback may use only objects something else keeps alive\n";
+        static const char middle[] = ": its free callback crashed; its VALUE fields (";
+        static const char suffix[] = "...) read nil there: a deferred free callback may not use them (what they held "
+                                     "may be freed or moved by then)\n";
         ssize_t ignored = write(2, prefix, sizeof prefix - 1);
         ignored = write(2, deferred_type->class_path, strlen(deferred_type->class_path));
         ignored = write(2, middle, sizeof middle - 1);

@@ -493,24 +493,6 @@ void cleat__debug_check_stored(const cleat_type *type, const cleat_field *f, VAL
                          type->class_path, f->name, (unsigned long)value);
 }
 
-/* A deferred free runs after the GC that found the object dead, which also
- * freed whatever only the object kept (the eighth review, C side: a
- * callback pushing to its log Array read a freed slot, 40000 times in
- * 40000). Those fields read nil in the callback, in debug builds. */
-const char *cleat__debug_forget_freed_fields(const cleat_type *type, void *data)
-{
-    const char *first = NULL;
-    if (!in_main_ractor()) return NULL;
-    CLEAT__EACH_FIELD(type, f)
-    {
-        if (f->kind != CLEAT_KIND_VALUE) continue;
-        VALUE *slot = cleat__field_slot(data, f);
-        if (RB_SPECIAL_CONST_P(*slot) || heap_object_p(*slot)) continue;
-        *slot = Qnil; /* an immediate: no barrier */
-        if (!first) first = f->name;
-    }
-    return first;
-}
 
 /* ---- at the end of each door ---------------------------------------------- */
 

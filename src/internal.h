@@ -117,9 +117,6 @@ CLEAT_API void cleat__debug_mark_check(const cleat_type *type, void *data);
 /* Runs the type's .mark callback, noting whose it is: a movable mark of
  * anything but a declared field then needs a .compact callback. */
 CLEAT_API void cleat__debug_run_mark(const cleat_type *type, void *data);
-/* Before a CLEAT_DEFERRED_FREE callback: declared VALUE fields whose object
- * the GC already freed are set to nil; returns the first one's name, or NULL. */
-CLEAT_API const char *cleat__debug_forget_freed_fields(const cleat_type *type, void *data);
 /* Reports a value about to be stored into field f that is neither an
  * immediate nor a live object: a plain number (a size_t member declared as
  * a VALUE field), which the GC would crash on. */

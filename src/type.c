@@ -448,6 +448,33 @@ static VALUE call_free(VALUE arg)
     return Qnil;
 }
 
+/* A deferred free runs after the GC that found the object dead, which may
+ * have freed what only the object kept, and a GC.compact since may have
+ * moved the rest without updating a dead object's fields (the eighth
+ * review: a log Array read after it was swept, or at its old address). So
+ * the callback sees its VALUE fields and cleat_values elements as nil, in
+ * every build: using one fails at once, never in someone else's memory.
+ * Returns the first such field that held an object, or NULL. */
+static const char *hide_values(const cleat_type *type, void *data)
+{
+    const char *first = NULL;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUE) {
+            VALUE *slot = cleat__field_slot(data, f);
+            if (!first && !RB_SPECIAL_CONST_P(*slot)) first = f->name;
+            *slot = Qnil; /* an immediate: no barrier, and the object is dead */
+        } else if (f->kind == CLEAT_KIND_VALUES) {
+            cleat_values *vals = cleat__field_values(data, f);
+            for (size_t i = 0; i < vals->len; i++) {
+                if (!first && !RB_SPECIAL_CONST_P(vals->ptr[i])) first = f->name;
+                vals->ptr[i] = Qnil;
+            }
+        }
+    }
+    return first;
+}
+
 /* A deferred free callback may use the Ruby API, and so may raise (or
  * throw). Ruby runs it while finalizing, as it runs finalizer procs, and
  * an exception leaving it would jump out of that: Ruby would then never
@@ -455,47 +482,44 @@ static VALUE call_free(VALUE arg)
  * flushed (the eighth hostile review: lost writes). So Cleat does what Ruby
  * does with a finalizer's exception: it frees what it owns, warns, and
  * drops the exception (before the seventh hostile review it also leaked,
- * and debug builds said nothing; they report it). */
-static VALUE warn_ignored(VALUE message)
-{
-    rb_warn("%" PRIsVALUE, message); /* Warning.warn: Ruby code, whose own errors are dropped too */
-    return Qnil;
-}
-
-/* Runs the callback; returns the warning to give once Cleat's own frees
- * are done, or 0. */
-static VALUE free_deferred(const cleat_type *type, void *data)
+ * and debug builds said nothing; they report it). The warning goes to
+ * stderr from C, unless $VERBOSE is nil: no Ruby code (Warning.warn) runs
+ * at exit's finalizing, where objects are half torn down (a review: a
+ * Warning.warn writing to a StringIO crashed there). Returns whether the
+ * callback raised, with `warning` filled. */
+static bool free_deferred(const cleat_type *type, void *data, char *warning, size_t size)
 {
     int state = 0;
     struct free_call call = {type->free, data};
+    const char *hidden = hide_values(type, data);
 #ifdef CLEAT_DEBUG
-    const char *freed = cleat__debug_forget_freed_fields(type, data);
-    cleat__debug_deferred_free(type, freed);
+    cleat__debug_deferred_free(type, hidden);
 #endif
     rb_protect(call_free, (VALUE)&call, &state);
 #ifdef CLEAT_DEBUG
     cleat__debug_deferred_free(NULL, NULL);
 #endif
-    if (!state) return 0;
+    if (!state) return false;
     /* An exception, or for a throw (or break) Ruby's own record of it, not
      * an object with a class. */
     VALUE error = rb_errinfo();
-    bool raised = RB_TYPE_P(error, T_OBJECT);
-    VALUE what = raised ? rb_sprintf("raised %s", rb_obj_classname(error)) : rb_str_new_cstr("threw");
+    char what[160];
+    if (RB_TYPE_P(error, T_OBJECT)) snprintf(what, sizeof what, "raised %s", rb_obj_classname(error));
+    else snprintf(what, sizeof what, "threw");
     rb_set_errinfo(Qnil);
 #ifdef CLEAT_DEBUG
     cleat__debug_free_end();
-    if (freed)
-        cleat__debug_reportf("%s: its free callback %s; field %s held an object the same GC had freed, and read nil "
-                             "(a free callback may use only objects something else keeps alive)",
-                             type->class_path, RSTRING_PTR(what), freed);
+    if (hidden)
+        cleat__debug_reportf("%s: its free callback %s; its VALUE fields (%s...) read nil there: a deferred free callback "
+                             "may not use them (what they held may be freed or moved by then)",
+                             type->class_path, what, hidden);
     cleat__debug_reportf("%s: its free callback %s (a CLEAT_DEFERRED_FREE callback runs wherever Ruby finalizes the "
                          "object, at any allocation, where no exception can go: rescue it in the callback)",
-                         type->class_path, RSTRING_PTR(what));
+                         type->class_path, what);
 #endif
-    return rb_sprintf("%s: its free callback %" PRIsVALUE "; ignored, as Ruby ignores a finalizer's "
-                      "(rescue it in the callback)",
-                      type->class_path, what);
+    snprintf(warning, size, "%s: its free callback %s; ignored, as Ruby ignores a finalizer's (rescue it in the callback)",
+             type->class_path, what);
+    return true;
 }
 
 static void free_rest(const cleat_type *type, void *data);
@@ -506,12 +530,10 @@ void cleat__type_free(const cleat_type *type, void *data)
     cleat__debug_free_begin(type);
 #endif
     if (type->free && (type->flags & CLEAT_DEFERRED_FREE)) {
-        VALUE warning = free_deferred(type, data);
+        char warning[320];
+        bool raised = free_deferred(type, data, warning, sizeof warning);
         free_rest(type, data);
-        if (!warning) return;
-        int state = 0;
-        rb_protect(warn_ignored, warning, &state);
-        rb_set_errinfo(Qnil);
+        if (raised && !NIL_P(ruby_verbose)) fprintf(stderr, "warning: %s\n", warning);
         return;
     }
     if (type->free) type->free(data);

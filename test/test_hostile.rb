@@ -64,6 +64,21 @@ class TestHostile < Minitest::Test
     out, err = run_child(code, preload: ["-rcleat_test"])
     assert_equal "10 true flushed at exit", out
     assert_includes err, "CleatTest::Deferred: its free callback raised RuntimeError; ignored, as Ruby ignores a finalizer's"
+    # A review of that fix: the warning went through Warning.warn, which at
+    # exit's finalizing (objects half torn down) crashed writing to a StringIO.
+    # It is written from C now, and Warning.warn is not called.
+    code = <<~'RUBY'
+      ENV["CLEAT_DEBUG_CONTINUE"] = "1"
+      $VERBOSE = false
+      require "stringio"
+      CAPTURED = StringIO.new(+"")
+      def Warning.warn(message, **) = CAPTURED.write(message)
+      $keep = Array.new(200) { CleatTest::Deferred.new.arm } # alive until exit
+      print :end
+    RUBY
+    out, err = run_child(code, preload: ["-rcleat_test"])
+    assert_equal "end", out
+    assert_includes err, "warning: CleatTest::Deferred: its free callback raised RuntimeError; ignored"
   end
 
   # The seventh round: Cleat asks Ruby at load whether IO::Buffer#~ refuses a
