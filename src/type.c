@@ -747,7 +747,7 @@ static void *fresh_copy_target(const cleat_type *type, VALUE self)
  * objects would free one block (the eighth review, C side: a crash or a
  * double free in either build). Refused before the copy is usable; the copy
  * forgets every block that is not its own first, so nothing is freed twice. */
-static void refuse_shared_blocks(const cleat_type *type, VALUE self, void *dst, const void *src)
+static const cleat_field *forget_shared_blocks(const cleat_type *type, void *dst, const void *src)
 {
     const cleat_field *shared = NULL;
     CLEAT__EACH_FIELD(type, f)
@@ -765,11 +765,38 @@ static void refuse_shared_blocks(const cleat_type *type, VALUE self, void *dst, 
         }
         if (!shared) shared = f;
     }
-    if (!shared) return;
 #ifdef CLEAT_DEBUG
-    cleat__debug_sync(type, dst); /* what it holds now */
+    if (shared) cleat__debug_sync(type, dst); /* what it holds now */
 #endif
-    (void)self;
+    return shared;
+}
+
+struct copy_call {
+    void (*copy)(VALUE self, void *dst, const void *src);
+    VALUE self;
+    void *dst;
+    const void *src;
+};
+
+static VALUE call_copy(VALUE arg)
+{
+    const struct copy_call *c = (const struct copy_call *)arg;
+    c->copy(c->self, c->dst, c->src);
+    return Qnil;
+}
+
+/* Runs the .copy callback; the copy forgets what it shares with the
+ * original even when the callback raises after sharing it (a review of the
+ * fix: `*d = *o`, then an element's dup raised, and the half-made copy
+ * freed the original's buffer when collected). */
+static void run_copy(const cleat_type *type, VALUE self, void *dst, const void *src)
+{
+    int state = 0;
+    struct copy_call call = {type->copy, self, dst, src};
+    rb_protect(call_copy, (VALUE)&call, &state);
+    const cleat_field *shared = forget_shared_blocks(type, dst, src);
+    if (state) rb_jump_tag(state);
+    if (!shared) return;
     rb_raise(rb_eTypeError,
              "%s: its copy callback left field %s sharing the original's %s (both objects would free it): give the "
              "copy its own (%s), not the original's pointer",
@@ -787,8 +814,7 @@ CLEAT__COLD VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALU
     const void *src = cleat_unwrap(orig, type);
     void *dst = fresh_copy_target(type, self);
     if (type->copy) {
-        type->copy(self, dst, src);
-        refuse_shared_blocks(type, self, dst, src);
+        run_copy(type, self, dst, src);
     } else {
         copy_fields(type, self, dst, src);
     }

@@ -163,8 +163,13 @@ class TestType < Minitest::Test
     region = CleatTest::SharedRegion.new.resize(64)
     e = assert_raises(TypeError) { region.clone }
     assert_match(/\ACleatTest::SharedRegion: its copy callback left field r sharing the original's region /, e.message)
+    # A review of that fix: a callback that raised after sharing skipped the
+    # check, and the half-made copy freed the original's buffer.
+    raising = CleatTest::SharedValues.new.push(:raise).push("b")
+    assert_raises(RuntimeError) { raising.dup }
     4.times { GC.start } # the refused copies go, the originals keep theirs
     assert_equal %w[a b c], values.push("c").to_a
+    assert_equal [:raise, "b", "c"], raising.push("c").to_a
     region.resize(128).release
   end
 
