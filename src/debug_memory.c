@@ -101,12 +101,15 @@ static bool declared_value_p(const cleat_type *type, void *data, VALUE obj)
  * unreported; declared fields of CLEAT_MARK_BY_HAND types were the only
  * ones checked). Declared fields Cleat moves itself, unless marked by hand
  * (check_hand_mark names those). Once per type. */
+static bool rooted_p(VALUE word);
+
 static void check_movable_mark(VALUE obj)
 {
     const cleat_type *type = marking_type;
     static const cleat_type *said;
     if (!type || type->compact || type == said || RB_SPECIAL_CONST_P(obj)) return;
     if (declared_value_p(type, marking_data, obj)) return; /* Cleat's to move, or check_hand_mark's to report */
+    if (rooted_p(obj)) return; /* a root's value: Ruby pins it (a review: reported) */
     said = type;
     cleat__debug_reportf("%s: its mark callback marked an object movable (rb_gc_mark_movable) that no compact callback "
                          "updates: GC.compact would move it and leave the member at its old address; mark it with "
@@ -575,7 +578,11 @@ void cleat__debug_define_hooked_variable(const char *name, VALUE *address, rb_gv
                                          rb_gvar_setter_t *setter)
 {
     rb_define_hooked_variable(name, address, getter, setter);
-    cleat__debug_gc_root(address);
+    /* A root only when it holds a VALUE that Ruby's own getter reads: with
+     * a getter of its own the address may be NULL (Ruby's virtual
+     * variables) or point to anything (a review: a NULL root crashed the
+     * next check). */
+    if (address && !getter) cleat__debug_gc_root(address);
 }
 
 /* The extension's rb_gc_unregister_address: the address is no root any
@@ -634,18 +641,22 @@ static bool copied_field(const cleat_type *type, void *data, const VALUE *values
     /* A hand-written .mark may pin the object in ways not recorded here
      * (rb_gc_mark_locations, rb_gc_mark_maybe, rb_mark_tbl: a review's
      * correct program, its copy pinned by rb_gc_mark_locations, was
-     * reported): only types Cleat marks alone are checked. */
-    if (type->mark) return false;
+     * reported): in a type with one, only a value its .mark itself marked
+     * movable (and nothing pinned) counts (a review of the eighth round:
+     * `rb_gc_mark_movable(c->cache)` of a copy of c->name crashed after
+     * GC.compact, unreported), and only in VALUE fields. */
+    bool by_mark = type->mark != NULL;
     size_t k = 0;
     CLEAT__EACH_FIELD(type, f)
     {
         if (f->kind == CLEAT_KIND_VALUE) {
             size_t i = k++;
+            if (by_mark && how[i] != MARKED_MOVABLE) continue;
             if (values[i] == word && !(how[i] & MARKED_PINNED)) {
                 snprintf(name, size, "field %s", f->name);
                 return true;
             }
-        } else if (f->kind == CLEAT_KIND_VALUES) {
+        } else if (f->kind == CLEAT_KIND_VALUES && !by_mark) {
             const cleat_values *vals = cleat__field_values(data, f);
             for (size_t i = 0; i < vals->len; i++) {
                 if (vals->ptr[i] != word) continue;

@@ -741,6 +741,15 @@ class TestDebug < Minitest::Test
     assert_reported "CleatTest::MovableCache: its mark callback marked an object movable (rb_gc_mark_movable) that no " \
                     "compact callback updates",
                     'CleatTest::MovableCache.new.set(+"cached")'
+    # A review of that fix: a copy of a declared field marked movable was
+    # let by (the field's own value); a root's value marked movable was
+    # reported, though Ruby pins roots.
+    assert_reported "CleatTest::MovableCache#name_and_cache left a copy of field name (VALUE String) in an undeclared " \
+                    "member at offset 8",
+                    'CleatTest::MovableCache.new.name_and_cache(+"named")'
+    out = assert_quiet('c = CleatTest::MovableCache.new.root; GC.start; (GC.compact rescue nil); c.root; ' \
+                       "print $cleat_test_virtual")
+    assert_equal "42", out
   end
 
   def test_hand_written_mark_movable_with_a_compact_callback_is_quiet

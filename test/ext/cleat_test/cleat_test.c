@@ -1751,6 +1751,12 @@ CLEAT_EXCLUSIVE(undeclared_keep_global, undeclared_type, undeclared_t *u)
 /* The eighth review, C side: Ruby globals backed by C variables
  * ($cleat_test_var and friends) are roots as well. */
 static VALUE test_variable = Qnil, test_readonly = Qnil, test_hooked = Qnil;
+static VALUE test_virtual_get(ID id, VALUE *data)
+{
+    (void)id, (void)data;
+    return INT2FIX(42);
+}
+static void test_virtual_set(VALUE value, ID id, VALUE *data) { (void)value, (void)id, (void)data; }
 CLEAT_EXCLUSIVE(undeclared_keep_variables, undeclared_type, undeclared_t *u, which)
 {
     int64_t i = cleat_num_to_int64(CLEAT_DOOR, which);
@@ -1887,6 +1893,20 @@ CLEAT_EXCLUSIVE(movable_cache_set, movable_cache_type, movable_cache_t *c, v)
     RB_OBJ_WRITTEN(self, Qundef, v);
     return self;
 }
+/* A review of the eighth round: the cache a copy of the declared name (its
+ * mark marks the copy movable; Cleat updates only the field). */
+CLEAT_EXCLUSIVE(movable_cache_name_and_cache, movable_cache_type, movable_cache_t *c, v)
+{
+    cleat_write(self, &c->name, v);
+    c->cache = c->name; /* the bug */
+    return self;
+}
+/* Quiet: the cache holds a root's value, which Ruby pins. */
+CLEAT_EXCLUSIVE(movable_cache_root, movable_cache_type, movable_cache_t *c)
+{
+    c->cache = test_root;
+    return self;
+}
 
 /* The eighth review, C side: eight registers its .mark marks, then a
  * member nobody marks (the undeclared-member check stopped at eight). */
@@ -1992,6 +2012,8 @@ static void init_memory_misuse(VALUE mod)
     rb_define_variable("$cleat_test_var", &test_variable);
     rb_define_readonly_variable("$cleat_test_readonly", &test_readonly);
     rb_define_hooked_variable("$cleat_test_hooked", &test_hooked, NULL, NULL);
+    /* A review of the eighth round: a virtual one (no variable) was a NULL root. */
+    rb_define_hooked_variable("$cleat_test_virtual", NULL, test_virtual_get, test_virtual_set);
     test_marked = rb_obj_freeze(rb_str_new_cstr("a mark object"));
     rb_gc_register_mark_object(test_marked);
     cleat_type_define_class(&hidden_init_type, rb_cObject);
@@ -2002,7 +2024,10 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
     CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
     CLEAT_DEFINE_METHOD(shared_region, "take", shared_region_take);
-    CLEAT_DEFINE_METHOD(cleat_type_define_class(&movable_cache_type, rb_cObject), "set", movable_cache_set);
+    VALUE movable_cache = cleat_type_define_class(&movable_cache_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(movable_cache, "set", movable_cache_set);
+    CLEAT_DEFINE_METHOD(movable_cache, "name_and_cache", movable_cache_name_and_cache);
+    CLEAT_DEFINE_METHOD(movable_cache, "root", movable_cache_root);
     CLEAT_DEFINE_METHOD(cleat_type_define_class(&logged_type, rb_cObject), "initialize", logged_init);
     CLEAT_DEFINE_METHOD(cleat_type_define_class(&counted_type, rb_cObject), "set", counted_set);
     VALUE registers = cleat_type_define_class(&registers_type, rb_cObject);
