@@ -112,6 +112,12 @@ class TestGenerator < Minitest::Test
       _out, err, status = cleat("new", "data", chdir: dir)
       refute status.success?
       assert_match(/invalid gem name "data": its module Data would reopen Ruby's class /, err)
+      # And prism or syntax_suggest, libraries of 3.3 and 3.2 on (a review).
+      %w[prism syntax_suggest].each do |name|
+        _out, err, status = cleat("new", name, chdir: dir)
+        refute status.success?, name
+        assert_match(/invalid gem name "#{name}": its (lib\/#{name}.rb would hide Ruby's own library|module)/, err)
+      end
       # The sixth: what RubyGems and Bundler load, which `bundle install`
       # has when it loads the gemspec (`monitor`: "Monitor is not a module";
       # `gem`: Gem::VERSION became the gem's).

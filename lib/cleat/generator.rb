@@ -67,6 +67,11 @@ module Cleat
     # eighth review).
     NEWER_RUBY_CONSTANTS = { "Data" => "class (Ruby 3.2 and later)" }.freeze
 
+    # Libraries of the newer Rubies' own (default gems) that an older one
+    # lacks: `cleat new prism` on 3.1 made a gem that loaded 3.3's prism
+    # instead of itself (a review of the eighth round).
+    NEWER_RUBY_LIBRARIES = %w[syntax_suggest prism bundled_gems].freeze
+
     def self.name_problem(name)
       return "a gem name is needed" if name.to_s.empty?
       return "the name cleat is Cleat's own: choose another" if name == "cleat"
@@ -85,7 +90,7 @@ module Cleat
         constant = camelize(name)
         kind = ruby_constants[constant] || NEWER_RUBY_CONSTANTS[constant]
         unless kind
-          return nil unless ruby_library?(name)
+          return nil unless NEWER_RUBY_LIBRARIES.include?(name) || ruby_library?(name)
 
           return "invalid gem name #{name.inspect}: its lib/#{name}.rb would hide Ruby's own library #{name} " \
                  "(require #{name.inspect} would load the gem instead, and rake or Bundler fail): choose another name"
