@@ -578,11 +578,10 @@ void cleat__debug_define_hooked_variable(const char *name, VALUE *address, rb_gv
                                          rb_gvar_setter_t *setter)
 {
     rb_define_hooked_variable(name, address, getter, setter);
-    /* A root only when it holds a VALUE that Ruby's own getter reads: with
-     * a getter of its own the address may be NULL (Ruby's virtual
-     * variables) or point to anything (a review: a NULL root crashed the
-     * next check). */
-    if (address && !getter) cleat__debug_gc_root(address);
+    /* Ruby marks the variable whatever its getter, so it is a root, unless
+     * there is none: a virtual variable's NULL (a review: a NULL root
+     * crashed the next check). */
+    if (address) cleat__debug_gc_root(address);
 }
 
 /* The extension's rb_gc_unregister_address: the address is no root any
@@ -646,6 +645,7 @@ static bool copied_field(const cleat_type *type, void *data, const VALUE *values
      * `rb_gc_mark_movable(c->cache)` of a copy of c->name crashed after
      * GC.compact, unreported), and only in VALUE fields. */
     bool by_mark = type->mark != NULL;
+    if (by_mark && type->compact) return false; /* its .compact may update the copy (a review: reported) */
     size_t k = 0;
     CLEAT__EACH_FIELD(type, f)
     {

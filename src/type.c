@@ -455,6 +455,11 @@ static VALUE call_free(VALUE arg)
  * the callback sees its VALUE fields and cleat_values elements as nil, in
  * every build: using one fails at once, never in someone else's memory.
  * Returns the first such field that held an object, or NULL. */
+/* What a hidden view points to: a region whose generation no view has, so
+ * cleat_view_bytes raises StaleReferenceError before it reads the owner (a
+ * review: a view's owner made nil crashed cleat_view_bytes). */
+static const cleat_region hidden_region = {NULL, 0, UINT64_MAX, 0};
+
 static const char *hide_values(const cleat_type *type, void *data)
 {
     const char *first = NULL;
@@ -464,6 +469,11 @@ static const char *hide_values(const cleat_type *type, void *data)
             VALUE *slot = cleat__field_slot(data, f);
             if (!first && !RB_SPECIAL_CONST_P(*slot)) first = f->name;
             *slot = Qnil; /* an immediate: no barrier, and the object is dead */
+            if (f->view_owner) {
+                cleat_view *v = (cleat_view *)(void *)((char *)slot - offsetof(cleat_view, owner));
+                v->region = &hidden_region;
+                v->generation = 0;
+            }
         } else if (f->kind == CLEAT_KIND_VALUES) {
             cleat_values *vals = cleat__field_values(data, f);
             for (size_t i = 0; i < vals->len; i++) {
@@ -747,22 +757,30 @@ static void *fresh_copy_target(const cleat_type *type, VALUE self)
  * objects would free one block (the eighth review, C side: a crash or a
  * double free in either build). Refused before the copy is usable; the copy
  * forgets every block that is not its own first, so nothing is freed twice. */
-static const cleat_field *forget_shared_blocks(const cleat_type *type, void *dst, const void *src)
+/* The block a cleat_values or region field points to, or NULL. */
+static const void *block_of(const cleat_field *f, const void *data)
+{
+    if (f->kind == CLEAT_KIND_VALUES) return cleat__field_values((void *)data, f)->ptr;
+    if (f->kind == CLEAT_KIND_REGION) return cleat__field_region((void *)data, f)->base;
+    return NULL;
+}
+
+/* before[i]: the original's block of its i-th such field before the
+ * callback ran: Ruby code the callback ran (an element's initialize_copy)
+ * may have grown the original meanwhile, freeing that block, which the copy
+ * may still hold (a review: a double free). */
+static const cleat_field *forget_shared_blocks(const cleat_type *type, void *dst, const void *src,
+                                               const void *const *before)
 {
     const cleat_field *shared = NULL;
+    size_t i = 0;
     CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind == CLEAT_KIND_VALUES) {
-            cleat_values *to = cleat__field_values(dst, f);
-            if (!to->ptr || to->ptr != cleat__field_values((void *)src, f)->ptr) continue;
-            memset(to, 0, sizeof *to);
-        } else if (f->kind == CLEAT_KIND_REGION) {
-            cleat_region *to = cleat__field_region(dst, f);
-            if (!to->base || to->base != cleat__field_region((void *)src, f)->base) continue;
-            memset(to, 0, sizeof *to);
-        } else {
-            continue;
-        }
+        if (f->kind != CLEAT_KIND_VALUES && f->kind != CLEAT_KIND_REGION) continue;
+        const void *held = block_of(f, dst), *was = before[i++];
+        if (!held || (held != block_of(f, src) && held != was)) continue;
+        if (f->kind == CLEAT_KIND_VALUES) memset(cleat__field_values(dst, f), 0, sizeof(cleat_values));
+        else memset(cleat__field_region(dst, f), 0, sizeof(cleat_region));
         if (!shared) shared = f;
     }
 #ifdef CLEAT_DEBUG
@@ -791,10 +809,26 @@ static VALUE call_copy(VALUE arg)
  * freed the original's buffer when collected). */
 static void run_copy(const cleat_type *type, VALUE self, void *dst, const void *src)
 {
+    size_t blocks = 0; /* only cleat_values and regions can be shared (and a protect costs a setjmp) */
+    CLEAT__EACH_FIELD(type, f)
+    {
+        blocks += f->kind == CLEAT_KIND_VALUES || f->kind == CLEAT_KIND_REGION;
+    }
+    if (!blocks) {
+        type->copy(self, dst, src);
+        return;
+    }
+    const void *few[8], **before = blocks <= 8 ? few : ruby_xmalloc2(blocks, sizeof *before);
+    size_t i = 0;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind == CLEAT_KIND_VALUES || f->kind == CLEAT_KIND_REGION) before[i++] = block_of(f, src);
+    }
     int state = 0;
     struct copy_call call = {type->copy, self, dst, src};
     rb_protect(call_copy, (VALUE)&call, &state);
-    const cleat_field *shared = forget_shared_blocks(type, dst, src);
+    const cleat_field *shared = forget_shared_blocks(type, dst, src, before);
+    if (before != few) ruby_xfree(before);
     if (state) rb_jump_tag(state);
     if (!shared) return;
     rb_raise(rb_eTypeError,

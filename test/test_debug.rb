@@ -750,6 +750,11 @@ class TestDebug < Minitest::Test
     out = assert_quiet('c = CleatTest::MovableCache.new.root; GC.start; (GC.compact rescue nil); c.root; ' \
                        "print $cleat_test_virtual")
     assert_equal "42", out
+    # A second review: with a .compact that updates the copy, it is correct.
+    out = assert_quiet('c = CleatTest::CompactedCache.new.name_and_cache(+"named"); GC.start; ' \
+                       "(GC.verify_compaction_references(double_heap: true, toward: :empty) rescue nil); " \
+                       "c.name_and_cache(+\"again\"); print c.same?")
+    assert_equal "true", out
   end
 
   def test_hand_written_mark_movable_with_a_compact_callback_is_quiet

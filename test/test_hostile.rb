@@ -79,6 +79,20 @@ class TestHostile < Minitest::Test
     out, err = run_child(code, preload: ["-rcleat_test"])
     assert_equal "end", out
     assert_includes err, "warning: CleatTest::Deferred: its free callback raised RuntimeError; ignored"
+    # A second review: the fields a deferred free callback sees are hidden,
+    # and a view among them crashed cleat_view_bytes; it raises now.
+    code = <<~'RUBY'
+      ENV["CLEAT_DEBUG_CONTINUE"] = "1"
+      $VERBOSE = false
+      owner = CleatTest::StaleView.new(16)
+      def make(owner) = (10.times { CleatTest::ViewKeeper.new(owner) }; nil)
+      make(owner)
+      5.times { GC.start }
+      print owner.size
+    RUBY
+    out, err = run_child(code, preload: ["-rcleat_test"])
+    assert_equal "16", out
+    assert_includes err, "warning: CleatTest::ViewKeeper: its free callback raised Cleat::StaleReferenceError; ignored"
   end
 
   # The seventh round: Cleat asks Ruby at load whether IO::Buffer#~ refuses a

@@ -1569,6 +1569,26 @@ static const cleat_field stale_fields[] = {
     CLEAT_FIELDS_END,
 };
 CLEAT_TYPE(stale_type, "CleatTest::StaleView", stale_t, stale_fields);
+
+/* A review of the eighth round: a deferred free callback reading a view
+ * (its owner field hidden, like every VALUE field there). */
+typedef struct {
+    cleat_view view;
+} view_keeper_t;
+static const cleat_field view_keeper_fields[] = {CLEAT_FIELD_VIEW(view_keeper_t, view, &stale_type), CLEAT_FIELDS_END};
+static void view_keeper_free(void *p)
+{
+    view_keeper_t *k = p;
+    if (k->view.region) (void)cleat_view_bytes(&k->view); /* the bug: StaleReferenceError now */
+}
+CLEAT_TYPE(view_keeper_type, "CleatTest::ViewKeeper", view_keeper_t, view_keeper_fields, .free = view_keeper_free,
+           .flags = CLEAT_DEFERRED_FREE);
+CLEAT_INIT(view_keeper_init, view_keeper_type, view_keeper_t *k, owner)
+{
+    stale_t *s = cleat_unwrap_mut(owner, &stale_type);
+    cleat_view_init(self, &k->view, owner, &s->bytes, 0, 1);
+    return self;
+}
 static const unsigned char *stale_kept; /* the bug: outlives the call that got it */
 CLEAT_INIT(stale_initialize, stale_type, stale_t *s, size)
 {
@@ -1908,6 +1928,27 @@ CLEAT_EXCLUSIVE(movable_cache_root, movable_cache_type, movable_cache_t *c)
     return self;
 }
 
+/* A review of the eighth round: the same with a .compact that updates the
+ * cache (correct). */
+static void compacted_cache_compact(void *p)
+{
+    movable_cache_t *c = p;
+    c->cache = rb_gc_location(c->cache);
+}
+CLEAT_TYPE(compacted_cache_type, "CleatTest::CompactedCache", movable_cache_t, movable_cache_fields,
+           .mark = movable_cache_mark, .compact = compacted_cache_compact, .init_fields = movable_cache_init,
+           .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(compacted_cache_name_and_cache, compacted_cache_type, movable_cache_t *c, v)
+{
+    cleat_write(self, &c->name, v);
+    c->cache = c->name;
+    return self;
+}
+CLEAT_SHARED(compacted_cache_same, compacted_cache_type, movable_cache_t *c)
+{
+    return c->cache == c->name ? Qtrue : Qfalse;
+}
+
 /* The eighth review, C side: eight registers its .mark marks, then a
  * member nobody marks (the undeclared-member check stopped at eight). */
 typedef struct {
@@ -1953,6 +1994,10 @@ static void shared_values_copy(VALUE self, void *dst, const void *src)
     *d = *o; /* the bug */
     if (o->items.len && o->items.ptr[0] == ID2SYM(rb_intern("raise")))
         rb_raise(rb_eRuntimeError, "raised after sharing"); /* and a review's: raising before the check */
+    if (o->items.len > 1 && o->items.ptr[0] == ID2SYM(rb_intern("grow"))) {
+        rb_funcall(o->items.ptr[1], rb_intern("call"), 0); /* a second review's: the original grows meanwhile */
+        return;
+    }
     for (size_t i = 0; i < d->items.len; i++) cleat_write(self, &d->items.ptr[i], o->items.ptr[i]);
 }
 CLEAT_TYPE(shared_values_type, "CleatTest::SharedValues", shared_values_t, shared_values_fields,
@@ -2024,6 +2069,10 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
     CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
     CLEAT_DEFINE_METHOD(shared_region, "take", shared_region_take);
+    VALUE compacted_cache = cleat_type_define_class(&compacted_cache_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(compacted_cache, "name_and_cache", compacted_cache_name_and_cache);
+    CLEAT_DEFINE_METHOD(compacted_cache, "same?", compacted_cache_same);
+    CLEAT_DEFINE_METHOD(cleat_type_define_class(&view_keeper_type, rb_cObject), "initialize", view_keeper_init);
     VALUE movable_cache = cleat_type_define_class(&movable_cache_type, rb_cObject);
     CLEAT_DEFINE_METHOD(movable_cache, "set", movable_cache_set);
     CLEAT_DEFINE_METHOD(movable_cache, "name_and_cache", movable_cache_name_and_cache);
