@@ -504,6 +504,8 @@ static bool free_deferred(const cleat_type *type, void *data, char *warning, siz
     const char *hidden = hide_values(type, data);
 #ifdef CLEAT_DEBUG
     cleat__debug_deferred_free(type, hidden);
+#else
+    (void)hidden; /* named by debug builds only */
 #endif
     rb_protect(call_free, (VALUE)&call, &state);
 #ifdef CLEAT_DEBUG
