@@ -970,14 +970,52 @@ void cleat__debug_free_end(void) { in_free = NULL; }
 
 /* A CLEAT_DEFERRED_FREE callback running with its VALUE fields hidden
  * (read as nil: the C API does not check, so using one crashes): named if
- * Ruby aborts meanwhile. */
+ * it crashes. Ruby 3.1 ends a crash report with abort (on_abort below);
+ * 3.3 and 3.4 die of the signal itself, so a SIGSEGV handler of Cleat's
+ * is in place for the callback's duration: it speaks, puts Ruby's handler
+ * back, and returns, and the faulting access repeats under Ruby's. */
 static _Thread_local const cleat_type *deferred_type;
 static _Thread_local const char *deferred_freed_field;
+static struct sigaction ruby_segv;
+static int segv_hooked; /* callbacks inside callbacks: the outermost hooks */
+
+static void name_deferred_crash(void)
+{
+    static const char prefix[] = "[cleat debug] ", middle[] = ": its free callback crashed; its VALUE fields (";
+    static const char suffix[] = "...) read nil there: a deferred free callback may not use them (what they held "
+                                 "may be freed or moved by then)\n";
+    ssize_t ignored = write(2, prefix, sizeof prefix - 1);
+    ignored = write(2, deferred_type->class_path, strlen(deferred_type->class_path));
+    ignored = write(2, middle, sizeof middle - 1);
+    ignored = write(2, deferred_freed_field, strlen(deferred_freed_field));
+    ignored = write(2, suffix, sizeof suffix - 1);
+    (void)ignored;
+}
+
+static void on_segv_in_deferred_free(int signal)
+{
+    (void)signal;
+    if (deferred_type && deferred_freed_field && !reported) {
+        reported = 1; /* on_abort adds nothing */
+        name_deferred_crash();
+    }
+    sigaction(SIGSEGV, &ruby_segv, NULL);
+}
 
 void cleat__debug_deferred_free(const cleat_type *type, const char *freed_field)
 {
     deferred_type = type;
     deferred_freed_field = freed_field;
+    if (type && freed_field && segv_hooked++ == 0) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = on_segv_in_deferred_free;
+        action.sa_flags = SA_ONSTACK; /* as Ruby's own (a stack overflow runs on its alternate stack) */
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGSEGV, &action, &ruby_segv);
+    } else if (!type && segv_hooked > 0 && --segv_hooked == 0) {
+        sigaction(SIGSEGV, &ruby_segv, NULL);
+    }
 }
 
 /* Without the GVL: plain C only. method is the door's name, found with the
@@ -1062,15 +1100,7 @@ static void on_abort(int signal)
         ignored = write(2, suffix, sizeof suffix - 1);
         (void)ignored;
     } else if (deferred_type && deferred_freed_field) {
-        static const char middle[] = ": its free callback crashed; its VALUE fields (";
-        static const char suffix[] = "...) read nil there: a deferred free callback may not use them (what they held "
-                                     "may be freed or moved by then)\n";
-        ssize_t ignored = write(2, prefix, sizeof prefix - 1);
-        ignored = write(2, deferred_type->class_path, strlen(deferred_type->class_path));
-        ignored = write(2, middle, sizeof middle - 1);
-        ignored = write(2, deferred_freed_field, strlen(deferred_freed_field));
-        ignored = write(2, suffix, sizeof suffix - 1);
-        (void)ignored;
+        name_deferred_crash();
     } else if (nogvl) {
         /* rb_raise and most of the Ruby API end in rb_bug without the GVL. */
         static const char suffix[] = ": the Ruby API (rb_raise?) called without the GVL inside cleat_without_gvl\n";
