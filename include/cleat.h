@@ -189,8 +189,11 @@ struct cleat_type {
      * .init_fields if the type has one: replace what the hook put in, do
      * not append to it); store VALUEs with cleat_write(self, ...). A field declared without _OR_NIL
      * that is still nil afterwards makes dup/clone raise TypeError, and so
-     * does a cleat_values buffer or region left shared with src. Without
-     * it (and without CLEAT_COPYABLE) dup/clone raise TypeError. */
+     * does a cleat_values buffer or region left shared with src. The
+     * original is lent shared while it runs: Ruby code it calls (an
+     * element's dup) cannot change src under it (an exclusive method on the
+     * original raises Cleat::BorrowError). Without it (and without
+     * CLEAT_COPYABLE) dup/clone raise TypeError. */
     void (*copy)(VALUE self, void *dst, const void *src);
     /* Starting values: runs when an object is allocated (allocate, new,
      * cleat_type_new, dup/clone's target, cleat_exception_new), after the
@@ -213,6 +216,7 @@ struct cleat_type {
     VALUE klass;       /* the class, once defined */
     size_t prefix;     /* bytes allocated before the struct: header (and debug shadow) */
     size_t value_fields; /* number of CLEAT_KIND_VALUE fields */
+    size_t block_fields; /* number of cleat_values and region fields (blocks it owns) */
     size_t *references;  /* Ruby >= 3.3: offsets Ruby marks itself (declarative), or NULL */
     uint64_t value_slots; /* bit i: a declared VALUE field at byte i * 8 (cleat_write_known) */
     size_t field_array_len; /* CLEAT_TYPE: elements of the field array it was given (0: NULL or a pointer),

@@ -86,6 +86,13 @@ CLEAT_API void cleat__refuse_lent(VALUE self);
 CLEAT_API void cleat__borrow_init(void);
 /* Forgets every loan record of an object being freed. */
 CLEAT_API void cleat__release_loans(cleat_header *h);
+/* rb_protect(func, arg, state) with self lent (mode) meanwhile, unless
+ * frozen; the loan has ended when this returns, whatever func did (dup's
+ * .copy callback: the original must not change under it, and the copy must
+ * be mended before an exception goes on). Raises only when the loan cannot
+ * be taken (BorrowError, NoMemoryError), before func runs. */
+CLEAT_API VALUE cleat__borrow_protect(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
+                                      int *state);
 
 /* One run of something a continuation could run again (cleat_ensure's
  * cleanup): a pooled loan record whose serial, kept on the heap, tells the

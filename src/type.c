@@ -51,15 +51,14 @@ static void check_and_lay_out(cleat_type *type)
      * nil: a field that refuses nil could be read as nil. With
      * .init_fields, allocation checks what the hook left instead. */
     bool all_nil_ok = (type->flags & CLEAT_ZERO_IS_VALID) && !type->init_fields;
-    bool owns_region = false;
-    size_t values = 0, lists = 0;
+    size_t values = 0, lists = 0, regions = 0;
     uint64_t slots = 0;
     CLEAT__EACH_FIELD(type, f)
     {
         size_t width = cleat__field_width(f);
         if (f->offset > type->size || type->size - f->offset < width)
             rb_raise(rb_eArgError, "%s: field %s lies outside the struct", path, f->name);
-        owns_region |= f->kind == CLEAT_KIND_REGION;
+        regions += f->kind == CLEAT_KIND_REGION;
         lists += f->kind == CLEAT_KIND_VALUES;
         if (f->kind != CLEAT_KIND_VALUE) continue;
         if (all_nil_ok && !f->nil_ok)
@@ -75,7 +74,7 @@ static void check_and_lay_out(cleat_type *type)
     }
     if ((type->flags & CLEAT_MARK_BY_HAND) && !type->mark)
         rb_raise(rb_eArgError, "%s: CLEAT_MARK_BY_HAND needs a mark callback", path);
-    if ((type->flags & CLEAT_COPYABLE) && (type->free || owns_region) && !type->copy)
+    if ((type->flags & CLEAT_COPYABLE) && (type->free || regions) && !type->copy)
         rb_raise(rb_eArgError,
                  "%s: CLEAT_COPYABLE copies member by member, which would share the memory "
                  "it frees; give the type a copy callback",
@@ -84,10 +83,9 @@ static void check_and_lay_out(cleat_type *type)
 #ifdef CLEAT_DEBUG
     /* debug.c: the shadow, a shadow per cleat_values */
     prefix += (values + lists) * sizeof(VALUE);
-#else
-    (void)lists;
 #endif
     type->value_fields = values;
+    type->block_fields = lists + regions;
     type->prefix = (prefix + align - 1) / align * align;
     type->value_slots = slots;
 }
@@ -767,20 +765,13 @@ static const void *block_of(const cleat_field *f, const void *data)
     return NULL;
 }
 
-/* before[i]: the original's block of its i-th such field before the
- * callback ran: Ruby code the callback ran (an element's initialize_copy)
- * may have grown the original meanwhile, freeing that block, which the copy
- * may still hold (a review: a double free). */
-static const cleat_field *forget_shared_blocks(const cleat_type *type, void *dst, const void *src,
-                                               const void *const *before)
+static const cleat_field *forget_shared_blocks(const cleat_type *type, void *dst, const void *src)
 {
     const cleat_field *shared = NULL;
-    size_t i = 0;
     CLEAT__EACH_FIELD(type, f)
     {
-        if (f->kind != CLEAT_KIND_VALUES && f->kind != CLEAT_KIND_REGION) continue;
-        const void *held = block_of(f, dst), *was = before[i++];
-        if (!held || (held != block_of(f, src) && held != was)) continue;
+        const void *held = block_of(f, dst);
+        if (!held || held != block_of(f, src)) continue;
         if (f->kind == CLEAT_KIND_VALUES) memset(cleat__field_values(dst, f), 0, sizeof(cleat_values));
         else memset(cleat__field_region(dst, f), 0, sizeof(cleat_region));
         if (!shared) shared = f;
@@ -805,32 +796,19 @@ static VALUE call_copy(VALUE arg)
     return Qnil;
 }
 
-/* Runs the .copy callback; the copy forgets what it shares with the
- * original even when the callback raises after sharing it (a review of the
- * fix: `*d = *o`, then an element's dup raised, and the half-made copy
- * freed the original's buffer when collected). */
-static void run_copy(const cleat_type *type, VALUE self, void *dst, const void *src)
+/* Runs the .copy callback with the original lent shared: Ruby code it runs
+ * (an element's initialize_copy) cannot change the original under it (a
+ * review: the original grown meanwhile freed the block the callback was
+ * reading and the half-made copy held). The copy forgets what it shares
+ * with the original even when the callback raises after sharing it (a
+ * review of the fix: `*d = *o`, then an element's dup raised, and the
+ * half-made copy freed the original's buffer when collected). */
+static void run_copy(const cleat_type *type, VALUE self, void *dst, VALUE orig, const void *src)
 {
-    size_t blocks = 0; /* only cleat_values and regions can be shared (and a protect costs a setjmp) */
-    CLEAT__EACH_FIELD(type, f)
-    {
-        blocks += f->kind == CLEAT_KIND_VALUES || f->kind == CLEAT_KIND_REGION;
-    }
-    if (!blocks) {
-        type->copy(self, dst, src);
-        return;
-    }
-    const void *few[8], **before = blocks <= 8 ? few : ruby_xmalloc2(blocks, sizeof *before);
-    size_t i = 0;
-    CLEAT__EACH_FIELD(type, f)
-    {
-        if (f->kind == CLEAT_KIND_VALUES || f->kind == CLEAT_KIND_REGION) before[i++] = block_of(f, src);
-    }
     int state = 0;
     struct copy_call call = {type->copy, self, dst, src};
-    rb_protect(call_copy, (VALUE)&call, &state);
-    const cleat_field *shared = forget_shared_blocks(type, dst, src, before);
-    if (before != few) ruby_xfree(before);
+    cleat__borrow_protect(orig, CLEAT_BORROW_SHARED, call_copy, (VALUE)&call, &state);
+    const cleat_field *shared = type->block_fields ? forget_shared_blocks(type, dst, src) : NULL;
     if (state) rb_jump_tag(state);
     if (!shared) return;
     rb_raise(rb_eTypeError,
@@ -850,7 +828,7 @@ CLEAT__COLD VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALU
     const void *src = cleat_unwrap(orig, type);
     void *dst = fresh_copy_target(type, self);
     if (type->copy) {
-        run_copy(type, self, dst, src);
+        run_copy(type, self, dst, orig, src);
     } else {
         copy_fields(type, self, dst, src);
     }

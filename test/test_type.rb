@@ -167,9 +167,19 @@ class TestType < Minitest::Test
     # check, and the half-made copy freed the original's buffer.
     raising = CleatTest::SharedValues.new.push(:raise).push("b")
     assert_raises(RuntimeError) { raising.dup }
+    # A second review: Ruby code the callback ran grew the original, freeing
+    # the block the callback read and the copy held. The original is lent
+    # (shared) while the callback runs: growing it raises.
+    growing = CleatTest::SharedValues.new.push(:grow)
+    grown = false
+    growing.push(-> { grown = true; growing.push(0) })
+    e = assert_raises(Cleat::BorrowError) { growing.dup }
+    assert grown, "the callback ran the lambda"
+    assert_equal "CleatTest::SharedValues is borrowed by #initialize_copy; #push needs it exclusively", e.message
     4.times { GC.start } # the refused copies go, the originals keep theirs
     assert_equal %w[a b c], values.push("c").to_a
     assert_equal [:raise, "b", "c"], raising.push("c").to_a
+    assert_equal 3, growing.push(1).to_a.size, "the loan ended with the callback"
     region.resize(128).release
   end
 

@@ -1992,6 +1992,9 @@ static void shared_values_copy(VALUE self, void *dst, const void *src)
     shared_values_t *d = dst;
     const shared_values_t *o = src;
     *d = *o; /* the bug */
+    /* A second review's: the original grows meanwhile (it is lent shared
+     * now: the push raises BorrowError). */
+    if (o->items.len > 1 && o->items.ptr[0] == ID2SYM(rb_intern("grow"))) rb_funcall(o->items.ptr[1], rb_intern("call"), 0);
     for (size_t i = 0; i < d->items.len; i++) cleat_write(self, &d->items.ptr[i], o->items.ptr[i]);
     if (o->items.len && o->items.ptr[0] == ID2SYM(rb_intern("raise")))
         rb_raise(rb_eRuntimeError, "raised after sharing"); /* and a review's: raising before the check */
