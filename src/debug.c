@@ -465,11 +465,6 @@ typedef struct frames {
 
 static void take_frames(frames *f) { f->count = rb_profile_frames(0, FRAMES_LOOKED_AT, f->at, NULL); }
 
-static bool is_string(VALUE str, const char *s, size_t len)
-{
-    return RB_TYPE_P(str, T_STRING) && (size_t)RSTRING_LEN(str) == len && !memcmp(RSTRING_PTR(str), s, len);
-}
-
 /* Whether frame is the door's C method: a C frame (no path) of the door's
  * method name and class (Array#each is no Histogram#each). */
 static bool frame_is_door(VALUE frame, const record *door)
@@ -478,7 +473,7 @@ static bool frame_is_door(VALUE frame, const record *door)
     if (!want || !NIL_P(rb_profile_frame_path(frame))) return false;
     VALUE name = rb_profile_frame_method_name(frame);
     if (!RB_TYPE_P(name, T_STRING) || rb_str_equal(name, want) != Qtrue) return false;
-    return is_string(rb_profile_frame_classpath(frame), door->type->class_path, strlen(door->type->class_path));
+    return cleat__string_is(rb_profile_frame_classpath(frame), door->type->class_path, strlen(door->type->class_path));
 }
 
 /* Whether the door's C method is still on this fiber's Ruby stack. A door
@@ -546,8 +541,8 @@ static bool inside_reentered_hook(const record *door)
     frames f;
     take_frames(&f);
     for (int i = 0; i < f.count; i++) {
-        if (is_string(rb_profile_frame_path(f.at[i]), hooks, sizeof hooks - 1) &&
-            is_string(rb_profile_frame_method_name(f.at[i]), reentry, sizeof reentry - 1))
+        if (cleat__string_is(rb_profile_frame_path(f.at[i]), hooks, sizeof hooks - 1) &&
+            cleat__string_is(rb_profile_frame_method_name(f.at[i]), reentry, sizeof reentry - 1))
             return true;
         if (frame_is_door(f.at[i], door)) return false; /* reached the door */
     }

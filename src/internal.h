@@ -46,6 +46,15 @@ static inline VALUE *cleat__region_buffers_slot(void *data, const cleat_field *f
     return &cleat__field_region(data, f)->buffers;
 }
 
+/* Whether str (a class or frame name or path: a String, or nil) is the
+ * len bytes at s. CLEAT__STRING_IS takes a literal, whose length is known
+ * when compiling. */
+static inline bool cleat__string_is(VALUE str, const char *s, size_t len)
+{
+    return RB_TYPE_P(str, T_STRING) && (size_t)RSTRING_LEN(str) == len && !memcmp(RSTRING_PTR(str), s, len);
+}
+#define CLEAT__STRING_IS(str, lit) cleat__string_is((str), (lit), sizeof(lit) - 1)
+
 /* Probes how this Ruby's IO::Buffer behaves (region.c); from cleat_init. */
 CLEAT_API void cleat__region_init(void);
 

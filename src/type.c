@@ -148,8 +148,7 @@ void cleat_ractor_safe(void)
 static void refuse_foreign_class(VALUE klass, VALUE super, const char *path)
 {
     VALUE name = rb_class_name(klass);
-    size_t len = strlen(path);
-    if (!RB_TYPE_P(name, T_STRING) || (size_t)RSTRING_LEN(name) != len || memcmp(RSTRING_PTR(name), path, len) != 0)
+    if (!cleat__string_is(name, path, strlen(path)))
         rb_raise(rb_eTypeError, "%s is %" PRIsVALUE ", a class of another name: a Cleat type needs a class of its own",
                  path, name);
     if (rb_get_alloc_func(klass) != rb_get_alloc_func(super))
@@ -612,17 +611,10 @@ static bool refers_only_to_shareables(const cleat_type *type, void *data)
     return true;
 }
 
-/* Whether str (a frame's name or path: a String, or nil) is the string
- * literal lit; the length, known when compiling, is compared first. */
-#define IS_NAME(str, lit) is_name((str), (lit), sizeof(lit) - 1)
-static bool is_name(VALUE str, const char *s, size_t len)
-{
-    return RB_TYPE_P(str, T_STRING) && (size_t)RSTRING_LEN(str) == len && memcmp(RSTRING_PTR(str), s, len) == 0;
-}
-
 static bool is_copy_hook(VALUE name)
 {
-    return IS_NAME(name, "initialize_copy") || IS_NAME(name, "initialize_clone") || IS_NAME(name, "initialize_dup");
+    return CLEAT__STRING_IS(name, "initialize_copy") || CLEAT__STRING_IS(name, "initialize_clone") ||
+           CLEAT__STRING_IS(name, "initialize_dup");
 }
 
 /* The cheap answer for what nearly every copy is: Kernel#dup or #clone
@@ -637,7 +629,7 @@ static bool asked_by_dup_or_clone(void)
     for (int i = 0; i < n; i++) {
         VALUE name = rb_profile_frame_method_name(frames[i]);
         if (is_copy_hook(name)) continue;
-        if (!IS_NAME(name, "dup") && !IS_NAME(name, "clone")) return false;
+        if (!CLEAT__STRING_IS(name, "dup") && !CLEAT__STRING_IS(name, "clone")) return false;
         /* A C frame only: a Ruby method can be given any name and, through
          * eval, any path ("<internal:kernel>" included), so such a frame
          * proves nothing (the hostile review forged one to send a Person
@@ -662,8 +654,8 @@ static bool copying_for_a_ractor(void)
     for (;;) {
         int n = rb_profile_frames(0, limit, frames, NULL);
         for (int i = 0; i < n && !found; i++) {
-            found = IS_NAME(rb_profile_frame_path(frames[i]), "<internal:ractor>") &&
-                    !IS_NAME(rb_profile_frame_method_name(frames[i]), "receive_if");
+            found = CLEAT__STRING_IS(rb_profile_frame_path(frames[i]), "<internal:ractor>") &&
+                    !CLEAT__STRING_IS(rb_profile_frame_method_name(frames[i]), "receive_if");
         }
         if (found || n < limit || limit > INT_MAX / 2) break;
         limit *= 2;

@@ -39,15 +39,20 @@ class TestHostile < Minitest::Test
     end
   end
 
+  # Debug builds report a free callback's exception and go on; warnings on
+  # (the child runs with -W0).
+  REPORT_AND_WARN = <<~'RUBY'
+    ENV["CLEAT_DEBUG_CONTINUE"] = "1"
+    $VERBOSE = false
+  RUBY
+
   # The eighth round: a CLEAT_DEFERRED_FREE callback that raised sent the
   # exception out of Ruby's finalization, which then never ran again: no
   # finalizer proc, no other deferred free, and at exit no flush of buffered
   # output (lost writes). Cleat drops it now, with a warning, as Ruby drops
   # a finalizer's (debug builds report the callback first).
   def test_a_free_callback_raising_stops_no_finalization
-    code = <<~'RUBY'
-      ENV["CLEAT_DEBUG_CONTINUE"] = "1"
-      $VERBOSE = false # warnings on (the child runs with -W0)
+    code = REPORT_AND_WARN + <<~'RUBY'
       $ran = 0
       def make_armed = (3.times { CleatTest::Deferred.new.arm }; nil)
       make_armed
@@ -67,9 +72,7 @@ class TestHostile < Minitest::Test
     # A review of that fix: the warning went through Warning.warn, which at
     # exit's finalizing (objects half torn down) crashed writing to a StringIO.
     # It is written from C now, and Warning.warn is not called.
-    code = <<~'RUBY'
-      ENV["CLEAT_DEBUG_CONTINUE"] = "1"
-      $VERBOSE = false
+    code = REPORT_AND_WARN + <<~'RUBY'
       require "stringio"
       CAPTURED = StringIO.new(+"")
       def Warning.warn(message, **) = CAPTURED.write(message)
@@ -81,9 +84,7 @@ class TestHostile < Minitest::Test
     assert_includes err, "warning: CleatTest::Deferred: its free callback raised RuntimeError; ignored"
     # A second review: the fields a deferred free callback sees are hidden,
     # and a view among them crashed cleat_view_bytes; it raises now.
-    code = <<~'RUBY'
-      ENV["CLEAT_DEBUG_CONTINUE"] = "1"
-      $VERBOSE = false
+    code = REPORT_AND_WARN + <<~'RUBY'
       owner = CleatTest::StaleView.new(16)
       def make(owner) = (10.times { CleatTest::ViewKeeper.new(owner) }; nil)
       make(owner)
