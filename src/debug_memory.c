@@ -208,6 +208,26 @@ static void check_hand_mark(const cleat_type *type, const struct reached *r, con
     }
 }
 
+/* After a CLEAT_MARK_BY_HAND type's compact callback: a declared field
+ * whose object moved must hold its new address (the eighth review, C side:
+ * one the callback forgot was reported as a missing write barrier, advice
+ * the program already followed). Runs in the GC's reference update, when a
+ * moved object's old slot still says where it went. */
+void cleat__debug_after_compact(const cleat_type *type, void *data)
+{
+    if (!(type->flags & CLEAT_MARK_BY_HAND)) return;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind != CLEAT_KIND_VALUE) continue;
+        VALUE v = *cleat__field_slot(data, f);
+        if (RB_SPECIAL_CONST_P(v) || rb_gc_location(v) == v) continue;
+        cleat__debug_reportf("%s: field %s still holds the address its object moved from after GC.compact: the "
+                             "compact callback must update every field its mark marks movable "
+                             "(t->%s = rb_gc_location(t->%s))",
+                             type->class_path, f->name, f->name, f->name);
+    }
+}
+
 /* ---- VALUEs in undeclared members ---------------------------------------- */
 
 /* The heap's pages, as rb_objspace_each_objects last listed them: redone

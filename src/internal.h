@@ -133,6 +133,8 @@ CLEAT_API void cleat__debug_mark_check(const cleat_type *type, void *data);
 /* Runs the type's .mark callback, noting whose it is: a movable mark of
  * anything but a declared field then needs a .compact callback. */
 CLEAT_API void cleat__debug_run_mark(const cleat_type *type, void *data);
+/* After a compact callback: reports a declared field it left at its object's old address. */
+CLEAT_API void cleat__debug_after_compact(const cleat_type *type, void *data);
 /* Reports a value about to be stored into field f that is neither an
  * immediate nor a live object: a plain number (a size_t member declared as
  * a VALUE field), which the GC would crash on. */

@@ -402,7 +402,11 @@ void cleat__compact_field(void *data, const cleat_field *f)
 
 void cleat__type_compact_rest(const cleat_type *type, void *data)
 {
-    if (type->compact) type->compact(data);
+    if (!type->compact) return;
+    type->compact(data);
+#ifdef CLEAT_DEBUG
+    cleat__debug_after_compact(type, data);
+#endif
 }
 
 void cleat__type_compact(const cleat_type *type, void *data)

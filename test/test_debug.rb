@@ -145,6 +145,19 @@ class TestDebug < Minitest::Test
                     'o = CleatTest::ForgetfulMark.new(+"kept", +"forgotten")'
   end
 
+  # The eighth review, C side: a compact callback that forgot a field was
+  # reported as a missing write barrier, which the program did not lack.
+  def test_a_compact_callback_that_forgets_a_field
+    assert_reported "CleatTest::ForgetfulCompact: field forgotten still holds the address its object moved from " \
+                    "after GC.compact: the compact callback must update every field its mark marks movable " \
+                    "(t->forgotten = rb_gc_location(t->forgotten))",
+                    'junk = Array.new(5000) { |i| "j#{i}" * 3 }; ' \
+                    'kept = Array.new(300) { |i| CleatTest::ForgetfulCompact.new("a#{i}" * 5, "b#{i}" * 5) }; ' \
+                    'junk = nil; GC.start; keys = GC.method(:verify_compaction_references).parameters; ' \
+                    'grow = keys == [[:key, :toward], [:key, :double_heap]] ? { double_heap: true } : { expand_heap: true }; ' \
+                    'GC.verify_compaction_references(toward: :empty, **grow); GC.start'
+  end
+
   def test_cleat_called_from_a_free_immediately_free_callback
     assert_reported "CleatTest::CallsFromFree: its free callback called cleat_str_binary",
                     'def make = CleatTest::CallsFromFree.new(false); 10.times { make }; ' \

@@ -508,6 +508,34 @@ CLEAT_INIT(forgetful_initialize, forgetful_type, forgetful_t *f, kept, forgotten
     return self;
 }
 
+/* Marks both fields movable by hand; its compact callback updates one (the
+ * eighth review, C side: reported as a missing write barrier). */
+typedef struct {
+    VALUE moved, forgotten;
+} forgetful_compact_t;
+static void forgetful_compact_mark(void *data)
+{
+    forgetful_compact_t *f = data;
+    rb_gc_mark_movable(f->moved);
+    rb_gc_mark_movable(f->forgotten);
+}
+static void forgetful_compact_compact(void *data)
+{
+    forgetful_compact_t *f = data;
+    f->moved = rb_gc_location(f->moved); /* the bug: f->forgotten is not updated */
+}
+static const cleat_field forgetful_compact_fields[] = {CLEAT_FIELD_ANY(forgetful_compact_t, moved),
+                                                        CLEAT_FIELD_ANY(forgetful_compact_t, forgotten),
+                                                        CLEAT_FIELDS_END};
+CLEAT_TYPE(forgetful_compact_type, "CleatTest::ForgetfulCompact", forgetful_compact_t, forgetful_compact_fields,
+           .mark = forgetful_compact_mark, .compact = forgetful_compact_compact, .flags = CLEAT_MARK_BY_HAND);
+CLEAT_INIT(forgetful_compact_initialize, forgetful_compact_type, forgetful_compact_t *f, moved, forgotten)
+{
+    cleat_write(self, &f->moved, moved);
+    cleat_write(self, &f->forgotten, forgotten);
+    return self;
+}
+
 /* Calls Cleat, then Ruby, from the free callback of a free_immediately type. */
 typedef struct cleat_in_free {
     int calls_ruby;
@@ -2150,6 +2178,8 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(no_barrier, "store_between_compactions", no_barrier_store_between_compactions);
     VALUE forgetful = cleat_type_define_class(&forgetful_type, rb_cObject);
     CLEAT_DEFINE_METHOD(forgetful, "initialize", forgetful_initialize);
+    VALUE forgetful_compact = cleat_type_define_class(&forgetful_compact_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(forgetful_compact, "initialize", forgetful_compact_initialize);
     VALUE calls_from_free = cleat_type_define_class(&cleat_in_free_type, rb_cObject);
     CLEAT_DEFINE_METHOD(calls_from_free, "initialize", cleat_in_free_initialize);
     rb_define_module_function(mod, "debug_build?", test_debug_build_p, 0);
