@@ -204,6 +204,7 @@ size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
                  type->class_path);
     refuse_frozen(self);
     cleat__refuse_lent(self);
+    cleat__refuse_if_originals_block(self, vals->ptr, "pushed onto");
     check_field_value(type, f, value);
     cleat__header(RTYPEDDATA_DATA(self))->state &= ~CLEAT__FRESH;
     if (vals->len == vals->capa) {

@@ -93,6 +93,19 @@ CLEAT_API void cleat__write_view_owner(VALUE self, VALUE *slot, VALUE value);
 CLEAT_API void cleat__refuse_lent(VALUE self);
 /* Sets up the pool of loan tokens; called by cleat_init. */
 CLEAT_API void cleat__borrow_init(void);
+/* How many .copy callbacks of types with blocks run now (type.c). */
+extern atomic_size_t cleat__copies_running;
+/* Raises TypeError when self is a copy whose .copy callback is running and
+ * block is one of its original's (a struct copied whole): resize, release
+ * and push would free it under the original. verb: "resized", "released",
+ * "pushed onto". */
+CLEAT_API void cleat__refuse_originals_block(VALUE self, const void *block, const char *verb);
+/* Checks for it only while a copy runs: a relaxed load otherwise. */
+static inline void cleat__refuse_if_originals_block(VALUE self, const void *block, const char *verb)
+{
+    if (CLEAT_UNLIKELY(atomic_load_explicit(&cleat__copies_running, memory_order_relaxed)) && block)
+        cleat__refuse_originals_block(self, block, verb);
+}
 /* Forgets every loan record of an object being freed. */
 CLEAT_API void cleat__release_loans(cleat_header *h);
 /* rb_protect(func, arg, state) with self lent (mode) meanwhile, unless

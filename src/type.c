@@ -792,6 +792,85 @@ static VALUE call_copy(VALUE arg)
     return Qnil;
 }
 
+/* ---- the .copy callbacks running now ----
+ *
+ * A callback that copies the struct whole and then does what the refusal
+ * below advises, on the copy's field still holding the original's block
+ * (`*d = *o`, then cleat_region_resize(self, &d->r, ...) or
+ * cleat_values_push(self, &d->items, ...)), freed the original's block (a
+ * review of the refusal: a crash, or garbage, in every build). Each such
+ * callback (of a type with blocks) is listed for its duration; resize,
+ * release and push on a copy being made refuse a block of its original.
+ * Every Ractor's copies share the list, under a lock held for a few
+ * instructions; the counter lets every other push and resize skip it. */
+typedef struct copying {
+    VALUE copy;
+    const cleat_type *type;
+    const void *src;
+    struct copying *next;
+} copying;
+static copying *copies;
+static atomic_flag copies_lock = ATOMIC_FLAG_INIT;
+atomic_size_t cleat__copies_running;
+
+static void lock_copies(void)
+{
+    while (atomic_flag_test_and_set_explicit(&copies_lock, memory_order_acquire)) {
+    }
+}
+
+static void unlock_copies(void) { atomic_flag_clear_explicit(&copies_lock, memory_order_release); }
+
+static void copy_listed(copying *c)
+{
+    lock_copies();
+    c->next = copies;
+    copies = c;
+    unlock_copies();
+    atomic_fetch_add_explicit(&cleat__copies_running, 1, memory_order_relaxed);
+}
+
+/* Once: a continuation back into the callback returns here a second time. */
+static void copy_unlisted(copying *c)
+{
+    bool found = false;
+    lock_copies();
+    for (copying **at = &copies; *at; at = &(*at)->next) {
+        if (*at != c) continue;
+        *at = c->next;
+        found = true;
+        break;
+    }
+    unlock_copies();
+    if (found) atomic_fetch_sub_explicit(&cleat__copies_running, 1, memory_order_relaxed);
+}
+
+void cleat__refuse_originals_block(VALUE self, const void *block, const char *verb)
+{
+    const cleat_type *type = NULL;
+    const cleat_field *held = NULL;
+    lock_copies();
+    for (const copying *c = copies; c && !held; c = c->next) {
+        if (c->copy != self) continue;
+        type = c->type;
+        CLEAT__EACH_FIELD(type, f)
+        {
+            if (block_of(f, c->src) == block) {
+                held = f;
+                break;
+            }
+        }
+    }
+    unlock_copies();
+    if (!held) return;
+    bool values = held->kind == CLEAT_KIND_VALUES;
+    rb_raise(rb_eTypeError,
+             "%s: its copy callback %s field %s while it held the original's %s (copied with the struct, which "
+             "would free it under the original): clear the copy's field first (d->%s = (%s){0}), then fill it",
+             type->class_path, verb, held->name, values ? "cleat_values buffer" : "region", held->name,
+             values ? "cleat_values" : "cleat_region");
+}
+
 /* Runs the .copy callback with the original lent shared: Ruby code it runs
  * (an element's initialize_copy) cannot change the original under it (a
  * review: the original grown meanwhile freed the block the callback was
@@ -803,7 +882,10 @@ static void run_copy(const cleat_type *type, VALUE self, void *dst, VALUE orig, 
 {
     int state = 0;
     struct copy_call call = {type->copy, self, dst, src};
+    copying listed = {self, type, src, NULL};
+    if (type->block_fields) copy_listed(&listed);
     cleat__borrow_protect(orig, CLEAT_BORROW_SHARED, call_copy, (VALUE)&call, &state);
+    if (type->block_fields) copy_unlisted(&listed);
     const cleat_field *shared = type->block_fields ? forget_shared_blocks(type, dst, src) : NULL;
     if (state) rb_jump_tag(state);
     if (!shared) return;

@@ -176,7 +176,20 @@ class TestType < Minitest::Test
     e = assert_raises(Cleat::BorrowError) { growing.dup }
     assert grown, "the callback ran the lambda"
     assert_equal "CleatTest::SharedValues is borrowed by #initialize_copy; #push needs it exclusively", e.message
+    # A third: the callback then did what the refusal advises, on the field
+    # it had copied: the push (the resize) freed the original's block.
+    pushing = CleatTest::SharedValues.new.push(:push).push("b")
+    e = assert_raises(TypeError) { pushing.dup }
+    assert_equal "CleatTest::SharedValues: its copy callback pushed onto field items while it held the original's " \
+                 "cleat_values buffer (copied with the struct, which would free it under the original): clear the " \
+                 "copy's field first (d->items = (cleat_values){0}), then fill it", e.message
+    resizing = CleatTest::SharedRegion.new.resize(4096).then_resize!
+    e = assert_raises(TypeError) { resizing.dup }
+    assert_match(/\ACleatTest::SharedRegion: its copy callback resized field r while it held the original's region .*\(d->r = \(cleat_region\)\{0\}\)/,
+                 e.message)
     4.times { GC.start } # the refused copies go, the originals keep theirs
+    assert_equal [:push, "b", "c"], pushing.push("c").to_a
+    assert_equal 8192, resizing.resize(8192).size
     assert_equal %w[a b c], values.push("c").to_a
     assert_equal [:raise, "b", "c"], raising.push("c").to_a
     assert_equal 3, growing.push(1).to_a.size, "the loan ended with the callback"

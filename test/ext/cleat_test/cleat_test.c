@@ -1856,15 +1856,22 @@ CLEAT_EXCLUSIVE(element_cache_cache_first, element_cache_type, element_cache_t *
     return Qnil;
 }
 
-/* A .copy that copies the struct whole: both objects own one region. */
+/* A .copy that copies the struct whole: both objects own one region. With
+ * then_resize, it then does what the refusal advises, on the copied field
+ * (a review: the resize freed the original's region). */
 typedef struct {
     cleat_region r;
+    bool then_resize;
 } shared_region_t;
 static const cleat_field shared_region_fields[] = {CLEAT_FIELD_REGION(shared_region_t, r), CLEAT_FIELDS_END};
 static void shared_region_copy(VALUE self, void *dst, const void *src)
 {
-    (void)self;
     memcpy(dst, src, sizeof(shared_region_t)); /* the bug */
+    shared_region_t *d = dst;
+    if (!d->then_resize) return;
+    size_t size = d->r.size;
+    cleat_region_resize(self, &d->r, size); /* the second bug: frees the original's region */
+    memcpy(d->r.base, ((const shared_region_t *)src)->r.base, size);
 }
 CLEAT_TYPE(shared_region_type, "CleatTest::SharedRegion", shared_region_t, shared_region_fields,
             .copy = shared_region_copy, .flags = CLEAT_ZERO_IS_VALID);
@@ -1873,6 +1880,12 @@ CLEAT_EXCLUSIVE(shared_region_resize, shared_region_type, shared_region_t *s, si
     cleat_region_resize(self, &s->r, cleat_to_size(size));
     return self;
 }
+CLEAT_EXCLUSIVE(shared_region_then_resize, shared_region_type, shared_region_t *s)
+{
+    s->then_resize = true;
+    return self;
+}
+CLEAT_SHARED(shared_region_size, shared_region_type, const shared_region_t *s) { return SIZET2NUM(s->r.size); }
 CLEAT_EXCLUSIVE(shared_region_release, shared_region_type, shared_region_t *s)
 {
     cleat_region_release(self, &s->r);
@@ -2023,6 +2036,12 @@ static void shared_values_copy(VALUE self, void *dst, const void *src)
     /* A second review's: the original grows meanwhile (it is lent shared
      * now: the push raises BorrowError). */
     if (o->items.len > 1 && o->items.ptr[0] == ID2SYM(rb_intern("grow"))) rb_funcall(o->items.ptr[1], rb_intern("call"), 0);
+    /* A third: it pushes each element onto the copied field, as the refusal
+     * advises (the first push freed the original's buffer). */
+    if (o->items.len && o->items.ptr[0] == ID2SYM(rb_intern("push"))) {
+        for (size_t i = 0; i < o->items.len; i++) cleat_values_push(self, &d->items, o->items.ptr[i]);
+        return;
+    }
     for (size_t i = 0; i < d->items.len; i++) cleat_write(self, &d->items.ptr[i], o->items.ptr[i]);
     if (o->items.len && o->items.ptr[0] == ID2SYM(rb_intern("raise")))
         rb_raise(rb_eRuntimeError, "raised after sharing"); /* and a review's: raising before the check */
@@ -2095,6 +2114,8 @@ static void init_memory_misuse(VALUE mod)
     VALUE shared_region = cleat_type_define_class(&shared_region_type, rb_cObject);
     CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
     CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
+    CLEAT_DEFINE_METHOD(shared_region, "then_resize!", shared_region_then_resize);
+    CLEAT_DEFINE_METHOD(shared_region, "size", shared_region_size);
     CLEAT_DEFINE_METHOD(shared_region, "take", shared_region_take);
     VALUE compacted_cache = cleat_type_define_class(&compacted_cache_type, rb_cObject);
     CLEAT_DEFINE_METHOD(compacted_cache, "name_and_cache", compacted_cache_name_and_cache);
