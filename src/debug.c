@@ -972,7 +972,11 @@ void cleat__debug_free_end(void) { in_free = NULL; }
 static _Thread_local const cleat_type *deferred_type;
 static _Thread_local const char *deferred_freed_field;
 static struct sigaction ruby_segv;
-static int segv_hooked; /* callbacks inside callbacks: the outermost hooks */
+/* Callbacks inside callbacks, and other Ractors' (each takes a deferred
+ * list of its own): the first hooks, the last unhooks, under a spin lock
+ * (a count alone let a late first hook save Cleat's own handler as Ruby's). */
+static int segv_hooked;
+static atomic_flag segv_lock = ATOMIC_FLAG_INIT;
 
 static void name_deferred_crash(void)
 {
@@ -987,6 +991,8 @@ static void name_deferred_crash(void)
     (void)ignored;
 }
 
+/* A fault of another thread (deferred_type is this thread's) is not the
+ * callback's: nothing said. Either way Ruby's handler takes the repeat. */
 static void on_segv_in_deferred_free(int signal)
 {
     (void)signal;
@@ -997,20 +1003,35 @@ static void on_segv_in_deferred_free(int signal)
     sigaction(SIGSEGV, &ruby_segv, NULL);
 }
 
-void cleat__debug_deferred_free(const cleat_type *type, const char *freed_field)
+cleat__deferred_scope cleat__debug_deferred_free_begin(const cleat_type *type, const char *freed_field)
 {
-    deferred_type = type;
-    deferred_freed_field = freed_field;
-    if (type && freed_field && segv_hooked++ == 0) {
+    cleat__deferred_scope outer = {deferred_type, deferred_freed_field, type && freed_field};
+    deferred_type = outer.hooked ? type : NULL; /* nothing hidden: nothing to name */
+    deferred_freed_field = outer.hooked ? freed_field : NULL;
+    if (!outer.hooked) return outer;
+    while (atomic_flag_test_and_set_explicit(&segv_lock, memory_order_acquire)) {
+    }
+    if (segv_hooked++ == 0) {
         struct sigaction action;
         memset(&action, 0, sizeof action);
         action.sa_handler = on_segv_in_deferred_free;
         action.sa_flags = SA_ONSTACK; /* as Ruby's own (a stack overflow runs on its alternate stack) */
         sigemptyset(&action.sa_mask);
         sigaction(SIGSEGV, &action, &ruby_segv);
-    } else if (!type && segv_hooked > 0 && --segv_hooked == 0) {
-        sigaction(SIGSEGV, &ruby_segv, NULL);
     }
+    atomic_flag_clear_explicit(&segv_lock, memory_order_release);
+    return outer;
+}
+
+void cleat__debug_deferred_free_end(cleat__deferred_scope outer)
+{
+    deferred_type = outer.type;
+    deferred_freed_field = outer.field;
+    if (!outer.hooked) return;
+    while (atomic_flag_test_and_set_explicit(&segv_lock, memory_order_acquire)) {
+    }
+    if (--segv_hooked == 0) sigaction(SIGSEGV, &ruby_segv, NULL);
+    atomic_flag_clear_explicit(&segv_lock, memory_order_release);
 }
 
 /* Without the GVL: plain C only. method is the door's name, found with the

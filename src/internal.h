@@ -152,8 +152,17 @@ CLEAT_API void cleat__debug_after_compact(const cleat_type *type, void *data);
  * immediate nor a live object: a plain number (a size_t member declared as
  * a VALUE field), which the GC would crash on. */
 CLEAT_API void cleat__debug_check_stored(const cleat_type *type, const cleat_field *f, VALUE value);
-/* Around a deferred free callback (NULL, NULL after): named if Ruby aborts. */
-CLEAT_API void cleat__debug_deferred_free(const cleat_type *type, const char *freed_field);
+/* Around a deferred free callback whose field freed_field (the first
+ * hidden, or NULL) reads nil: a crash of the callback is named (3.1's
+ * abort, 3.3 and 3.4's SIGSEGV). begin returns what end puts back
+ * (callbacks run inside callbacks, and in several Ractors at once). */
+typedef struct cleat__deferred_scope {
+    const cleat_type *type;
+    const char *field;
+    bool hooked;
+} cleat__deferred_scope;
+CLEAT_API cleat__deferred_scope cleat__debug_deferred_free_begin(const cleat_type *type, const char *freed_field);
+CLEAT_API void cleat__debug_deferred_free_end(cleat__deferred_scope outer);
 CLEAT_API void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f);
 CLEAT_API void cleat__debug_sync(const cleat_type *type, void *data);
 /* After cleat_write or cleat_values_push stored vals->ptr[i] of field f. */

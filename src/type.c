@@ -504,13 +504,13 @@ static bool free_deferred(const cleat_type *type, void *data, char *warning, siz
     struct free_call call = {type->free, data};
     const char *hidden = hide_values(type, data);
 #ifdef CLEAT_DEBUG
-    cleat__debug_deferred_free(type, hidden);
+    cleat__deferred_scope outer = cleat__debug_deferred_free_begin(type, hidden);
 #else
     (void)hidden; /* named by debug builds only */
 #endif
     rb_protect(call_free, (VALUE)&call, &state);
 #ifdef CLEAT_DEBUG
-    cleat__debug_deferred_free(NULL, NULL);
+    cleat__debug_deferred_free_end(outer);
 #endif
     if (!state) return false;
     /* An exception, or for a throw (or break) Ruby's own record of it, not
