@@ -1218,6 +1218,15 @@ CLEAT_API void cleat__debug_define_variable(const char *name, VALUE *address);
 CLEAT_API void cleat__debug_define_readonly_variable(const char *name, const VALUE *address);
 CLEAT_API void cleat__debug_define_hooked_variable(const char *name, VALUE *address, rb_gvar_getter_t *getter,
                                                    rb_gvar_setter_t *setter);
+/* rb_thread_call_without_gvl, _gvl2 and rb_nogvl, reporting a door body
+ * that releases the GVL without lending its object (cleat_without_gvl
+ * does). */
+CLEAT_API void *cleat__debug_call_without_gvl(void *(*func)(void *), void *data1, rb_unblock_function_t *ubf,
+                                              void *data2);
+CLEAT_API void *cleat__debug_call_without_gvl2(void *(*func)(void *), void *data1, rb_unblock_function_t *ubf,
+                                               void *data2);
+CLEAT_API void *cleat__debug_nogvl(void *(*func)(void *), void *data1, rb_unblock_function_t *ubf, void *data2,
+                                   int flags);
 #endif
 
 /* A debug build's compaction callback, before it moves the declared
@@ -1469,6 +1478,7 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 /* Debug builds: the extension's own marks and roots go through Cleat
  * (section 13), which passes them on to Ruby. Cleat's sources call Ruby's. */
 #if defined(CLEAT_DEBUG) && !defined(CLEAT__LIBRARY)
+#include <ruby/thread.h> /* declared before the names below become macros */
 #define rb_gc_mark(obj) cleat__debug_gc_mark((obj), false)
 #define rb_gc_mark_movable(obj) cleat__debug_gc_mark((obj), true)
 #define rb_gc_register_address(address) cleat__debug_register_address(address)
@@ -1479,6 +1489,11 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 #define rb_define_readonly_variable(name, address) cleat__debug_define_readonly_variable((name), (address))
 #define rb_define_hooked_variable(name, address, getter, setter) \
     cleat__debug_define_hooked_variable((name), (address), (getter), (setter))
+#define rb_thread_call_without_gvl(func, data1, ubf, data2) \
+    cleat__debug_call_without_gvl((func), (data1), (ubf), (data2))
+#define rb_thread_call_without_gvl2(func, data1, ubf, data2) \
+    cleat__debug_call_without_gvl2((func), (data1), (ubf), (data2))
+#define rb_nogvl(func, data1, ubf, data2, flags) cleat__debug_nogvl((func), (data1), (ubf), (data2), (flags))
 #endif
 
 #endif /* CLEAT_H */

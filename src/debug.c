@@ -6,6 +6,7 @@
 #ifdef CLEAT_DEBUG
 
 #include <ruby/debug.h>
+#include <ruby/thread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -952,6 +953,46 @@ void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, uint64_t re
     const char *holder = h->holder ? rb_id2name((ID)h->holder) : NULL;
     cleat__debug_reportf("%s#%s returned while the object is still lent out (by #%s)", type->class_path, method_name(),
            holder ? holder : "?");
+}
+
+/* ---- the GVL released by hand in a body ----
+ *
+ * rb_thread_call_without_gvl (and _gvl2, rb_nogvl) called by the
+ * extension's own code lets other threads run Ruby code meanwhile, and one
+ * may call a writer of the object whose body released it, changing the
+ * struct under the GVL-free function (a review, C side: a sum over a region
+ * that another thread's resize freed; a release crash, and debug builds
+ * said nothing). Reported when the innermost door of this fiber released
+ * it without lending its object (cleat_without_gvl lends it); a frozen
+ * object, which nothing changes, and an initialize, whose object no other
+ * door takes, are quiet. */
+static void check_gvl_release(const char *function)
+{
+    if (!ruby_native_thread_p() || !ruby_thread_has_gvl_p()) return;
+    const record *door = live_unlent_door(current_fiber(), 0);
+    if (!door || door->quiet || door->mode == 0 || OBJ_FROZEN(door->self)) return;
+    cleat__debug_reportf("%s#%s released the GVL with %s without lending its object: other threads' Ruby code may "
+                         "call a method of the object meanwhile and change what the function reads; release it "
+                         "through cleat_without_gvl (CLEAT_WITHOUT_GVL), which lends the object",
+                         door->type->class_path, id_name(door->method), function);
+}
+
+void *cleat__debug_call_without_gvl(void *(*func)(void *), void *data1, rb_unblock_function_t *ubf, void *data2)
+{
+    check_gvl_release("rb_thread_call_without_gvl");
+    return rb_thread_call_without_gvl(func, data1, ubf, data2);
+}
+
+void *cleat__debug_call_without_gvl2(void *(*func)(void *), void *data1, rb_unblock_function_t *ubf, void *data2)
+{
+    check_gvl_release("rb_thread_call_without_gvl2");
+    return rb_thread_call_without_gvl2(func, data1, ubf, data2);
+}
+
+void *cleat__debug_nogvl(void *(*func)(void *), void *data1, rb_unblock_function_t *ubf, void *data2, int flags)
+{
+    check_gvl_release("rb_nogvl");
+    return rb_nogvl(func, data1, ubf, data2, flags);
 }
 
 /* ---- free callbacks and the GVL ---- */

@@ -145,6 +145,21 @@ class TestDebug < Minitest::Test
                     'o = CleatTest::ForgetfulMark.new(+"kept", +"forgotten")'
   end
 
+  # A review, C side: a body that released the GVL with Ruby's own function
+  # let another thread's resize free the region it was reading; debug builds
+  # said nothing. Lent (cleat_without_gvl, CLEAT_LEND), frozen or outside a
+  # door, it is correct and quiet.
+  def test_gvl_released_by_hand_in_a_body
+    { 0 => "rb_thread_call_without_gvl", 1 => "rb_thread_call_without_gvl2", 2 => "rb_nogvl" }.each do |how, function|
+      assert_reported "CleatTest::Holder#release_gvl released the GVL with #{function} without lending its object: " \
+                      "other threads' Ruby code may call a method of the object meanwhile and change what the " \
+                      "function reads; release it through cleat_without_gvl (CLEAT_WITHOUT_GVL), which lends the object",
+                      "CleatTest::Holder.new(1).release_gvl(#{how})"
+    end
+    assert_equal "quiet", assert_quiet('CleatTest::Holder.new(1).release_gvl(3); CleatTest.release_gvl; ' \
+                                       'CleatTest::Holder.new(1).freeze.release_gvl(0); print :quiet')
+  end
+
   # The eighth review, C side: a compact callback that forgot a field was
   # reported as a missing write barrier, which the program did not lack.
   def test_a_compact_callback_that_forgets_a_field

@@ -32,6 +32,32 @@ CLEAT_INIT(holder_initialize, holder_type, holder_t *h, value)
     return self;
 }
 CLEAT_SHARED(holder_value, holder_type, holder_t *h) { return h->value; }
+/* Releases the GVL by hand (a review, C side: unlent, another thread may
+ * change the object meanwhile): 0 rb_thread_call_without_gvl, 1 _gvl2,
+ * 2 rb_nogvl; 3 the first through CLEAT_LEND (lent: correct). */
+static void *nothing_without_gvl(void *data) { return data; }
+static VALUE release_gvl_lent(VALUE arg)
+{
+    (void)arg;
+    rb_thread_call_without_gvl(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL);
+    return Qnil;
+}
+CLEAT_SHARED(holder_release_gvl, holder_type, holder_t *h, how)
+{
+    (void)h;
+    switch (NUM2INT(how)) {
+    case 0: rb_thread_call_without_gvl(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL); break;
+    case 1: rb_thread_call_without_gvl2(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL); break;
+    case 2: rb_nogvl(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL, 0); break;
+    default: CLEAT_LEND(release_gvl_lent, Qnil);
+    }
+    return self;
+}
+static VALUE test_release_gvl(VALUE mod)
+{
+    rb_thread_call_without_gvl(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL);
+    return mod;
+}
 CLEAT_EXCLUSIVE(holder_set, holder_type, holder_t *h, value)
 {
     cleat_write(self, &h->value, value);
@@ -2143,6 +2169,8 @@ void Init_cleat_test(void)
     VALUE holder = cleat_type_define_class(&holder_type, rb_cObject);
     CLEAT_DEFINE_METHOD(holder, "initialize", holder_initialize);
     CLEAT_DEFINE_METHOD(holder, "value", holder_value);
+    CLEAT_DEFINE_METHOD(holder, "release_gvl", holder_release_gvl);
+    rb_define_module_function(mod, "release_gvl", test_release_gvl, 0);
     CLEAT_DEFINE_METHOD(holder, "set", holder_set);
     CLEAT_DEFINE_METHOD(holder, "push", holder_push);
     CLEAT_DEFINE_METHOD(holder, "list", holder_list);
