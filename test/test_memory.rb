@@ -69,9 +69,12 @@ class TestMemory < Minitest::Test
 
   def test_out_of_bounds_access_traps
     m = Memory.new(1)
-    [[PAGE, 1], [PAGE - 1, 2], [-1, 1], [0, -1], [2**64, 1], [1, 2**64 - 1], [2**100, 0]].each do |offset, length|
+    [[PAGE, 1], [PAGE - 1, 2], [-1, 1], [0, -1], [2**64, 1], [1, 2**64 - 1], [2**100, 0], [0, 2**64],
+     [0, 2**100]].each do |offset, length|
       e = assert_raises(Trap) { m.read(offset, length) }
       assert_equal :MEMORY_OUT_OF_BOUNDS, e.code
+      # A hostile review: a length no size_t holds was printed as SIZE_MAX.
+      assert_equal "out of bounds memory access: offset #{offset}, length #{length}, memory size 65536", e.message
     end
     e = assert_raises(Trap) { m.write(PAGE - 2, "abc") }
     assert_equal :MEMORY_OUT_OF_BOUNDS, e.code

@@ -124,14 +124,17 @@ static VALUE integer_digits(VALUE integer)
 }
 
 /* Sets *start to offset when [offset, offset + length) lies inside the
- * memory; else raises a Trap MEMORY_OUT_OF_BOUNDS. */
-static void check_range(const memory_t *m, VALUE offset, size_t length, size_t *start)
+ * memory; else raises a Trap MEMORY_OUT_OF_BOUNDS naming the offset and
+ * length given (length_given: the Integer, for a length no size_t holds,
+ * or 0). */
+static void check_range(const memory_t *m, VALUE offset, size_t length, VALUE length_given, size_t *start)
 {
-    if (!cleat_try_to_size(offset, start) || !cleat_region_contains(&m->region, *start, length))
-        cleat_examples_raise_trap(TRAP_MEMORY_OUT_OF_BOUNDS,
-                                   "out of bounds memory access: offset %" PRIsVALUE ", length %zu, "
-                                   "memory size %zu",
-                                   integer_digits(offset), length, m->region.size);
+    if (cleat_try_to_size(offset, start) && cleat_region_contains(&m->region, *start, length)) return;
+    VALUE digits = length_given ? integer_digits(length_given) : rb_sprintf("%zu", length);
+    cleat_examples_raise_trap(TRAP_MEMORY_OUT_OF_BOUNDS,
+                               "out of bounds memory access: offset %" PRIsVALUE ", length %" PRIsVALUE ", "
+                               "memory size %zu",
+                               integer_digits(offset), digits, m->region.size);
 }
 
 /*
@@ -144,8 +147,9 @@ static void check_range(const memory_t *m, VALUE offset, size_t length, size_t *
 CLEAT_SHARED(memory_read, memory_type, memory_t *m, offset, length)
 {
     size_t len = 0, start;
-    if (!cleat_try_to_size(length, &len)) len = SIZE_MAX; /* out of bounds below */
-    check_range(m, offset, len, &start);
+    bool fits = cleat_try_to_size(length, &len);
+    if (!fits) len = SIZE_MAX; /* out of bounds below */
+    check_range(m, offset, len, fits ? 0 : length, &start);
     return cleat_str_binary(m->region.base + start, len);
 }
 
@@ -160,7 +164,7 @@ CLEAT_EXCLUSIVE(memory_write, memory_type, memory_t *m, offset, string)
 {
     cleat_check_kind(string, rb_cString);
     size_t len = (size_t)RSTRING_LEN(string), start;
-    check_range(m, offset, len, &start);
+    check_range(m, offset, len, 0, &start);
     memcpy(m->region.base + start, RSTRING_PTR(string), len);
     RB_GC_GUARD(string);
     return SIZET2NUM(len);
