@@ -701,7 +701,8 @@ module Fuzz
     def memory_read(st, offset, length)
       len = to_size_or_nil(length) || ((2**64) - 1)
       start = to_size_or_nil(offset)
-      out_of_bounds(offset, len, st) unless start && start + len <= st[:bytes].bytesize
+      # (a length no size_t holds is named as given)
+      out_of_bounds(offset, to_size_or_nil(length) ? len : length, st) unless start && start + len <= st[:bytes].bytesize
       st[:bytes].byteslice(start, len)
     end
 
