@@ -192,8 +192,11 @@ struct cleat_type {
      * does a cleat_values buffer or region left shared with src. The
      * original is lent shared while it runs: Ruby code it calls (an
      * element's dup) cannot change src under it (an exclusive method on the
-     * original raises Cleat::BorrowError). Without it (and without
-     * CLEAT_COPYABLE) dup/clone raise TypeError. */
+     * original raises Cleat::BorrowError). A field still holding the
+     * original's block (`*d = *o`) must be cleared before it is filled:
+     * cleat_values_push, cleat_region_resize or _release on it raise
+     * TypeError. Without it (and without CLEAT_COPYABLE) dup/clone raise
+     * TypeError. */
     void (*copy)(VALUE self, void *dst, const void *src);
     /* Starting values: runs when an object is allocated (allocate, new,
      * cleat_type_new, dup/clone's target, cleat_exception_new), after the
@@ -1489,11 +1492,10 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 #define rb_define_readonly_variable(name, address) cleat__debug_define_readonly_variable((name), (address))
 #define rb_define_hooked_variable(name, address, getter, setter) \
     cleat__debug_define_hooked_variable((name), (address), (getter), (setter))
-#define rb_thread_call_without_gvl(func, data1, ubf, data2) \
-    cleat__debug_call_without_gvl((func), (data1), (ubf), (data2))
-#define rb_thread_call_without_gvl2(func, data1, ubf, data2) \
-    cleat__debug_call_without_gvl2((func), (data1), (ubf), (data2))
-#define rb_nogvl(func, data1, ubf, data2, flags) cleat__debug_nogvl((func), (data1), (ubf), (data2), (flags))
+/* Variadic: an argument may hold a comma of its own (a compound literal). */
+#define rb_thread_call_without_gvl(...) cleat__debug_call_without_gvl(__VA_ARGS__)
+#define rb_thread_call_without_gvl2(...) cleat__debug_call_without_gvl2(__VA_ARGS__)
+#define rb_nogvl(...) cleat__debug_nogvl(__VA_ARGS__)
 #endif
 
 #endif /* CLEAT_H */

@@ -385,18 +385,19 @@ static VALUE lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALU
     return result;
 }
 
-VALUE cleat__borrow_protect(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg, int *state)
+bool cleat__borrow_protect(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg, int *state)
 {
     loan l;
     VALUE token = Qnil;
     bool lent = loan_begin(&l, self, mode, NULL, &token);
-    VALUE result = rb_protect(func, arg, state);
+    rb_protect(func, arg, state);
     /* A continuation taken in func and called later comes back here with
-     * the loan ended: loan_end raises BorrowError, as a lent block's would. */
-    if (lent) loan_end((VALUE)&l);
+     * the loan ended: said, not raised (the caller mends first). */
+    bool first = !lent || l.record->serial == l.serial;
+    if (lent && first) loan_end((VALUE)&l);
     RB_GC_GUARD(token);
     RB_GC_GUARD(self);
-    return result;
+    return first;
 }
 
 #ifdef CLEAT_DEBUG

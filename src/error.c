@@ -24,6 +24,7 @@ CLEAT__COLD void cleat_init(void)
     rb_gc_register_address(&cleat_eStaleReferenceError);
     cleat__region_init();
     cleat__borrow_init();
+    cleat__copy_init();
     /* The UTF-8 validator is chosen by the first validation (utf8.c), not
      * here: a call from here would link the validators into every
      * extension, used or not. */

@@ -93,17 +93,26 @@ CLEAT_API void cleat__write_view_owner(VALUE self, VALUE *slot, VALUE value);
 CLEAT_API void cleat__refuse_lent(VALUE self);
 /* Sets up the pool of loan tokens; called by cleat_init. */
 CLEAT_API void cleat__borrow_init(void);
-/* How many .copy callbacks of types with blocks run now (type.c). */
+/* copy.c: runs type->copy for dup/clone of orig (src) into self (dst). */
+CLEAT_API void cleat__run_copy(const cleat_type *type, VALUE self, void *dst, VALUE orig, const void *src);
+/* Sets up the copies' root; called by cleat_init. */
+CLEAT_API void cleat__copy_init(void);
+/* How many .copy callbacks of types with blocks are listed now. */
 extern atomic_size_t cleat__copies_running;
+/* Whether data is a copy whose callback never returned, being freed (at
+ * exit): it must free none of its blocks. Forgets it. */
+CLEAT_API bool cleat__unfinished_copy(const void *data);
 /* Raises TypeError when self is a copy whose .copy callback is running and
  * block is one of its original's (a struct copied whole): resize, release
  * and push would free it under the original. verb: "resized", "released",
  * "pushed onto". */
 CLEAT_API void cleat__refuse_originals_block(VALUE self, const void *block, const char *verb);
-/* Checks for it only while a copy runs: a relaxed load otherwise. */
+/* For a Cleat object self: looks only while a copy runs, and only at an
+ * object not initialised (a copy is not, until its callback returned). */
 static inline void cleat__refuse_if_originals_block(VALUE self, const void *block, const char *verb)
 {
-    if (CLEAT_UNLIKELY(atomic_load_explicit(&cleat__copies_running, memory_order_relaxed)) && block)
+    if (CLEAT_UNLIKELY(atomic_load_explicit(&cleat__copies_running, memory_order_relaxed)) && block &&
+        !(cleat__header(RTYPEDDATA_DATA(self))->state & CLEAT__INIT))
         cleat__refuse_originals_block(self, block, verb);
 }
 /* Forgets every loan record of an object being freed. */
@@ -112,9 +121,11 @@ CLEAT_API void cleat__release_loans(cleat_header *h);
  * frozen; the loan has ended when this returns, whatever func did (dup's
  * .copy callback: the original must not change under it, and the copy must
  * be mended before an exception goes on). Raises only when the loan cannot
- * be taken (BorrowError, NoMemoryError), before func runs. */
-CLEAT_API VALUE cleat__borrow_protect(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
-                                      int *state);
+ * be taken (BorrowError, NoMemoryError), before func runs. Returns false
+ * when a continuation came back after the loan ended (the caller raises,
+ * once it mended what it must). */
+CLEAT_API bool cleat__borrow_protect(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
+                                     int *state);
 
 /* One run of something a continuation could run again (cleat_ensure's
  * cleanup): a pooled loan record whose serial, kept on the heap, tells the

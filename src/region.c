@@ -151,8 +151,10 @@ static void retire(VALUE owner, const cleat_region *r, unsigned char *old, size_
 void cleat_region_resize(VALUE owner, cleat_region *r, size_t size)
 {
     CLEAT__NEEDS_GVL();
-    if (cleat_type_of(owner)) cleat__refuse_lent(owner); /* a lent region's views are in use */
-    cleat__refuse_if_originals_block(owner, r->base, "resized");
+    if (cleat_type_of(owner)) {
+        cleat__refuse_lent(owner); /* a lent region's views are in use */
+        cleat__refuse_if_originals_block(owner, r->base, "resized");
+    }
     /* A fresh allocation every time: a stale pointer into the old memory is
      * then a use-after-free that sanitizers catch, never a silent misread.
      * Allocated first, so NoMemoryError leaves everything as it was. */
@@ -171,8 +173,10 @@ void cleat_region_resize(VALUE owner, cleat_region *r, size_t size)
 void cleat_region_release(VALUE owner, cleat_region *r)
 {
     CLEAT__NEEDS_GVL();
-    if (cleat_type_of(owner)) cleat__refuse_lent(owner); /* as resize: its views are in use */
-    cleat__refuse_if_originals_block(owner, r->base, "released");
+    if (cleat_type_of(owner)) {
+        cleat__refuse_lent(owner); /* as resize: its views are in use */
+        cleat__refuse_if_originals_block(owner, r->base, "released");
+    }
     free_lent_buffers(r);
     unsigned char *old = r->base;
     size_t old_size = r->size;

@@ -561,8 +561,11 @@ static void free_rest(const cleat_type *type, void *data)
     cleat__debug_free_shadows(type, data);
 #endif
     cleat__release_loans(cleat__header(data));
+    bool unfinished = type->block_fields && atomic_load_explicit(&cleat__copies_running, memory_order_relaxed) &&
+                      cleat__unfinished_copy(data);
     CLEAT__EACH_FIELD(type, f)
     {
+        if (unfinished) break; /* what it holds may be its original's */
         if (f->kind == CLEAT_KIND_VALUES) ruby_xfree(cleat__field_values(data, f)->ptr);
         else if (f->kind == CLEAT_KIND_REGION) {
             cleat_region *r = cleat__field_region(data, f);
@@ -747,155 +750,6 @@ static void *fresh_copy_target(const cleat_type *type, VALUE self)
     return data;
 }
 
-/* A .copy callback that copies the struct whole (`*d = *o`, then
- * cleat_write for each element, as the barrier report suggests) leaves the
- * copy sharing the original's cleat_values buffers and regions: both
- * objects would free one block (the eighth review, C side: a crash or a
- * double free in either build). Refused before the copy is usable; the copy
- * forgets every block that is not its own first, so nothing is freed twice. */
-/* The block a cleat_values or region field points to, or NULL. */
-static const void *block_of(const cleat_field *f, const void *data)
-{
-    if (f->kind == CLEAT_KIND_VALUES) return cleat__field_values((void *)data, f)->ptr;
-    if (f->kind == CLEAT_KIND_REGION) return cleat__field_region((void *)data, f)->base;
-    return NULL;
-}
-
-static const cleat_field *forget_shared_blocks(const cleat_type *type, void *dst, const void *src)
-{
-    const cleat_field *shared = NULL;
-    CLEAT__EACH_FIELD(type, f)
-    {
-        const void *held = block_of(f, dst);
-        if (!held || held != block_of(f, src)) continue;
-        if (f->kind == CLEAT_KIND_VALUES) memset(cleat__field_values(dst, f), 0, sizeof(cleat_values));
-        else memset(cleat__field_region(dst, f), 0, sizeof(cleat_region));
-        if (!shared) shared = f;
-    }
-#ifdef CLEAT_DEBUG
-    if (shared) cleat__debug_sync(type, dst); /* what it holds now */
-#endif
-    return shared;
-}
-
-struct copy_call {
-    void (*copy)(VALUE self, void *dst, const void *src);
-    VALUE self;
-    void *dst;
-    const void *src;
-};
-
-static VALUE call_copy(VALUE arg)
-{
-    const struct copy_call *c = (const struct copy_call *)arg;
-    c->copy(c->self, c->dst, c->src);
-    return Qnil;
-}
-
-/* ---- the .copy callbacks running now ----
- *
- * A callback that copies the struct whole and then does what the refusal
- * below advises, on the copy's field still holding the original's block
- * (`*d = *o`, then cleat_region_resize(self, &d->r, ...) or
- * cleat_values_push(self, &d->items, ...)), freed the original's block (a
- * review of the refusal: a crash, or garbage, in every build). Each such
- * callback (of a type with blocks) is listed for its duration; resize,
- * release and push on a copy being made refuse a block of its original.
- * Every Ractor's copies share the list, under a lock held for a few
- * instructions; the counter lets every other push and resize skip it. */
-typedef struct copying {
-    VALUE copy;
-    const cleat_type *type;
-    const void *src;
-    struct copying *next;
-} copying;
-static copying *copies;
-static atomic_flag copies_lock = ATOMIC_FLAG_INIT;
-atomic_size_t cleat__copies_running;
-
-static void lock_copies(void)
-{
-    while (atomic_flag_test_and_set_explicit(&copies_lock, memory_order_acquire)) {
-    }
-}
-
-static void unlock_copies(void) { atomic_flag_clear_explicit(&copies_lock, memory_order_release); }
-
-static void copy_listed(copying *c)
-{
-    lock_copies();
-    c->next = copies;
-    copies = c;
-    unlock_copies();
-    atomic_fetch_add_explicit(&cleat__copies_running, 1, memory_order_relaxed);
-}
-
-/* Once: a continuation back into the callback returns here a second time. */
-static void copy_unlisted(copying *c)
-{
-    bool found = false;
-    lock_copies();
-    for (copying **at = &copies; *at; at = &(*at)->next) {
-        if (*at != c) continue;
-        *at = c->next;
-        found = true;
-        break;
-    }
-    unlock_copies();
-    if (found) atomic_fetch_sub_explicit(&cleat__copies_running, 1, memory_order_relaxed);
-}
-
-void cleat__refuse_originals_block(VALUE self, const void *block, const char *verb)
-{
-    const cleat_type *type = NULL;
-    const cleat_field *held = NULL;
-    lock_copies();
-    for (const copying *c = copies; c && !held; c = c->next) {
-        if (c->copy != self) continue;
-        type = c->type;
-        CLEAT__EACH_FIELD(type, f)
-        {
-            if (block_of(f, c->src) == block) {
-                held = f;
-                break;
-            }
-        }
-    }
-    unlock_copies();
-    if (!held) return;
-    bool values = held->kind == CLEAT_KIND_VALUES;
-    rb_raise(rb_eTypeError,
-             "%s: its copy callback %s field %s while it held the original's %s (copied with the struct, which "
-             "would free it under the original): clear the copy's field first (d->%s = (%s){0}), then fill it",
-             type->class_path, verb, held->name, values ? "cleat_values buffer" : "region", held->name,
-             values ? "cleat_values" : "cleat_region");
-}
-
-/* Runs the .copy callback with the original lent shared: Ruby code it runs
- * (an element's initialize_copy) cannot change the original under it (a
- * review: the original grown meanwhile freed the block the callback was
- * reading and the half-made copy held). The copy forgets what it shares
- * with the original even when the callback raises after sharing it (a
- * review of the fix: `*d = *o`, then an element's dup raised, and the
- * half-made copy freed the original's buffer when collected). */
-static void run_copy(const cleat_type *type, VALUE self, void *dst, VALUE orig, const void *src)
-{
-    int state = 0;
-    struct copy_call call = {type->copy, self, dst, src};
-    copying listed = {self, type, src, NULL};
-    if (type->block_fields) copy_listed(&listed);
-    cleat__borrow_protect(orig, CLEAT_BORROW_SHARED, call_copy, (VALUE)&call, &state);
-    if (type->block_fields) copy_unlisted(&listed);
-    const cleat_field *shared = type->block_fields ? forget_shared_blocks(type, dst, src) : NULL;
-    if (state) rb_jump_tag(state);
-    if (!shared) return;
-    rb_raise(rb_eTypeError,
-             "%s: its copy callback left field %s sharing the original's %s (both objects would free it): give the "
-             "copy its own (%s), not the original's pointer",
-             type->class_path, shared->name, shared->kind == CLEAT_KIND_VALUES ? "cleat_values buffer" : "region",
-             shared->kind == CLEAT_KIND_VALUES ? "cleat_values_push each element" : "cleat_region_resize, then copy the bytes");
-}
-
 CLEAT__COLD VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE orig)
 {
     if (self == orig) return self;
@@ -906,7 +760,7 @@ CLEAT__COLD VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALU
     const void *src = cleat_unwrap(orig, type);
     void *dst = fresh_copy_target(type, self);
     if (type->copy) {
-        run_copy(type, self, dst, orig, src);
+        cleat__run_copy(type, self, dst, orig, src);
     } else {
         copy_fields(type, self, dst, src);
     }

@@ -39,6 +39,62 @@ class TestHostile < Minitest::Test
     end
   end
 
+  # A review of the ninth round's fixes: a .copy callback whose Ruby code
+  # (an element's initialize_copy) suspended its fiber for good left the
+  # copy's entry on the dropped fiber's stack (a crash at a later push), and
+  # a half-made copy sharing the original's buffer freed it with the
+  # original; a continuation back into a finished callback did the same.
+  # Such copies and their originals are kept now, never freed twice.
+  def test_a_copy_callback_that_never_returns
+    out, = run_child(<<~'RUBY', preload: ["-rcleat_test"])
+      ENV["CLEAT_DEBUG_CONTINUE"] = "1" # SharedValues's `*d = *o` stores without barriers: reported
+      class Yielder
+        def initialize_copy(_) = Fiber.yield
+      end
+      def abandon(bag) = (Fiber.new { bag.dup }.resume; nil)
+      20.times { abandon(CleatTest::DupBag.new.push(Yielder.new)) }
+      20.times { abandon(CleatTest::SharedValues.new.push(:grow).push(-> { Fiber.yield })) }
+      GC.start; GC.start
+      def deep(n, s) = n.zero? ? s.to_s : deep(n - 1, s + 7)
+      bag = CleatTest::DupBag.new
+      (1..300).each { |d| Fiber.new { deep(d, 1) }.resume; bag.push(d) }
+      copy = bag.dup
+      GC.start
+      print bag.size, " ", copy.size
+    RUBY
+    assert_equal "300 300", out
+  end
+
+  def test_a_continuation_back_into_a_finished_copy_callback
+    out, = run_child(<<~'RUBY', preload: ["-rcleat_test"])
+      $stderr.reopen(File::NULL) # callcc's obsolescence warning
+      require "continuation"
+      class Catcher
+        def initialize_copy(_)
+          if $k
+            k, $k = $k, nil
+            k.call
+          elsif !$done
+            callcc { |c| $k = c }
+          end
+        end
+      end
+      def copy(bag) = (bag.dup; nil) rescue print("#{$!.class}: #{$!.message}; ")
+      copy(CleatTest::DupBag.new.push(Catcher.new))
+      unless $done
+        $done = true
+        copy(CleatTest::DupBag.new.push(Catcher.new))
+      end
+      def deep(n, s) = n.zero? ? s.to_s : deep(n - 1, s + 7)
+      bag = CleatTest::DupBag.new
+      (1..300).each { |d| deep(d, 1); bag.push(d) }
+      GC.start
+      print bag.size
+    RUBY
+    assert_equal "Cleat::BorrowError: CleatTest::DupBag#initialize_copy was re-entered through a continuation after " \
+                 "it returned; 300", out
+  end
+
   # Debug builds report a free callback's exception and go on; warnings on
   # (the child runs with -W0).
   REPORT_AND_WARN = <<~'RUBY'

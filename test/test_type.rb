@@ -180,15 +180,22 @@ class TestType < Minitest::Test
     # it had copied: the push (the resize) freed the original's block.
     pushing = CleatTest::SharedValues.new.push(:push).push("b")
     e = assert_raises(TypeError) { pushing.dup }
-    assert_equal "CleatTest::SharedValues: its copy callback pushed onto field items while it held the original's " \
-                 "cleat_values buffer (copied with the struct, which would free it under the original): clear the " \
-                 "copy's field first (d->items = (cleat_values){0}), then fill it", e.message
+    assert_equal "CleatTest::SharedValues: its copy callback pushed onto the original's cleat_values buffer of " \
+                 "field items (copied with the struct: that would free it under the original): clear the copy's " \
+                 "field first (d->items = (cleat_values){0}), then fill it", e.message
     resizing = CleatTest::SharedRegion.new.resize(4096).then_resize!
     e = assert_raises(TypeError) { resizing.dup }
-    assert_match(/\ACleatTest::SharedRegion: its copy callback resized field r while it held the original's region .*\(d->r = \(cleat_region\)\{0\}\)/,
+    assert_match(/\ACleatTest::SharedRegion: its copy callback resized the original's region of field r .*\(d->r = \(cleat_region\)\{0\}\)/,
+                 e.message)
+    # A review of that: one field given the original's other field (d->back
+    # = o->front) was compared with the same field only.
+    crossed = CleatTest::CrossShared.new.push("a")
+    e = assert_raises(TypeError) { crossed.dup }
+    assert_match(/\ACleatTest::CrossShared: its copy callback left field back sharing the original's cleat_values buffer /,
                  e.message)
     4.times { GC.start } # the refused copies go, the originals keep theirs
     assert_equal [:push, "b", "c"], pushing.push("c").to_a
+    crossed.push("b")
     assert_equal 8192, resizing.resize(8192).size
     assert_equal %w[a b c], values.push("c").to_a
     assert_equal [:raise, "b", "c"], raising.push("c").to_a

@@ -48,7 +48,7 @@ CLEAT_SHARED(holder_release_gvl, holder_type, holder_t *h, how)
     switch (NUM2INT(how)) {
     case 0: rb_thread_call_without_gvl(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL); break;
     case 1: rb_thread_call_without_gvl2(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL); break;
-    case 2: rb_nogvl(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL, 0); break;
+    case 2: rb_nogvl(nothing_without_gvl, &(struct { int a, b; }){1, 2}, RUBY_UBF_IO, NULL, 0); break; /* a comma in an argument */
     default: CLEAT_LEND(release_gvl_lent, Qnil);
     }
     return self;
@@ -2084,6 +2084,49 @@ CLEAT_SHARED(shared_values_to_a, shared_values_type, shared_values_t *v)
     return rb_ary_new_from_values((long)v->items.len, v->items.ptr);
 }
 
+/* A correct .copy that dups each element (Ruby code, which may switch
+ * fibers for good: a review of the ninth round's fixes). */
+typedef struct {
+    cleat_values items;
+} dup_bag_t;
+static const cleat_field dup_bag_fields[] = {CLEAT_FIELD_VALUES_ANY(dup_bag_t, items), CLEAT_FIELDS_END};
+static void dup_bag_copy(VALUE self, void *dst, const void *src)
+{
+    dup_bag_t *d = dst;
+    const dup_bag_t *o = src;
+    for (size_t i = 0; i < o->items.len; i++) cleat_values_push(self, &d->items, rb_obj_dup(o->items.ptr[i]));
+}
+CLEAT_TYPE(dup_bag_type, "CleatTest::DupBag", dup_bag_t, dup_bag_fields, .copy = dup_bag_copy,
+           .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(dup_bag_push, dup_bag_type, dup_bag_t *b, value)
+{
+    cleat_values_push(self, &b->items, value);
+    return self;
+}
+CLEAT_SHARED(dup_bag_size, dup_bag_type, const dup_bag_t *b) { return SIZET2NUM(b->items.len); }
+
+/* A .copy that gives one field the original's other field (a copy-paste
+ * slip: a review of the ninth round's fixes). */
+typedef struct {
+    cleat_values front, back;
+} cross_shared_t;
+static const cleat_field cross_shared_fields[] = {CLEAT_FIELD_VALUES_ANY(cross_shared_t, front),
+                                                   CLEAT_FIELD_VALUES_ANY(cross_shared_t, back), CLEAT_FIELDS_END};
+static void cross_shared_copy(VALUE self, void *dst, const void *src)
+{
+    cross_shared_t *d = dst;
+    const cross_shared_t *o = src;
+    for (size_t i = 0; i < o->front.len; i++) cleat_values_push(self, &d->front, o->front.ptr[i]);
+    d->back = o->front; /* the bug */
+}
+CLEAT_TYPE(cross_shared_type, "CleatTest::CrossShared", cross_shared_t, cross_shared_fields,
+           .copy = cross_shared_copy, .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(cross_shared_push, cross_shared_type, cross_shared_t *c, value)
+{
+    cleat_values_push(self, &c->front, value);
+    return self;
+}
+
 static void init_memory_misuse(VALUE mod)
 {
     VALUE stale = cleat_type_define_class(&stale_type, rb_cObject);
@@ -2159,6 +2202,11 @@ static void init_memory_misuse(VALUE mod)
     VALUE shared_values = cleat_type_define_class(&shared_values_type, rb_cObject);
     CLEAT_DEFINE_METHOD(shared_values, "push", shared_values_push);
     CLEAT_DEFINE_METHOD(shared_values, "to_a", shared_values_to_a);
+    VALUE dup_bag = cleat_type_define_class(&dup_bag_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(dup_bag, "push", dup_bag_push);
+    CLEAT_DEFINE_METHOD(dup_bag, "size", dup_bag_size);
+    VALUE cross_shared = cleat_type_define_class(&cross_shared_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(cross_shared, "push", cross_shared_push);
 }
 
 void Init_cleat_test(void)
