@@ -258,6 +258,7 @@ struct cleat_type {
  *              .free = mem_free, .memsize = mem_size, .flags = CLEAT_ZERO_IS_VALID);
  */
 #define CLEAT_TYPE(var, path, T, field_list, ...)                                         \
+    typedef T var##__struct; /* the doors give their bodies this, nothing else */         \
     static cleat_type var;                                                                \
     static void var##__mark(void *p)                                                      \
     {                                                                                     \
@@ -715,6 +716,18 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
 #define CLEAT__DEBUG_ENTRY(t, m)
 #define CLEAT__DEBUG_EXIT(t, m)
 #endif
+/* A body declared with another type's struct (CLEAT_EXCLUSIVE(count,
+ * buf_type, rec_t *r, n): a copy-paste slip that wrote past the struct) is
+ * a compile error, -Werror or not: the door passes the struct CLEAT_TYPE
+ * declared for the type. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CLEAT__STRICT_POINTERS_BEGIN \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic error \"-Wincompatible-pointer-types\"")
+#define CLEAT__STRICT_POINTERS_END _Pragma("GCC diagnostic pop")
+#else
+#define CLEAT__STRICT_POINTERS_BEGIN
+#define CLEAT__STRICT_POINTERS_END
+#endif
 #define CLEAT__DOOR(m, f, t, decl, n, params, fwd)                                             \
     enum { f##__arity = n, f##__door = (m) };                                                  \
     static atomic_uintptr_t f##__name;                                                         \
@@ -723,9 +736,11 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
     {                                                                                          \
         void *cleat_data_ = cleat__enter(self, &(t), (m));                                     \
         CLEAT__DEBUG_ENTRY(t, m)                                                               \
+        CLEAT__STRICT_POINTERS_BEGIN                                                           \
         VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                        \
                                                 : CLEAT_BORROW_EXCLUSIVE,                      \
-                                      self, &f##__name, cleat_data_ CLEAT__STRIP fwd);                     \
+                                      self, &f##__name, (t##__struct *)cleat_data_ CLEAT__STRIP fwd);      \
+        CLEAT__STRICT_POINTERS_END                                                             \
         if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                   \
         CLEAT__DEBUG_EXIT(t, m)                                                                \
         return cleat_ret_;                                                                     \
@@ -739,9 +754,11 @@ CLEAT_API void cleat__init_done(const cleat_type *type, VALUE self, void *data);
     {                                                                                          \
         void *cleat_data_ = cleat__enter(self, &(t), (m));                                     \
         CLEAT__DEBUG_ENTRY(t, m)                                                               \
+        CLEAT__STRICT_POINTERS_BEGIN                                                           \
         VALUE cleat_ret_ = f##__body(self, (m) ? (cleat_borrow_mode)(m)                        \
                                                 : CLEAT_BORROW_EXCLUSIVE,                      \
-                                      self, &f##__name, cleat_data_, argc, argv);                          \
+                                      self, &f##__name, (t##__struct *)cleat_data_, argc, argv);           \
+        CLEAT__STRICT_POINTERS_END                                                             \
         if (!(m)) cleat__init_done(&(t), self, cleat_data_);                                   \
         CLEAT__DEBUG_EXIT(t, m)                                                                \
         return cleat_ret_;                                                                     \

@@ -36,9 +36,11 @@ module CleatTestHelpers
   # -Werror, Ruby's headers and include/) as `file` from `line` on; returns
   # [compiler output, status]. For tests of what must or must not compile.
   # -Wshadow: the doors' hidden parameters must not break it.
-  def compile_c(code, file: "snippet.c", line: 1)
+  # werror: false compiles as a user who does not ask for -Werror.
+  def compile_c(code, file: "snippet.c", line: 1, werror: true)
     root = File.expand_path("..", __dir__)
-    cc = [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Wshadow", "-Werror",
+    cc = [*RbConfig::CONFIG["CC"].split, "-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Wshadow",
+          *("-Werror" if werror),
           # Ruby's own headers are not -Wextra clean: -isystem; Cleat's header is held to it.
           "-isystem", RbConfig::CONFIG["rubyarchhdrdir"], "-isystem", RbConfig::CONFIG["rubyhdrdir"],
           "-I#{root}/include", "-x", "c", "-"]

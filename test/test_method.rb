@@ -78,6 +78,39 @@ class TestMethod < Minitest::Test
     C
   end
 
+  # A review, C side: a door whose body names another type's struct (a
+  # copy-paste slip) compiled, and wrote past the struct. A compile error
+  # now, with or without -Werror; its own struct, const or not, and void *
+  # compile.
+  def test_a_door_body_declared_with_another_types_struct_does_not_compile
+    skip "compiler runs only in the default suite" unless Cleat::Testing::Mode.current.empty?
+    door = lambda do |kind, decl|
+      <<~C
+        #include "cleat.h"
+        typedef struct { long n; } box_t;
+        typedef struct { long n, more[8]; } crate_t;
+        CLEAT_TYPE(box_type, "T::Box", box_t, NULL);
+        CLEAT_TYPE(crate_type, "T::Crate", crate_t, NULL);
+        #{kind}(box_poke, box_type, #{decl}) { (void)b; return Qnil; }
+        void Init_box(void);
+        void Init_box(void)
+        {
+            CLEAT_DEFINE_METHOD(cleat_type_define_class(&box_type, rb_cObject), "poke", box_poke);
+            cleat_type_define_class(&crate_type, rb_cObject);
+        }
+      C
+    end
+    %w[CLEAT_SHARED CLEAT_EXCLUSIVE CLEAT_INIT].each do |kind|
+      out, status = compile_c(door.call(kind, "crate_t *b"), werror: false)
+      refute status.success?, "#{kind} with crate_t compiled:\n#{out}"
+      assert_match(/incompatible pointer type/, out)
+      ["box_t *b", "void *b"].each do |decl|
+        out, status = compile_c(door.call(kind, decl))
+        assert status.success?, "#{kind} with #{decl}:\n#{out}"
+      end
+    end
+  end
+
   def test_a_door_is_no_singleton_method_or_module_function
     skip "compiler runs only in the default suite" unless Cleat::Testing::Mode.current.empty?
     %w[CLEAT_DEFINE_SINGLETON_METHOD CLEAT_DEFINE_MODULE_FUNCTION].each do |definition|
