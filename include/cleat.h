@@ -1238,6 +1238,13 @@ CLEAT_API void cleat__debug_define_variable(const char *name, VALUE *address);
 CLEAT_API void cleat__debug_define_readonly_variable(const char *name, const VALUE *address);
 CLEAT_API void cleat__debug_define_hooked_variable(const char *name, VALUE *address, rb_gvar_getter_t *getter,
                                                    rb_gvar_setter_t *setter);
+/* rb_mark_tbl, rb_mark_tbl_no_pin, rb_mark_set, rb_mark_hash: each
+ * element marked through cleat__debug_gc_mark (pinned, or movable for
+ * _no_pin), as Ruby marks it. */
+CLEAT_API void cleat__debug_mark_tbl(struct st_table *tbl);
+CLEAT_API void cleat__debug_mark_tbl_no_pin(struct st_table *tbl);
+CLEAT_API void cleat__debug_mark_set(struct st_table *tbl);
+CLEAT_API void cleat__debug_mark_hash(struct st_table *tbl);
 /* rb_thread_call_without_gvl, _gvl2 and rb_nogvl, reporting a door body
  * that releases the GVL without lending its object (cleat_without_gvl
  * does). */
@@ -1509,6 +1516,10 @@ CLEAT_API VALUE cleat__type_init_copy(const cleat_type *type, VALUE self, VALUE 
 #define rb_define_readonly_variable(name, address) cleat__debug_define_readonly_variable((name), (address))
 #define rb_define_hooked_variable(name, address, getter, setter) \
     cleat__debug_define_hooked_variable((name), (address), (getter), (setter))
+#define rb_mark_tbl(tbl) cleat__debug_mark_tbl(tbl)
+#define rb_mark_tbl_no_pin(tbl) cleat__debug_mark_tbl_no_pin(tbl)
+#define rb_mark_set(tbl) cleat__debug_mark_set(tbl)
+#define rb_mark_hash(tbl) cleat__debug_mark_hash(tbl)
 /* Variadic: an argument may hold a comma of its own (a compound literal). */
 #define rb_thread_call_without_gvl(...) cleat__debug_call_without_gvl(__VA_ARGS__)
 #define rb_thread_call_without_gvl2(...) cleat__debug_call_without_gvl2(__VA_ARGS__)

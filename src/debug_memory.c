@@ -111,7 +111,7 @@ static void check_movable_mark(VALUE obj)
     if (declared_value_p(type, marking_data, obj)) return; /* Cleat's to move, or check_hand_mark's to report */
     if (rooted_p(obj)) return; /* a root's value: Ruby pins it (a review: reported) */
     said = type;
-    cleat__debug_reportf("%s: its mark callback marked an object movable (rb_gc_mark_movable) that no compact callback "
+    cleat__debug_reportf("%s: its mark callback marked an object movable (rb_gc_mark_movable, rb_mark_tbl_no_pin) that no compact callback "
                          "updates: GC.compact would move it and leave the member at its old address; mark it with "
                          "rb_gc_mark (pinned), or add a .compact callback that updates it with rb_gc_location",
                          type->class_path);
@@ -128,6 +128,29 @@ void cleat__debug_gc_mark(VALUE obj, bool movable)
     if (movable) rb_gc_mark_movable(obj);
     else rb_gc_mark(obj);
 }
+
+/* The st_table marks of ruby/internal/intern/gc.h, each element through
+ * cleat__debug_gc_mark as Ruby's own would mark it (a review, C side: a
+ * table of VALUEs marked with rb_mark_tbl_no_pin by a type without a
+ * .compact went unreported, then [BUG] after GC.compact). */
+enum { TABLE_KEYS = 1, TABLE_VALUES = 2, TABLE_MOVABLE = 4 };
+
+static int mark_table_entry(st_data_t key, st_data_t value, st_data_t how)
+{
+    if (how & TABLE_KEYS) cleat__debug_gc_mark((VALUE)key, how & TABLE_MOVABLE);
+    if (how & TABLE_VALUES) cleat__debug_gc_mark((VALUE)value, how & TABLE_MOVABLE);
+    return ST_CONTINUE;
+}
+
+static void mark_table(struct st_table *tbl, int how)
+{
+    if (tbl) st_foreach(tbl, mark_table_entry, (st_data_t)how);
+}
+
+void cleat__debug_mark_tbl(struct st_table *tbl) { mark_table(tbl, TABLE_VALUES); }
+void cleat__debug_mark_tbl_no_pin(struct st_table *tbl) { mark_table(tbl, TABLE_VALUES | TABLE_MOVABLE); }
+void cleat__debug_mark_set(struct st_table *tbl) { mark_table(tbl, TABLE_KEYS); }
+void cleat__debug_mark_hash(struct st_table *tbl) { mark_table(tbl, TABLE_KEYS | TABLE_VALUES); }
 
 /* Everything obj's marking reaches (malloc'd: no GC while it grows). */
 struct reached {

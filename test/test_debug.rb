@@ -768,9 +768,16 @@ class TestDebug < Minitest::Test
   end
 
   def test_a_mark_callback_moving_a_member_nothing_moves_back
-    assert_reported "CleatTest::MovableCache: its mark callback marked an object movable (rb_gc_mark_movable) that no " \
-                    "compact callback updates",
+    assert_reported "CleatTest::MovableCache: its mark callback marked an object movable (rb_gc_mark_movable, " \
+                    "rb_mark_tbl_no_pin) that no compact callback updates",
                     'CleatTest::MovableCache.new.set(+"cached")'
+    # A review, C side: a table of VALUEs marked with rb_mark_tbl_no_pin was
+    # let by; rb_mark_tbl (pinned) is correct.
+    assert_reported "CleatTest::MovableTable: its mark callback marked an object movable (rb_gc_mark_movable, " \
+                    "rb_mark_tbl_no_pin) that no compact callback updates",
+                    't = CleatTest::MovableTable.new.add(+"in a table", false); GC.start'
+    assert_equal "ok", assert_quiet('t = CleatTest::MovableTable.new.add(+"in a table", true); GC.start; ' \
+                                    '(GC.compact rescue nil); GC.start; print :ok')
     # A review of that fix: a copy of a declared field marked movable was
     # let by (the field's own value); a root's value marked movable was
     # reported, though Ruby pins roots.

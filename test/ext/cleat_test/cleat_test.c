@@ -1995,6 +1995,34 @@ CLEAT_EXCLUSIVE(movable_cache_root, movable_cache_type, movable_cache_t *c)
     return self;
 }
 
+/* A review, C side: a table of VALUEs in an undeclared member, marked with
+ * rb_mark_tbl_no_pin and no .compact (the bug), or with rb_mark_tbl. */
+typedef struct {
+    st_table *table;
+    bool pinned;
+} movable_table_t;
+static void movable_table_mark(void *p)
+{
+    movable_table_t *t = p;
+    if (t->pinned) rb_mark_tbl(t->table);
+    else rb_mark_tbl_no_pin(t->table);
+}
+static void movable_table_free(void *p) { st_free_table(((movable_table_t *)p)->table); }
+static void movable_table_init(VALUE self, void *p)
+{
+    (void)self;
+    ((movable_table_t *)p)->table = st_init_numtable();
+}
+CLEAT_TYPE(movable_table_type, "CleatTest::MovableTable", movable_table_t, NULL, .mark = movable_table_mark,
+           .free = movable_table_free, .init_fields = movable_table_init, .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(movable_table_add, movable_table_type, movable_table_t *t, v, pinned)
+{
+    t->pinned = RTEST(pinned);
+    st_insert(t->table, (st_data_t)t->table->num_entries, (st_data_t)v);
+    RB_OBJ_WRITTEN(self, Qundef, v);
+    return self;
+}
+
 /* A review of the eighth round: the same with a .compact that updates the
  * cache (correct). */
 static void compacted_cache_compact(void *p)
@@ -2192,6 +2220,8 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(cleat_type_define_class(&view_keeper_type, rb_cObject), "initialize", view_keeper_init);
     VALUE movable_cache = cleat_type_define_class(&movable_cache_type, rb_cObject);
     CLEAT_DEFINE_METHOD(movable_cache, "set", movable_cache_set);
+    VALUE movable_table = cleat_type_define_class(&movable_table_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(movable_table, "add", movable_table_add);
     CLEAT_DEFINE_METHOD(movable_cache, "name_and_cache", movable_cache_name_and_cache);
     CLEAT_DEFINE_METHOD(movable_cache, "root", movable_cache_root);
     CLEAT_DEFINE_METHOD(cleat_type_define_class(&logged_type, rb_cObject), "initialize", logged_init);
