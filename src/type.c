@@ -81,8 +81,9 @@ static void check_and_lay_out(cleat_type *type)
                  path);
     size_t prefix = sizeof(cleat_header), align = type->align > sizeof(cleat_header) ? type->align : sizeof(cleat_header);
 #ifdef CLEAT_DEBUG
-    /* debug.c: the shadow, a shadow per cleat_values */
-    prefix += (values + lists) * sizeof(VALUE);
+    /* debug.c: the shadow, a shadow per cleat_values; debug_memory.c: with a
+     * .mark and a .compact, the words the last mark marked movable */
+    prefix += (values + lists + (type->mark && type->compact)) * sizeof(VALUE);
 #endif
     type->value_fields = values;
     type->block_fields = lists + regions;

@@ -1995,6 +1995,42 @@ CLEAT_EXCLUSIVE(movable_cache_root, movable_cache_type, movable_cache_t *c)
     return self;
 }
 
+/* A review, C side: a .compact that updates one of the two members its
+ * .mark marks movable. */
+typedef struct {
+    VALUE name;
+    VALUE first, second;
+} half_compacted_t;
+static const cleat_field half_compacted_fields[] = {CLEAT_FIELD_ANY(half_compacted_t, name), CLEAT_FIELDS_END};
+static void half_compacted_mark(void *p)
+{
+    half_compacted_t *h = p;
+    rb_gc_mark_movable(h->first);
+    rb_gc_mark_movable(h->second);
+}
+static void half_compacted_compact(void *p)
+{
+    half_compacted_t *h = p;
+    h->first = rb_gc_location(h->first); /* the bug: second is not updated */
+}
+static void half_compacted_init(VALUE self, void *p)
+{
+    (void)self;
+    half_compacted_t *h = p;
+    h->first = h->second = Qnil;
+}
+CLEAT_TYPE(half_compacted_type, "CleatTest::HalfCompacted", half_compacted_t, half_compacted_fields,
+           .mark = half_compacted_mark, .compact = half_compacted_compact, .init_fields = half_compacted_init,
+           .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(half_compacted_set, half_compacted_type, half_compacted_t *h, first, second)
+{
+    h->first = first;
+    h->second = second;
+    RB_OBJ_WRITTEN(self, Qundef, first);
+    RB_OBJ_WRITTEN(self, Qundef, second);
+    return self;
+}
+
 /* A review, C side: a table of VALUEs in an undeclared member, marked with
  * rb_mark_tbl_no_pin and no .compact (the bug), or with rb_mark_tbl. */
 typedef struct {
@@ -2220,6 +2256,8 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(cleat_type_define_class(&view_keeper_type, rb_cObject), "initialize", view_keeper_init);
     VALUE movable_cache = cleat_type_define_class(&movable_cache_type, rb_cObject);
     CLEAT_DEFINE_METHOD(movable_cache, "set", movable_cache_set);
+    VALUE half_compacted = cleat_type_define_class(&half_compacted_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(half_compacted, "set", half_compacted_set);
     VALUE movable_table = cleat_type_define_class(&movable_table_type, rb_cObject);
     CLEAT_DEFINE_METHOD(movable_table, "add", movable_table_add);
     CLEAT_DEFINE_METHOD(movable_cache, "name_and_cache", movable_cache_name_and_cache);
