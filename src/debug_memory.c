@@ -534,12 +534,51 @@ static const cleat_field *region_field(VALUE owner, const cleat_type *type, cons
     return NULL;
 }
 
+/* Past each region's bytes, CLEAT__REGION_CANARY bytes of a pattern
+ * (poisoned under ASan, which then reports the write itself): a write past
+ * the end (a uint16_t length that wrapped, an index off by one) is reported
+ * at the door's exit, a resize, a release or the collection (a review, C
+ * side: heap corruption, unreported). */
+enum { CANARY_BYTE = 0xCB };
+
+void cleat__debug_region_made(unsigned char *base, size_t size)
+{
+    memset(base + size, CANARY_BYTE, CLEAT__REGION_CANARY);
+    POISON(base + size, CLEAT__REGION_CANARY);
+}
+
+static void check_region_end(const char *class_path, const char *field, unsigned char *base, size_t size,
+                             const char *when)
+{
+    UNPOISON(base + size, CLEAT__REGION_CANARY);
+    size_t i = 0;
+    while (i < CLEAT__REGION_CANARY && base[size + i] == CANARY_BYTE) i++;
+    POISON(base + size, CLEAT__REGION_CANARY);
+    if (i == CLEAT__REGION_CANARY) return;
+    cleat__debug_reportf("%s: region %s was written past its end (byte %zu after its %zu bytes changed), %s: a "
+                         "length or index that overflowed, or a size computed for other bytes? Check every write "
+                         "against the region's size (cleat_region_contains)",
+                         class_path, field, i, size, when);
+}
+
+static void check_region_ends(const cleat_type *type, void *data, const char *when)
+{
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (f->kind != CLEAT_KIND_REGION) continue;
+        cleat_region *r = cleat__field_region(data, f);
+        if (r->base) check_region_end(type->class_path, f->name, r->base, r->size, when);
+    }
+}
+
 void cleat__debug_region_retire(VALUE owner, const cleat_region *r, unsigned char *old, size_t old_size,
                                  const char *verb)
 {
     const cleat_type *type = cleat_type_of(owner);
     const cleat_field *f = region_field(owner, type, r);
     if (!old) return;
+    check_region_end(type ? type->class_path : "(unknown)", f ? f->name : "(undeclared)", old, old_size,
+                     "found when it was resized or released");
     char what[200];
     snprintf(what, sizeof what, "region %s (%s in %s#%s)", f ? f->name : "(undeclared)", verb,
              type ? type->class_path : "(unknown)", method_name());
@@ -550,6 +589,7 @@ void cleat__debug_region_collected(const cleat_type *type, const cleat_field *f,
                                     size_t old_size)
 {
     if (!old) return;
+    check_region_end(type->class_path, f->name, old, old_size, "found when its object was collected");
     char what[200];
     snprintf(what, sizeof what, "region %s (freed when its %s was collected)", f->name, type->class_path);
     quarantine_block(type, old, old_size, what);
@@ -856,6 +896,7 @@ void cleat__debug_memory_check(VALUE obj, const cleat_type *type, const char *by
 
 void cleat__debug_memory_exit(VALUE self, const cleat_type *type)
 {
+    if (type->block_fields) check_region_ends(type, RTYPEDDATA_DATA(self), "found at the end of a method");
     check_quarantine(type);
     check_pending();
     check_members(self, type, NULL);

@@ -146,6 +146,13 @@ CLEAT_API uint32_t cleat__current_method(void);
  * validation (or cleat_str_utf8_use) chose one. */
 CLEAT_API const char *cleat__str_utf8_chosen(void);
 
+/* Bytes debug builds allocate past a region's end, to see writes there. */
+#ifdef CLEAT_DEBUG
+#define CLEAT__REGION_CANARY 16
+#else
+#define CLEAT__REGION_CANARY 0
+#endif
+
 /* ---- debug builds (debug.c); each compiles to nothing without CLEAT_DEBUG ---- */
 #ifdef CLEAT_DEBUG
 /* "[cleat debug] message" on stderr, then abort (unless CLEAT_DEBUG_CONTINUE). */
@@ -159,6 +166,8 @@ CLEAT_API void cleat__debug_mark_check(const cleat_type *type, void *data);
 CLEAT_API void cleat__debug_run_mark(const cleat_type *type, void *data);
 /* After a compact callback: reports a declared field it left at its object's old address. */
 CLEAT_API void cleat__debug_after_compact(const cleat_type *type, void *data);
+/* Fills the bytes past a new region block's end (CLEAT__REGION_CANARY). */
+CLEAT_API void cleat__debug_region_made(unsigned char *base, size_t size);
 /* Reports a value about to be stored into field f that is neither an
  * immediate nor a live object: a plain number (a size_t member declared as
  * a VALUE field), which the GC would crash on. */

@@ -158,7 +158,13 @@ void cleat_region_resize(VALUE owner, cleat_region *r, size_t size)
     /* A fresh allocation every time: a stale pointer into the old memory is
      * then a use-after-free that sanitizers catch, never a silent misread.
      * Allocated first, so NoMemoryError leaves everything as it was. */
-    unsigned char *base = ruby_xcalloc(1, size ? size : 1);
+    size_t bytes;
+    if (__builtin_add_overflow(size ? size : 1, (size_t)CLEAT__REGION_CANARY, &bytes))
+        rb_raise(rb_eNoMemError, "cleat_region_resize: %zu bytes is too large", size);
+    unsigned char *base = ruby_xcalloc(1, bytes);
+#ifdef CLEAT_DEBUG
+    cleat__debug_region_made(base, size);
+#endif
     if (r->base) memcpy(base, r->base, r->size < size ? r->size : size);
     free_lent_buffers(r);
     unsigned char *old = r->base;

@@ -160,6 +160,16 @@ class TestDebug < Minitest::Test
                                        'CleatTest::Holder.new(1).freeze.release_gvl(0); print :quiet')
   end
 
+  # A review, C side: a write past a region's end (a uint16_t length that
+  # wrapped) corrupted the heap in both builds, unreported.
+  def test_a_write_past_a_regions_end
+    assert_reported "CleatTest::SharedRegion: region r was written past its end (byte 0 after its 64 bytes changed), " \
+                    "found at the end of a method",
+                    "CleatTest::SharedRegion.new.resize(64).overrun(3)"
+    assert_equal "ok", assert_quiet("r = CleatTest::SharedRegion.new.resize(64).overrun(1); r.resize(8); r.release; " \
+                                    "print :ok")
+  end
+
   # The keyword of verify_compaction_references that makes room to move
   # every object (3.1 knows only double_heap:, which 3.3 deprecates).
   GROW_HEAP = "keys = GC.method(:verify_compaction_references).parameters; " \
@@ -1034,6 +1044,8 @@ class TestDebug < Minitest::Test
 
   # Under ASan on 3.4 the GC marked the element's freed object ([BUG] try
   # to mark T_NONE object) before the check that reports it.
+  cleat_skip_in_mode :asan, :test_a_write_past_a_regions_end,
+                     reason: "ASan reports the write itself (the bytes past the end are poisoned)"
   cleat_skip_in_mode :asan, :test_element_stored_without_barrier_is_found_by_the_gc,
                      reason: "the GC meets the freed element before the debug check does"
   cleat_skip_in_mode :asan, :test_stale_view_pointer_reads_the_freed_pattern,

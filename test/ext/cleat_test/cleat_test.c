@@ -1906,6 +1906,14 @@ CLEAT_EXCLUSIVE(shared_region_resize, shared_region_type, shared_region_t *s, si
     cleat_region_resize(self, &s->r, cleat_to_size(size));
     return self;
 }
+/* Writes n bytes from the region's last byte on: past its end when n > 1
+ * (a review, C side: a wrapped uint16_t length). */
+CLEAT_EXCLUSIVE(shared_region_overrun, shared_region_type, shared_region_t *s, n)
+{
+    if (!s->r.size) rb_raise(rb_eArgError, "empty region");
+    memset(s->r.base + s->r.size - 1, 0x55, cleat_to_size(n)); /* the bug, for n > 1 */
+    return self;
+}
 CLEAT_EXCLUSIVE(shared_region_then_resize, shared_region_type, shared_region_t *s)
 {
     s->then_resize = true;
@@ -2248,6 +2256,7 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(shared_region, "resize", shared_region_resize);
     CLEAT_DEFINE_METHOD(shared_region, "release", shared_region_release);
     CLEAT_DEFINE_METHOD(shared_region, "then_resize!", shared_region_then_resize);
+    CLEAT_DEFINE_METHOD(shared_region, "overrun", shared_region_overrun);
     CLEAT_DEFINE_METHOD(shared_region, "size", shared_region_size);
     CLEAT_DEFINE_METHOD(shared_region, "take", shared_region_take);
     VALUE compacted_cache = cleat_type_define_class(&compacted_cache_type, rb_cObject);
