@@ -973,7 +973,11 @@ CLEAT_INLINE double cleat_to_double(cleat_door door, VALUE v)
 }
 /* v as a String, as StringValue converts it: a String itself; anything else
  * through to_str, with door.self lent (TypeError when it has none or it
- * returns no String). Keep the result in a VALUE while you use its bytes. */
+ * returns no String). Keep the result in a VALUE while you use its bytes,
+ * and take RSTRING_PTR again after anything that runs Ruby code
+ * (CLEAT_YIELD, CLEAT_CALL): only self is lent, not the String, which that
+ * code may change or resize (its old bytes are freed; no build notices). Or
+ * work on a frozen copy (rb_str_new_frozen), whose bytes stay put. */
 CLEAT_INLINE VALUE cleat_str_value(cleat_door door, VALUE v)
 {
     return RB_TYPE_P(v, RUBY_T_STRING) ? v : cleat__str_value_slow(door, v);
@@ -1322,7 +1326,9 @@ CLEAT_API VALUE cleat_ensure(VALUE (*body)(void *arg), void (*cleanup)(void *arg
 /* Scratch memory for `count` objects of C type `type`, for the rest of the
  * calling function: Ruby's ALLOCV_N, overflow-checked. Small requests (under
  * about 1 KiB) live on the C stack, larger ones in a hidden Ruby object that
- * `holder` (a VALUE local you declare; keep it in scope) keeps alive; an
+ * `holder` (a VALUE local you declare, one per CLEAT_SCRATCH: a second
+ * scratch given the same holder lets the GC free the first's memory while
+ * you use it; keep it in scope) keeps alive; an
  * exception frees neither at once but leaks neither: the stack unwinds and
  * the GC collects the object. Not zeroed. Raises ArgumentError when count *
  * sizeof(type) overflows or count exceeds LONG_MAX, NoMemoryError. A macro
