@@ -385,11 +385,12 @@ static VALUE lend(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALU
     return result;
 }
 
-bool cleat__borrow_protect(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg, int *state)
+bool cleat__borrow_protect(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
+                           atomic_uintptr_t *name, int *state)
 {
     loan l;
     VALUE token = Qnil;
-    bool lent = loan_begin(&l, self, mode, NULL, &token);
+    bool lent = loan_begin(&l, self, mode, name, &token);
     rb_protect(func, arg, state);
     /* A continuation taken in func and called later comes back here with
      * the loan ended: said, not raised (the caller mends first). */

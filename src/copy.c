@@ -122,7 +122,7 @@ static bool is_copy_of(const copying *c, const void *dst, uint64_t serial) { ret
 
 /* Ruby frees every object at exit, marked or not: a copy whose callback
  * never returned then frees none of its blocks (some may be the original's,
- * which frees them). */
+ * which frees them). Asked of building objects only (internal.h). */
 bool cleat__unfinished_copy(const void *data)
 {
     copying *found = unlink_copy(is_copy_of, data, 0);
@@ -189,18 +189,28 @@ static VALUE call_copy(VALUE arg)
 
 void cleat__run_copy(const cleat_type *type, VALUE self, void *dst, VALUE orig, const void *src)
 {
+    /* Building while the callback runs, and for good if it raises or never
+     * returns: Ruby code it runs that finds the copy (ObjectSpace) cannot
+     * initialize it and change it under the callback (a review: its
+     * region released there, then written through). */
+    cleat_header *h = cleat__header(dst);
+    h->state |= CLEAT__BUILDING;
     int state = 0;
     struct copy_call call = {type->copy, self, dst, src};
     copying *listed = type->block_fields ? copy_listed(type, self, dst, orig) : NULL;
     uint64_t serial = listed ? listed->serial : 0;
-    bool replayed = !cleat__borrow_protect(orig, CLEAT_BORROW_SHARED, call_copy, (VALUE)&call, &state);
+    static atomic_uintptr_t lender; /* initialize_copy, the method a copy runs in, asked once */
+    bool replayed = !cleat__borrow_protect(orig, CLEAT_BORROW_SHARED, call_copy, (VALUE)&call, &lender, &state);
     if (listed) copy_unlisted(listed, serial);
     const cleat_field *shared = type->block_fields ? forget_shared_blocks(type, dst, src) : NULL;
     if (replayed)
         rb_raise(cleat_eBorrowError, "%s#initialize_copy was re-entered through a continuation after it returned",
                  type->class_path);
     if (state) rb_jump_tag(state);
-    if (!shared) return;
+    if (!shared) {
+        h->state &= ~CLEAT__BUILDING;
+        return;
+    }
     rb_raise(rb_eTypeError,
              "%s: its copy callback left field %s sharing the original's %s (both objects would free it): give the "
              "copy its own (%s), not the original's pointer",

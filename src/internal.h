@@ -102,18 +102,24 @@ extern atomic_size_t cleat__copies_running;
 /* Whether data is a copy whose callback never returned, being freed (at
  * exit): it must free none of its blocks. Forgets it. */
 CLEAT_API bool cleat__unfinished_copy(const void *data);
+/* Whether a listed copy could be data's: some copy is listed, and data is
+ * building (a copy is, while its callback runs; so is an object whose
+ * .init_fields runs or raised), a header bit, so nothing else pays. */
+static inline bool cleat__maybe_copy(const void *data)
+{
+    return CLEAT_UNLIKELY(atomic_load_explicit(&cleat__copies_running, memory_order_relaxed) != 0) &&
+           (cleat__header((void *)data)->state & CLEAT__BUILDING);
+}
 /* Raises TypeError when self is a copy whose .copy callback is running and
  * block is one of its original's (a struct copied whole): resize, release
  * and push would free it under the original. verb: "resized", "released",
  * "pushed onto". */
 CLEAT_API void cleat__refuse_originals_block(VALUE self, const void *block, const char *verb);
-/* For a Cleat object self: looks only while a copy runs, and only at an
- * object not initialised (a copy is not, until its callback returned). */
+/* For a Cleat object self: looks only at a building object while a copy
+ * is listed (cleat__maybe_copy). */
 static inline void cleat__refuse_if_originals_block(VALUE self, const void *block, const char *verb)
 {
-    if (CLEAT_UNLIKELY(atomic_load_explicit(&cleat__copies_running, memory_order_relaxed)) && block &&
-        !(cleat__header(RTYPEDDATA_DATA(self))->state & CLEAT__INIT))
-        cleat__refuse_originals_block(self, block, verb);
+    if (block && cleat__maybe_copy(RTYPEDDATA_DATA(self))) cleat__refuse_originals_block(self, block, verb);
 }
 /* Forgets every loan record of an object being freed. */
 CLEAT_API void cleat__release_loans(cleat_header *h);
@@ -121,11 +127,12 @@ CLEAT_API void cleat__release_loans(cleat_header *h);
  * frozen; the loan has ended when this returns, whatever func did (dup's
  * .copy callback: the original must not change under it, and the copy must
  * be mended before an exception goes on). Raises only when the loan cannot
- * be taken (BorrowError, NoMemoryError), before func runs. Returns false
+ * be taken (BorrowError, NoMemoryError), before func runs. name: the
+ * lending method's cache, as a door's (NULL: asked each time). Returns false
  * when a continuation came back after the loan ended (the caller raises,
  * once it mended what it must). */
 CLEAT_API bool cleat__borrow_protect(VALUE self, cleat_borrow_mode mode, VALUE (*func)(VALUE), VALUE arg,
-                                     int *state);
+                                     atomic_uintptr_t *name, int *state);
 
 /* One run of something a continuation could run again (cleat_ensure's
  * cleanup): a pooled loan record whose serial, kept on the heap, tells the

@@ -10,8 +10,8 @@ CLEAT__COLD void *cleat__enter_slow(VALUE obj, const cleat_type *type, int mode)
     /* Class names from rb_class_name: PRIsVALUE of a class calls its to_s,
      * Ruby code, and obj may be inside another door (an initialize running). */
     if (mode == 0) { /* initialize and initialize_copy */
-        if (h->state & CLEAT__BUILDING) /* its .init_fields raised (type.c) */
-            rb_raise(rb_eTypeError, "unusable %" PRIsVALUE ": its init_fields did not finish",
+        if (h->state & CLEAT__BUILDING) /* its .init_fields or .copy runs, or raised (type.c, copy.c) */
+            rb_raise(rb_eTypeError, "unusable %" PRIsVALUE ": its init_fields or copy callback did not finish",
                      cleat__class_name(obj));
         if (h->state & CLEAT__INIT)
             rb_raise(rb_eTypeError, "already initialized %" PRIsVALUE, cleat__class_name(obj));

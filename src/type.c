@@ -352,7 +352,7 @@ void cleat_type_ready(VALUE obj)
     if (cleat__header(data)->state & CLEAT__INIT)
         rb_raise(rb_eTypeError, "already initialized %s", type->class_path);
     if (cleat__header(data)->state & CLEAT__BUILDING)
-        rb_raise(rb_eTypeError, "unusable %s: its init_fields did not finish", type->class_path);
+        rb_raise(rb_eTypeError, "unusable %s: its init_fields or copy callback did not finish", type->class_path);
 #ifdef CLEAT_DEBUG
     cleat__debug_memory_check(obj, type, "the C code that filled it before cleat_type_ready");
 #endif
@@ -562,8 +562,7 @@ static void free_rest(const cleat_type *type, void *data)
     cleat__debug_free_shadows(type, data);
 #endif
     cleat__release_loans(cleat__header(data));
-    bool unfinished = type->block_fields && atomic_load_explicit(&cleat__copies_running, memory_order_relaxed) &&
-                      cleat__unfinished_copy(data);
+    bool unfinished = type->block_fields && cleat__maybe_copy(data) && cleat__unfinished_copy(data);
     CLEAT__EACH_FIELD(type, f)
     {
         if (unfinished) break; /* what it holds may be its original's */
@@ -619,25 +618,39 @@ static bool refers_only_to_shareables(const cleat_type *type, void *data)
     return true;
 }
 
+/* A C method's frame names it with its ID's own String, the same object
+ * every time: compared first by identity (a few ns a dup), then by
+ * content (a Ruby method's name is another String). */
+enum { NAME_COPY, NAME_CLONE_HOOK, NAME_DUP_HOOK, NAME_DUP, NAME_CLONE, NAMES };
+static VALUE copy_names[NAMES];
+static const char *const copy_name_texts[NAMES] = {"initialize_copy", "initialize_clone", "initialize_dup", "dup",
+                                                   "clone"};
+
+static bool name_is(VALUE name, int which)
+{
+    if (!copy_names[which]) copy_names[which] = rb_id2str(rb_intern(copy_name_texts[which])); /* a static ID's: never freed */
+    return name == copy_names[which] ||
+           cleat__string_is(name, copy_name_texts[which], strlen(copy_name_texts[which]));
+}
+
 static bool is_copy_hook(VALUE name)
 {
-    return CLEAT__STRING_IS(name, "initialize_copy") || CLEAT__STRING_IS(name, "initialize_clone") ||
-           CLEAT__STRING_IS(name, "initialize_dup");
+    return name_is(name, NAME_COPY) || name_is(name, NAME_CLONE_HOOK) || name_is(name, NAME_DUP_HOOK);
 }
 
 /* The cheap answer for what nearly every copy is: Kernel#dup or #clone
  * as a C function (Kernel#dup; #clone on Rubies that define it in C) right
- * below the initialize_* hooks.
+ * below the initialize_* hooks (three frames for a dup: four are asked).
  * Those allocate the object being initialised, so it is not the copy a
  * Ractor makes (which calls rb_obj_clone from C, below a ractor.rb frame). */
 static bool asked_by_dup_or_clone(void)
 {
-    VALUE frames[8];
-    int n = rb_profile_frames(0, 8, frames, NULL); /* no line numbers: they cost a search each */
+    VALUE frames[4];
+    int n = rb_profile_frames(0, 4, frames, NULL); /* no line numbers: they cost a search each */
     for (int i = 0; i < n; i++) {
         VALUE name = rb_profile_frame_method_name(frames[i]);
         if (is_copy_hook(name)) continue;
-        if (!CLEAT__STRING_IS(name, "dup") && !CLEAT__STRING_IS(name, "clone")) return false;
+        if (!name_is(name, NAME_DUP) && !name_is(name, NAME_CLONE)) return false;
         /* A C frame only: a Ruby method can be given any name and, through
          * eval, any path ("<internal:kernel>" included), so such a frame
          * proves nothing (the hostile review forged one to send a Person

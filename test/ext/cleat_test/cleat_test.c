@@ -2168,8 +2168,12 @@ static void dup_bag_copy(VALUE self, void *dst, const void *src)
     const dup_bag_t *o = src;
     for (size_t i = 0; i < o->items.len; i++) cleat_values_push(self, &d->items, rb_obj_dup(o->items.ptr[i]));
 }
-CLEAT_TYPE(dup_bag_type, "CleatTest::DupBag", dup_bag_t, dup_bag_fields, .copy = dup_bag_copy,
-           .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_TYPE(dup_bag_type, "CleatTest::DupBag", dup_bag_t, dup_bag_fields, .copy = dup_bag_copy);
+CLEAT_INIT(dup_bag_initialize, dup_bag_type, dup_bag_t *b)
+{
+    (void)b;
+    return self;
+}
 CLEAT_EXCLUSIVE(dup_bag_push, dup_bag_type, dup_bag_t *b, value)
 {
     cleat_values_push(self, &b->items, value);
@@ -2280,6 +2284,7 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(shared_values, "push", shared_values_push);
     CLEAT_DEFINE_METHOD(shared_values, "to_a", shared_values_to_a);
     VALUE dup_bag = cleat_type_define_class(&dup_bag_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(dup_bag, "initialize", dup_bag_initialize);
     CLEAT_DEFINE_METHOD(dup_bag, "push", dup_bag_push);
     CLEAT_DEFINE_METHOD(dup_bag, "size", dup_bag_size);
     VALUE cross_shared = cleat_type_define_class(&cross_shared_type, rb_cObject);
