@@ -275,6 +275,17 @@ void cleat__debug_before_compact(const cleat_type *type, void *data)
     }
 }
 
+bool cleat__debug_holds_expected(const cleat_type *type, void *data, const cleat_field *f)
+{
+    size_t i = 0;
+    CLEAT__EACH_FIELD(type, g)
+    {
+        if (g == f) return shadow_of(type, data)[i] == shadow_value(type, *cleat__field_slot(data, f));
+        if (g->kind == CLEAT_KIND_VALUE) i++;
+    }
+    return true;
+}
+
 /* After mark: fields checked. */
 void cleat__debug_mark_check(const cleat_type *type, void *data) { check_fields(type, data, "found by the GC"); }
 

@@ -275,11 +275,20 @@ void cleat__debug_after_compact(const cleat_type *type, void *data)
     {
         if (f->kind != CLEAT_KIND_VALUE) continue;
         VALUE v = *cleat__field_slot(data, f);
-        if (RB_SPECIAL_CONST_P(v) || rb_gc_location(v) == v) continue;
-        cleat__debug_reportf("%s: field %s still holds the address its object moved from after GC.compact: the "
-                             "compact callback must update every field its mark marks movable "
-                             "(t->%s = rb_gc_location(t->%s))",
-                             type->class_path, f->name, f->name, f->name);
+        if (RB_SPECIAL_CONST_P(v)) continue;
+        if (rb_gc_location(v) != v) {
+            cleat__debug_reportf("%s: field %s still holds the address its object moved from after GC.compact: the "
+                                 "compact callback must update every field its mark marks movable "
+                                 "(t->%s = rb_gc_location(t->%s))",
+                                 type->class_path, f->name, f->name, f->name);
+        } else if (!cleat__debug_holds_expected(type, data, f)) {
+            /* what the barrier check last saw, moved along (debug.c): the
+             * callback stored another field's object (a review, C side:
+             * reported as a missing write barrier) */
+            cleat__debug_reportf("%s: field %s holds another object after GC.compact than before it: the compact "
+                                 "callback must update each field from its own value (t->%s = rb_gc_location(t->%s))",
+                                 type->class_path, f->name, f->name, f->name);
+        }
     }
 }
 

@@ -171,6 +171,9 @@ CLEAT_API void cleat__debug_mark_check(const cleat_type *type, void *data);
 /* Runs the type's .mark callback, noting whose it is: a movable mark of
  * anything but a declared field then needs a .compact callback. */
 CLEAT_API void cleat__debug_run_mark(const cleat_type *type, void *data);
+/* Whether field f holds what the barrier check's shadow expects of it
+ * (after a compaction: moved along with the object it held). */
+CLEAT_API bool cleat__debug_holds_expected(const cleat_type *type, void *data, const cleat_field *f);
 /* After a compact callback: reports a declared field it left at its object's old address. */
 CLEAT_API void cleat__debug_after_compact(const cleat_type *type, void *data);
 /* Fills the bytes past a new region block's end (CLEAT__REGION_CANARY). */

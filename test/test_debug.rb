@@ -185,6 +185,13 @@ class TestDebug < Minitest::Test
                     'junk = Array.new(5000) { |i| "j#{i}" * 3 }; ' \
                     'kept = Array.new(300) { |i| CleatTest::HalfCompacted.new.set("a#{i}" * 5, "b#{i}" * 5) }; ' \
                     "#{GROW_HEAP} junk = nil; GC.start; GC.verify_compaction_references(toward: :empty, **grow); GC.start"
+    # And one that updates a field from another field's value.
+    assert_reported "CleatTest::CrossedCompact: field forgotten holds another object after GC.compact than before " \
+                    "it: the compact callback must update each field from its own value " \
+                    "(t->forgotten = rb_gc_location(t->forgotten))",
+                    'junk = Array.new(5000) { |i| "j#{i}" * 3 }; ' \
+                    'kept = Array.new(300) { |i| CleatTest::CrossedCompact.new("a#{i}" * 5, "b#{i}" * 5) }; ' \
+                    "#{GROW_HEAP} junk = nil; GC.start; GC.verify_compaction_references(toward: :empty, **grow); GC.start"
     assert_reported "CleatTest::ForgetfulCompact: field forgotten still holds the address its object moved from " \
                     "after GC.compact: the compact callback must update every field its mark marks movable " \
                     "(t->forgotten = rb_gc_location(t->forgotten))",

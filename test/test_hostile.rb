@@ -47,7 +47,6 @@ class TestHostile < Minitest::Test
   # Such copies and their originals are kept now, never freed twice.
   def test_a_copy_callback_that_never_returns
     out, = run_child(<<~'RUBY', preload: ["-rcleat_test"])
-      ENV["CLEAT_DEBUG_CONTINUE"] = "1" # SharedValues's `*d = *o` stores without barriers: reported
       class Yielder
         def initialize_copy(_) = Fiber.yield
       end
@@ -63,6 +62,37 @@ class TestHostile < Minitest::Test
       print bag.size, " ", copy.size
     RUBY
     assert_equal "300 300", out
+  end
+
+  # Ruby code a .copy callback ran (an element's initialize_copy) found the
+  # half-made copy through ObjectSpace, initialized it and released what the
+  # callback was about to write to. The copy is building while the callback
+  # runs: even initialize refuses it. (A child: once a test made a Ractor,
+  # ObjectSpace.each_object yields only shareable objects.)
+  def test_ruby_code_in_a_copy_callback_cannot_initialize_the_copy
+    out, = run_child(<<~'RUBY', preload: ["-rcleat_test"])
+      class FindsTheCopy
+        attr_reader :refusals
+
+        def initialize = @refusals = []
+
+        def initialize_copy(original)
+          super
+          ObjectSpace.each_object(CleatTest::DupBag) do |bag|
+            bag.send(:initialize)
+            bag.push(:changed)
+          rescue TypeError => e
+            @refusals << e.message
+          end
+        end
+      end
+      finder = FindsTheCopy.new
+      bag = CleatTest::DupBag.new.push(finder)
+      copy = bag.dup
+      print copy.size, " ", bag.push(1).size, " ", finder.refusals.sort.uniq.join(", ")
+    RUBY
+    assert_equal "1 2 already initialized CleatTest::DupBag, " \
+                 "unusable CleatTest::DupBag: its init_fields or copy callback did not finish", out
   end
 
   def test_a_continuation_back_into_a_finished_copy_callback

@@ -203,35 +203,6 @@ class TestType < Minitest::Test
     region.resize(128).release
   end
 
-  # A review of the ninth round's fixes: Ruby code a .copy callback ran (an
-  # element's initialize_copy) found the half-made copy through ObjectSpace,
-  # initialized it and released what the callback was about to write to.
-  # The copy is building while the callback runs: even initialize refuses it.
-  class FindsTheCopy
-    attr_reader :refusals
-
-    def initialize = @refusals = []
-
-    def initialize_copy(original)
-      super
-      ObjectSpace.each_object(CleatTest::DupBag) do |bag|
-        bag.send(:initialize)
-        bag.push(:changed)
-      rescue TypeError => e
-        @refusals << e.message
-      end
-    end
-  end
-
-  def test_ruby_code_in_a_copy_callback_cannot_initialize_the_copy
-    finder = FindsTheCopy.new
-    bag = CleatTest::DupBag.new.push(finder)
-    copy = bag.dup
-    assert_equal 1, copy.size
-    assert_includes finder.refusals.uniq, "unusable CleatTest::DupBag: its init_fields or copy callback did not finish"
-    assert_equal 2, bag.push(1).size, "the original, initialized, took the push"
-  end
-
   def test_every_example_type_is_wb_protected
     [Counter.new(1), CleatExamples::MutCounter.new(1), CleatExamples::Person.new("a", []),
      CleatExamples::Game.new, CleatTest::Holder.new(1)].each do |obj|
