@@ -980,6 +980,9 @@ void cleat__debug_exit(VALUE self, const cleat_type *type, int mode, uint64_t re
 static void check_gvl_release(const char *function)
 {
     if (!ruby_native_thread_p() || !ruby_thread_has_gvl_p()) return;
+#ifdef HAVE_RB_EXT_RACTOR_SAFE
+    if (!record_list_key) return; /* before cleat_init (an Init_ releasing the GVL first): no door has run */
+#endif
     const record *door = live_unlent_door(current_fiber(), 0);
     if (!door || door->quiet || door->mode == 0 || OBJ_FROZEN(door->self)) return;
     cleat__debug_reportf("%s#%s released the GVL with %s without lending its object: other threads' Ruby code may "

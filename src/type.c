@@ -618,23 +618,16 @@ static bool refers_only_to_shareables(const cleat_type *type, void *data)
     return true;
 }
 
-/* A C method's frame names it with its ID's own String, the same object
- * every time: compared first by identity (a few ns a dup), then by
- * content (a Ruby method's name is another String). */
+/* The names the cheap check looks for (compared by content: a String
+ * Ruby keeps for a name may move under compaction, and its old place hold
+ * another name's: a review, a Ractor copy taken for a dup). */
 enum { NAME_COPY, NAME_CLONE_HOOK, NAME_DUP_HOOK, NAME_DUP, NAME_CLONE, NAMES };
-static atomic_uintptr_t copy_names[NAMES]; /* set once, by whichever Ractor asks first: the same value */
 static const char *const copy_name_texts[NAMES] = {"initialize_copy", "initialize_clone", "initialize_dup", "dup",
                                                    "clone"};
 
 static bool name_is(VALUE name, int which)
 {
-    VALUE known = (VALUE)atomic_load_explicit(&copy_names[which], memory_order_relaxed);
-    if (!known) {
-        known = rb_id2str(rb_intern(copy_name_texts[which])); /* a static ID's: never freed */
-        atomic_store_explicit(&copy_names[which], (uintptr_t)known, memory_order_relaxed);
-    }
-    return name == known ||
-           cleat__string_is(name, copy_name_texts[which], strlen(copy_name_texts[which]));
+    return cleat__string_is(name, copy_name_texts[which], strlen(copy_name_texts[which]));
 }
 
 static bool is_copy_hook(VALUE name)

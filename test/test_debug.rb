@@ -185,6 +185,12 @@ class TestDebug < Minitest::Test
                     'junk = Array.new(5000) { |i| "j#{i}" * 3 }; ' \
                     'kept = Array.new(300) { |i| CleatTest::HalfCompacted.new.set("a#{i}" * 5, "b#{i}" * 5) }; ' \
                     "#{GROW_HEAP} junk = nil; GC.start; GC.verify_compaction_references(toward: :empty, **grow); GC.start"
+    # A review of that: a correct type without write barriers, whose shadow
+    # is never kept, was reported.
+    assert_equal "ok", assert_quiet('junk = Array.new(5000) { |i| "j#{i}" * 3 }; ' \
+                                    'kept = Array.new(300) { |i| CleatTest::UnbarrieredCompact.new("a#{i}" * 5, "b#{i}" * 5) }; ' \
+                                    "#{GROW_HEAP} junk = nil; GC.start; GC.verify_compaction_references(toward: :empty, **grow); " \
+                                    'GC.start; print :ok')
     # And one that updates a field from another field's value.
     assert_reported "CleatTest::CrossedCompact: field forgotten holds another object after GC.compact than before " \
                     "it: the compact callback must update each field from its own value " \
