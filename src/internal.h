@@ -98,7 +98,7 @@ CLEAT_API void cleat__run_copy(const cleat_type *type, VALUE self, void *dst, VA
 /* Sets up the copies' root; called by cleat_init. */
 CLEAT_API void cleat__copy_init(void);
 /* How many .copy callbacks of types with blocks are listed now. */
-extern atomic_size_t cleat__copies_running;
+CLEAT_API extern atomic_size_t cleat__copies_running;
 /* Whether data is a copy whose callback never returned, being freed (at
  * exit): it must free none of its blocks. Forgets it. */
 CLEAT_API bool cleat__unfinished_copy(const void *data);

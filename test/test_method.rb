@@ -78,6 +78,17 @@ class TestMethod < Minitest::Test
     C
   end
 
+  # Cleat is compiled into every extension: a symbol of its own that an
+  # extension exported would be shared with every other (ELF interposition),
+  # as cleat__copies_running was (test:asan's odr-violation report).
+  def test_no_symbol_of_cleats_is_exported
+    so = $LOAD_PATH.map { |dir| File.join(dir, "cleat_examples.so") }.find { |path| File.exist?(path) }
+    skip "nm or the examples' .so missing" unless so && system("nm --version", out: File::NULL, err: File::NULL)
+    exported = IO.popen(["nm", "-D", "--defined-only", so], &:read).lines.map { |line| line.split.last }
+    assert_includes exported, "Init_cleat_examples"
+    assert_empty exported.grep(/\Acleat_(?!examples_)/), "Cleat's own symbols exported from #{so}"
+  end
+
   # A review, C side: a door whose body names another type's struct (a
   # copy-paste slip) compiled, and wrote past the struct. A compile error
   # now, with or without -Werror; its own struct, const or not, and void *
