@@ -53,6 +53,12 @@ typedef struct copying {
 static copying *copies;
 static uint64_t copies_made;
 static atomic_flag copies_lock = ATOMIC_FLAG_INIT;
+/* How many entries are listed: the one word the inline gate
+ * (cleat__maybe_copy) reads. Counted outside the lock, relaxed: only the
+ * thread running a copy's callback asks about that copy (no other Ractor
+ * can reach it), and it counts its own entry before the callback runs and
+ * uncounts it after; another thread's stale count only costs (or saves)
+ * a look at the list, under the lock. */
 atomic_size_t cleat__copies_running;
 
 static void lock_copies(void)

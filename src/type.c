@@ -618,21 +618,14 @@ static bool refers_only_to_shareables(const cleat_type *type, void *data)
     return true;
 }
 
-/* The names the cheap check looks for (compared by content: a String
- * Ruby keeps for a name may move under compaction, and its old place hold
- * another name's: a review, a Ractor copy taken for a dup). */
-enum { NAME_COPY, NAME_CLONE_HOOK, NAME_DUP_HOOK, NAME_DUP, NAME_CLONE, NAMES };
-static const char *const copy_name_texts[NAMES] = {"initialize_copy", "initialize_clone", "initialize_dup", "dup",
-                                                   "clone"};
-
-static bool name_is(VALUE name, int which)
-{
-    return cleat__string_is(name, copy_name_texts[which], strlen(copy_name_texts[which]));
-}
-
+/* The copy hooks the cheap check steps over. Names are compared by
+ * content: a String Ruby keeps for a name may move under compaction, and
+ * its old place hold another name's (a review: a Ractor copy taken for a
+ * dup when names were compared by identity). */
 static bool is_copy_hook(VALUE name)
 {
-    return name_is(name, NAME_COPY) || name_is(name, NAME_CLONE_HOOK) || name_is(name, NAME_DUP_HOOK);
+    return CLEAT__STRING_IS(name, "initialize_copy") || CLEAT__STRING_IS(name, "initialize_clone") ||
+           CLEAT__STRING_IS(name, "initialize_dup");
 }
 
 /* The cheap answer for what nearly every copy is: Kernel#dup or #clone
@@ -647,7 +640,7 @@ static bool asked_by_dup_or_clone(void)
     for (int i = 0; i < n; i++) {
         VALUE name = rb_profile_frame_method_name(frames[i]);
         if (is_copy_hook(name)) continue;
-        if (!name_is(name, NAME_DUP) && !name_is(name, NAME_CLONE)) return false;
+        if (!CLEAT__STRING_IS(name, "dup") && !CLEAT__STRING_IS(name, "clone")) return false;
         /* A C frame only: a Ruby method can be given any name and, through
          * eval, any path ("<internal:kernel>" included), so such a frame
          * proves nothing (the hostile review forged one to send a Person
