@@ -20,6 +20,8 @@ int ruby_thread_has_gvl_p(void);
 /* The type whose free callback is running, and the class of the object whose
  * GVL-free section is running, on this thread. */
 static _Thread_local const cleat_type *in_free;
+/* How many CLEAT_DEFERRED_FREE callbacks run on this thread now (nested). */
+static _Thread_local int deferred_frees_running;
 static _Thread_local const char *in_nogvl;
 enum { NOGVL_NAMES = 16 };
 static _Thread_local char nogvl_names[NOGVL_NAMES][256];
@@ -983,6 +985,9 @@ static void check_gvl_release(const char *function)
 #ifdef HAVE_RB_EXT_RACTOR_SAFE
     if (!record_list_key) return; /* before cleat_init (an Init_ releasing the GVL first): no door has run */
 #endif
+    /* A CLEAT_DEFERRED_FREE callback run at an interrupt check inside a
+     * body is not the body's call (a review: the body was blamed). */
+    if (deferred_frees_running) return;
     const record *door = live_unlent_door(current_fiber(), 0);
     if (!door || door->quiet || door->mode == 0 || OBJ_FROZEN(door->self)) return;
     cleat__debug_reportf("%s#%s released the GVL with %s without lending its object: other threads' Ruby code may "
@@ -1060,6 +1065,7 @@ static void on_segv_in_deferred_free(int signal)
 
 cleat__deferred_scope cleat__debug_deferred_free_begin(const cleat_type *type, const char *freed_field)
 {
+    deferred_frees_running++;
     cleat__deferred_scope outer = {deferred_type, deferred_freed_field, type && freed_field};
     deferred_type = outer.hooked ? type : NULL; /* nothing hidden: nothing to name */
     deferred_freed_field = outer.hooked ? freed_field : NULL;
@@ -1080,6 +1086,7 @@ cleat__deferred_scope cleat__debug_deferred_free_begin(const cleat_type *type, c
 
 void cleat__debug_deferred_free_end(cleat__deferred_scope outer)
 {
+    deferred_frees_running--;
     deferred_type = outer.type;
     deferred_freed_field = outer.field;
     if (!outer.hooked) return;

@@ -630,32 +630,56 @@ static bool is_copy_hook(VALUE name)
 
 /* The cheap answer for what nearly every copy is: Kernel#dup or #clone
  * as a C function (Kernel#dup; #clone on Rubies that define it in C) right
- * below the initialize_* hooks (three frames for a dup: four are asked).
+ * below C initialize_* hooks (three frames for a dup: four are asked).
  * Those allocate the object being initialised, so it is not the copy a
- * Ractor makes (which calls rb_obj_clone from C, below a ractor.rb frame). */
+ * Ractor makes (which calls rb_obj_clone from C, below a ractor.rb frame).
+ * Only C frames count, hooks included: a Ruby method can be given any name
+ * and, through eval, any path ("<internal:kernel>" included), and a Ruby
+ * hook may initialise any object, not the one its dup allocated (reviews:
+ * a forged "dup" frame, then a Ruby initialize_dup of another object's dup
+ * calling the Ractor copy's initialize_copy through send, each sent a
+ * Person sharing its Array). C hooks only initialise their receiver.
+ * Anything else (a subclass's Ruby initialize_copy, a Ruby-level
+ * Kernel#clone) takes the full search. */
 static bool asked_by_dup_or_clone(void)
 {
     VALUE frames[4];
     int n = rb_profile_frames(0, 4, frames, NULL); /* no line numbers: they cost a search each */
     for (int i = 0; i < n; i++) {
+        if (!NIL_P(rb_profile_frame_path(frames[i]))) return false; /* a Ruby frame */
         VALUE name = rb_profile_frame_method_name(frames[i]);
         if (is_copy_hook(name)) continue;
-        if (!CLEAT__STRING_IS(name, "dup") && !CLEAT__STRING_IS(name, "clone")) return false;
-        /* A C frame only: a Ruby method can be given any name and, through
-         * eval, any path ("<internal:kernel>" included), so such a frame
-         * proves nothing (the hostile review forged one to send a Person
-         * that shared its Array). Ruby-level clones take the full search. */
-        return NIL_P(rb_profile_frame_path(frames[i]));
+        return CLEAT__STRING_IS(name, "dup") || CLEAT__STRING_IS(name, "clone");
     }
     return false;
 }
 
-/* Whether a frame of Ruby's own ractor.rb (path "<internal:ractor>") is on
- * the stack: every Ractor copy runs inside one. Ruby code cannot run inside
- * one, except the block of Ractor.receive_if, whose frame is skipped; a
- * fake path given to eval only makes a false alarm, which refuses a copy.
- * The whole stack is searched: a Ruby-level initialize_clone may recurse
- * before it copies. Only copies that refer to something unshareable pay. */
+/* The methods of Ruby's ractor.rb (3.1 to 3.4) that never copy an object
+ * for another Ractor, and on whose frames Ruby code may still run: a
+ * Signal.trap handler or a 3.4 cross-Ractor require while the main thread
+ * waits in #take or .receive, a TracePoint on any of them, the blocks of
+ * .receive_if and .store_if_absent (a review: plain clones there raised
+ * Ractor::Error). Every other ractor.rb frame counts as a copy: a method
+ * not listed here (Ruby's next) only makes a false alarm. The one copy
+ * made under a listed frame, of a 3.4 cross-Ractor require's result, Ruby
+ * 3.4 checks itself. */
+static bool ractor_method_never_copies(VALUE name)
+{
+    static const char *const names[] = {"take", "receive", "recv", "receive_if", "require", "_require",
+                                        "store_if_absent", "count", "current", "main", "main?", "shareable?",
+                                        "name", "inspect", "to_s", "[]", "[]=", "close_incoming",
+                                        "close_outgoing", "join", "value"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (cleat__string_is(name, names[i], strlen(names[i]))) return true;
+    return false;
+}
+
+/* Whether a copying frame of Ruby's own ractor.rb (path "<internal:ractor>")
+ * is on the stack: every Ractor copy runs inside one (.new, #send, .yield,
+ * .select, .make_shareable). A fake path given to eval only makes a false
+ * alarm, which refuses a copy. The whole stack is searched: a Ruby-level
+ * initialize_clone may recurse before it copies. Only copies that refer to
+ * something unshareable pay. */
 static bool copying_for_a_ractor(void)
 {
     if (asked_by_dup_or_clone()) return false;
@@ -666,7 +690,7 @@ static bool copying_for_a_ractor(void)
         int n = rb_profile_frames(0, limit, frames, NULL);
         for (int i = 0; i < n && !found; i++) {
             found = CLEAT__STRING_IS(rb_profile_frame_path(frames[i]), "<internal:ractor>") &&
-                    !CLEAT__STRING_IS(rb_profile_frame_method_name(frames[i]), "receive_if");
+                    !ractor_method_never_copies(rb_profile_frame_method_name(frames[i]));
         }
         if (found || n < limit || limit > INT_MAX / 2) break;
         limit *= 2;

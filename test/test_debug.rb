@@ -158,6 +158,10 @@ class TestDebug < Minitest::Test
     end
     assert_equal "quiet", assert_quiet('CleatTest::Holder.new(1).release_gvl(3); CleatTest.release_gvl; ' \
                                        'CleatTest::Holder.new(1).freeze.release_gvl(0); print :quiet')
+    # The tenth review: another object's deferred free callback releasing
+    # the GVL at an interrupt check inside a body was blamed on the body.
+    assert_equal "quiet", assert_quiet('h = CleatTest::Holder.new(1); 3.times { 200.times { CleatTest::GvlCloser.new }; ' \
+                                       'h.release_gvl(4) }; print :quiet')
   end
 
   # A review, C side: a write past a region's end (a uint16_t length that

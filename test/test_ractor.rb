@@ -1,7 +1,9 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "fileutils"
 require "open3"
+require "tmpdir"
 require "rbconfig"
 
 # Objects sent to another Ractor (issue 14, item 1). An object that is not
@@ -169,5 +171,71 @@ class TestRactor < Minitest::Test
       p orig.hobbies
     RUBY
     assert_equal "Ractor::Error: can not copy CleatExamples::Person object.\n[\"mine\"]\n", out
+  end
+
+  # Found by the tenth review: a subclass's initialize_clone dup'ed a helper
+  # whose Ruby initialize_dup called the Ractor copy's initialize_copy
+  # through send; the check took the helper's C dup for the copy's. On 3.1
+  # the receiving Ractor pushed to the sender's Array.
+  def test_a_ruby_hook_of_another_objects_dup_does_not_let_a_copy_through
+    out = run_child(<<~RUBY)
+      class Sub < CleatExamples::Person
+        def initialize_clone(orig, freeze: nil)
+          $pending = [self, orig]
+          Helper.new.dup
+        end
+      end
+      class Helper
+        def initialize_dup(_)
+          copy, orig = $pending
+          copy.send(:initialize_copy, orig)
+        end
+      end
+      orig = Sub.new("a", [+"chess"])
+      r = Ractor.new { x = Ractor.receive; x.hobbies << :from_ractor; :done }
+      #{outcome("r.send(orig)")}
+      p orig.hobbies
+    RUBY
+    assert_equal "Ractor::Error: can not copy Sub object.\n[\"chess\"]\n", out
+  end
+
+  # Found by the tenth review: a plain clone raised Ractor::Error whenever
+  # any ractor.rb frame was below it: a trap handler while the main thread
+  # waited in #take, a TracePoint on Ractor.count, the block of
+  # Ractor.store_if_absent (3.4), a file required from a Ractor (3.4).
+  def test_a_clone_above_a_ractor_method_that_copies_nothing_goes
+    dir = Dir.mktmpdir
+    File.write(File.join(dir, "cleat_clones_at_load.rb"),
+               "$loaded = begin; CleatExamples::Person.new('a', [+'chess']).clone.class; rescue Exception => e; e; end\n")
+    out = run_child(<<~RUBY)
+      person = CleatExamples::Person.new(+"a", [+"chess"])
+      clone = -> { begin; person.clone.class; rescue Exception => e; e.class; end }
+      got = nil
+      Signal.trap("USR1") { got = clone.() }
+      r = Ractor.new { Process.kill("USR1", Process.pid); sleep 0.3; :done }
+      r.take
+      p [:trap, got]
+      got = nil
+      tp = TracePoint.new(:call) { |t| got ||= clone.() if t.path.to_s == "<internal:ractor>" }
+      tp.enable { Ractor.count }
+      p [:tracepoint, got]
+      if Ractor.respond_to?(:store_if_absent)
+        Ractor.store_if_absent(:cleat_copy) { got = clone.() }
+      else
+        got = clone.()
+      end
+      p [:store_if_absent, got]
+      if Ractor.respond_to?(:_require) # the main Ractor loads what another requires
+        $LOAD_PATH.unshift(#{dir.inspect})
+        Ractor.new { require "cleat_clones_at_load"; :required }.take
+      else
+        $loaded = clone.()
+      end
+      p [:require, $loaded]
+    RUBY
+    expected = %i[trap tracepoint store_if_absent require].map { |what| "[:#{what}, CleatExamples::Person]\n" }.join
+    assert_equal expected, out
+  ensure
+    FileUtils.rm_rf(dir) if dir
   end
 end

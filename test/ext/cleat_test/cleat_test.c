@@ -34,8 +34,17 @@ CLEAT_INIT(holder_initialize, holder_type, holder_t *h, value)
 CLEAT_SHARED(holder_value, holder_type, holder_t *h) { return h->value; }
 /* Releases the GVL by hand (a review, C side: unlent, another thread may
  * change the object meanwhile): 0 rb_thread_call_without_gvl, 1 _gvl2,
- * 2 rb_nogvl; 3 the first through CLEAT_LEND (lent: correct). */
+ * 2 rb_nogvl; 3 the first through CLEAT_LEND (lent: correct); 4 none, but
+ * lets dead GvlClosers' deferred free callbacks, which release it, run at
+ * an interrupt check inside the body (the tenth review: the body was
+ * blamed). */
 static void *nothing_without_gvl(void *data) { return data; }
+typedef struct {
+    int fd;
+} gvl_closer_t;
+static void gvl_closer_free(void *data) { rb_thread_call_without_gvl(nothing_without_gvl, data, RUBY_UBF_IO, NULL); }
+CLEAT_TYPE(gvl_closer_type, "CleatTest::GvlCloser", gvl_closer_t, NULL, .free = gvl_closer_free,
+           .flags = CLEAT_DEFERRED_FREE | CLEAT_ZERO_IS_VALID);
 static VALUE release_gvl_lent(VALUE arg)
 {
     (void)arg;
@@ -49,6 +58,10 @@ CLEAT_SHARED(holder_release_gvl, holder_type, holder_t *h, how)
     case 0: rb_thread_call_without_gvl(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL); break;
     case 1: rb_thread_call_without_gvl2(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL); break;
     case 2: rb_nogvl(nothing_without_gvl, &(struct { int a, b; }){1, 2}, RUBY_UBF_IO, NULL, 0); break; /* a comma in an argument */
+    case 4:
+        rb_gc();
+        rb_thread_schedule();
+        break;
     default: CLEAT_LEND(release_gvl_lent, Qnil);
     }
     return self;
@@ -2340,6 +2353,7 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(holder, "initialize", holder_initialize);
     CLEAT_DEFINE_METHOD(holder, "value", holder_value);
     CLEAT_DEFINE_METHOD(holder, "release_gvl", holder_release_gvl);
+    cleat_type_define_class(&gvl_closer_type, rb_cObject);
     rb_define_module_function(mod, "release_gvl", test_release_gvl, 0);
     CLEAT_DEFINE_METHOD(holder, "set", holder_set);
     CLEAT_DEFINE_METHOD(holder, "push", holder_push);
