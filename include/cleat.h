@@ -110,7 +110,10 @@ typedef struct cleat_type cleat_type;
 
 /* A counted array of VALUEs that the struct owns: declare it with
  * CLEAT_FIELD_VALUES and Cleat marks, moves, sizes and frees it. Grow it
- * only with cleat_values_push (GC-safe at every step). */
+ * only with cleat_values_push (GC-safe at every step); never set ptr, len or
+ * capa by hand, nor put back a copy of the struct saved before a push (the
+ * push freed that buffer): debug builds report both. Store into an element
+ * with cleat_write(self, &vals->ptr[i], v), i < len. */
 typedef struct cleat_values {
     VALUE *ptr;  /* ptr[0..len) are live and marked */
     size_t len;
@@ -420,7 +423,8 @@ CLEAT_API VALUE cleat_values_get(const cleat_values *vals, size_t i);
 /* A new Array holding vals' elements (the elements are shared, not copied). */
 CLEAT_API VALUE cleat_values_to_ary(const cleat_values *vals);
 
-/* Forgets every element (keeps the allocation). */
+/* Forgets every element (keeps the allocation). Takes time in proportion
+ * to the elements forgotten. Runs no Ruby code. */
 CLEAT_API void cleat_values_clear(cleat_values *vals);
 
 /* ======================================================================
@@ -460,7 +464,11 @@ CLEAT_INLINE void *cleat__enter(VALUE obj, const cleat_type *type, int mode)
 
 /* The struct of obj for reading. Raises TypeError "wrong argument type A
  * (expected B)" or "uninitialized B", Cleat::BorrowError when obj is lent
- * exclusively. The pointer is valid until the next call into Ruby. */
+ * exclusively. The pointer is valid until the next call into Ruby. In an
+ * exclusive body obj may be the receiver itself (`b.concat(b)`): then both
+ * pointers are one struct, and what was read through it before a resize
+ * points at the freed block; read after the resize, or refuse the receiver
+ * with cleat_unwrap_mut. Runs no Ruby code. */
 CLEAT_INLINE void *cleat_unwrap(VALUE obj, const cleat_type *type)
 {
     return cleat__enter(obj, type, CLEAT_BORROW_SHARED);

@@ -75,6 +75,7 @@ enum { DOOR_LIST_CHECK = 256 };
 
 typedef struct list_shadow {
     size_t len, capa;
+    const VALUE *buffer; /* the list's buffer when Cleat last stored into it */
     VALUE elements[];
 } list_shadow;
 
@@ -95,7 +96,7 @@ static list_shadow *list_room(list_shadow **s, size_t n)
         fprintf(stderr, "[cleat debug] out of memory for the shadow of a cleat_values\n");
         abort();
     }
-    if (!*s) grown->len = 0;
+    if (!*s) grown->len = 0, grown->buffer = NULL;
     grown->capa = capa;
     return *s = grown;
 }
@@ -127,22 +128,75 @@ static bool moved_within(const list_shadow *s, VALUE v, VALUE **sorted, bool *tr
     return *sorted && bsearch(&v, *sorted, s->len, sizeof(VALUE), compare_values);
 }
 
+/* Whether v (a field's new value, as shadow_value keeps it) is what
+ * another VALUE field of the object held at the last check: moved between
+ * fields (a swap, `front = back`), no new reference, no barrier needed (a
+ * review, C side: a swap by hand was reported). fields: the shadows as the
+ * check found them. */
+static bool held_by_a_field(const VALUE *fields, size_t count, VALUE v)
+{
+    for (size_t i = 0; i < count; i++)
+        if (fields[i] == v) return true;
+    return false;
+}
+
+/* Whether one of the object's lists held v at the last check (a list
+ * element moved into a field, or a field into a list). */
+static bool held_by_a_list(list_shadow *const *lists, size_t count, VALUE v)
+{
+    for (size_t k = 0; k < count; k++) {
+        const list_shadow *s = lists[k];
+        for (size_t j = 0; s && j < s->len; j++)
+            if (s->elements[j] == v) return true;
+    }
+    return false;
+}
+
+/* A list whose length or buffer Cleat did not set: reported, and its
+ * elements are not read (they may lie in freed memory). */
+static bool list_damaged(const cleat_type *type, const cleat_field *f, const cleat_values *vals,
+                         const list_shadow *s, const char *when)
+{
+    if (vals->len > vals->capa) {
+        cleat__debug_reportf("%s: field %s holds %zu elements in room for %zu, %s: its len (or capa) was changed by "
+                             "hand; only cleat_values_push and cleat_values_clear change them",
+                             type->class_path, f->name, vals->len, vals->capa, when);
+        return true;
+    }
+    if (s && s->buffer && vals->ptr && vals->ptr != s->buffer) {
+        cleat__debug_reportf("%s: field %s points at a buffer that is not the one cleat_values_push last gave it, %s: "
+                             "a struct put back from a copy saved before a push (`saved = *p; ...; *p = saved`), "
+                             "whose buffer the push freed? Undo by other means (cleat_values_clear, then push "
+                             "again); never copy a struct with cleat_values or regions over a live one",
+                             type->class_path, f->name, when);
+        return true;
+    }
+    return false;
+}
+
 /* Compares each VALUE field, and each cleat_values element, with what
  * cleat_write (or cleat_values_push) last stored. A heap object that
- * appeared any other way got no write barrier, unless the list held it
- * already. Immediates need none: their shadow just follows. */
+ * appeared any other way got no write barrier, unless the object held it
+ * already (another field, a list). Immediates need none: their shadow just
+ * follows. */
 static void check_fields(const cleat_type *type, void *data, const char *when)
 {
     if (type->flags & CLEAT_NOT_WB_PROTECTED) return;
     VALUE *shadow = shadow_of(type, data);
     list_shadow **lists = list_shadows(type, data);
-    bool by_gc = rb_during_gc();
+    size_t nlists = 0;
+    CLEAT__EACH_FIELD(type, f) nlists += f->kind == CLEAT_KIND_VALUES;
+    /* The fields' shadows as found, for held_by_a_field (plain malloc: this
+     * may run inside the GC); taken at the first change. */
+    VALUE *before = NULL;
+    bool by_gc = rb_during_gc(), lists_changed = false;
     size_t i = 0, k = 0;
     CLEAT__EACH_FIELD(type, f)
     {
         if (f->kind == CLEAT_KIND_VALUES) {
             const cleat_values *vals = cleat__field_values(data, f);
             list_shadow *s = lists[k++];
+            if (list_damaged(type, f, vals, s, when)) continue;
             /* A door checks short lists only (pushing n elements must not
              * cost n squared); the GC, which walks them anyway, all. */
             if (!by_gc && vals->len > DOOR_LIST_CHECK) continue;
@@ -152,18 +206,17 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
                 VALUE v = vals->ptr[j];
                 if (s && j < s->len && v == s->elements[j]) continue;
                 changed = true;
-                if (RB_SPECIAL_CONST_P(v) || moved_within(s, v, &sorted, &tried)) continue;
+                /* The fields' shadows as they were: before, once a field's
+                 * shadow followed it (below). */
+                if (RB_SPECIAL_CONST_P(v) || moved_within(s, v, &sorted, &tried) ||
+                    (!type->references && held_by_a_field(before ? before : shadow, type->value_fields, v)))
+                    continue;
                 cleat__debug_reportf("%s: element %zu of field %s changed without cleat_write or cleat_values_push (missing write "
                        "barrier), %s: store it with cleat_write(self, &vals->ptr[i], v)",
                        type->class_path, j, f->name, when);
             }
             free(sorted);
-            /* The shadow follows, once every element was compared with it as
-             * it was (CLEAT_DEBUG_CONTINUE=1: reported once), and forgets
-             * what the list no longer holds (popped: putting it back by hand
-             * would be a new reference). */
-            for (size_t j = 0; changed && s && j < s->len && j < vals->len; j++) s->elements[j] = vals->ptr[j];
-            if (s && s->len > vals->len) s->len = vals->len;
+            lists_changed |= changed || (s && s->len > vals->len);
             continue;
         }
         if (f->kind != CLEAT_KIND_VALUE) continue;
@@ -176,13 +229,36 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
             i++;
             continue;
         }
-        if (shadow_value(type, v) != shadow[i]) {
-            if (RB_SPECIAL_CONST_P(v)) shadow[i] = v;
+        VALUE kept = shadow_value(type, v);
+        if (kept != shadow[i]) {
+            if (!before) {
+                before = malloc(type->value_fields * sizeof(VALUE));
+                if (before) memcpy(before, shadow, type->value_fields * sizeof(VALUE));
+            }
+            if (RB_SPECIAL_CONST_P(v) || (before && held_by_a_field(before, type->value_fields, kept)) ||
+                (!type->references && held_by_a_list(lists, nlists, v)))
+                shadow[i] = kept;
             else
                 cleat__debug_reportf("%s: field %s changed without cleat_write (missing write barrier), %s", type->class_path,
                        f->name, when);
         }
         i++;
+    }
+    free(before);
+    /* The lists' shadows follow last, once every field and element was
+     * compared with them as they were (CLEAT_DEBUG_CONTINUE=1: reported
+     * once), and forget what the lists no longer hold (popped: putting it
+     * back by hand would be a new reference). */
+    k = 0;
+    CLEAT__EACH_FIELD(type, f)
+    {
+        if (!lists_changed || f->kind != CLEAT_KIND_VALUES) continue;
+        const cleat_values *vals = cleat__field_values(data, f);
+        list_shadow *s = lists[k++];
+        if (!s || vals->len > vals->capa || (s->buffer && vals->ptr && vals->ptr != s->buffer)) continue;
+        if (!by_gc && vals->len > DOOR_LIST_CHECK) continue;
+        for (size_t j = 0; j < s->len && j < vals->len; j++) s->elements[j] = vals->ptr[j];
+        if (s->len > vals->len) s->len = vals->len;
     }
 }
 
@@ -212,6 +288,7 @@ void cleat__debug_wrote_element(const cleat_type *type, void *data, const cleat_
              * them (a push); a gap left by stores it never saw stays unknown,
              * and is reported. */
             s->elements[i] = vals->ptr[i];
+            s->buffer = vals->ptr;
             if (s->len == i) s->len = i + 1;
             return;
         }
@@ -243,9 +320,11 @@ void cleat__debug_sync(const cleat_type *type, void *data)
         const cleat_values *vals = cleat__field_values(data, f);
         list_shadow **s = &lists[k++];
         if (!vals->len && !*s) continue;
-        list_room(s, vals->len);
-        if (vals->len) memcpy((*s)->elements, vals->ptr, vals->len * sizeof(VALUE));
-        (*s)->len = vals->len;
+        size_t count = cleat__values_count(vals);
+        list_room(s, count);
+        if (count) memcpy((*s)->elements, vals->ptr, count * sizeof(VALUE));
+        (*s)->len = count;
+        (*s)->buffer = vals->ptr;
     }
 }
 

@@ -47,7 +47,7 @@ static const cleat_field *field_of_slot(const cleat_type *type, void *data, cons
         } else {
             const cleat_values *vals = cleat__field_values(data, f);
             uintptr_t p = (uintptr_t)vals->ptr;
-            if (vals->ptr && s >= p && (s - p) % sizeof(VALUE) == 0 && (s - p) / sizeof(VALUE) < vals->len)
+            if (vals->ptr && s >= p && (s - p) % sizeof(VALUE) == 0 && (s - p) / sizeof(VALUE) < cleat__values_count(vals))
                 return f;
         }
     }
@@ -206,12 +206,19 @@ size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
     cleat__refuse_lent(self);
     cleat__refuse_if_originals_block(self, vals->ptr, "pushed onto");
     check_field_value(type, f, value);
+    if (vals->len > vals->capa)
+        rb_raise(rb_eRuntimeError,
+                 "cleat_values_push: field %s of %s holds %zu elements in room for %zu: its len was changed by "
+                 "hand (only cleat_values_push and cleat_values_clear change it)",
+                 f->name, type->class_path, vals->len, vals->capa);
     cleat__header(RTYPEDDATA_DATA(self))->state &= ~CLEAT__FRESH;
     if (vals->len == vals->capa) {
         size_t capa = grown_capacity(vals->capa, vals->len + 1);
         /* A fresh buffer rather than realloc: the GC may run inside the
          * allocation and must still find the old buffer intact. */
-        VALUE *ptr = ruby_xmalloc2(capa, sizeof(VALUE));
+        /* Zeroed: a slot past len holds false, never a stale or made-up
+         * VALUE, should a hand-edited len make Cleat's loops reach it. */
+        VALUE *ptr = ruby_xcalloc(capa, sizeof(VALUE));
         if (vals->len) memcpy(ptr, vals->ptr, vals->len * sizeof(VALUE));
         VALUE *old = vals->ptr;
         vals->ptr = ptr;
@@ -227,15 +234,22 @@ size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
 
 VALUE cleat_values_get(const cleat_values *vals, size_t i)
 {
-    if (i >= vals->len) rb_raise(rb_eIndexError, "index %zu outside of %zu elements", i, vals->len);
+    if (i >= cleat__values_count(vals))
+        rb_raise(rb_eIndexError, "index %zu outside of %zu elements", i, cleat__values_count(vals));
     return vals->ptr[i];
 }
 
 VALUE cleat_values_to_ary(const cleat_values *vals)
 {
     CLEAT__NEEDS_GVL();
-    if (vals->len > LONG_MAX) rb_raise(rb_eRangeError, "too many elements for an Array");
-    return rb_ary_new_from_values((long)vals->len, vals->ptr);
+    size_t count = cleat__values_count(vals);
+    if (count > LONG_MAX) rb_raise(rb_eRangeError, "too many elements for an Array");
+    return rb_ary_new_from_values((long)count, vals->ptr);
 }
 
-void cleat_values_clear(cleat_values *vals) { vals->len = 0; }
+void cleat_values_clear(cleat_values *vals)
+{
+    /* The slots forgotten hold false again, not objects the GC may free. */
+    if (vals->ptr) memset(vals->ptr, 0, cleat__values_count(vals) * sizeof(VALUE));
+    vals->len = 0;
+}

@@ -55,6 +55,15 @@ static inline bool cleat__string_is(VALUE str, const char *s, size_t len)
 }
 #define CLEAT__STRING_IS(str, lit) cleat__string_is((str), (lit), sizeof(lit) - 1)
 
+/* How many of vals' elements lie in its buffer: len, or capa when len was
+ * set past it by hand (a review, C side: `b->items.len++` then a store,
+ * and every loop over len, the GC's marking included, ran off the buffer).
+ * Every loop of Cleat's over a list's elements stops here. */
+static inline size_t cleat__values_count(const cleat_values *vals)
+{
+    return vals->len <= vals->capa ? vals->len : vals->capa;
+}
+
 /* Probes how this Ruby's IO::Buffer behaves (region.c); from cleat_init. */
 CLEAT_API void cleat__region_init(void);
 

@@ -366,7 +366,7 @@ void cleat__mark_field(void *data, const cleat_field *f)
 {
     if (f->kind == CLEAT_KIND_VALUES) {
         const cleat_values *vals = cleat__field_values(data, f);
-        for (size_t i = 0; i < vals->len; i++) rb_gc_mark_movable(vals->ptr[i]);
+        for (size_t i = 0, n = cleat__values_count(vals); i < n; i++) rb_gc_mark_movable(vals->ptr[i]);
     } else if (f->kind == CLEAT_KIND_REGION) {
         rb_gc_mark_movable(*cleat__region_buffers_slot(data, f));
     }
@@ -394,7 +394,7 @@ void cleat__compact_field(void *data, const cleat_field *f)
 {
     if (f->kind == CLEAT_KIND_VALUES) {
         cleat_values *vals = cleat__field_values(data, f);
-        for (size_t i = 0; i < vals->len; i++) vals->ptr[i] = rb_gc_location(vals->ptr[i]);
+        for (size_t i = 0, n = cleat__values_count(vals); i < n; i++) vals->ptr[i] = rb_gc_location(vals->ptr[i]);
     } else if (f->kind == CLEAT_KIND_REGION) {
         VALUE *slot = cleat__region_buffers_slot(data, f);
         *slot = rb_gc_location(*slot);
@@ -478,7 +478,7 @@ static const char *hide_values(const cleat_type *type, void *data)
             }
         } else if (f->kind == CLEAT_KIND_VALUES) {
             cleat_values *vals = cleat__field_values(data, f);
-            for (size_t i = 0; i < vals->len; i++) {
+            for (size_t i = 0, n = cleat__values_count(vals); i < n; i++) {
                 if (!first && !RB_SPECIAL_CONST_P(vals->ptr[i])) first = f->name;
                 vals->ptr[i] = Qnil;
             }
@@ -609,7 +609,7 @@ static bool refers_only_to_shareables(const cleat_type *type, void *data)
             if (!shareable(*cleat__field_slot(data, f))) return false;
         } else if (f->kind == CLEAT_KIND_VALUES) {
             const cleat_values *vals = cleat__field_values(data, f);
-            for (size_t i = 0; i < vals->len; i++)
+            for (size_t i = 0, n = cleat__values_count(vals); i < n; i++)
                 if (!shareable(vals->ptr[i])) return false;
         } else if (!shareable(*cleat__region_buffers_slot(data, f))) {
             return false;
@@ -746,12 +746,13 @@ static void copy_fields(const cleat_type *type, VALUE self, void *dst, const voi
     {
         if (f->kind != CLEAT_KIND_VALUES) continue;
         const cleat_values *from = cleat__field_values((void *)src, f);
-        if (!from->len) continue;
-        VALUE *ptr = ruby_xmalloc2(from->len, sizeof(VALUE));
-        memcpy(ptr, from->ptr, from->len * sizeof(VALUE));
+        size_t count = cleat__values_count(from);
+        if (!count) continue;
+        VALUE *ptr = ruby_xmalloc2(count, sizeof(VALUE));
+        memcpy(ptr, from->ptr, count * sizeof(VALUE));
         cleat_values *to = cleat__field_values(dst, f);
         to->ptr = ptr;
-        to->capa = to->len = from->len;
+        to->capa = to->len = count;
         for (size_t i = 0; i < to->len; i++) RB_OBJ_WRITTEN(self, Qundef, ptr[i]);
     }
 #ifdef CLEAT_DEBUG

@@ -963,6 +963,43 @@ class TestDebug < Minitest::Test
     assert_equal '[50, "x"]', out
   end
 
+  # The tenth review, C side: undoing by putting back a copy of the struct
+  # saved before a resize or a push left it pointing at freed memory (views
+  # made before passed their check; release builds leaked heap pointers,
+  # then freed twice); debug builds blamed a .copy callback, or nothing.
+  def test_a_struct_put_back_from_a_copy_saved_before_a_resize_or_push
+    assert_reported "CleatTest::Undo: region bytes points at memory that was already freed (region bytes (resized " \
+                    "in CleatTest::Undo#resize_then_undo)), found at the end of a method: a struct put back from a " \
+                    "copy saved before a resize",
+                    "u = CleatTest::Undo.new; u.resize(8); (u.resize_then_undo(64) rescue nil); u.size"
+    assert_reported "CleatTest::Undo: field items points at a buffer that is not the one cleat_values_push last " \
+                    "gave it, found at the next call: a struct put back from a copy saved before a push",
+                    "u = CleatTest::Undo.new; u.push(1); (u.push_then_undo(20) rescue nil); u.items"
+  end
+
+  # The tenth review, C side: a list's len raised past its room by hand
+  # (an append by hand) ran every loop over the list off its buffer, the
+  # GC's included, unreported. Release builds: test_field.
+  def test_a_list_whose_len_was_raised_by_hand
+    assert_reported "CleatTest::Undo: field items holds 5 elements in room for 4, found by the GC: its len (or capa) " \
+                    "was changed by hand",
+                    'u = CleatTest::Undo.new; u.push(+"a"); (u.append_past_the_room(+"b") rescue nil); GC.start'
+  end
+
+  # The tenth review, C side: fields swapped by hand, or moved between a
+  # field and a list, were reported as stores without a barrier; each value
+  # was the object's already, no new reference.
+  def test_values_moved_between_fields_need_no_barrier
+    out = assert_quiet(<<~RUBY)
+      u = CleatTest::Undo.new
+      u.front = +"front"; u.back = +"back"; u.swap; GC.start
+      u.push(+"item"); u.front_from_first_item; GC.start
+      u.swap; u.front_from_first_item; u.swap; GC.start
+      print [u.front, u.back, u.items].inspect
+    RUBY
+    assert_equal '["item", "back", ["front"]]', out
+  end
+
   # The seventh hostile review: a .copy that copies the struct whole leaves
   # two objects owning one region; release builds double-free it.
   def test_a_region_shared_by_a_copy

@@ -128,6 +128,25 @@ class TestField < Minitest::Test
     assert_equal 12_345, d.name
   end
 
+  # The tenth review, C side: a list's len raised past its room by hand
+  # (an append by hand): cleat_write took the slot past the buffer, and every
+  # loop over the list, the GC's marking included, ran off it ([BUG] or heap
+  # corruption). Release builds refuse the store and stop at the buffer's
+  # end, where the slots hold false (a debug build reports it: test_debug).
+  def test_release_build_stops_at_the_buffer_of_a_list_whose_len_was_raised
+    skip "debug builds report it (test_debug.rb)" if CleatTest.debug_build?
+    u = CleatTest::Undo.new
+    u.push(+"a")
+    e = assert_raises(ArgumentError) { u.append_past_the_room(+"b") }
+    assert_equal "cleat_write: the slot is not a declared VALUE field of CleatTest::Undo", e.message
+    3.times { GC.start }
+    GC.compact if GC.respond_to?(:compact)
+    assert_equal ["a", false, false, false], u.items
+    e = assert_raises(RuntimeError) { u.push(+"c") }
+    assert_equal "cleat_values_push: field items of CleatTest::Undo holds 5 elements in room for 4: its len was " \
+                 "changed by hand (only cleat_values_push and cleat_values_clear change it)", e.message
+  end
+
   # Found by the hostile review: a view's owner was an ordinary declared
   # field, so a store could replace it and leave the view's region pointer
   # inside the old owner's struct, kept alive by nothing.

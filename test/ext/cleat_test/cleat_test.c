@@ -2341,6 +2341,92 @@ static void init_memory_misuse(VALUE mod)
     CLEAT_DEFINE_METHOD(cross_shared, "push", cross_shared_push);
 }
 
+/* ---- Undo: the tenth review, C side --------------------------------------
+ * Undoing by putting back a copy of the struct saved before a resize or a
+ * push (`saved = *u; ...; *u = saved; rb_raise`: the struct then points at
+ * memory the resize or push freed), a list whose len was raised past its
+ * room by hand before a store, and fields moved between one another by hand
+ * (a swap: no new reference, no barrier needed). */
+typedef struct {
+    cleat_region bytes;
+    cleat_values items;
+    VALUE front, back;
+} undo_t;
+static const cleat_field undo_fields[] = {
+    CLEAT_FIELD_REGION(undo_t, bytes),
+    CLEAT_FIELD_VALUES_ANY(undo_t, items),
+    CLEAT_FIELD_ANY(undo_t, front),
+    CLEAT_FIELD_ANY(undo_t, back),
+    CLEAT_FIELDS_END,
+};
+CLEAT_TYPE(undo_type, "CleatTest::Undo", undo_t, undo_fields);
+CLEAT_INIT(undo_initialize, undo_type, undo_t *u)
+{
+    cleat_write(self, &u->front, Qnil);
+    cleat_write(self, &u->back, Qnil);
+    return self;
+}
+CLEAT_EXCLUSIVE(undo_resize, undo_type, undo_t *u, size)
+{
+    cleat_region_resize(self, &u->bytes, cleat_to_size(size));
+    return self;
+}
+CLEAT_EXCLUSIVE(undo_resize_then_undo, undo_type, undo_t *u, size)
+{
+    undo_t saved = *u; /* the bug */
+    cleat_region_resize(self, &u->bytes, cleat_to_size(size));
+    *u = saved;
+    rb_raise(rb_eArgError, "undone");
+}
+CLEAT_SHARED(undo_size, undo_type, undo_t *u) { return SIZET2NUM(u->bytes.size); }
+CLEAT_EXCLUSIVE(undo_push, undo_type, undo_t *u, value)
+{
+    return SIZET2NUM(cleat_values_push(self, &u->items, value));
+}
+CLEAT_EXCLUSIVE(undo_push_then_undo, undo_type, undo_t *u, count)
+{
+    undo_t saved = *u; /* the bug */
+    for (size_t i = cleat_to_size(count); i > 0; i--) cleat_values_push(self, &u->items, rb_str_new_cstr("pushed"));
+    *u = saved;
+    rb_raise(rb_eArgError, "undone");
+}
+CLEAT_SHARED(undo_items, undo_type, undo_t *u) { return cleat_values_to_ary(&u->items); }
+/* The bug: an append by hand, past the room the list has. */
+CLEAT_EXCLUSIVE(undo_append_past_the_room, undo_type, undo_t *u, value)
+{
+    u->items.len = u->items.capa + 1;
+    cleat_write(self, &u->items.ptr[u->items.len - 1], value);
+    return self;
+}
+CLEAT_EXCLUSIVE(undo_set_front, undo_type, undo_t *u, value)
+{
+    cleat_write(self, &u->front, value);
+    return value;
+}
+CLEAT_EXCLUSIVE(undo_set_back, undo_type, undo_t *u, value)
+{
+    cleat_write(self, &u->back, value);
+    return value;
+}
+CLEAT_SHARED(undo_front, undo_type, undo_t *u) { return u->front; }
+CLEAT_SHARED(undo_back, undo_type, undo_t *u) { return u->back; }
+/* Correct without barriers: each value was the object's already. */
+CLEAT_EXCLUSIVE(undo_swap, undo_type, undo_t *u)
+{
+    VALUE front = u->front;
+    u->front = u->back;
+    u->back = front;
+    return self;
+}
+CLEAT_EXCLUSIVE(undo_front_from_first_item, undo_type, undo_t *u)
+{
+    if (!u->items.len) rb_raise(rb_eIndexError, "no items");
+    VALUE first = u->items.ptr[0];
+    u->items.ptr[0] = u->front;
+    u->front = first;
+    return self;
+}
+
 void Init_cleat_test(void)
 {
     /* Before anything of Cleat's: debug builds route this call, and their
@@ -2353,6 +2439,21 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(holder, "initialize", holder_initialize);
     CLEAT_DEFINE_METHOD(holder, "value", holder_value);
     CLEAT_DEFINE_METHOD(holder, "release_gvl", holder_release_gvl);
+    VALUE undo = cleat_type_define_class(&undo_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(undo, "initialize", undo_initialize);
+    CLEAT_DEFINE_METHOD(undo, "resize", undo_resize);
+    CLEAT_DEFINE_METHOD(undo, "resize_then_undo", undo_resize_then_undo);
+    CLEAT_DEFINE_METHOD(undo, "size", undo_size);
+    CLEAT_DEFINE_METHOD(undo, "push", undo_push);
+    CLEAT_DEFINE_METHOD(undo, "push_then_undo", undo_push_then_undo);
+    CLEAT_DEFINE_METHOD(undo, "items", undo_items);
+    CLEAT_DEFINE_METHOD(undo, "append_past_the_room", undo_append_past_the_room);
+    CLEAT_DEFINE_METHOD(undo, "front=", undo_set_front);
+    CLEAT_DEFINE_METHOD(undo, "back=", undo_set_back);
+    CLEAT_DEFINE_METHOD(undo, "front", undo_front);
+    CLEAT_DEFINE_METHOD(undo, "back", undo_back);
+    CLEAT_DEFINE_METHOD(undo, "swap", undo_swap);
+    CLEAT_DEFINE_METHOD(undo, "front_from_first_item", undo_front_from_first_item);
     cleat_type_define_class(&gvl_closer_type, rb_cObject);
     rb_define_module_function(mod, "release_gvl", test_release_gvl, 0);
     CLEAT_DEFINE_METHOD(holder, "set", holder_set);
