@@ -20,8 +20,10 @@ int ruby_thread_has_gvl_p(void);
 /* The type whose free callback is running, and the class of the object whose
  * GVL-free section is running, on this thread. */
 static _Thread_local const cleat_type *in_free;
-/* How many CLEAT_DEFERRED_FREE callbacks run on this thread now (nested). */
-static _Thread_local int deferred_frees_running;
+/* The C frame that began the innermost CLEAT_DEFERRED_FREE callback
+ * running on this thread, or 0: doors whose frames lie above it (entered
+ * before the callback) did not call what the callback does. */
+static _Thread_local uintptr_t deferred_free_frame;
 static _Thread_local const char *in_nogvl;
 enum { NOGVL_NAMES = 16 };
 static _Thread_local char nogvl_names[NOGVL_NAMES][256];
@@ -152,6 +154,21 @@ static bool held_by_a_list(list_shadow *const *lists, size_t count, VALUE v)
     return false;
 }
 
+/* Whether the list's buffer is the one Cleat last gave it (or unknown). */
+static bool list_buffer_known(const list_shadow *s, const cleat_values *vals)
+{
+    return !s || !s->buffer || !vals->ptr || vals->ptr == s->buffer;
+}
+
+static void report_unknown_buffer(const cleat_type *type, const cleat_field *f, const char *when)
+{
+    cleat__debug_reportf("%s: field %s points at a buffer that is not the one cleat_values_push last gave it, %s: a "
+                         "struct put back from a copy saved before a push (`saved = *p; ...; *p = saved`), whose "
+                         "buffer the push freed? Undo by other means (cleat_values_clear, then push again); never "
+                         "copy a struct with cleat_values or regions over a live one",
+                         type->class_path, f->name, when);
+}
+
 /* A list whose length or buffer Cleat did not set: reported, and its
  * elements are not read (they may lie in freed memory). */
 static bool list_damaged(const cleat_type *type, const cleat_field *f, const cleat_values *vals,
@@ -163,12 +180,8 @@ static bool list_damaged(const cleat_type *type, const cleat_field *f, const cle
                              type->class_path, f->name, vals->len, vals->capa, when);
         return true;
     }
-    if (s && s->buffer && vals->ptr && vals->ptr != s->buffer) {
-        cleat__debug_reportf("%s: field %s points at a buffer that is not the one cleat_values_push last gave it, %s: "
-                             "a struct put back from a copy saved before a push (`saved = *p; ...; *p = saved`), "
-                             "whose buffer the push freed? Undo by other means (cleat_values_clear, then push "
-                             "again); never copy a struct with cleat_values or regions over a live one",
-                             type->class_path, f->name, when);
+    if (!list_buffer_known(s, vals)) {
+        report_unknown_buffer(type, f, when);
         return true;
     }
     return false;
@@ -235,7 +248,13 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
                 before = malloc(type->value_fields * sizeof(VALUE));
                 if (before) memcpy(before, shadow, type->value_fields * sizeof(VALUE));
             }
-            if (RB_SPECIAL_CONST_P(v) || (before && held_by_a_field(before, type->value_fields, kept)) ||
+            /* Only for types Cleat marks: the GC's check refreshes their
+             * shadows whenever it marks them. Ruby marks declarative ones
+             * itself, so their shadows may be older than the last GC, and a
+             * value dropped before it may be dead or young now (a review of
+             * the check: a real miss went unreported). */
+            if (RB_SPECIAL_CONST_P(v) ||
+                (!type->references && before && held_by_a_field(before, type->value_fields, kept)) ||
                 (!type->references && held_by_a_list(lists, nlists, v)))
                 shadow[i] = kept;
             else
@@ -255,7 +274,7 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
         if (!lists_changed || f->kind != CLEAT_KIND_VALUES) continue;
         const cleat_values *vals = cleat__field_values(data, f);
         list_shadow *s = lists[k++];
-        if (!s || vals->len > vals->capa || (s->buffer && vals->ptr && vals->ptr != s->buffer)) continue;
+        if (!s || vals->len > vals->capa || !list_buffer_known(s, vals)) continue;
         if (!by_gc && vals->len > DOOR_LIST_CHECK) continue;
         for (size_t j = 0; j < s->len && j < vals->len; j++) s->elements[j] = vals->ptr[j];
         if (s->len > vals->len) s->len = vals->len;
@@ -275,6 +294,31 @@ void cleat__debug_wrote(const cleat_type *type, void *data, const cleat_field *f
     }
 }
 
+/* The shadow of list field f, or NULL (none yet). */
+static list_shadow **list_shadow_of(const cleat_type *type, void *data, const cleat_field *f)
+{
+    list_shadow **lists = list_shadows(type, data);
+    size_t k = 0;
+    CLEAT__EACH_FIELD(type, g)
+    {
+        if (g == f) return &lists[k];
+        if (g->kind == CLEAT_KIND_VALUES) k++;
+    }
+    return NULL;
+}
+
+void cleat__debug_list_push(const cleat_type *type, void *data, const cleat_field *f)
+{
+    list_shadow **s = list_shadow_of(type, data, f);
+    if (s && !list_buffer_known(*s, cleat__field_values(data, f))) report_unknown_buffer(type, f, "in cleat_values_push");
+}
+
+void cleat__debug_list_moved(const cleat_type *type, void *data, const cleat_field *f)
+{
+    list_shadow **s = list_shadow_of(type, data, f);
+    if (s && *s) (*s)->buffer = cleat__field_values(data, f)->ptr;
+}
+
 void cleat__debug_wrote_element(const cleat_type *type, void *data, const cleat_field *f, size_t i)
 {
     list_shadow **lists = list_shadows(type, data);
@@ -283,12 +327,15 @@ void cleat__debug_wrote_element(const cleat_type *type, void *data, const cleat_
     {
         if (g == f) {
             const cleat_values *vals = cleat__field_values(data, f);
+            /* A store into a buffer Cleat did not give the list is no way to
+             * make it known (a review of the check: one cleat_write hid it). */
+            if (!list_buffer_known(lists[k], vals)) report_unknown_buffer(type, f, "in cleat_write");
             list_shadow *s = list_room(&lists[k], vals->len > i ? vals->len : i + 1);
             /* The shadow knows elements [0, len): one more when i extends
              * them (a push); a gap left by stores it never saw stays unknown,
              * and is reported. */
             s->elements[i] = vals->ptr[i];
-            s->buffer = vals->ptr;
+            if (!s->buffer) s->buffer = vals->ptr;
             if (s->len == i) s->len = i + 1;
             return;
         }
@@ -1064,11 +1111,12 @@ static void check_gvl_release(const char *function)
 #ifdef HAVE_RB_EXT_RACTOR_SAFE
     if (!record_list_key) return; /* before cleat_init (an Init_ releasing the GVL first): no door has run */
 #endif
-    /* A CLEAT_DEFERRED_FREE callback run at an interrupt check inside a
-     * body is not the body's call (a review: the body was blamed). */
-    if (deferred_frees_running) return;
     const record *door = live_unlent_door(current_fiber(), 0);
     if (!door || door->quiet || door->mode == 0 || OBJ_FROZEN(door->self)) return;
+    /* A CLEAT_DEFERRED_FREE callback run at an interrupt check inside a
+     * body is not the body's call (a review: the body was blamed); a door
+     * the callback entered is its own (a review of that fix: all muted). */
+    if (deferred_free_frame && door->frame > deferred_free_frame) return;
     cleat__debug_reportf("%s#%s released the GVL with %s without lending its object: other threads' Ruby code may "
                          "call a method of the object meanwhile and change what the function reads; release it "
                          "through cleat_without_gvl (CLEAT_WITHOUT_GVL), which lends the object",
@@ -1144,8 +1192,8 @@ static void on_segv_in_deferred_free(int signal)
 
 cleat__deferred_scope cleat__debug_deferred_free_begin(const cleat_type *type, const char *freed_field)
 {
-    deferred_frees_running++;
-    cleat__deferred_scope outer = {deferred_type, deferred_freed_field, type && freed_field};
+    cleat__deferred_scope outer = {deferred_type, deferred_freed_field, type && freed_field, deferred_free_frame};
+    deferred_free_frame = (uintptr_t)__builtin_frame_address(0);
     deferred_type = outer.hooked ? type : NULL; /* nothing hidden: nothing to name */
     deferred_freed_field = outer.hooked ? freed_field : NULL;
     if (!outer.hooked) return outer;
@@ -1165,7 +1213,7 @@ cleat__deferred_scope cleat__debug_deferred_free_begin(const cleat_type *type, c
 
 void cleat__debug_deferred_free_end(cleat__deferred_scope outer)
 {
-    deferred_frees_running--;
+    deferred_free_frame = outer.frame;
     deferred_type = outer.type;
     deferred_freed_field = outer.field;
     if (!outer.hooked) return;

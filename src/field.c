@@ -211,6 +211,9 @@ size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
                  "cleat_values_push: field %s of %s holds %zu elements in room for %zu: its len was changed by "
                  "hand (only cleat_values_push and cleat_values_clear change it)",
                  f->name, type->class_path, vals->len, vals->capa);
+#ifdef CLEAT_DEBUG
+    cleat__debug_list_push(type, RTYPEDDATA_DATA(self), f);
+#endif
     cleat__header(RTYPEDDATA_DATA(self))->state &= ~CLEAT__FRESH;
     if (vals->len == vals->capa) {
         size_t capa = grown_capacity(vals->capa, vals->len + 1);
@@ -224,6 +227,9 @@ size_t cleat_values_push(VALUE self, cleat_values *vals, VALUE value)
         vals->ptr = ptr;
         vals->capa = capa;
         ruby_xfree(old);
+#ifdef CLEAT_DEBUG
+        cleat__debug_list_moved(type, RTYPEDDATA_DATA(self), f);
+#endif
     }
     RB_OBJ_WRITE(self, &vals->ptr[vals->len], value);
 #ifdef CLEAT_DEBUG
@@ -247,9 +253,7 @@ VALUE cleat_values_to_ary(const cleat_values *vals)
     return rb_ary_new_from_values((long)count, vals->ptr);
 }
 
-void cleat_values_clear(cleat_values *vals)
-{
-    /* The slots forgotten hold false again, not objects the GC may free. */
-    if (vals->ptr) memset(vals->ptr, 0, cleat__values_count(vals) * sizeof(VALUE));
-    vals->len = 0;
-}
+/* Only len changes: a .copy callback may clear a field that still holds its
+ * original's buffer (`*d = *o`), whose elements are the original's (a
+ * review: zeroing them lost the original's data). */
+void cleat_values_clear(cleat_values *vals) { vals->len = 0; }

@@ -199,6 +199,7 @@ typedef struct cleat__deferred_scope {
     const cleat_type *type;
     const char *field;
     bool hooked;
+    uintptr_t frame; /* the outer callback's begin frame, or 0 */
 } cleat__deferred_scope;
 CLEAT_API cleat__deferred_scope cleat__debug_deferred_free_begin(const cleat_type *type, const char *freed_field);
 CLEAT_API void cleat__debug_deferred_free_end(cleat__deferred_scope outer);
@@ -206,6 +207,11 @@ CLEAT_API void cleat__debug_wrote(const cleat_type *type, void *data, const clea
 CLEAT_API void cleat__debug_sync(const cleat_type *type, void *data);
 /* After cleat_write or cleat_values_push stored vals->ptr[i] of field f. */
 CLEAT_API void cleat__debug_wrote_element(const cleat_type *type, void *data, const cleat_field *f, size_t i);
+/* cleat_values_push of list field f: before it changes anything (reports a
+ * buffer Cleat did not give the list), and after it moved the elements to a
+ * bigger buffer. */
+CLEAT_API void cleat__debug_list_push(const cleat_type *type, void *data, const cleat_field *f);
+CLEAT_API void cleat__debug_list_moved(const cleat_type *type, void *data, const cleat_field *f);
 CLEAT_API void cleat__debug_free_shadows(const cleat_type *type, void *data);
 /* True only when v is known to be no live object on Ruby's heap (the heap
  * walk runs in the main Ractor: false elsewhere). debug_memory.c. */

@@ -674,12 +674,17 @@ static bool ractor_method_never_copies(VALUE name)
     return false;
 }
 
-/* Whether a copying frame of Ruby's own ractor.rb (path "<internal:ractor>")
- * is on the stack: every Ractor copy runs inside one (.new, #send, .yield,
- * .select, .make_shareable). A fake path given to eval only makes a false
- * alarm, which refuses a copy. The whole stack is searched: a Ruby-level
- * initialize_clone may recurse before it copies. Only copies that refer to
- * something unshareable pay. */
+/* Whether a frame that copies for Ractors is on the stack: a copying
+ * method of Ruby's own ractor.rb (path "<internal:ractor>": .new, #send,
+ * .yield, .select, .make_shareable), or the C method a constant assigned
+ * under `# shareable_constant_value: experimental_copy` calls
+ * (RubyVM::FrozenCore's make_shareable_copy, a review: no ractor.rb frame
+ * is on the stack then). A fake path given to eval only makes a false
+ * alarm, which refuses a copy; a Ruby method of that name has a path. The
+ * whole stack is searched: a Ruby-level initialize_clone may recurse before
+ * it copies. Only copies that refer to something unshareable pay. Known
+ * false alarm: a plain clone in a trap handler that runs while the thread
+ * waits in Ractor.yield or .select, which copy too (they stay counted). */
 static bool copying_for_a_ractor(void)
 {
     if (asked_by_dup_or_clone()) return false;
@@ -689,8 +694,9 @@ static bool copying_for_a_ractor(void)
     for (;;) {
         int n = rb_profile_frames(0, limit, frames, NULL);
         for (int i = 0; i < n && !found; i++) {
-            found = CLEAT__STRING_IS(rb_profile_frame_path(frames[i]), "<internal:ractor>") &&
-                    !ractor_method_never_copies(rb_profile_frame_method_name(frames[i]));
+            VALUE path = rb_profile_frame_path(frames[i]), name = rb_profile_frame_method_name(frames[i]);
+            found = (CLEAT__STRING_IS(path, "<internal:ractor>") && !ractor_method_never_copies(name)) ||
+                    (NIL_P(path) && CLEAT__STRING_IS(name, "make_shareable_copy"));
         }
         if (found || n < limit || limit > INT_MAX / 2) break;
         limit *= 2;
@@ -754,10 +760,13 @@ static void copy_fields(const cleat_type *type, VALUE self, void *dst, const voi
         to->ptr = ptr;
         to->capa = to->len = count;
         for (size_t i = 0; i < to->len; i++) RB_OBJ_WRITTEN(self, Qundef, ptr[i]);
-    }
 #ifdef CLEAT_DEBUG
-    cleat__debug_sync(type, dst); /* written with their barriers above */
+        /* Written with their barriers: the next list's allocation may run
+         * the GC, whose check must know this one (a review: a dup of a type
+         * with two lists was reported as missing barriers). */
+        cleat__debug_sync(type, dst);
 #endif
+    }
 }
 
 /* The struct of self if nothing was ever stored in it: an uninitialised

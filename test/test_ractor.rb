@@ -238,4 +238,23 @@ class TestRactor < Minitest::Test
   ensure
     FileUtils.rm_rf(dir) if dir
   end
+
+  # A review of the tenth round's fixes: a constant assigned under
+  # `shareable_constant_value: experimental_copy` is a copy made by a C
+  # method of RubyVM::FrozenCore, below no ractor.rb frame: on 3.1 it shared
+  # the original's Array, which make_shareable then froze under the sender.
+  def test_an_experimental_copy_constant_is_refused
+    out = run_child(<<~RUBY)
+      person = CleatExamples::Person.new(+"a", [+"chess"])
+      begin
+        eval("# shareable_constant_value: experimental_copy\nCOPIED = person")
+        puts "copied"
+      rescue Ractor::Error => e
+        puts "\#{e.class}: \#{e.message}"
+      end
+      person.hobbies << "go"
+      p person.hobbies
+    RUBY
+    assert_equal "Ractor::Error: can not copy CleatExamples::Person object.\n[\"chess\", \"go\"]\n", out
+  end
 end

@@ -193,6 +193,12 @@ class TestType < Minitest::Test
     e = assert_raises(TypeError) { crossed.dup }
     assert_match(/\ACleatTest::CrossShared: its copy callback left field back sharing the original's cleat_values buffer /,
                  e.message)
+    # A review of the tenth round's fixes: the callback cleared the copied
+    # field, which still held the original's buffer; the original's
+    # elements were zeroed.
+    clearing = CleatTest::SharedValues.new.push(:clear).push("b")
+    assert_raises(TypeError) { clearing.dup }
+    assert_equal [:clear, "b"], clearing.to_a
     4.times { GC.start } # the refused copies go, the originals keep theirs
     assert_equal [:push, "b", "c"], pushing.push("c").to_a
     crossed.push("b")

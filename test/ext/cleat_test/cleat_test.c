@@ -498,6 +498,19 @@ CLEAT_EXCLUSIVE(pair_store_left_between_compactions, pair_type, pair_t *p, left)
     return left;
 }
 
+/* Deliberately broken (a review of the tenth round's fixes): left dropped
+ * by hand, Ruby code (a GC) meanwhile, then its value stored into right by
+ * hand: a value the object no longer held when the GC ran, no barrier. */
+CLEAT_EXCLUSIVE(pair_move_left_to_right_by_hand, pair_type, pair_t *p, code)
+{
+    VALUE moved = p->left;
+    p->left = Qnil;
+    CLEAT_CALL(code, rb_intern("call"), 0, NULL);
+    p->right = moved; /* the bug */
+    RB_GC_GUARD(moved);
+    return Qnil;
+}
+
 /* ---- Deliberately broken: each trips one debug check (test_debug.rb) ---- */
 
 /* Stores a heap object without cleat_write: no write barrier. */
@@ -2193,6 +2206,9 @@ static void shared_values_copy(VALUE self, void *dst, const void *src)
     }
     if (o->items.len && o->items.ptr[0] == ID2SYM(rb_intern("raise")))
         rb_raise(rb_eRuntimeError, "raised after sharing"); /* and a review's: raising before the check */
+    /* A review of the tenth round's fixes: clearing the copied field (whose
+     * buffer is the original's) lost the original's elements. */
+    if (o->items.len && o->items.ptr[0] == ID2SYM(rb_intern("clear"))) cleat_values_clear(&d->items);
 }
 CLEAT_TYPE(shared_values_type, "CleatTest::SharedValues", shared_values_t, shared_values_fields,
            .copy = shared_values_copy, .flags = CLEAT_ZERO_IS_VALID);
@@ -2426,6 +2442,67 @@ CLEAT_EXCLUSIVE(undo_front_from_first_item, undo_type, undo_t *u)
     u->front = first;
     return self;
 }
+/* The same undo, then one store into the put-back buffer (a review of the
+ * check: the store made the freed buffer the known one). */
+CLEAT_EXCLUSIVE(undo_push_then_undo_then_store, undo_type, undo_t *u, count)
+{
+    undo_t saved = *u; /* the bug */
+    for (size_t i = cleat_to_size(count); i > 0; i--) cleat_values_push(self, &u->items, rb_str_new_cstr("pushed"));
+    *u = saved;
+    cleat_write(self, &u->items.ptr[0], rb_str_new_cstr("stored"));
+    return self;
+}
+/* Correct: clear, then push again. */
+CLEAT_EXCLUSIVE(undo_clear_then_push, undo_type, undo_t *u, value)
+{
+    cleat_values_clear(&u->items);
+    return SIZET2NUM(cleat_values_push(self, &u->items, value));
+}
+
+/* ---- TwoLists: dup with two lists (a review: the first list, filled,
+ * was checked against an empty shadow by a GC the second's allocation
+ * ran) ---- */
+typedef struct {
+    cleat_values a, b;
+} two_lists_t;
+static const cleat_field two_lists_fields[] = {CLEAT_FIELD_VALUES_ANY(two_lists_t, a),
+                                               CLEAT_FIELD_VALUES_ANY(two_lists_t, b), CLEAT_FIELDS_END};
+CLEAT_TYPE(two_lists_type, "CleatTest::TwoLists", two_lists_t, two_lists_fields,
+           .flags = CLEAT_ZERO_IS_VALID | CLEAT_COPYABLE);
+CLEAT_EXCLUSIVE(two_lists_push, two_lists_type, two_lists_t *t, a, b)
+{
+    cleat_values_push(self, &t->a, a);
+    cleat_values_push(self, &t->b, b);
+    return self;
+}
+CLEAT_SHARED(two_lists_to_a, two_lists_type, two_lists_t *t)
+{
+    return rb_assoc_new(cleat_values_to_ary(&t->a), cleat_values_to_ary(&t->b));
+}
+
+/* ---- GvlBox and BoxFreer: a door entered inside a CLEAT_DEFERRED_FREE
+ * callback that releases the GVL unlent is the door's own doing (a review:
+ * the callback muted every door) ---- */
+typedef struct {
+    long n;
+} gvl_box_t;
+CLEAT_TYPE(gvl_box_type, "CleatTest::GvlBox", gvl_box_t, NULL, .flags = CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(gvl_box_work, gvl_box_type, gvl_box_t *b)
+{
+    b->n++;
+    rb_thread_call_without_gvl(nothing_without_gvl, NULL, RUBY_UBF_IO, NULL); /* the bug: unlent */
+    return self;
+}
+typedef struct {
+    long unused;
+} box_freer_t;
+static void box_freer_free(void *data)
+{
+    (void)data;
+    rb_funcall(rb_const_get(rb_path2class("CleatTest"), rb_intern("FREER_BOX")), rb_intern("work"), 0);
+}
+CLEAT_TYPE(box_freer_type, "CleatTest::BoxFreer", box_freer_t, NULL, .free = box_freer_free,
+           .flags = CLEAT_DEFERRED_FREE | CLEAT_ZERO_IS_VALID);
 
 void Init_cleat_test(void)
 {
@@ -2454,6 +2531,14 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(undo, "back", undo_back);
     CLEAT_DEFINE_METHOD(undo, "swap", undo_swap);
     CLEAT_DEFINE_METHOD(undo, "front_from_first_item", undo_front_from_first_item);
+    CLEAT_DEFINE_METHOD(undo, "push_then_undo_then_store", undo_push_then_undo_then_store);
+    CLEAT_DEFINE_METHOD(undo, "clear_then_push", undo_clear_then_push);
+    VALUE two_lists = cleat_type_define_class(&two_lists_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(two_lists, "push", two_lists_push);
+    CLEAT_DEFINE_METHOD(two_lists, "to_a", two_lists_to_a);
+    VALUE gvl_box = cleat_type_define_class(&gvl_box_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(gvl_box, "work", gvl_box_work);
+    cleat_type_define_class(&box_freer_type, rb_cObject);
     cleat_type_define_class(&gvl_closer_type, rb_cObject);
     rb_define_module_function(mod, "release_gvl", test_release_gvl, 0);
     CLEAT_DEFINE_METHOD(holder, "set", holder_set);
@@ -2504,6 +2589,7 @@ void Init_cleat_test(void)
     CLEAT_DEFINE_METHOD(pair, "initialize", pair_initialize);
     CLEAT_DEFINE_METHOD(pair, "to_a", pair_to_a);
     CLEAT_DEFINE_METHOD(pair, "store_left_between_compactions", pair_store_left_between_compactions);
+    CLEAT_DEFINE_METHOD(pair, "move_left_to_right_by_hand", pair_move_left_to_right_by_hand);
 
     VALUE no_barrier = cleat_type_define_class(&no_barrier_type, rb_cObject);
     CLEAT_DEFINE_METHOD(no_barrier, "store", no_barrier_store);
