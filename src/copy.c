@@ -160,6 +160,15 @@ void cleat__refuse_originals_block(VALUE self, const void *block, const char *ve
              values ? "cleat_values" : "cleat_region");
 }
 
+bool cleat__originals_block_p(const void *block)
+{
+    bool held = false;
+    lock_copies();
+    for (const copying *c = copies; c && !held; c = c->next) held = holding(c->type, RTYPEDDATA_DATA(c->orig), block);
+    unlock_copies();
+    return held;
+}
+
 /* Makes the copy forget every block of the original's it holds, in any of
  * its fields (a review: `d->back = o->front` let one by); returns the first
  * such field of the copy, or NULL. */

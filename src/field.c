@@ -253,7 +253,15 @@ VALUE cleat_values_to_ary(const cleat_values *vals)
     return rb_ary_new_from_values((long)count, vals->ptr);
 }
 
-/* Only len changes: a .copy callback may clear a field that still holds its
- * original's buffer (`*d = *o`), whose elements are the original's (a
- * review: zeroing them lost the original's data). */
-void cleat_values_clear(cleat_values *vals) { vals->len = 0; }
+/* The slots forgotten hold false again, not objects the GC may free (a
+ * review: a len raised by hand after a clear reached them). Unless the
+ * buffer is the original's, in a .copy callback that copied the struct
+ * whole (`*d = *o`): those elements are the original's (a review: zeroing
+ * them lost its data); the copy is refused when the callback returns. */
+void cleat_values_clear(cleat_values *vals)
+{
+    bool originals = atomic_load_explicit(&cleat__copies_running, memory_order_relaxed) != 0 &&
+                     cleat__originals_block_p(vals->ptr);
+    if (vals->ptr && !originals) memset(vals->ptr, 0, cleat__values_count(vals) * sizeof(VALUE));
+    vals->len = 0;
+}

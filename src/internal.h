@@ -119,6 +119,9 @@ static inline bool cleat__maybe_copy(const void *data)
     return CLEAT_UNLIKELY(atomic_load_explicit(&cleat__copies_running, memory_order_relaxed) != 0) &&
            (cleat__header((void *)data)->state & CLEAT__BUILDING);
 }
+/* Whether block is a cleat_values buffer or region of the original of a
+ * copy whose .copy callback is running (a struct copied whole). */
+CLEAT_API bool cleat__originals_block_p(const void *block);
 /* Raises TypeError when self is a copy whose .copy callback is running and
  * block is one of its original's (a struct copied whole): resize, release
  * and push would free it under the original. verb: "resized", "released",

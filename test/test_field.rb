@@ -145,6 +145,14 @@ class TestField < Minitest::Test
     e = assert_raises(RuntimeError) { u.push(+"c") }
     assert_equal "cleat_values_push: field items of CleatTest::Undo holds 5 elements in room for 4: its len was " \
                  "changed by hand (only cleat_values_push and cleat_values_clear change it)", e.message
+    # A review of that fix: the slots a clear forgot kept their objects,
+    # which the GC then freed (a String took one over).
+    v = CleatTest::Undo.new
+    2.times { v.push(Object.new) }
+    v.clear_then_push(1)
+    3.times { GC.start }
+    assert_raises(ArgumentError) { v.append_past_the_room(2) }
+    assert_equal [1, false, false, false], v.items
   end
 
   # Found by the hostile review: a view's owner was an ordinary declared
