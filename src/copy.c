@@ -46,6 +46,10 @@ static const cleat_field *holding(const cleat_type *type, const void *src, const
 typedef struct copying {
     VALUE copy, orig;
     const void *dst; /* the copy's struct (pinned: it stays put) */
+    /* The original's struct, or NULL once freed: at exit Ruby frees every
+     * object, an abandoned copy's original too, before the list is done
+     * with (a review: a clear then read the freed struct). */
+    const void *src;
     const cleat_type *type;
     uint64_t serial;
     struct copying *next;
@@ -90,12 +94,13 @@ CLEAT__COLD void cleat__copy_init(void)
     rb_gc_register_mark_object(TypedData_Wrap_Struct(0, &copies_root_type, &copies));
 }
 
-static copying *copy_listed(const cleat_type *type, VALUE copy, const void *dst, VALUE orig)
+static copying *copy_listed(const cleat_type *type, VALUE copy, const void *dst, VALUE orig, const void *src)
 {
     copying *c = ruby_xmalloc(sizeof *c); /* may run the GC: before anything is listed */
     c->copy = copy;
     c->dst = dst;
     c->orig = orig;
+    c->src = src;
     c->type = type;
     lock_copies();
     c->serial = ++copies_made;
@@ -148,7 +153,7 @@ void cleat__refuse_originals_block(VALUE self, const void *block, const char *ve
     for (const copying *c = copies; c && !held; c = c->next) {
         if (c->copy != self) continue;
         type = c->type;
-        held = holding(type, RTYPEDDATA_DATA(c->orig), block);
+        held = c->src ? holding(type, c->src, block) : NULL;
     }
     unlock_copies();
     if (!held) return;
@@ -164,9 +169,17 @@ bool cleat__originals_block_p(const void *block)
 {
     bool held = false;
     lock_copies();
-    for (const copying *c = copies; c && !held; c = c->next) held = holding(c->type, RTYPEDDATA_DATA(c->orig), block);
+    for (const copying *c = copies; c && !held; c = c->next) held = c->src && holding(c->type, c->src, block);
     unlock_copies();
     return held;
+}
+
+void cleat__original_freed(const void *data)
+{
+    lock_copies();
+    for (copying *c = copies; c; c = c->next)
+        if (c->src == data) c->src = NULL;
+    unlock_copies();
 }
 
 /* Makes the copy forget every block of the original's it holds, in any of
@@ -212,7 +225,7 @@ void cleat__run_copy(const cleat_type *type, VALUE self, void *dst, VALUE orig, 
     h->state |= CLEAT__BUILDING;
     int state = 0;
     struct copy_call call = {type->copy, self, dst, src};
-    copying *listed = type->block_fields ? copy_listed(type, self, dst, orig) : NULL;
+    copying *listed = type->block_fields ? copy_listed(type, self, dst, orig, src) : NULL;
     uint64_t serial = listed ? listed->serial : 0;
     static atomic_uintptr_t lender; /* initialize_copy, the method a copy runs in, asked once */
     bool replayed = !cleat__borrow_protect(orig, CLEAT_BORROW_SHARED, call_copy, (VALUE)&call, &lender, &state);

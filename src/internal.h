@@ -122,6 +122,8 @@ static inline bool cleat__maybe_copy(const void *data)
 /* Whether block is a cleat_values buffer or region of the original of a
  * copy whose .copy callback is running (a struct copied whole). */
 CLEAT_API bool cleat__originals_block_p(const void *block);
+/* The struct data is freed: no listed copy's original is it any more. */
+CLEAT_API void cleat__original_freed(const void *data);
 /* Raises TypeError when self is a copy whose .copy callback is running and
  * block is one of its original's (a struct copied whole): resize, release
  * and push would free it under the original. verb: "resized", "released",

@@ -563,6 +563,10 @@ static void free_rest(const cleat_type *type, void *data)
 #endif
     cleat__release_loans(cleat__header(data));
     bool unfinished = type->block_fields && cleat__maybe_copy(data) && cleat__unfinished_copy(data);
+    /* An original is freed only at exit while a copy of it is listed (the
+     * list pins it): the list forgets its struct. */
+    if (type->block_fields && atomic_load_explicit(&cleat__copies_running, memory_order_relaxed))
+        cleat__original_freed(data);
     CLEAT__EACH_FIELD(type, f)
     {
         if (unfinished) break; /* what it holds may be its original's */

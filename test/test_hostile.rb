@@ -62,6 +62,23 @@ class TestHostile < Minitest::Test
       print bag.size, " ", copy.size
     RUBY
     assert_equal "300 300", out
+    # A review of the tenth round's fixes: at exit, Ruby frees the
+    # abandoned copies' originals too; a deferred free callback's
+    # cleat_values_clear then read a freed original ([BUG]).
+    out, = run_child(<<~'RUBY', preload: ["-rcleat_test"])
+      class Yielder
+        def initialize_copy(_) = Fiber.yield
+      end
+      def abandon(bag) = (Fiber.new { bag.dup }.resume; nil)
+      keep = []
+      10.times do
+        keep << Array.new(200) { CleatTest::Clearer.new.push(1) }
+        10.times { abandon(CleatTest::DupBag.new.push(Yielder.new)) }
+      end
+      keep << Array.new(200) { CleatTest::Clearer.new.push(1) }
+      print "done"
+    RUBY
+    assert_equal "done", out
   end
 
   # Ruby code a .copy callback ran (an element's initialize_copy) found the

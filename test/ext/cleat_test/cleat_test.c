@@ -2223,9 +2223,12 @@ CLEAT_SHARED(shared_values_to_a, shared_values_type, shared_values_t *v)
 }
 
 /* A correct .copy that dups each element (Ruby code, which may switch
- * fibers for good: a review of the ninth round's fixes). */
+ * fibers for good: a review of the ninth round's fixes). Big: freed, its
+ * struct is unmapped, so a read of a freed one crashes (a review of the
+ * tenth round's fixes). */
 typedef struct {
     cleat_values items;
+    char pad[1 << 19];
 } dup_bag_t;
 static const cleat_field dup_bag_fields[] = {CLEAT_FIELD_VALUES_ANY(dup_bag_t, items), CLEAT_FIELDS_END};
 static void dup_bag_copy(VALUE self, void *dst, const void *src)
@@ -2246,6 +2249,22 @@ CLEAT_EXCLUSIVE(dup_bag_push, dup_bag_type, dup_bag_t *b, value)
     return self;
 }
 CLEAT_SHARED(dup_bag_size, dup_bag_type, const dup_bag_t *b) { return SIZET2NUM(b->items.len); }
+
+/* A correct CLEAT_DEFERRED_FREE callback that clears its own list (a
+ * review of the tenth round's fixes: at exit, the clear read the freed
+ * original of an abandoned DupBag copy). */
+typedef struct {
+    cleat_values items;
+} clearer_t;
+static const cleat_field clearer_fields[] = {CLEAT_FIELD_VALUES_ANY(clearer_t, items), CLEAT_FIELDS_END};
+static void clearer_free(void *data) { cleat_values_clear(&((clearer_t *)data)->items); }
+CLEAT_TYPE(clearer_type, "CleatTest::Clearer", clearer_t, clearer_fields, .free = clearer_free,
+           .flags = CLEAT_DEFERRED_FREE | CLEAT_ZERO_IS_VALID);
+CLEAT_EXCLUSIVE(clearer_push, clearer_type, clearer_t *c, value)
+{
+    cleat_values_push(self, &c->items, value);
+    return self;
+}
 
 /* A .copy that gives one field the original's other field (a copy-paste
  * slip: a review of the ninth round's fixes). */
@@ -2475,6 +2494,15 @@ CLEAT_EXCLUSIVE(two_lists_push, two_lists_type, two_lists_t *t, a, b)
     cleat_values_push(self, &t->b, b);
     return self;
 }
+/* Correct: the lists swapped by hand (a review: reported as a struct put
+ * back over a freed buffer). */
+CLEAT_EXCLUSIVE(two_lists_swap, two_lists_type, two_lists_t *t)
+{
+    cleat_values a = t->a;
+    t->a = t->b;
+    t->b = a;
+    return self;
+}
 CLEAT_SHARED(two_lists_to_a, two_lists_type, two_lists_t *t)
 {
     return rb_assoc_new(cleat_values_to_ary(&t->a), cleat_values_to_ary(&t->b));
@@ -2536,9 +2564,12 @@ void Init_cleat_test(void)
     VALUE two_lists = cleat_type_define_class(&two_lists_type, rb_cObject);
     CLEAT_DEFINE_METHOD(two_lists, "push", two_lists_push);
     CLEAT_DEFINE_METHOD(two_lists, "to_a", two_lists_to_a);
+    CLEAT_DEFINE_METHOD(two_lists, "swap", two_lists_swap);
     VALUE gvl_box = cleat_type_define_class(&gvl_box_type, rb_cObject);
     CLEAT_DEFINE_METHOD(gvl_box, "work", gvl_box_work);
     cleat_type_define_class(&box_freer_type, rb_cObject);
+    VALUE clearer = cleat_type_define_class(&clearer_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(clearer, "push", clearer_push);
     cleat_type_define_class(&gvl_closer_type, rb_cObject);
     rb_define_module_function(mod, "release_gvl", test_release_gvl, 0);
     CLEAT_DEFINE_METHOD(holder, "set", holder_set);
