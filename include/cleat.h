@@ -423,9 +423,9 @@ CLEAT_API VALUE cleat_values_get(const cleat_values *vals, size_t i);
 /* A new Array holding vals' elements (the elements are shared, not copied). */
 CLEAT_API VALUE cleat_values_to_ary(const cleat_values *vals);
 
-/* Forgets every element (keeps the allocation; the slots hold false
- * again). Takes time in proportion to the elements forgotten. Runs no Ruby
- * code. */
+/* Forgets every element (keeps the allocation; the slots hold false again
+ * unless a .copy callback runs). Takes time in proportion to the elements
+ * forgotten. Runs no Ruby code. */
 CLEAT_API void cleat_values_clear(cleat_values *vals);
 
 /* ======================================================================

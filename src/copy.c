@@ -165,15 +165,6 @@ void cleat__refuse_originals_block(VALUE self, const void *block, const char *ve
              values ? "cleat_values" : "cleat_region");
 }
 
-bool cleat__originals_block_p(const void *block)
-{
-    bool held = false;
-    lock_copies();
-    for (const copying *c = copies; c && !held; c = c->next) held = c->src && holding(c->type, c->src, block);
-    unlock_copies();
-    return held;
-}
-
 void cleat__original_freed(const void *data)
 {
     lock_copies();

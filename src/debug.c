@@ -154,30 +154,18 @@ static bool held_by_a_list(list_shadow *const *lists, size_t count, VALUE v)
     return false;
 }
 
-static size_t list_count(const cleat_type *type)
+/* Whether the list's buffer is the one Cleat last gave it (or unknown). */
+static bool list_buffer_known(const list_shadow *s, const cleat_values *vals)
 {
-    size_t lists = 0;
-    CLEAT__EACH_FIELD(type, f) lists += f->kind == CLEAT_KIND_VALUES;
-    return lists;
-}
-
-/* Whether a list's buffer (its shadow s) is one Cleat last gave a list of
- * the object, or unknown: lists swapped or moved between the object's
- * fields by hand are correct (a review of the check: a swap was reported). */
-static bool list_buffer_known(list_shadow *const *lists, size_t nlists, const list_shadow *s,
-                              const cleat_values *vals)
-{
-    if (!s || !s->buffer || !vals->ptr || vals->ptr == s->buffer) return true;
-    for (size_t k = 0; k < nlists; k++)
-        if (lists[k] && lists[k]->buffer == vals->ptr) return true;
-    return false;
+    return !s || !s->buffer || !vals->ptr || vals->ptr == s->buffer;
 }
 
 static void report_unknown_buffer(const cleat_type *type, const cleat_field *f, const char *when)
 {
     cleat__debug_reportf("%s: field %s points at a buffer that is not the one cleat_values_push last gave it, %s: a "
                          "struct put back from a copy saved before a push (`saved = *p; ...; *p = saved`), whose "
-                         "buffer the push freed? Undo by other means (cleat_values_clear, then push again); never "
+                         "buffer the push freed, or lists swapped or moved by hand? Only cleat_values_push and "
+                         "cleat_values_clear may change a list: undo with cleat_values_clear, then push again; never "
                          "copy a struct with cleat_values or regions over a live one",
                          type->class_path, f->name, when);
 }
@@ -185,7 +173,7 @@ static void report_unknown_buffer(const cleat_type *type, const cleat_field *f, 
 /* A list whose length or buffer Cleat did not set: reported, and its
  * elements are not read (they may lie in freed memory). */
 static bool list_damaged(const cleat_type *type, const cleat_field *f, const cleat_values *vals,
-                         list_shadow *const *lists, size_t nlists, const list_shadow *s, const char *when)
+                         const list_shadow *s, const char *when)
 {
     if (vals->len > vals->capa) {
         cleat__debug_reportf("%s: field %s holds %zu elements in room for %zu, %s: its len (or capa) was changed by "
@@ -193,7 +181,7 @@ static bool list_damaged(const cleat_type *type, const cleat_field *f, const cle
                              type->class_path, f->name, vals->len, vals->capa, when);
         return true;
     }
-    if (!list_buffer_known(lists, nlists, s, vals)) {
+    if (!list_buffer_known(s, vals)) {
         report_unknown_buffer(type, f, when);
         return true;
     }
@@ -210,23 +198,19 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
     if (type->flags & CLEAT_NOT_WB_PROTECTED) return;
     VALUE *shadow = shadow_of(type, data);
     list_shadow **lists = list_shadows(type, data);
-    size_t nlists = list_count(type);
+    size_t nlists = 0;
+    CLEAT__EACH_FIELD(type, f) nlists += f->kind == CLEAT_KIND_VALUES;
     /* The fields' shadows as found, for held_by_a_field (plain malloc: this
      * may run inside the GC); taken at the first change. */
     VALUE *before = NULL;
     bool by_gc = rb_during_gc(), lists_changed = false;
-    uint64_t damaged = 0; /* the first 64 lists' (bits), as the check found them */
     size_t i = 0, k = 0;
     CLEAT__EACH_FIELD(type, f)
     {
         if (f->kind == CLEAT_KIND_VALUES) {
             const cleat_values *vals = cleat__field_values(data, f);
             list_shadow *s = lists[k++];
-            if (list_damaged(type, f, vals, lists, nlists, s, when)) {
-                if (k - 1 < 64) damaged |= (uint64_t)1 << (k - 1);
-                lists_changed = true;
-                continue;
-            }
+            if (list_damaged(type, f, vals, s, when)) continue;
             /* A door checks short lists only (pushing n elements must not
              * cost n squared); the GC, which walks them anyway, all. */
             if (!by_gc && vals->len > DOOR_LIST_CHECK) continue;
@@ -239,8 +223,7 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
                 /* The fields' shadows as they were: before, once a field's
                  * shadow followed it (below). */
                 if (RB_SPECIAL_CONST_P(v) || moved_within(s, v, &sorted, &tried) ||
-                    (!type->references && held_by_a_field(before ? before : shadow, type->value_fields, v)) ||
-                    held_by_a_list(lists, nlists, v))
+                    (!type->references && held_by_a_field(before ? before : shadow, type->value_fields, v)))
                     continue;
                 cleat__debug_reportf("%s: element %zu of field %s changed without cleat_write or cleat_values_push (missing write "
                        "barrier), %s: store it with cleat_write(self, &vals->ptr[i], v)",
@@ -292,9 +275,7 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
         if (!lists_changed || f->kind != CLEAT_KIND_VALUES) continue;
         const cleat_values *vals = cleat__field_values(data, f);
         list_shadow *s = lists[k++];
-        bool bad = k - 1 < 64 ? (damaged >> (k - 1)) & 1 : !list_buffer_known(lists, nlists, s, vals);
-        if (!s || vals->len > vals->capa || bad) continue;
-        if (vals->ptr) s->buffer = vals->ptr; /* perhaps another list's, moved by hand */
+        if (!s || vals->len > vals->capa || !list_buffer_known(s, vals)) continue;
         if (!by_gc && vals->len > DOOR_LIST_CHECK) continue;
         for (size_t j = 0; j < s->len && j < vals->len; j++) s->elements[j] = vals->ptr[j];
         if (s->len > vals->len) s->len = vals->len;
@@ -330,8 +311,7 @@ static list_shadow **list_shadow_of(const cleat_type *type, void *data, const cl
 void cleat__debug_list_push(const cleat_type *type, void *data, const cleat_field *f)
 {
     list_shadow **s = list_shadow_of(type, data, f);
-    if (s && !list_buffer_known(list_shadows(type, data), list_count(type), *s, cleat__field_values(data, f)))
-        report_unknown_buffer(type, f, "in cleat_values_push");
+    if (s && !list_buffer_known(*s, cleat__field_values(data, f))) report_unknown_buffer(type, f, "in cleat_values_push");
 }
 
 void cleat__debug_list_moved(const cleat_type *type, void *data, const cleat_field *f)
@@ -350,7 +330,7 @@ void cleat__debug_wrote_element(const cleat_type *type, void *data, const cleat_
             const cleat_values *vals = cleat__field_values(data, f);
             /* A store into a buffer Cleat did not give the list is no way to
              * make it known (a review of the check: one cleat_write hid it). */
-            if (!list_buffer_known(lists, list_count(type), lists[k], vals)) report_unknown_buffer(type, f, "in cleat_write");
+            if (!list_buffer_known(lists[k], vals)) report_unknown_buffer(type, f, "in cleat_write");
             list_shadow *s = list_room(&lists[k], vals->len > i ? vals->len : i + 1);
             /* The shadow knows elements [0, len): one more when i extends
              * them (a push); a gap left by stores it never saw stays unknown,

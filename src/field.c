@@ -254,14 +254,14 @@ VALUE cleat_values_to_ary(const cleat_values *vals)
 }
 
 /* The slots forgotten hold false again, not objects the GC may free (a
- * review: a len raised by hand after a clear reached them). Unless the
- * buffer is the original's, in a .copy callback that copied the struct
- * whole (`*d = *o`): those elements are the original's (a review: zeroing
- * them lost its data); the copy is refused when the callback returns. */
+ * review: a len raised by hand after a clear reached them). Unless a .copy
+ * callback is listed: a copy that copied the struct whole (`*d = *o`) may
+ * clear the original's buffer, whose elements are the original's (a review:
+ * zeroing them lost its data), or the buffer of an original already freed
+ * at exit (another: the zeroing wrote into freed memory). */
 void cleat_values_clear(cleat_values *vals)
 {
-    bool originals = atomic_load_explicit(&cleat__copies_running, memory_order_relaxed) != 0 &&
-                     cleat__originals_block_p(vals->ptr);
-    if (vals->ptr && !originals) memset(vals->ptr, 0, cleat__values_count(vals) * sizeof(VALUE));
+    if (vals->ptr && !atomic_load_explicit(&cleat__copies_running, memory_order_relaxed))
+        memset(vals->ptr, 0, cleat__values_count(vals) * sizeof(VALUE));
     vals->len = 0;
 }

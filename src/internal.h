@@ -119,9 +119,6 @@ static inline bool cleat__maybe_copy(const void *data)
     return CLEAT_UNLIKELY(atomic_load_explicit(&cleat__copies_running, memory_order_relaxed) != 0) &&
            (cleat__header((void *)data)->state & CLEAT__BUILDING);
 }
-/* Whether block is a cleat_values buffer or region of the original of a
- * copy whose .copy callback is running (a struct copied whole). */
-CLEAT_API bool cleat__originals_block_p(const void *block);
 /* The struct data is freed: no listed copy's original is it any more. */
 CLEAT_API void cleat__original_freed(const void *data);
 /* Raises TypeError when self is a copy whose .copy callback is running and

@@ -536,33 +536,40 @@ static bool free_deferred(const cleat_type *type, void *data, char *warning, siz
     return true;
 }
 
-static void free_rest(const cleat_type *type, void *data);
+static void free_rest(const cleat_type *type, void *data, bool unfinished);
 
 void cleat__type_free(const cleat_type *type, void *data)
 {
 #ifdef CLEAT_DEBUG
     cleat__debug_free_begin(type);
 #endif
-    if (type->free && (type->flags & CLEAT_DEFERRED_FREE)) {
+    /* A copy whose .copy callback never returned (freed at exit) may hold
+     * its original's blocks, behind declared fields or members only its
+     * free callback knows: neither Cleat nor the callback frees or writes
+     * anything of it (a review: hiding its fields for a deferred callback
+     * wrote nil into the freed original's buffer). */
+    bool unfinished = type->block_fields && cleat__maybe_copy(data) && cleat__unfinished_copy(data);
+    if (!unfinished && type->free && (type->flags & CLEAT_DEFERRED_FREE)) {
         char warning[320];
         bool raised = free_deferred(type, data, warning, sizeof warning);
-        free_rest(type, data);
+        free_rest(type, data, false);
         if (raised && !NIL_P(ruby_verbose)) fprintf(stderr, "warning: %s\n", warning);
         return;
     }
-    if (type->free) type->free(data);
-    free_rest(type, data);
+    if (!unfinished && type->free) type->free(data);
+    free_rest(type, data, unfinished);
 }
 
-/* What Cleat owns: the debug shadows, loans, cleat_values, regions, the block. */
-static void free_rest(const cleat_type *type, void *data)
+/* What Cleat owns: the debug shadows, loans, cleat_values, regions, the
+ * block; unfinished: a copy whose callback never returned, whose blocks may
+ * be its original's (none is freed). */
+static void free_rest(const cleat_type *type, void *data, bool unfinished)
 {
 #ifdef CLEAT_DEBUG
     cleat__debug_free_end();
     cleat__debug_free_shadows(type, data);
 #endif
     cleat__release_loans(cleat__header(data));
-    bool unfinished = type->block_fields && cleat__maybe_copy(data) && cleat__unfinished_copy(data);
     /* An original is freed only at exit while a copy of it is listed (the
      * list pins it): the list forgets its struct. */
     if (type->block_fields && atomic_load_explicit(&cleat__copies_running, memory_order_relaxed))

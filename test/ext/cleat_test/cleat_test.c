@@ -2182,10 +2182,15 @@ CLEAT_EXCLUSIVE(registers_remember, registers_type, registers_t *r, v)
 
 /* The eighth review, C side: a .copy that copies the struct whole, then
  * writes each element with cleat_write (as the barrier report says): both
- * objects own one cleat_values buffer. */
+ * objects own one cleat_values buffer. A deferred free callback clears the
+ * list, and the struct is big (freed, it is unmapped): at exit, Ruby frees
+ * the original of a copy whose callback never returned first, and the
+ * copy's free wrote into its buffer (a review of the tenth round's fixes). */
 typedef struct {
     cleat_values items;
+    char pad[1 << 19];
 } shared_values_t;
+static void shared_values_free(void *data) { cleat_values_clear(&((shared_values_t *)data)->items); }
 static const cleat_field shared_values_fields[] = {CLEAT_FIELD_VALUES_ANY(shared_values_t, items), CLEAT_FIELDS_END};
 static void shared_values_copy(VALUE self, void *dst, const void *src)
 {
@@ -2211,7 +2216,7 @@ static void shared_values_copy(VALUE self, void *dst, const void *src)
     if (o->items.len && o->items.ptr[0] == ID2SYM(rb_intern("clear"))) cleat_values_clear(&d->items);
 }
 CLEAT_TYPE(shared_values_type, "CleatTest::SharedValues", shared_values_t, shared_values_fields,
-           .copy = shared_values_copy, .flags = CLEAT_ZERO_IS_VALID);
+           .copy = shared_values_copy, .free = shared_values_free, .flags = CLEAT_ZERO_IS_VALID | CLEAT_DEFERRED_FREE);
 CLEAT_EXCLUSIVE(shared_values_push, shared_values_type, shared_values_t *v, value)
 {
     cleat_values_push(self, &v->items, value);
