@@ -76,6 +76,10 @@ class TestHostile < Minitest::Test
         10.times { abandon(CleatTest::DupBag.new.push(Yielder.new)) }
       end
       keep << Array.new(200) { CleatTest::Clearer.new.push(1) }
+      # And a copy that shared its original's list, freed at exit after its
+      # original: its deferred free's clear, and the fields hidden for it,
+      # wrote into the freed original's buffer ([BUG] in release).
+      20.times { abandon(CleatTest::BigSharedValues.new.push(:grow).push(-> { Fiber.yield })) }
       print "done"
     RUBY
     assert_equal "done", out

@@ -2182,15 +2182,10 @@ CLEAT_EXCLUSIVE(registers_remember, registers_type, registers_t *r, v)
 
 /* The eighth review, C side: a .copy that copies the struct whole, then
  * writes each element with cleat_write (as the barrier report says): both
- * objects own one cleat_values buffer. A deferred free callback clears the
- * list, and the struct is big (freed, it is unmapped): at exit, Ruby frees
- * the original of a copy whose callback never returned first, and the
- * copy's free wrote into its buffer (a review of the tenth round's fixes). */
+ * objects own one cleat_values buffer. */
 typedef struct {
     cleat_values items;
-    char pad[1 << 19];
 } shared_values_t;
-static void shared_values_free(void *data) { cleat_values_clear(&((shared_values_t *)data)->items); }
 static const cleat_field shared_values_fields[] = {CLEAT_FIELD_VALUES_ANY(shared_values_t, items), CLEAT_FIELDS_END};
 static void shared_values_copy(VALUE self, void *dst, const void *src)
 {
@@ -2216,7 +2211,30 @@ static void shared_values_copy(VALUE self, void *dst, const void *src)
     if (o->items.len && o->items.ptr[0] == ID2SYM(rb_intern("clear"))) cleat_values_clear(&d->items);
 }
 CLEAT_TYPE(shared_values_type, "CleatTest::SharedValues", shared_values_t, shared_values_fields,
-           .copy = shared_values_copy, .free = shared_values_free, .flags = CLEAT_ZERO_IS_VALID | CLEAT_DEFERRED_FREE);
+           .copy = shared_values_copy, .flags = CLEAT_ZERO_IS_VALID);
+/* The same, big (freed, it is unmapped), with a deferred free callback that
+ * clears the list: at exit, Ruby frees the original of a copy whose callback
+ * never returned first, and the copy's free wrote into its buffer (a review
+ * of the tenth round's fixes). */
+typedef struct {
+    shared_values_t base;
+    char pad[1 << 19];
+} big_shared_values_t;
+static const cleat_field big_shared_values_fields[] = {CLEAT_FIELD_VALUES_ANY(big_shared_values_t, base.items),
+                                                       CLEAT_FIELDS_END};
+static void big_shared_values_copy(VALUE self, void *dst, const void *src)
+{
+    shared_values_copy(self, &((big_shared_values_t *)dst)->base, &((const big_shared_values_t *)src)->base);
+}
+static void big_shared_values_free(void *data) { cleat_values_clear(&((big_shared_values_t *)data)->base.items); }
+CLEAT_TYPE(big_shared_values_type, "CleatTest::BigSharedValues", big_shared_values_t, big_shared_values_fields,
+           .copy = big_shared_values_copy, .free = big_shared_values_free,
+           .flags = CLEAT_ZERO_IS_VALID | CLEAT_DEFERRED_FREE);
+CLEAT_EXCLUSIVE(big_shared_values_push, big_shared_values_type, big_shared_values_t *v, value)
+{
+    cleat_values_push(self, &v->base.items, value);
+    return self;
+}
 CLEAT_EXCLUSIVE(shared_values_push, shared_values_type, shared_values_t *v, value)
 {
     cleat_values_push(self, &v->items, value);
@@ -2573,6 +2591,8 @@ void Init_cleat_test(void)
     VALUE gvl_box = cleat_type_define_class(&gvl_box_type, rb_cObject);
     CLEAT_DEFINE_METHOD(gvl_box, "work", gvl_box_work);
     cleat_type_define_class(&box_freer_type, rb_cObject);
+    VALUE big_shared_values = cleat_type_define_class(&big_shared_values_type, rb_cObject);
+    CLEAT_DEFINE_METHOD(big_shared_values, "push", big_shared_values_push);
     VALUE clearer = cleat_type_define_class(&clearer_type, rb_cObject);
     CLEAT_DEFINE_METHOD(clearer, "push", clearer_push);
     cleat_type_define_class(&gvl_closer_type, rb_cObject);
