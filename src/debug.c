@@ -81,11 +81,16 @@ typedef struct list_shadow {
     VALUE elements[];
 } list_shadow;
 
-static list_shadow **list_shadows(const cleat_type *type, void *data)
+static size_t list_count(const cleat_type *type)
 {
     size_t lists = 0;
     CLEAT__EACH_FIELD(type, f) lists += f->kind == CLEAT_KIND_VALUES;
-    return (list_shadow **)(shadow_of(type, data) - lists);
+    return lists;
+}
+
+static list_shadow **list_shadows(const cleat_type *type, void *data)
+{
+    return (list_shadow **)(shadow_of(type, data) - list_count(type));
 }
 
 /* Room for n elements in *s (plain malloc: it may run inside the GC). */
@@ -198,8 +203,7 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
     if (type->flags & CLEAT_NOT_WB_PROTECTED) return;
     VALUE *shadow = shadow_of(type, data);
     list_shadow **lists = list_shadows(type, data);
-    size_t nlists = 0;
-    CLEAT__EACH_FIELD(type, f) nlists += f->kind == CLEAT_KIND_VALUES;
+    size_t nlists = list_count(type);
     /* The fields' shadows as found, for held_by_a_field (plain malloc: this
      * may run inside the GC); taken at the first change. */
     VALUE *before = NULL;
@@ -269,10 +273,11 @@ static void check_fields(const cleat_type *type, void *data, const char *when)
      * compared with them as they were (CLEAT_DEBUG_CONTINUE=1: reported
      * once), and forget what the lists no longer hold (popped: putting it
      * back by hand would be a new reference). */
+    if (!lists_changed) return;
     k = 0;
     CLEAT__EACH_FIELD(type, f)
     {
-        if (!lists_changed || f->kind != CLEAT_KIND_VALUES) continue;
+        if (f->kind != CLEAT_KIND_VALUES) continue;
         const cleat_values *vals = cleat__field_values(data, f);
         list_shadow *s = lists[k++];
         if (!s || vals->len > vals->capa || !list_buffer_known(s, vals)) continue;
@@ -322,26 +327,19 @@ void cleat__debug_list_moved(const cleat_type *type, void *data, const cleat_fie
 
 void cleat__debug_wrote_element(const cleat_type *type, void *data, const cleat_field *f, size_t i)
 {
-    list_shadow **lists = list_shadows(type, data);
-    size_t k = 0;
-    CLEAT__EACH_FIELD(type, g)
-    {
-        if (g == f) {
-            const cleat_values *vals = cleat__field_values(data, f);
-            /* A store into a buffer Cleat did not give the list is no way to
-             * make it known (a review of the check: one cleat_write hid it). */
-            if (!list_buffer_known(lists[k], vals)) report_unknown_buffer(type, f, "in cleat_write");
-            list_shadow *s = list_room(&lists[k], vals->len > i ? vals->len : i + 1);
-            /* The shadow knows elements [0, len): one more when i extends
-             * them (a push); a gap left by stores it never saw stays unknown,
-             * and is reported. */
-            s->elements[i] = vals->ptr[i];
-            if (!s->buffer) s->buffer = vals->ptr;
-            if (s->len == i) s->len = i + 1;
-            return;
-        }
-        if (g->kind == CLEAT_KIND_VALUES) k++;
-    }
+    list_shadow **shadow = list_shadow_of(type, data, f);
+    if (!shadow) return;
+    const cleat_values *vals = cleat__field_values(data, f);
+    /* A store into a buffer Cleat did not give the list is no way to make
+     * it known (a review of the check: one cleat_write hid it). */
+    if (!list_buffer_known(*shadow, vals)) report_unknown_buffer(type, f, "in cleat_write");
+    list_shadow *s = list_room(shadow, vals->len > i ? vals->len : i + 1);
+    /* The shadow knows elements [0, len): one more when i extends them (a
+     * push); a gap left by stores it never saw stays unknown, and is
+     * reported. */
+    s->elements[i] = vals->ptr[i];
+    if (!s->buffer) s->buffer = vals->ptr;
+    if (s->len == i) s->len = i + 1;
 }
 
 void cleat__debug_free_shadows(const cleat_type *type, void *data)
